@@ -1,0 +1,161 @@
+/**
+ * The policy contract (ARCHITECTURE.md "Policies"), after Envoy filters, Ory Oathkeeper's pipeline and Kong plugins:
+ * a policy declares a name, a phase, an order within the phase and a JSON Schema for its config; `create()` does the
+ * expensive work once (compile, parse, build tables) and returns per-request handlers that see only the narrow
+ * `RequestContext` kit, never the core.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors/catalogue.ts';
+import type { SecurityEvents } from '../observe/events.ts';
+
+/**
+ * The closed list of request phases, in execution order (ARCHITECTURE.md "One request, one canonical path").
+ * `limit-address` runs before authentication so credential guessing is throttled before any expensive check;
+ * `limit-principal` runs after it.
+ */
+export const PHASES = [
+  'edge',
+  'limit-address',
+  'authenticate',
+  'mfa',
+  'authorize',
+  'limit-principal',
+  'validate',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Continue with the next policy. Handlers may also return `undefined` for this (cheapest on the hot path). */
+export const CONTINUE = undefined;
+
+/** An authentication policy found no credential of its kind: the next authenticator on the route tries. */
+export const NOT_RESPONSIBLE = Symbol('rampart.not-responsible');
+
+/** Short-circuit the request with a problem from the catalogue (RFC 9457). */
+export interface RespondWithProblem {
+  readonly kind: 'problem';
+  readonly code: ErrorCode;
+  /** Internal explanation for the log line; never sent to the client. */
+  readonly detail?: string;
+  /** Extra response headers (e.g. `Allow`, `WWW-Authenticate`, `Retry-After`). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Short-circuit with a response the gateway itself produces (e.g. a CORS preflight answer). */
+export interface RespondDirectly {
+  readonly kind: 'direct';
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string | Buffer;
+}
+
+export type Respond = RespondWithProblem | RespondDirectly;
+export type Outcome = typeof CONTINUE | typeof NOT_RESPONSIBLE | Respond;
+
+export function problem(code: ErrorCode, detail?: string, headers?: Record<string, string>): RespondWithProblem {
+  return { kind: 'problem', code, detail, headers };
+}
+
+/** The authenticated caller; authentication policies fill it in (issue 3), authorization reads it (issue 4). */
+export interface Principal {
+  readonly subject: string;
+  readonly kind: 'user' | 'consumer' | 'client' | 'anonymous';
+  readonly method: string;
+  readonly roles: readonly string[];
+  readonly permissions?: ReadonlySet<string>;
+  readonly claims?: Readonly<Record<string, unknown>>;
+  readonly tenant?: string;
+  readonly amr?: readonly string[];
+}
+
+/**
+ * Per-request state shared by the pipeline and the policies. Created once per request; policies read the
+ * canonical path from here (never from `req.url`), so routing, policy and forwarding see the same string.
+ */
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  /** Correlation id: `X-Request-Id`, echoed to the client, sent upstream and written on every log line. */
+  readonly requestId: string;
+  readonly method: string;
+  /** The canonical path (see gateway/canonical-path.ts). */
+  readonly path: string;
+  /** The raw query string without `?`, or '' when absent. */
+  readonly query: string;
+  /** Client address: the TCP peer, or the nearest untrusted address in X-Forwarded-For when the peer is trusted. */
+  readonly clientAddress: string;
+  /** True when the client reached Rampart over TLS (or a trusted proxy says it did). */
+  readonly secure: boolean;
+  readonly routeId: string;
+  readonly params: Readonly<Record<string, string>>;
+  principal: Principal | undefined;
+  /**
+   * Headers the gateway adds to whatever response this request gets (upstream answer, problem or direct reply).
+   * Flat list [name, value, name, value, ...] with lower-case names, to avoid an allocation per header.
+   */
+  readonly responseHeaders: string[];
+  /** Free slot for policies that hand data to a later phase (e.g. parsed body). Keys are policy names. */
+  readonly locals: Record<string, unknown>;
+}
+
+/** What a policy can see of the upstream response before it is sent (headers only; bodies stream). */
+export interface UpstreamResponseView {
+  readonly status: number;
+  /** Lower-case header names; the policy may delete or set entries. */
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
+export interface PolicyHandlers {
+  /** Runs in the policy's phase. Synchronous answers keep the hot path free of promise allocation. */
+  onRequest?(ctx: RequestContext): Outcome | Promise<Outcome>;
+  /** Runs once the upstream answered, before its headers are sent on. */
+  onResponse?(ctx: RequestContext, response: UpstreamResponseView): void;
+  /** Releases timers, sockets and caches when a config is replaced or the gateway stops. */
+  close?(): void | Promise<void>;
+}
+
+export interface PolicyDeps {
+  readonly logger: Logger;
+  readonly events: SecurityEvents;
+  /** The route id this instance serves, or '*' for gateway-wide instances. */
+  readonly routeId: string;
+  /** True when the config runs in development mode (relaxed defaults are then reported, never silent). */
+  readonly development: boolean;
+}
+
+/** A finding from a policy's semantic config check. */
+export interface ConfigIssue {
+  /** Path in config notation, e.g. `routes[2].cors.origins[0]`. */
+  readonly path: string;
+  readonly message: string;
+  /**
+   * When set, the issue is a weakened default that an `acknowledge` entry with this rule and path may accept;
+   * without an acknowledgement it is an error. Without a rule it is always an error.
+   */
+  readonly rule?: string;
+  readonly severity?: 'error' | 'warning';
+}
+
+export interface PolicyDefinition<Config = unknown> {
+  /** kebab-case; also the config key on a route and the metric label. */
+  readonly name: string;
+  readonly phase: Phase;
+  /** Order within the phase; lower runs first. */
+  readonly order: number;
+  /** JSON Schema for the policy config (`additionalProperties: false`, defaults filled in by the loader). */
+  readonly schema: Record<string, unknown>;
+  /** True for policies that authenticate a caller (they satisfy "deny by default"). */
+  readonly authenticates?: boolean;
+  /** When true, the policy is on for every route unless the route or `defaults` says `false`. */
+  readonly onByDefault?: boolean;
+  /** Semantic checks JSON Schema cannot express. `path` is where this policy's config sits. */
+  check?(config: Config, path: string, route: RouteInfo): ConfigIssue[];
+  create(config: Config, deps: PolicyDeps): PolicyHandlers | Promise<PolicyHandlers>;
+}
+
+/** What a policy may know about the route it is configured on, at config time. */
+export interface RouteInfo {
+  readonly id: string;
+  readonly public: boolean;
+  readonly methods: readonly string[] | undefined;
+  readonly tls: boolean;
+}
