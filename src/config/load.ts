@@ -1,0 +1,505 @@
+/**
+ * Loading and validating the declarative config: YAML or JSON → `${env:NAME}` substitution → JSON Schema with
+ * defaults → each policy's own schema → semantic checks (routes, upstreams, deny by default, policy checks) →
+ * acknowledgements of weakened defaults. Every problem is collected and reported at once with the exact path;
+ * nothing here throws for bad input, and a bad config never reaches the running gateway.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { Ajv, type ValidateFunction } from 'ajv';
+import YAML from 'yaml';
+import { CONFIG_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
+import { formatAjvErrors } from './errors.ts';
+import { parseDuration, parseSize } from './units.ts';
+import { POLICIES } from '../policies/registry.ts';
+import { PHASES, type ConfigIssue, type PolicyDefinition } from '../policies/types.ts';
+import type { UpstreamConfig, UpstreamTargetConfig } from '../gateway/upstream/types.ts';
+import { findRouteConflicts, validateRoutePattern } from '../gateway/router.ts';
+import { parseCidr } from '../gateway/addresses.ts';
+
+export type Mode = 'production' | 'development';
+
+export interface ListenerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: { readonly cert: string; readonly key: string; readonly minVersion: 'TLSv1.2' | 'TLSv1.3' };
+  readonly http: 'serve' | 'redirect' | 'refuse';
+  readonly redirectPort?: number;
+}
+
+export interface ConfiguredPolicy {
+  readonly definition: PolicyDefinition<unknown>;
+  readonly config: unknown;
+  /** Where the settings came from, e.g. `routes[2].cors` or `defaults.cors`; `(built-in)` for on-by-default. */
+  readonly source: string;
+}
+
+export interface RouteConfig {
+  readonly index: number;
+  readonly id: string;
+  readonly path: string;
+  readonly methods: readonly string[] | undefined;
+  readonly host: string | undefined;
+  readonly upstream: UpstreamConfig;
+  readonly public: boolean;
+  readonly websocket: boolean;
+  readonly preserveHost: boolean;
+  readonly maxBodyBytes: number;
+  readonly replaceUpstream5xx: boolean;
+  /** Policies in execution order (phase, then order). */
+  readonly policies: readonly ConfiguredPolicy[];
+  /** Policies switched off on this route with `name: false`. */
+  readonly disabledPolicies: readonly string[];
+}
+
+export interface Acknowledgement {
+  readonly rule: string;
+  readonly path: string;
+  readonly reason: string;
+  readonly expires: string;
+}
+
+/** A weakened default that an acknowledgement accepted: posture lists every one. */
+export interface AcceptedWeakening extends Acknowledgement {
+  readonly message: string;
+}
+
+export interface GatewayConfig {
+  readonly mode: Mode;
+  readonly listeners: readonly ListenerConfig[];
+  readonly admin: { readonly host: string; readonly port: number } | false;
+  readonly trustedProxies: readonly string[];
+  readonly limits: {
+    readonly maxHeaderBytes: number;
+    readonly maxBodyBytes: number;
+    readonly maxUrlLength: number;
+    readonly headersTimeout: number;
+    readonly requestTimeout: number;
+    readonly keepAliveTimeout: number;
+    readonly maxInFlight: number;
+  };
+  readonly paths: { readonly allowSemicolons: boolean };
+  readonly accessLog: { readonly enabled: boolean; readonly destination: string; readonly redact: readonly string[] };
+  readonly logLevel: string;
+  readonly drainTimeout: number;
+  readonly cspReport: { readonly path: string; readonly maxBytes: number };
+  readonly acknowledgements: readonly Acknowledgement[];
+  readonly accepted: readonly AcceptedWeakening[];
+  readonly warnings: readonly string[];
+  readonly routes: readonly RouteConfig[];
+  /** The validated document with defaults filled in (for `config check --print` and the admin API). */
+  readonly document: Record<string, unknown>;
+}
+
+export type LoadResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[]; warnings: string[] };
+
+export interface LoadOptions {
+  /** Directory that relative file paths (TLS cert/key) are resolved against. */
+  readonly baseDir?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** "Today" for acknowledgement expiry; injectable for tests. */
+  readonly now?: Date;
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true });
+const validateDocument = ajv.compile(CONFIG_SCHEMA);
+const policyValidators = new Map<string, ValidateFunction>();
+for (const [name, def] of POLICIES) policyValidators.set(name, ajv.compile(def.schema));
+
+export function loadConfigFile(file: string, options: Omit<LoadOptions, 'baseDir'> = {}): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return { ok: false, errors: [`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`], warnings: [] };
+  }
+  return loadConfigText(text, { ...options, baseDir: dirname(resolve(file)) }, file);
+}
+
+export function loadConfigText(text: string, options: LoadOptions = {}, name = 'config'): LoadResult {
+  // YAML is a superset of JSON, so one parser serves both. uniqueKeys: a duplicated key is an error, not
+  // "last one wins"; maxAliasCount bounds alias expansion ("billion laughs").
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return `${name}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`;
+      }),
+      warnings: [],
+    };
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    return { ok: false, errors: [`${name}: ${(error as Error).message}`], warnings: [] };
+  }
+  return loadConfigObject(value, options);
+}
+
+/** Replaces `${env:NAME}` in every string value; a missing variable is an error at that path. */
+function substituteEnv(value: unknown, env: Readonly<Record<string, string | undefined>>, path: string, errors: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, varName: string) => {
+      const found = env[varName];
+      if (found === undefined) {
+        errors.push(`${path || '(root)'}: environment variable ${varName} is not set`);
+        return '';
+      }
+      return found;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => substituteEnv(item, env, `${path}[${i}]`, errors));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      // Guard against prototype pollution from hostile config: these keys are never valid settings anyway.
+      if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+        errors.push(`${path ? `${path}.` : ''}${key}: is not allowed`);
+        continue;
+      }
+      out[key] = substituteEnv(item, env, path ? `${path}.${key}` : key, errors);
+    }
+    return out;
+  }
+  return value;
+}
+
+function isHttpUrl(value: string): URL | null {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+    return url;
+  } catch {
+    return null;
+  }
+}
+
+type RawTarget = string | { url: string; weight: number };
+type RawUpstream = string | RawTarget[] | ({ targets: RawTarget[] } & Record<string, unknown>);
+
+function normalizeUpstream(raw: RawUpstream, path: string, errors: string[]): UpstreamConfig {
+  const object: Record<string, unknown> =
+    typeof raw === 'string' || Array.isArray(raw) ? { targets: typeof raw === 'string' ? [raw] : raw } : raw;
+  // ajv does not apply defaults inside anyOf branches, so the object form is filled in here, for every form.
+  validateUpstreamDefaults(object);
+  const targets: UpstreamTargetConfig[] = [];
+  const rawTargets = (object.targets as RawTarget[]).map((t) => (typeof t === 'string' ? t : { ...t, weight: t.weight ?? 1 }));
+  rawTargets.forEach((target, i) => {
+    const url = typeof target === 'string' ? target : target.url;
+    const weight = typeof target === 'string' ? 1 : target.weight;
+    const targetPath = typeof raw === 'string' ? path : Array.isArray(raw) ? `${path}[${i}]` : `${path}.targets[${i}]`;
+    const parsed = isHttpUrl(url);
+    if (!parsed) {
+      errors.push(`${targetPath}: must be an http(s) URL`);
+      return;
+    }
+    if (parsed.username || parsed.password) errors.push(`${targetPath}: must not carry credentials in the URL`);
+    if (parsed.search || parsed.hash) errors.push(`${targetPath}: must not have a query or fragment`);
+    targets.push({ url, weight });
+  });
+  const t = object.timeouts as Record<string, string | number>;
+  const ph = object.passiveHealth as Record<string, unknown>;
+  const ah = object.activeHealth as Record<string, unknown> | undefined;
+  const rt = object.retries as Record<string, number>;
+  const cb = object.circuitBreaker as Record<string, unknown>;
+  return {
+    targets,
+    balance: object.balance as UpstreamConfig['balance'],
+    connectionsPerTarget: object.connectionsPerTarget as number,
+    timeouts: { connect: parseDuration(t.connect!), response: parseDuration(t.response!), bodyIdle: parseDuration(t.bodyIdle!) },
+    passiveHealth: {
+      enabled: ph.enabled as boolean,
+      consecutiveFailures: ph.consecutiveFailures as number,
+      ejectFor: parseDuration(ph.ejectFor as string),
+      maxEjectedPercent: ph.maxEjectedPercent as number,
+    },
+    activeHealth: ah && {
+      path: ah.path as string,
+      interval: parseDuration(ah.interval as string),
+      timeout: parseDuration(ah.timeout as string),
+      healthyThreshold: ah.healthyThreshold as number,
+      unhealthyThreshold: ah.unhealthyThreshold as number,
+      expectStatus: ah.expectStatus as [number, number],
+    },
+    retries: { attempts: rt.attempts!, budgetRatio: rt.budgetRatio!, minPerSecond: rt.minPerSecond! },
+    circuitBreaker: {
+      enabled: cb.enabled as boolean,
+      failureRateThreshold: cb.failureRateThreshold as number,
+      minimumRequests: cb.minimumRequests as number,
+      window: parseDuration(cb.window as string),
+      openFor: parseDuration(cb.openFor as string),
+      halfOpenRequests: cb.halfOpenRequests as number,
+    },
+  };
+}
+
+const upstreamObjectSchema = (CONFIG_SCHEMA.properties.routes.items.properties.upstream.anyOf as readonly unknown[])[2] as object;
+const validateUpstreamObject = ajv.compile(upstreamObjectSchema);
+function validateUpstreamDefaults(object: Record<string, unknown>): void {
+  validateUpstreamObject(object);
+}
+
+const PHASE_INDEX = new Map<string, number>(PHASES.map((phase, i) => [phase, i]));
+
+function sortPolicies(list: ConfiguredPolicy[]): ConfiguredPolicy[] {
+  return list.sort(
+    (a, b) =>
+      PHASE_INDEX.get(a.definition.phase)! - PHASE_INDEX.get(b.definition.phase)! || a.definition.order - b.definition.order,
+  );
+}
+
+export function loadConfigObject(input: unknown, options: LoadOptions = {}): LoadResult {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const env = options.env ?? process.env;
+  const document = substituteEnv(input, env, '', errors) as Record<string, unknown>;
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
+    return { ok: false, errors: ['(root): must be an object'], warnings };
+  }
+  if (!validateDocument(document)) {
+    errors.push(...formatAjvErrors(validateDocument.errors ?? []));
+    return { ok: false, errors, warnings };
+  }
+  if (errors.length > 0) return { ok: false, errors, warnings };
+
+  const mode = document.mode as Mode;
+  const baseDir = options.baseDir ?? process.cwd();
+  /** Weakened defaults found by checks; each must be acknowledged or it is an error. */
+  const weakenings: Array<{ rule: string; path: string; message: string }> = [];
+  const addIssues = (issues: readonly ConfigIssue[]) => {
+    for (const issue of issues) {
+      if (issue.severity === 'warning') warnings.push(`${issue.path}: ${issue.message}`);
+      else if (issue.rule) weakenings.push({ rule: issue.rule, path: issue.path, message: issue.message });
+      else errors.push(`${issue.path}: ${issue.message}`);
+    }
+  };
+
+  // Listeners.
+  const rawListen = document.listen as Record<string, unknown> | Array<Record<string, unknown>>;
+  const listenList = Array.isArray(rawListen) ? rawListen : [rawListen];
+  const listeners: ListenerConfig[] = listenList.map((l, i) => {
+    const path = Array.isArray(rawListen) ? `listen[${i}]` : 'listen';
+    const tls = l.tls as { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3' } | undefined;
+    if (tls) {
+      for (const key of ['cert', 'key'] as const) {
+        const file = resolve(baseDir, tls[key]);
+        if (!existsSync(file)) errors.push(`${path}.tls.${key}: file not found: ${tls[key]}`);
+        tls[key] = file;
+      }
+      if (l.http !== undefined) errors.push(`${path}.http: only applies to plain-HTTP listeners`);
+    }
+    const http = (l.http as ListenerConfig['http'] | undefined) ?? 'serve';
+    if (!tls && http === 'serve') {
+      // Checklist item 3: data in transit is encrypted. A plain listener that serves the API is a weakened default.
+      const issue = { rule: 'plain-http-listener', path, message: 'serves the API over plain HTTP (no TLS); use tls, or http: redirect | refuse' };
+      if (mode === 'production') weakenings.push(issue);
+      else warnings.push(`${path}: serves plain HTTP (allowed in development mode only)`);
+    }
+    return { host: l.host as string, port: l.port as number, tls, http, redirectPort: l.redirectPort as number | undefined };
+  });
+
+  const trustedProxies = document.trustedProxies as string[];
+  trustedProxies.forEach((cidr, i) => {
+    if (!parseCidr(cidr)) errors.push(`trustedProxies[${i}]: must be an IP address or CIDR (e.g. 10.0.0.0/8)`);
+  });
+
+  const admin = document.admin as false | { host: string; port: number };
+  if (admin && isIP(admin.host) && !['127.0.0.1', '::1'].includes(admin.host) && admin.host !== 'localhost') {
+    weakenings.push({ rule: 'admin-not-loopback', path: 'admin.host', message: 'the admin listener is reachable beyond loopback' });
+  }
+
+  // Policy defaults.
+  const defaults = document.defaults as Record<string, unknown>;
+  const defaultPolicies = new Map<string, unknown>();
+  for (const [name, value] of Object.entries(defaults)) {
+    const def = POLICIES.get(name);
+    if (!def) {
+      errors.push(`defaults.${name}: unknown policy (known: ${[...POLICIES.keys()].join(', ')})`);
+      continue;
+    }
+    if (value === false) {
+      defaultPolicies.set(name, false);
+      continue;
+    }
+    const validate = policyValidators.get(name)!;
+    if (!validate(value)) errors.push(...formatAjvErrors(validate.errors ?? [], `defaults.${name}`));
+    else defaultPolicies.set(name, value);
+  }
+
+  // Routes.
+  const rawRoutes = document.routes as Array<Record<string, unknown>>;
+  const seenIds = new Map<string, number>();
+  const routes: RouteConfig[] = [];
+  rawRoutes.forEach((raw, index) => {
+    const path = `routes[${index}]`;
+    const id = raw.id as string;
+    if (seenIds.has(id)) errors.push(`${path}.id: "${id}" is already used by routes[${seenIds.get(id)}]`);
+    seenIds.set(id, index);
+    const match = raw.match as { path: string; methods?: string[]; host?: string };
+    const patternError = validateRoutePattern(match.path);
+    if (patternError) errors.push(`${path}.match.path: ${patternError}`);
+    const upstream = normalizeUpstream(raw.upstream as RawUpstream, `${path}.upstream`, errors);
+    const isPublic = raw.public as boolean;
+    const websocket = raw.websocket as boolean;
+    const routeInfo = { id, public: isPublic, methods: match.methods, tls: listeners.some((l) => l.tls) };
+
+    const configured: ConfiguredPolicy[] = [];
+    const disabled: string[] = [];
+    const seen = new Set<string>();
+    for (const [key, value] of Object.entries(raw)) {
+      if (ROUTE_CORE_KEYS.has(key)) continue;
+      const def = POLICIES.get(key);
+      if (!def) {
+        errors.push(`${path}.${key}: is not a known setting or policy`);
+        continue;
+      }
+      seen.add(key);
+      if (value === false) {
+        disabled.push(key);
+        if (def.onByDefault) {
+          weakenings.push({ rule: `${key}-disabled`, path: `${path}.${key}`, message: `turns off ${key}, which is on by default` });
+        }
+        continue;
+      }
+      const validate = policyValidators.get(key)!;
+      if (!validate(value)) {
+        errors.push(...formatAjvErrors(validate.errors ?? [], `${path}.${key}`));
+        continue;
+      }
+      configured.push({ definition: def, config: value, source: `${path}.${key}` });
+    }
+    for (const [name, value] of defaultPolicies) {
+      if (seen.has(name) || value === false) continue;
+      // Each route gets its own copy: a policy must never share mutable config between routes.
+      configured.push({ definition: POLICIES.get(name)!, config: structuredClone(value), source: `defaults.${name}` });
+      seen.add(name);
+    }
+    for (const [name, def] of POLICIES) {
+      if (seen.has(name) || !def.onByDefault) continue;
+      if (defaultPolicies.get(name) === false) {
+        weakenings.push({ rule: `${name}-disabled`, path: `defaults.${name}`, message: `turns off ${name}, which is on by default` });
+        disabled.push(name);
+        continue;
+      }
+      const config = {};
+      policyValidators.get(name)!(config); // fills in defaults
+      configured.push({ definition: def, config, source: '(built-in)' });
+    }
+    for (const policy of configured) {
+      if (policy.definition.check) addIssues(policy.definition.check(policy.config as never, policy.source, routeInfo));
+    }
+
+    // Deny by default (ARCHITECTURE.md): a route either authenticates or says public: true.
+    const authenticates = configured.some((p) => p.definition.authenticates);
+    if (!authenticates && !isPublic) {
+      errors.push(`${path}: has no authentication policy; add one or say public: true (deny by default)`);
+    }
+    if (authenticates && isPublic) warnings.push(`${path}: public: true with an authentication policy; the policy still applies`);
+
+    routes.push({
+      index,
+      id,
+      path: match.path,
+      methods: match.methods,
+      host: match.host?.toLowerCase(),
+      upstream,
+      public: isPublic,
+      websocket,
+      preserveHost: raw.preserveHost as boolean,
+      maxBodyBytes: raw.maxBodySize === undefined ? -1 : parseSize(raw.maxBodySize as string | number),
+      replaceUpstream5xx: (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx,
+      policies: sortPolicies(configured),
+      disabledPolicies: disabled,
+    });
+    const replace = (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx;
+    if (!replace) {
+      weakenings.push({ rule: 'upstream-5xx-passthrough', path: `${path}.errors.replaceUpstream5xx`, message: 'upstream 5xx bodies reach clients' });
+    }
+  });
+
+  for (const conflict of findRouteConflicts(
+    routes.map((r) => ({ id: r.id, path: r.path, methods: r.methods, host: r.host, value: r })),
+  )) {
+    errors.push(`routes[${routes[conflict.index]!.index}].match: ${conflict.message}`);
+  }
+
+  // Acknowledgements: the only way to accept a weakened default; each must match a finding and be in date.
+  const today = (options.now ?? new Date()).toISOString().slice(0, 10);
+  const acknowledgements = document.acknowledge as Acknowledgement[];
+  const used = new Set<number>();
+  const accepted: AcceptedWeakening[] = [];
+  for (const weakening of weakenings) {
+    const ackIndex = acknowledgements.findIndex((a) => a.rule === weakening.rule && a.path === weakening.path);
+    const ack = acknowledgements[ackIndex];
+    if (!ack) {
+      errors.push(
+        `${weakening.path}: ${weakening.message} (weakens a default; to accept it add acknowledge: [{ rule: ${weakening.rule}, path: "${weakening.path}", reason, expires }])`,
+      );
+      continue;
+    }
+    used.add(ackIndex);
+    if (ack.expires < today) {
+      errors.push(`acknowledge[${ackIndex}]: expired on ${ack.expires} (${weakening.path}: ${weakening.message})`);
+      continue;
+    }
+    accepted.push({ ...ack, message: weakening.message });
+  }
+  acknowledgements.forEach((ack, i) => {
+    if (!used.has(i)) warnings.push(`acknowledge[${i}]: matches no weakened default (rule ${ack.rule} at ${ack.path})`);
+  });
+
+  if (errors.length > 0) return { ok: false, errors: [...new Set(errors)], warnings };
+
+  const limits = document.limits as Record<string, string | number>;
+  const accessLog = document.accessLog as GatewayConfig['accessLog'];
+  const cspReport = document.cspReport as GatewayConfig['cspReport'];
+  const maxBodyBytes = parseSize(limits.maxBodySize!);
+  return {
+    ok: true,
+    config: {
+      mode,
+      listeners,
+      admin,
+      trustedProxies,
+      limits: {
+        maxHeaderBytes: parseSize(limits.maxHeaderSize!),
+        maxBodyBytes,
+        maxUrlLength: limits.maxUrlLength as number,
+        headersTimeout: parseDuration(limits.headersTimeout!),
+        requestTimeout: parseDuration(limits.requestTimeout!),
+        keepAliveTimeout: parseDuration(limits.keepAliveTimeout!),
+        maxInFlight: limits.maxInFlight as number,
+      },
+      paths: document.paths as GatewayConfig['paths'],
+      accessLog: {
+        ...accessLog,
+        destination: accessLog.destination === 'stdout' ? 'stdout' : resolve(baseDir, accessLog.destination),
+      },
+      logLevel: document.logLevel as string,
+      drainTimeout: parseDuration((document.shutdown as { drainTimeout: string }).drainTimeout),
+      cspReport,
+      acknowledgements,
+      accepted,
+      warnings,
+      routes: routes.map((r) => (r.maxBodyBytes < 0 ? { ...r, maxBodyBytes } : r)),
+      document,
+    },
+  };
+}
+
+/** The published JSON Schema: the document schema with each policy's schema under the route and defaults keys. */
+export function publishedSchema(): Record<string, unknown> {
+  const schema = structuredClone(CONFIG_SCHEMA) as unknown as {
+    properties: { routes: { items: { properties: Record<string, unknown>; additionalProperties: unknown } }; defaults: Record<string, unknown> };
+  };
+  const policyProps: Record<string, unknown> = {};
+  for (const [name, def] of POLICIES) policyProps[name] = { anyOf: [def.schema, { const: false }] };
+  Object.assign(schema.properties.routes.items.properties, policyProps);
+  schema.properties.routes.items.additionalProperties = false;
+  schema.properties.defaults = { type: 'object', additionalProperties: false, properties: policyProps };
+  return schema as unknown as Record<string, unknown>;
+}

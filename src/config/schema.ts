@@ -1,0 +1,283 @@
+/**
+ * The JSON Schema of the gateway configuration file (the declarative source of truth; ARCHITECTURE.md
+ * "Configuration"). Every object is closed (`additionalProperties: false`) so a typo is an error, not a silently
+ * ignored setting; defaults are filled in by ajv (`useDefaults`). Policy settings on routes and in `defaults` are
+ * validated separately against each policy's own schema (see load.ts), so each policy owns its schema.
+ *
+ * `rampart config schema` prints the published form, with every policy schema merged in.
+ */
+import { DURATION_SCHEMA, SIZE_SCHEMA } from './units.ts';
+
+const upstreamTarget = {
+  anyOf: [
+    { type: 'string', description: 'http(s) URL of the target' },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string' },
+        weight: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
+      },
+    },
+  ],
+};
+
+const upstreamObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['targets'],
+  properties: {
+    targets: { type: 'array', minItems: 1, maxItems: 256, items: upstreamTarget },
+    balance: { enum: ['round-robin', 'least-requests'], default: 'round-robin' },
+    connectionsPerTarget: { type: 'integer', minimum: 1, maximum: 10_000, default: 128 },
+    timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        connect: { ...DURATION_SCHEMA, default: '5s' },
+        response: { ...DURATION_SCHEMA, default: '30s', description: 'time to the upstream response headers (504 after)' },
+        bodyIdle: { ...DURATION_SCHEMA, default: '30s', description: 'idle time between upstream body chunks' },
+      },
+    },
+    passiveHealth: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        consecutiveFailures: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+        ejectFor: { ...DURATION_SCHEMA, default: '30s' },
+        maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 50 },
+      },
+    },
+    activeHealth: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['path'],
+      properties: {
+        path: { type: 'string', pattern: '^/' },
+        interval: { ...DURATION_SCHEMA, default: '10s' },
+        timeout: { ...DURATION_SCHEMA, default: '2s' },
+        healthyThreshold: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
+        unhealthyThreshold: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+        expectStatus: {
+          type: 'array',
+          items: { type: 'integer', minimum: 100, maximum: 599 },
+          minItems: 2,
+          maxItems: 2,
+          default: [200, 399],
+        },
+      },
+    },
+    retries: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        attempts: { type: 'integer', minimum: 0, maximum: 5, default: 1 },
+        budgetRatio: { type: 'number', minimum: 0, maximum: 1, default: 0.2 },
+        minPerSecond: { type: 'integer', minimum: 0, maximum: 10_000, default: 10 },
+      },
+    },
+    circuitBreaker: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        failureRateThreshold: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.5 },
+        minimumRequests: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20 },
+        window: { ...DURATION_SCHEMA, default: '10s' },
+        openFor: { ...DURATION_SCHEMA, default: '30s' },
+        halfOpenRequests: { type: 'integer', minimum: 1, maximum: 100, default: 1 },
+      },
+    },
+  },
+};
+
+const listener = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['port'],
+  properties: {
+    host: { type: 'string', default: '0.0.0.0' },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cert', 'key'],
+      properties: {
+        cert: { type: 'string', description: 'PEM certificate chain file' },
+        key: { type: 'string', description: 'PEM private key file' },
+        minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' },
+      },
+    },
+    http: {
+      enum: ['serve', 'redirect', 'refuse'],
+      description:
+        'plain-HTTP listeners only: serve the API, redirect to HTTPS (308) or refuse with 403. Production mode needs an acknowledgement to serve.',
+    },
+    redirectPort: { type: 'integer', minimum: 1, maximum: 65535, description: 'HTTPS port used in redirects' },
+  },
+};
+
+export const CONFIG_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://rampart.dev/schema/config.json',
+  title: 'Rampart gateway configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['listen', 'routes'],
+  properties: {
+    mode: {
+      enum: ['production', 'development'],
+      default: 'production',
+      description: 'production refuses unsafe defaults; development relaxes some and says so in the log',
+    },
+    listen: { anyOf: [listener, { type: 'array', minItems: 1, maxItems: 16, items: listener }] },
+    admin: {
+      anyOf: [
+        { const: false },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            host: { type: 'string', default: '127.0.0.1' },
+            port: { type: 'integer', minimum: 0, maximum: 65535, default: 9901 },
+          },
+        },
+      ],
+      default: {},
+    },
+    trustedProxies: {
+      type: 'array',
+      items: { type: 'string' },
+      default: [],
+      description: 'CIDRs of proxies allowed to send X-Forwarded-*, Forwarded, X-Real-IP and X-Request-Id',
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxHeaderSize: { ...SIZE_SCHEMA, default: '16kb', description: 'request line + headers (431 beyond)' },
+        maxBodySize: { ...SIZE_SCHEMA, default: '1mb', description: 'request body (413 beyond)' },
+        maxUrlLength: { type: 'integer', minimum: 64, maximum: 65536, default: 8192 },
+        headersTimeout: { ...DURATION_SCHEMA, default: '10s', description: 'client must send all headers within this' },
+        requestTimeout: { ...DURATION_SCHEMA, default: '60s', description: 'client must send the whole request within this' },
+        keepAliveTimeout: { ...DURATION_SCHEMA, default: '5s' },
+        maxInFlight: { type: 'integer', minimum: 0, default: 0, description: 'load shedding: 503 beyond this many in-flight requests (0 = off)' },
+      },
+    },
+    paths: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        allowSemicolons: { type: 'boolean', default: false, description: "accept ';' path parameters (matrix URIs)" },
+      },
+    },
+    accessLog: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        destination: { type: 'string', default: 'stdout', description: "'stdout' or a file path" },
+        redact: {
+          type: 'array',
+          items: { type: 'string' },
+          default: [],
+          description: 'extra log fields (pino paths) to redact',
+        },
+      },
+    },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    shutdown: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { drainTimeout: { ...DURATION_SCHEMA, default: '15s' } },
+    },
+    cspReport: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        path: { type: 'string', pattern: '^/', default: '/.rampart/csp-report' },
+        maxBytes: { type: 'integer', minimum: 256, maximum: 1_048_576, default: 16_384 },
+      },
+    },
+    acknowledge: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['rule', 'path', 'reason', 'expires'],
+        properties: {
+          rule: { type: 'string', minLength: 1 },
+          path: { type: 'string', minLength: 1 },
+          reason: { type: 'string', minLength: 3 },
+          expires: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'YYYY-MM-DD; an expired acknowledgement no longer counts' },
+        },
+      },
+    },
+    defaults: {
+      type: 'object',
+      default: {},
+      description: 'policy settings applied to every route unless the route sets its own (keyed by policy name)',
+    },
+    routes: {
+      type: 'array',
+      maxItems: 10_000,
+      items: {
+        type: 'object',
+        required: ['id', 'match', 'upstream'],
+        properties: {
+          id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' },
+          match: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['path'],
+            properties: {
+              path: { type: 'string', minLength: 1, maxLength: 2048 },
+              methods: {
+                type: 'array',
+                minItems: 1,
+                items: { type: 'string', pattern: '^[A-Z][A-Z-]{0,19}$' },
+                uniqueItems: true,
+              },
+              host: { type: 'string', minLength: 1, maxLength: 253 },
+            },
+          },
+          upstream: {
+            anyOf: [
+              { type: 'string' },
+              { type: 'array', minItems: 1, maxItems: 256, items: upstreamTarget },
+              upstreamObject,
+            ],
+          },
+          public: { type: 'boolean', default: false, description: 'deny by default: a route without authentication must say public: true' },
+          websocket: { type: 'boolean', default: false, description: 'allow WebSocket upgrades (every policy applies to the handshake)' },
+          preserveHost: { type: 'boolean', default: false, description: "send the client's Host upstream instead of the target's" },
+          maxBodySize: SIZE_SCHEMA,
+          errors: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              replaceUpstream5xx: { type: 'boolean', default: true, description: 'replace upstream 5xx bodies with a generic problem' },
+            },
+          },
+        },
+        // Policy settings sit beside these keys (`cors: {...}`); load.ts checks them against each policy schema.
+        additionalProperties: true,
+      },
+    },
+  },
+} as const;
+
+export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'websocket', 'preserveHost', 'maxBodySize', 'errors']);

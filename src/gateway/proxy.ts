@@ -1,0 +1,347 @@
+/**
+ * Forwarding to the upstream over undici connection pools, with bodies streamed both ways.
+ *
+ * The handler speaks undici's dispatch interface directly (onConnect/onHeaders/onData/onComplete/onError): it is
+ * the interface undici's own `stream()` and `request()` are built on, so nothing is buffered or re-wrapped, and
+ * backpressure from a slow client pauses the upstream socket.
+ *
+ * Retries (idempotent methods without a body only, within the retry budget) happen only when nothing reached
+ * the upstream application (connection refused) or it answered 502/503 before any byte went to the client.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { GatewayContext } from './context.ts';
+import type { CompiledRoute } from './runtime.ts';
+import type { AttemptOutcome, UpstreamTarget } from './upstream/types.ts';
+import { BANNER_HEADERS, HOP_BY_HOP, connectionTokens, sendProblem, writeHead } from './respond.ts';
+import type { ErrorCode } from '../errors/catalogue.ts';
+import type { UpstreamResponseView } from '../policies/types.ts';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** Request headers a client may never set for the upstream (unless it is a trusted proxy, for the first group). */
+const FORWARDING_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'x-real-ip']);
+
+/** Upstream answers the gateway replaces, with the code each becomes (generic, status kept where it means something). */
+function replacementFor(status: number): ErrorCode {
+  if (status === 503) return 'RAMPART_ERR_UPSTREAM_SERVICE_UNAVAILABLE';
+  if (status === 504) return 'RAMPART_ERR_UPSTREAM_TIMEOUT';
+  if (status === 500) return 'RAMPART_ERR_UPSTREAM_INTERNAL';
+  return 'RAMPART_ERR_UPSTREAM_ERROR';
+}
+
+/** Builds the upstream request headers in one pass over rawHeaders (Node's parsed object merges duplicates). */
+export function upstreamRequestHeaders(ctx: GatewayContext, target: UpstreamTarget, preserveHost: boolean): string[] {
+  const raw = ctx.req.rawHeaders;
+  const out: string[] = [];
+  let connection: Set<string> | undefined;
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
+  let forwarded: string | undefined;
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === 'connection') {
+      connection = connectionTokens(raw[i + 1]);
+      continue;
+    }
+    if (name === 'host') {
+      host = raw[i + 1];
+      continue;
+    }
+    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'expect') continue;
+    if (FORWARDING_HEADERS.has(name)) {
+      if (ctx.fromTrustedProxy) {
+        const value = raw[i + 1]!;
+        if (name === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
+        else if (name === 'x-forwarded-proto') forwardedProto ??= value;
+        else if (name === 'x-forwarded-host') forwardedHost ??= value;
+        else if (name === 'forwarded') forwarded = forwarded ? `${forwarded}, ${value}` : value;
+      }
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  if (connection !== undefined) {
+    // Headers named by Connection are hop-by-hop for this message (RFC 9110 §7.6.1).
+    for (let i = out.length - 2; i >= 0; i -= 2) if (connection.has(out[i]!)) out.splice(i, 2);
+  }
+  const proto = forwardedProto ?? (ctx.secure ? 'https' : 'http');
+  const clientHost = forwardedHost ?? host ?? '';
+  const peer = ctx.peerAddress;
+  out.push('host', preserveHost && host ? host : target.hostHeader);
+  out.push('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${peer}` : peer);
+  out.push('x-forwarded-proto', proto);
+  if (clientHost) out.push('x-forwarded-host', clientHost);
+  // RFC 7239: IPv6 addresses are bracketed and quoted; a host with a port is quoted.
+  const node = peer.includes(':') ? `"[${peer}]"` : peer;
+  const element = `for=${node};proto=${proto}${clientHost ? `;host="${clientHost.replace(/["\\]/g, '')}"` : ''}`;
+  out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
+  out.push('x-request-id', ctx.requestId);
+  return out;
+}
+
+/** Counts request body bytes when there is no Content-Length (chunked), and stops at the route limit (413). */
+class BodyLimiter extends Transform {
+  #seen = 0;
+  readonly #limit: number;
+  readonly #ctx: GatewayContext;
+  constructor(limit: number, ctx: GatewayContext) {
+    super();
+    this.#limit = limit;
+    this.#ctx = ctx;
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    this.#ctx.bytesIn = this.#seen;
+    if (this.#seen > this.#limit) {
+      this.#ctx.bodyTooLarge = true;
+      callback(new Error('request body exceeds the route limit'));
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+export type ProxyDone = (ctx: GatewayContext) => void;
+
+class ProxyAttempt implements Dispatcher.DispatchHandler {
+  readonly ctx: GatewayContext;
+  readonly route: CompiledRoute;
+  readonly target: UpstreamTarget;
+  readonly attempt: number;
+  readonly canRetry: boolean;
+  readonly started: number;
+  /** Consume the upstream answer silently: it will be replaced (5xx) or retried. */
+  discarding = false;
+  retryAfterDiscard = false;
+  replaceWith: ErrorCode | undefined = undefined;
+  responded = false;
+  resume: (() => void) | undefined = undefined;
+  done = false;
+
+  constructor(ctx: GatewayContext, route: CompiledRoute, target: UpstreamTarget, attempt: number, canRetry: boolean) {
+    this.ctx = ctx;
+    this.route = route;
+    this.target = target;
+    this.attempt = attempt;
+    this.canRetry = canRetry;
+    this.started = performance.now();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.ctx.abortUpstream = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    const ctx = this.ctx;
+    ctx.upstreamMs = performance.now() - this.started;
+    this.route.metrics.upstreamDuration.observe(ctx.upstreamMs / 1000);
+    if (statusCode >= 500) {
+      if ((statusCode === 502 || statusCode === 503) && this.mayRetry()) {
+        this.discarding = true;
+        this.retryAfterDiscard = true;
+        return true;
+      }
+      if (this.route.replaceUpstream5xx) {
+        this.discarding = true;
+        this.replaceWith = replacementFor(statusCode);
+        return true;
+      }
+    }
+    const res = ctx.res;
+    let connection: Set<string> | undefined;
+    const headers: string[] = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      if (HOP_BY_HOP.has(name) || BANNER_HEADERS.has(name) || name === 'x-request-id') {
+        if (name === 'connection') connection = connectionTokens(rawHeaders[i + 1]!.toString('latin1'));
+        continue;
+      }
+      headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+    }
+    if (connection !== undefined) {
+      for (let i = headers.length - 2; i >= 0; i -= 2) if (connection.has(headers[i]!)) headers.splice(i, 2);
+    }
+    const handlers = this.route.responseHandlers;
+    let finalHeaders = headers;
+    if (handlers.length > 0) finalHeaders = applyResponseHandlers(ctx, statusCode, headers, handlers);
+    this.responded = true;
+    writeHead(res, statusCode, finalHeaders, ctx.responseHeaders, ctx.requestId);
+    this.resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    this.ctx.bytesOut += chunk.length;
+    if (this.ctx.res.write(chunk)) return true;
+    this.ctx.res.once('drain', this.resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.done) return;
+    this.done = true;
+    const ctx = this.ctx;
+    if (this.retryAfterDiscard) {
+      this.route.upstream.finish(this.target, 'server-error');
+      retryOrFail(this, 'RAMPART_ERR_UPSTREAM_ERROR', 'upstream answered 502/503');
+      return;
+    }
+    if (this.replaceWith !== undefined) {
+      this.route.upstream.finish(this.target, 'server-error');
+      this.route.metrics.upstreamError('server-error');
+      ctx.errorCode = this.replaceWith;
+      ctx.errorDetail = 'upstream 5xx body replaced';
+      sendProblem(ctx.res, this.replaceWith, ctx.requestId, ctx.responseHeaders);
+      return;
+    }
+    this.route.upstream.finish(this.target, 'success');
+    ctx.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    const ctx = this.ctx;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (ctx.res.destroyed && !ctx.res.writableFinished && (code === 'UND_ERR_ABORTED' || err.name === 'AbortError')) {
+      // The client went away; nothing to answer. Not the upstream's fault.
+      this.route.upstream.finish(this.target, 'success');
+      return;
+    }
+    if (ctx.bodyTooLarge) {
+      this.route.upstream.finish(this.target, 'success');
+      ctx.errorCode = 'RAMPART_ERR_BODY_TOO_LARGE';
+      sendProblem(ctx.res, 'RAMPART_ERR_BODY_TOO_LARGE', ctx.requestId, ctx.responseHeaders, undefined, true);
+      return;
+    }
+    let outcome: AttemptOutcome;
+    let problem: ErrorCode;
+    if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+      outcome = 'connect-error';
+      problem = 'RAMPART_ERR_UPSTREAM_TIMEOUT';
+    } else if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+      outcome = 'timeout';
+      problem = 'RAMPART_ERR_UPSTREAM_TIMEOUT';
+    } else if (
+      code === 'ECONNREFUSED' ||
+      code === 'ENOTFOUND' ||
+      code === 'EAI_AGAIN' ||
+      code === 'EHOSTUNREACH' ||
+      code === 'ENETUNREACH' ||
+      code === 'EADDRNOTAVAIL'
+    ) {
+      outcome = 'connect-error';
+      problem = 'RAMPART_ERR_UPSTREAM_UNAVAILABLE';
+    } else if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ECONNABORTED' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      // The client's body ended early or the client aborted: not the upstream's fault.
+      this.route.upstream.finish(this.target, 'success');
+      ctx.errorCode = 'RAMPART_ERR_MALFORMED_REQUEST';
+      ctx.errorDetail = `request body: ${code}`;
+      sendProblem(ctx.res, 'RAMPART_ERR_MALFORMED_REQUEST', ctx.requestId, ctx.responseHeaders, undefined, true);
+      return;
+    } else {
+      outcome = 'reset';
+      problem = 'RAMPART_ERR_UPSTREAM_ERROR';
+    }
+    this.route.upstream.finish(this.target, outcome);
+    this.route.metrics.upstreamError(outcome);
+    if (this.responded || ctx.res.headersSent) {
+      // Part of the answer is already on the wire: the only honest signal left is to cut the connection.
+      ctx.errorCode = problem;
+      ctx.errorDetail = `upstream ${code || err.message} mid-response`;
+      ctx.res.destroy();
+      return;
+    }
+    if (outcome === 'connect-error') {
+      retryOrFail(this, problem, `upstream ${this.target.origin}: ${code || err.message}`);
+      return;
+    }
+    ctx.errorCode = problem;
+    ctx.errorDetail = `upstream ${this.target.origin}: ${code || err.message}`;
+    sendProblem(ctx.res, problem, ctx.requestId, ctx.responseHeaders);
+  }
+
+  mayRetry(): boolean {
+    return this.canRetry && this.attempt < this.route.retryAttempts && this.route.upstream.tryAcquireRetry();
+  }
+}
+
+function retryOrFail(attempt: ProxyAttempt, problem: ErrorCode, detail: string): void {
+  const ctx = attempt.ctx;
+  const route = attempt.route;
+  if (attempt.retryAfterDiscard || attempt.mayRetry()) {
+    const next = route.upstream.pick(attempt.target) ?? null;
+    if (next !== null && !ctx.res.destroyed) {
+      dispatchAttempt(ctx, route, next, attempt.attempt + 1, attempt.canRetry);
+      return;
+    }
+  }
+  ctx.errorCode = problem;
+  ctx.errorDetail = detail;
+  sendProblem(ctx.res, problem, ctx.requestId, ctx.responseHeaders);
+}
+
+function applyResponseHandlers(
+  ctx: GatewayContext,
+  status: number,
+  flat: string[],
+  handlers: CompiledRoute['responseHandlers'],
+): string[] {
+  const headers: UpstreamResponseView['headers'] = Object.create(null);
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = flat[i + 1]!;
+    else headers[name] = Array.isArray(existing) ? [...existing, flat[i + 1]!] : [existing, flat[i + 1]!];
+  }
+  const view: UpstreamResponseView = { status, headers };
+  for (const handler of handlers) handler(ctx, view);
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.push(name, v);
+    else out.push(name, value);
+  }
+  return out;
+}
+
+function dispatchAttempt(ctx: GatewayContext, route: CompiledRoute, target: UpstreamTarget, attempt: number, canRetry: boolean): void {
+  const handler = new ProxyAttempt(ctx, route, target, attempt, canRetry);
+  route.upstream.start(target);
+  const query = ctx.query;
+  const path = query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${query}`;
+  const req = ctx.req;
+  let body: Dispatcher.DispatchOptions['body'] = null;
+  if (hasBody(req.headers)) {
+    body = req.headers['content-length'] === undefined ? req.pipe(new BodyLimiter(route.maxBodyBytes, ctx)) : req;
+  }
+  target.pool.dispatch(
+    { path, method: ctx.method as Dispatcher.HttpMethod, headers: upstreamRequestHeaders(ctx, target, route.preserveHost), body },
+    handler,
+  );
+}
+
+function hasBody(headers: import('node:http').IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return headers['transfer-encoding'] !== undefined;
+}
+
+/** Forwards the request; the answer (upstream's or a problem) is written to ctx.res. */
+export function forward(ctx: GatewayContext, route: CompiledRoute): void {
+  route.upstream.noteRequest();
+  const target = route.upstream.pick();
+  if (target === null) {
+    route.metrics.upstreamError('no-target');
+    ctx.errorCode = 'RAMPART_ERR_NO_HEALTHY_UPSTREAM';
+    ctx.errorDetail = 'every target is ejected, unhealthy or has an open circuit';
+    sendProblem(ctx.res, 'RAMPART_ERR_NO_HEALTHY_UPSTREAM', ctx.requestId, ctx.responseHeaders);
+    return;
+  }
+  const canRetry = route.retryAttempts > 0 && IDEMPOTENT.has(ctx.method) && !hasBody(ctx.req.headers);
+  dispatchAttempt(ctx, route, target, 0, canRetry);
+}

@@ -1,0 +1,187 @@
+/**
+ * A runtime is one loaded config made executable: the router, each route's policy steps (created once), its
+ * upstream group and metric handles. Hot reload builds a new runtime beside the old one, swaps it in, and closes
+ * the old one when its last in-flight request has finished.
+ */
+import type { Logger } from 'pino';
+import type { GatewayConfig, RouteConfig } from '../config/load.ts';
+import { Router } from './router.ts';
+import { AddressSet } from './addresses.ts';
+import { UpstreamGroup } from './upstream/group.ts';
+import type { UpstreamGroupApi } from './upstream/types.ts';
+import type { Outcome, PolicyHandlers, RequestContext, UpstreamResponseView } from '../policies/types.ts';
+import type { SecurityEvents } from '../observe/events.ts';
+import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.ts';
+import { POLICIES } from '../policies/registry.ts';
+import { createCspReportHandler } from '../policies/security-headers/csp-report.ts';
+
+export interface PolicyStep {
+  readonly policy: string;
+  readonly run: (ctx: RequestContext) => Outcome | Promise<Outcome>;
+  /** Authentication step: NOT_RESPONSIBLE passes to the next authenticator, CONTINUE skips the rest of them. */
+  readonly authenticator: boolean;
+  /** Index of the first step after this route's authenticators. */
+  readonly afterAuthenticators: number;
+}
+
+export interface CompiledRoute {
+  readonly id: string;
+  readonly config: RouteConfig;
+  readonly upstream: UpstreamGroupApi;
+  readonly retryAttempts: number;
+  readonly preserveHost: boolean;
+  readonly replaceUpstream5xx: boolean;
+  readonly maxBodyBytes: number;
+  readonly websocket: boolean;
+  readonly steps: readonly PolicyStep[];
+  readonly responseHandlers: ReadonlyArray<(ctx: RequestContext, response: UpstreamResponseView) => void>;
+  readonly metrics: RouteMetrics;
+  readonly handlers: readonly PolicyHandlers[];
+}
+
+export interface RuntimeDeps {
+  readonly logger: Logger;
+  readonly events: SecurityEvents;
+  readonly metrics: GatewayMetrics;
+}
+
+export class Runtime {
+  readonly config: GatewayConfig;
+  readonly router: Router<CompiledRoute>;
+  readonly routes: readonly CompiledRoute[];
+  readonly trustedProxies: AddressSet;
+  /** Gateway-wide security headers for answers that no route owns (400, 404, 405, 503). */
+  readonly fallbackSteps: readonly PolicyStep[];
+  readonly cspReport: ReturnType<typeof createCspReportHandler>;
+  readonly unroutedMetrics: RouteMetrics;
+  #active = 0;
+  #closing: Promise<void> | undefined;
+  #idle: (() => void) | undefined;
+
+  private constructor(
+    config: GatewayConfig,
+    routes: CompiledRoute[],
+    fallbackSteps: PolicyStep[],
+    deps: RuntimeDeps,
+  ) {
+    this.config = config;
+    this.routes = routes;
+    this.router = new Router(routes.map((r) => ({ id: r.id, path: r.config.path, methods: r.config.methods, host: r.config.host, value: r })));
+    this.trustedProxies = new AddressSet(config.trustedProxies);
+    this.fallbackSteps = fallbackSteps;
+    this.cspReport = createCspReportHandler({ maxBytes: config.cspReport.maxBytes, events: deps.events, logger: deps.logger });
+    this.unroutedMetrics = deps.metrics.forRoute('-');
+  }
+
+  static async build(config: GatewayConfig, deps: RuntimeDeps): Promise<Runtime> {
+    const routes: CompiledRoute[] = [];
+    try {
+      for (const route of config.routes) routes.push(await compileRoute(route, config, deps));
+      const fallback = await fallbackSteps(config, deps);
+      const runtime = new Runtime(config, routes, fallback, deps);
+      for (const route of routes) route.upstream.startHealthChecks();
+      return runtime;
+    } catch (error) {
+      await Promise.allSettled(routes.map((r) => closeRoute(r)));
+      throw error;
+    }
+  }
+
+  enter(): void {
+    this.#active++;
+  }
+
+  leave(): void {
+    this.#active--;
+    if (this.#active === 0 && this.#idle) this.#idle();
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Closes once every request that entered this runtime has left it, or after `deadline` ms. */
+  close(deadline: number): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#active > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, deadline);
+          timer.unref();
+          this.#idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      await Promise.allSettled(this.routes.map((r) => closeRoute(r)));
+    })();
+    return this.#closing;
+  }
+}
+
+async function closeRoute(route: CompiledRoute): Promise<void> {
+  await Promise.allSettled([route.upstream.close(), ...route.handlers.map((h) => h.close?.())]);
+}
+
+async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: RuntimeDeps): Promise<CompiledRoute> {
+  const handlers: PolicyHandlers[] = [];
+  const stepsDraft: Array<{ policy: string; run: PolicyStep['run']; authenticator: boolean }> = [];
+  const responseHandlers: CompiledRoute['responseHandlers'][number][] = [];
+  const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development' };
+  for (const policy of route.policies) {
+    const instance = await policy.definition.create(policy.config, policyDeps);
+    handlers.push(instance);
+    if (instance.onRequest) {
+      stepsDraft.push({
+        policy: policy.definition.name,
+        run: instance.onRequest.bind(instance),
+        authenticator: policy.definition.authenticates === true,
+      });
+    }
+    if (instance.onResponse) responseHandlers.push(instance.onResponse.bind(instance));
+  }
+  let lastAuth = -1;
+  stepsDraft.forEach((s, i) => {
+    if (s.authenticator) lastAuth = i;
+  });
+  const steps: PolicyStep[] = stepsDraft.map((s) => ({ ...s, afterAuthenticators: lastAuth + 1 }));
+  const upstream = new UpstreamGroup(route.upstream, { logger: deps.logger.child({ route: route.id }) });
+  return {
+    id: route.id,
+    config: route,
+    upstream,
+    retryAttempts: route.upstream.retries.attempts,
+    preserveHost: route.preserveHost,
+    replaceUpstream5xx: route.replaceUpstream5xx,
+    maxBodyBytes: route.maxBodyBytes,
+    websocket: route.websocket,
+    steps,
+    responseHandlers,
+    metrics: deps.metrics.forRoute(route.id),
+    handlers,
+  };
+}
+
+async function fallbackSteps(config: GatewayConfig, deps: RuntimeDeps): Promise<PolicyStep[]> {
+  const def = POLICIES.get('security-headers');
+  const configured = (config.document.defaults as Record<string, unknown> | undefined)?.['security-headers'];
+  if (!def || configured === false) return [];
+  const instance = await def.create(configured ?? defaultConfig('security-headers'), {
+    logger: deps.logger,
+    events: deps.events,
+    routeId: '*',
+    development: config.mode === 'development',
+  });
+  return instance.onRequest
+    ? [{ policy: def.name, run: instance.onRequest.bind(instance), authenticator: false, afterAuthenticators: 0 }]
+    : [];
+}
+
+function defaultConfig(name: string): unknown {
+  // The loader already validated `defaults`; a policy absent there gets its schema defaults.
+  const def = POLICIES.get(name)!;
+  const properties = (def.schema as { properties?: Record<string, { default?: unknown }> }).properties ?? {};
+  const out: Record<string, unknown> = {};
+  for (const [key, prop] of Object.entries(properties)) if (prop.default !== undefined) out[key] = structuredClone(prop.default);
+  return out;
+}

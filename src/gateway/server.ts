@@ -1,0 +1,726 @@
+/**
+ * The gateway process: listeners (HTTP, HTTPS, admin), the per-request path
+ * (canonicalise → route → policy pipeline → proxy → access log), WebSocket handshakes through the same pipeline,
+ * hot reload and graceful shutdown.
+ */
+import { createServer as createHttpServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { loadConfigFile, type GatewayConfig, type ListenerConfig } from '../config/load.ts';
+import { canonicalizeRequestTarget } from './canonical-path.ts';
+import { GatewayContext } from './context.ts';
+import { Runtime, type CompiledRoute, type PolicyStep } from './runtime.ts';
+import { forward, upstreamRequestHeaders } from './proxy.ts';
+import { BANNER_HEADERS, HOP_BY_HOP, sendDirect, sendProblem } from './respond.ts';
+import { normalizeAddress, resolveClientAddress } from './addresses.ts';
+import { NOT_RESPONSIBLE, type Outcome, type Respond } from '../policies/types.ts';
+import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../errors/catalogue.ts';
+import { GatewayMetrics } from '../observe/metrics.ts';
+import { LoggingSecurityEvents, type SecurityEvents } from '../observe/events.ts';
+import { createAccessLogger, createAppLogger, flushLogger } from '../observe/logger.ts';
+
+/**
+ * TLS 1.2 cipher suites: ECDHE key exchange with AEAD ciphers only (Mozilla "intermediate" profile, RFC 9325 §4.2).
+ * TLS 1.3 suites are all AEAD and use Node's defaults; `honorCipherOrder` makes the server's order win.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** RFC 9110 §5.6.2 token characters, used for a request id accepted from a trusted proxy. */
+const REQUEST_ID = /^[A-Za-z0-9._~:-]{1,128}$/;
+/** A Host header: reg-name / IPv4 / [IPv6] and an optional port (RFC 9110 §7.2, RFC 3986 §3.2.2). */
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+export interface GatewayOptions {
+  readonly logger?: Logger;
+  readonly accessLogger?: Logger;
+  readonly events?: SecurityEvents;
+  /** The config file, for hot reload on change and SIGHUP. */
+  readonly configFile?: string;
+  /** Watch the config file and reload on change (default: true when configFile is set). */
+  readonly watch?: boolean;
+}
+
+interface Listener {
+  readonly config: ListenerConfig;
+  readonly server: Server | HttpsServer;
+}
+
+export class Gateway {
+  readonly logger: Logger;
+  readonly accessLogger: Logger;
+  readonly events: SecurityEvents;
+  readonly metrics: GatewayMetrics;
+  #runtime: Runtime;
+  #listeners: Listener[] = [];
+  #admin: Server | undefined;
+  #inFlight = 0;
+  #draining = false;
+  #watcher: FSWatcher | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  #reloading: Promise<unknown> = Promise.resolve();
+  readonly #configFile: string | undefined;
+  readonly #accessLogEnabled: boolean;
+
+  private constructor(
+    runtime: Runtime,
+    logger: Logger,
+    accessLogger: Logger,
+    events: SecurityEvents,
+    metrics: GatewayMetrics,
+    configFile: string | undefined,
+  ) {
+    this.#runtime = runtime;
+    this.metrics = metrics;
+    this.logger = logger;
+    this.accessLogger = accessLogger;
+    this.events = events;
+    this.#configFile = configFile;
+    this.#accessLogEnabled = runtime.config.accessLog.enabled;
+  }
+
+  /** Builds the runtime, binds every listener and returns once they accept connections. */
+  static async start(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+    const logger = options.logger ?? createAppLogger({ level: config.logLevel, redact: config.accessLog.redact, destination: 'stdout' });
+    const accessLogger =
+      options.accessLogger ??
+      createAccessLogger({ level: 'info', redact: config.accessLog.redact, destination: config.accessLog.destination });
+    const baseEvents = options.events ?? new LoggingSecurityEvents(logger);
+    const metrics = new GatewayMetrics();
+    const events: SecurityEvents = {
+      emit(event) {
+        metrics.securityEvents.labels(event.type).inc();
+        baseEvents.emit(event);
+      },
+    };
+    const runtime = await Runtime.build(config, { logger, events, metrics });
+    const gateway = new Gateway(runtime, logger, accessLogger, events, metrics, options.configFile);
+    if (config.mode === 'development') {
+      logger.warn('DEVELOPMENT MODE: plain-HTTP listeners and other relaxed defaults are allowed; never run this in production');
+    }
+    try {
+      await gateway.#bind();
+    } catch (error) {
+      await gateway.stop();
+      throw error;
+    }
+    if (options.configFile && (options.watch ?? true)) gateway.#watch(options.configFile);
+    return gateway;
+  }
+
+  get runtime(): Runtime {
+    return this.#runtime;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Bound addresses, in config order; `admin` when an admin listener runs. */
+  addresses(): { listeners: Array<{ host: string; port: number; tls: boolean }>; admin?: { host: string; port: number } } {
+    const listeners = this.#listeners.map((l) => {
+      const address = l.server.address() as AddressInfo;
+      return { host: address.address, port: address.port, tls: l.config.tls !== undefined };
+    });
+    const adminAddress = this.#admin?.address() as AddressInfo | undefined;
+    return { listeners, ...(adminAddress ? { admin: { host: adminAddress.address, port: adminAddress.port } } : {}) };
+  }
+
+  async #bind(): Promise<void> {
+    const config = this.#runtime.config;
+    for (const listenerConfig of config.listeners) {
+      const server = this.#createServer(listenerConfig, config);
+      this.#listeners.push({ config: listenerConfig, server });
+      await listen(server, listenerConfig.port, listenerConfig.host);
+    }
+    if (config.admin) {
+      this.#admin = createHttpServer((req, res) => this.#handleAdmin(req, res));
+      await listen(this.#admin, config.admin.port, config.admin.host);
+    }
+  }
+
+  #createServer(listener: ListenerConfig, config: GatewayConfig): Server | HttpsServer {
+    const options = {
+      maxHeaderSize: config.limits.maxHeaderBytes,
+      requestTimeout: config.limits.requestTimeout,
+      headersTimeout: config.limits.headersTimeout,
+      keepAliveTimeout: config.limits.keepAliveTimeout,
+      // Duplicate headers are examined on rawHeaders; never let Node join or silently drop them for us.
+      joinDuplicateHeaders: false,
+      // Checked in checkHeaders() instead, so the refusal is a problem+json like every other.
+      requireHostHeader: false,
+      // Strict parsing: no lenient header or chunk syntax (request smuggling defence, CWE-444).
+      insecureHTTPParser: false,
+    };
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.#handle(req, res, listener);
+    const server = listener.tls
+      ? createHttpsServer(
+          { ...options, ...this.#tlsOptions(listener) },
+          handler,
+        )
+      : createHttpServer(options, handler);
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#handleUpgrade(req, socket as Socket, head, listener));
+    return server;
+  }
+
+  #tlsOptions(listener: ListenerConfig) {
+    const tls = listener.tls!;
+    return {
+      cert: readFileSync(tls.cert),
+      key: readFileSync(tls.key),
+      minVersion: tls.minVersion,
+      ciphers: TLS12_CIPHERS,
+      honorCipherOrder: true,
+    } as const;
+  }
+
+  /** Answers protocol-level errors (malformed request line or headers, oversized headers, timeouts) and closes. */
+  #clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const errCode = err.code ?? '';
+    if (errCode === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let code: ErrorCode = 'RAMPART_ERR_MALFORMED_REQUEST';
+    if (errCode === 'HPE_HEADER_OVERFLOW') code = 'RAMPART_ERR_HEADERS_TOO_LARGE';
+    else if (errCode === 'ERR_HTTP_REQUEST_TIMEOUT' || errCode === 'HPE_HEADERS_TIMEOUT') code = 'RAMPART_ERR_REQUEST_TIMEOUT';
+    const requestId = randomUUID();
+    this.metrics.rejected.labels(errCode || 'client-error').inc();
+    this.logger.info({ reqId: requestId, code, detail: errCode || err.message }, 'request refused at the protocol level');
+    const body = problemBody(code, requestId);
+    const { status, title } = ERRORS[code];
+    socket.end(
+      `HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${requestId}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+
+  #context(req: IncomingMessage, res: ServerResponse, listener: ListenerConfig, runtime: Runtime, started: number): GatewayContext {
+    const socket = req.socket;
+    const peer = normalizeAddress(socket.remoteAddress ?? '');
+    const trusted = runtime.trustedProxies.has(peer);
+    let requestId: string | undefined;
+    let secure = listener.tls !== undefined;
+    let client = peer;
+    if (trusted) {
+      const forwardedFor = req.headers['x-forwarded-for'];
+      client = resolveClientAddress(peer, typeof forwardedFor === 'string' ? forwardedFor : undefined, runtime.trustedProxies);
+      const incoming = req.headers['x-request-id'];
+      if (typeof incoming === 'string' && REQUEST_ID.test(incoming)) requestId = incoming;
+      if (req.headers['x-forwarded-proto'] === 'https') secure = true;
+    }
+    return new GatewayContext(req, res, runtime, requestId ?? randomUUID(), client, peer, secure, trusted, started);
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse, listener: ListenerConfig): void {
+    const started = performance.now();
+    const runtime = this.#runtime;
+    const ctx = this.#context(req, res, listener, runtime, started);
+    this.#inFlight++;
+    runtime.enter();
+    res.once('close', () => this.#finished(ctx));
+    if (this.#draining) res.shouldKeepAlive = false;
+    try {
+      this.#route(ctx, listener, runtime);
+    } catch (error) {
+      this.#internalError(ctx, error);
+    }
+  }
+
+  /** Everything before the policies: checks that need no route, then routing. Returns the route or undefined when answered. */
+  #preflight(ctx: GatewayContext, runtime: Runtime): CompiledRoute | undefined {
+    const config = runtime.config;
+    const req = ctx.req;
+    if (config.limits.maxInFlight > 0 && this.#inFlight > config.limits.maxInFlight) {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_OVERLOADED', 'load shedding: too many requests in flight', 'overload');
+      return undefined;
+    }
+    const url = req.url ?? '';
+    if (url.length > config.limits.maxUrlLength) {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_URI_TOO_LONG', `request-target of ${url.length} bytes`, 'uri-too-long');
+      return undefined;
+    }
+    const headerProblem = checkHeaders(req);
+    if (headerProblem !== undefined) {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_BAD_HEADER', headerProblem, 'header');
+      return undefined;
+    }
+    const canonical = canonicalizeRequestTarget(url, { allowSemicolons: config.paths.allowSemicolons, maxLength: config.limits.maxUrlLength });
+    if (!canonical.ok) {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_AMBIGUOUS_PATH', canonical.reason, 'path');
+      this.events.emit({
+        type: 'request.path-rejected',
+        severity: 'low',
+        requestId: ctx.requestId,
+        clientAddress: ctx.clientAddress,
+        details: { reason: canonical.reason },
+      });
+      return undefined;
+    }
+    ctx.path = canonical.path;
+    ctx.query = canonical.query;
+    if (ctx.path === config.cspReport.path) {
+      ctx.routeId = 'csp-report';
+      runtime.cspReport(req, ctx.res, ctx);
+      return undefined;
+    }
+    const host = hostWithoutPort(req.headers.host);
+    const match = runtime.router.match(ctx.method, host, ctx.path);
+    if (match.kind === 'not-found') {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_ROUTE_NOT_FOUND', undefined, undefined);
+      return undefined;
+    }
+    if (match.kind === 'method-not-allowed') {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_METHOD_NOT_ALLOWED', undefined, undefined, { allow: match.allow.join(', ') });
+      return undefined;
+    }
+    const route = match.value;
+    ctx.route = route;
+    ctx.routeId = route.id;
+    ctx.params = match.params;
+    return route;
+  }
+
+  #route(ctx: GatewayContext, listener: ListenerConfig, runtime: Runtime): void {
+    if (!listener.tls && listener.http !== 'serve') {
+      this.#plainHttp(ctx, listener, runtime);
+      return;
+    }
+    const route = this.#preflight(ctx, runtime);
+    if (route === undefined) return;
+    const declared = ctx.req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > route.maxBodyBytes) {
+      ctx.bytesIn = 0;
+      this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_BODY_TOO_LARGE', detail: `content-length ${declared}` }, true);
+      return;
+    }
+    if (declared !== undefined) ctx.bytesIn = Number(declared);
+    if ((ctx.req.headers.upgrade ?? '') !== '' && ctx.req.headers.connection?.toLowerCase().includes('upgrade')) {
+      // An upgrade attempt that reached the request handler (e.g. h2c): never forwarded as an upgrade.
+      ctx.req.headers.upgrade = undefined;
+    }
+    this.#runSteps(ctx, route, 0, () => forward(ctx, route));
+  }
+
+  /**
+   * Runs the route's policy steps from `from`; calls `next` when every step let the request continue.
+   * Synchronous steps run in a plain loop; the first asynchronous answer continues the loop from its `then`.
+   */
+  #runSteps(ctx: GatewayContext, route: CompiledRoute, from: number, next: () => void): void {
+    const steps = route.steps;
+    for (let i = from; i < steps.length; i++) {
+      const step = steps[i]!;
+      let outcome: Outcome | Promise<Outcome>;
+      try {
+        outcome = step.run(ctx);
+      } catch (error) {
+        this.#internalError(ctx, error, step.policy);
+        return;
+      }
+      if (outcome === undefined) {
+        if (step.authenticator) i = step.afterAuthenticators - 1;
+        continue;
+      }
+      if (outcome instanceof Promise) {
+        outcome.then(
+          (resolved) => {
+            if (ctx.res.destroyed) return;
+            const resume = this.#after(ctx, step, i, resolved);
+            if (resume >= 0) this.#runSteps(ctx, route, resume, next);
+          },
+          (error: unknown) => this.#internalError(ctx, error, step.policy),
+        );
+        return;
+      }
+      const resume = this.#after(ctx, step, i, outcome);
+      if (resume < 0) return;
+      i = resume - 1;
+    }
+    next();
+  }
+
+  /** Applies one step's outcome; returns the index to continue from, or -1 when the request was answered. */
+  #after(ctx: GatewayContext, step: PolicyStep, index: number, outcome: Outcome): number {
+    if (outcome === undefined) return step.authenticator ? step.afterAuthenticators : index + 1;
+    if (outcome === NOT_RESPONSIBLE) {
+      // The next authenticator tries; when none is left, no credential of any accepted kind was presented.
+      if (step.authenticator && index + 1 < step.afterAuthenticators) return index + 1;
+      if (step.authenticator) {
+        this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_UNAUTHENTICATED', detail: 'no credential', headers: { 'www-authenticate': 'Bearer' } });
+        return -1;
+      }
+      return index + 1;
+    }
+    this.#answer(ctx, outcome);
+    return -1;
+  }
+
+  #answer(ctx: GatewayContext, respond: Respond, closeConnection = false): void {
+    if (respond.kind === 'direct') {
+      sendDirect(ctx.res, respond.status, ctx.requestId, ctx.responseHeaders, respond.headers, respond.body);
+      return;
+    }
+    ctx.errorCode = respond.code;
+    ctx.errorDetail = respond.detail;
+    sendProblem(ctx.res, respond.code, ctx.requestId, ctx.responseHeaders, respond.headers, closeConnection);
+  }
+
+  /** Answers a request that no route owns, with the gateway-wide security headers. */
+  #refuse(
+    ctx: GatewayContext,
+    runtime: Runtime,
+    code: ErrorCode,
+    detail: string | undefined,
+    reason: string | undefined,
+    headers?: Record<string, string>,
+  ): void {
+    if (reason) this.metrics.rejected.labels(reason).inc();
+    for (const step of runtime.fallbackSteps) step.run(ctx);
+    this.#answer(ctx, { kind: 'problem', code, detail, headers }, code === 'RAMPART_ERR_BAD_HEADER' || code === 'RAMPART_ERR_URI_TOO_LONG');
+  }
+
+  #plainHttp(ctx: GatewayContext, listener: ListenerConfig, runtime: Runtime): void {
+    for (const step of runtime.fallbackSteps) step.run(ctx);
+    const canonical = canonicalizeRequestTarget(ctx.req.url ?? '', {
+      allowSemicolons: runtime.config.paths.allowSemicolons,
+      maxLength: runtime.config.limits.maxUrlLength,
+    });
+    const host = hostWithoutPort(ctx.req.headers.host);
+    if (listener.http === 'refuse' || !canonical.ok || host === undefined) {
+      this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_HTTPS_REQUIRED', detail: 'plain HTTP refused' });
+      return;
+    }
+    const port = listener.redirectPort ?? 443;
+    const authority = host.includes(':') ? `[${host}]` : host;
+    const location = `https://${authority}${port === 443 ? '' : `:${port}`}${canonical.path}${canonical.query ? `?${canonical.query}` : ''}`;
+    // 308 keeps the method and body (RFC 9110 §15.4.9), unlike 301.
+    sendDirect(ctx.res, 308, ctx.requestId, ctx.responseHeaders, { location, 'cache-control': 'no-store' });
+  }
+
+  #internalError(ctx: GatewayContext, error: unknown, policy?: string): void {
+    ctx.errorCode = 'RAMPART_ERR_INTERNAL';
+    ctx.errorDetail = policy ? `policy ${policy} failed` : 'gateway error';
+    this.logger.error({ reqId: ctx.requestId, route: ctx.routeId, policy, err: error }, 'internal error while handling a request');
+    if (ctx.res.headersSent) ctx.res.destroy();
+    else sendProblem(ctx.res, 'RAMPART_ERR_INTERNAL', ctx.requestId, ctx.responseHeaders);
+  }
+
+  #finished(ctx: GatewayContext): void {
+    this.#inFlight--;
+    ctx.runtime.leave();
+    ctx.abortUpstream = undefined;
+    const res = ctx.res;
+    const status = res.writableFinished ? res.statusCode : 499;
+    const elapsed = performance.now() - ctx.startedAt;
+    const metrics = ctx.route?.metrics ?? ctx.runtime.unroutedMetrics;
+    metrics.countRequest(status);
+    metrics.duration.observe(elapsed / 1000);
+    if (this.#accessLogEnabled) {
+      this.accessLogger.info({
+        reqId: ctx.requestId,
+        client: ctx.clientAddress,
+        method: ctx.method,
+        path: ctx.path,
+        route: ctx.routeId,
+        status,
+        in: ctx.bytesIn,
+        out: ctx.bytesOut,
+        ms: Math.round(elapsed * 1000) / 1000,
+        upMs: ctx.upstreamMs < 0 ? undefined : Math.round(ctx.upstreamMs * 1000) / 1000,
+        err: ctx.errorCode,
+      });
+    }
+    if (ctx.errorCode !== undefined && ctx.errorDetail !== undefined) {
+      // The details for the generic problem the client saw, under the same correlation id.
+      this.logger.info({ reqId: ctx.requestId, route: ctx.routeId, code: ctx.errorCode, detail: ctx.errorDetail }, 'request answered with a problem');
+    }
+  }
+
+  /** WebSocket (RFC 6455) handshakes run the same canonical path, routing and policies as any request. */
+  #handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, listener: ListenerConfig): void {
+    const res = new ServerResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    const started = performance.now();
+    const runtime = this.#runtime;
+    const ctx = this.#context(req, res, listener, runtime, started);
+    this.#inFlight++;
+    runtime.enter();
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      this.#finished(ctx);
+    };
+    socket.once('close', finish);
+    res.once('finish', () => socket.end());
+    socket.on('error', () => socket.destroy());
+    try {
+      if (!listener.tls && listener.http !== 'serve') {
+        this.#plainHttp(ctx, listener, runtime);
+        return;
+      }
+      const route = this.#preflight(ctx, runtime);
+      if (route === undefined) return;
+      if (!route.websocket || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') {
+        this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_BAD_REQUEST', detail: 'upgrade not allowed on this route' });
+        return;
+      }
+      this.#runSteps(ctx, route, 0, () => this.#tunnel(ctx, route, socket, head));
+    } catch (error) {
+      this.#internalError(ctx, error);
+    }
+  }
+
+  #tunnel(ctx: GatewayContext, route: CompiledRoute, socket: Socket, head: Buffer): void {
+    const target = route.upstream.pick();
+    if (target === null) {
+      this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_NO_HEALTHY_UPSTREAM' });
+      return;
+    }
+    route.upstream.noteRequest();
+    route.upstream.start(target);
+    const headers = upstreamRequestHeaders(ctx, target, route.preserveHost);
+    const path = ctx.query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${ctx.query}`;
+    const started = performance.now();
+    target.pool
+      .upgrade({ path, method: 'GET', headers: headerObject(headers), protocol: 'websocket' })
+      .then(({ headers: upstreamHeaders, socket: upstream }) => {
+        ctx.upstreamMs = performance.now() - started;
+        route.upstream.finish(target, 'success');
+        if (socket.destroyed) {
+          upstream.destroy();
+          return;
+        }
+        let head101 = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
+        for (const [name, value] of Object.entries(upstreamHeaders)) {
+          const lower = name.toLowerCase();
+          if (HOP_BY_HOP.has(lower) || BANNER_HEADERS.has(lower) || value === undefined) continue;
+          for (const v of Array.isArray(value) ? value : [value]) head101 += `${lower}: ${v}\r\n`;
+        }
+        head101 += `x-request-id: ${ctx.requestId}\r\n\r\n`;
+        socket.write(head101);
+        ctx.res.statusCode = 101;
+        if (head.length > 0) upstream.write(head);
+        upstream.on('error', () => socket.destroy());
+        socket.on('error', () => upstream.destroy());
+        upstream.on('close', () => socket.destroy());
+        socket.on('close', () => upstream.destroy());
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      })
+      .catch((error: NodeJS.ErrnoException) => {
+        route.upstream.finish(target, error.code === 'ECONNREFUSED' ? 'connect-error' : 'server-error');
+        this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_UPSTREAM_ERROR', detail: `websocket upgrade failed: ${error.code ?? error.message}` });
+      });
+  }
+
+  async #handleAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    const path = (req.url ?? '/').split('?')[0];
+    const json = (status: number, body: unknown) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-request-id': requestId });
+      res.end(text);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendProblem(res, 'RAMPART_ERR_METHOD_NOT_ALLOWED', requestId, [], { allow: 'GET, HEAD' });
+      return;
+    }
+    if (path === '/healthz') {
+      json(200, { status: 'ok' });
+      return;
+    }
+    if (path === '/readyz') {
+      const ready = !this.#draining && this.#listeners.every((l) => l.server.listening);
+      const upstreams = this.#runtime.routes.map((r) => ({ route: r.id, targets: r.upstream.status() }));
+      json(ready ? 200 : 503, { status: ready ? 'ready' : 'not-ready', draining: this.#draining, upstreams });
+      return;
+    }
+    if (path === '/metrics') {
+      try {
+        const text = await this.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType, 'x-request-id': requestId });
+        res.end(text);
+      } catch (error) {
+        this.logger.error({ reqId: requestId, err: error }, 'metrics collection failed');
+        sendProblem(res, 'RAMPART_ERR_INTERNAL', requestId);
+      }
+      return;
+    }
+    sendProblem(res, 'RAMPART_ERR_ROUTE_NOT_FOUND', requestId);
+  }
+
+  /**
+   * Replaces the running config. The new runtime is fully built first (policies created, pools opened); a
+   * failure leaves the old one serving. In-flight requests finish on the runtime they started with.
+   */
+  async reload(config: GatewayConfig): Promise<void> {
+    const current = this.#runtime;
+    if (JSON.stringify(listenerKey(config)) !== JSON.stringify(listenerKey(current.config))) {
+      this.logger.warn('listener or admin settings changed: they take effect at the next restart; routes and policies reload now');
+    }
+    const next = await Runtime.build(config, { logger: this.logger, events: this.events, metrics: this.metrics });
+    // TLS certificates and keys reload without dropping connections (new handshakes use the new context).
+    for (const listener of this.#listeners) {
+      const replacement = config.listeners.find((l) => l.port === listener.config.port && l.host === listener.config.host);
+      if (replacement?.tls && 'setSecureContext' in listener.server) {
+        try {
+          listener.server.setSecureContext(this.#tlsOptions(replacement));
+        } catch (error) {
+          await next.close(0);
+          throw new Error(`TLS certificate or key could not be loaded: ${(error as Error).message}`, { cause: error });
+        }
+      }
+    }
+    this.#runtime = next;
+    void current.close(next.config.drainTimeout);
+    this.logger.info({ routes: config.routes.length }, 'configuration reloaded');
+    this.events.emit({ type: 'config.reloaded', severity: 'info', details: { routes: config.routes.length } });
+  }
+
+  /** Reloads from the config file; an invalid file is refused and logged, and the old config keeps serving. */
+  reloadFromFile(): Promise<{ ok: boolean; errors: string[] }> {
+    const file = this.#configFile;
+    if (!file) return Promise.resolve({ ok: false, errors: ['no config file to reload from'] });
+    const run = this.#reloading.then(async () => {
+      const result = loadConfigFile(file);
+      if (!result.ok) {
+        this.logger.error({ errors: result.errors }, 'configuration reload refused: the running configuration keeps serving');
+        this.events.emit({ type: 'config.reload-refused', severity: 'medium', details: { errors: result.errors.length } });
+        return { ok: false, errors: result.errors };
+      }
+      try {
+        await this.reload(result.config);
+        return { ok: true, errors: [] };
+      } catch (error) {
+        this.logger.error({ err: error }, 'configuration reload failed: the running configuration keeps serving');
+        return { ok: false, errors: [(error as Error).message] };
+      }
+    });
+    this.#reloading = run;
+    return run;
+  }
+
+  #watch(file: string): void {
+    // Watch the directory, not the file: editors and config-management tools replace files by rename.
+    const name = basename(file);
+    try {
+      this.#watcher = watch(dirname(file), (_event, changed) => {
+        if (changed !== name) return;
+        clearTimeout(this.#reloadTimer);
+        this.#reloadTimer = setTimeout(() => void this.reloadFromFile(), 150);
+        this.#reloadTimer.unref();
+      });
+      this.#watcher.unref();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'cannot watch the config file; reload with SIGHUP');
+    }
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, let in-flight requests finish up to the drain deadline (idle keep-alive
+   * connections close at once, busy ones after their response), then close everything.
+   */
+  async stop(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#watcher?.close();
+    clearTimeout(this.#reloadTimer);
+    const deadline = this.#runtime.config.drainTimeout;
+    const closed = this.#listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve())));
+    for (const l of this.#listeners) l.server.closeIdleConnections();
+    const start = Date.now();
+    while (this.#inFlight > 0 && Date.now() - start < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      for (const l of this.#listeners) l.server.closeIdleConnections();
+    }
+    for (const l of this.#listeners) l.server.closeAllConnections();
+    await Promise.all(closed);
+    if (this.#admin) {
+      const admin = this.#admin;
+      await new Promise<void>((resolve) => {
+        admin.close(() => resolve());
+        admin.closeAllConnections();
+      });
+    }
+    await this.#runtime.close(0);
+    await flushLogger(this.accessLogger);
+    await flushLogger(this.logger);
+  }
+}
+
+function listen(server: Server | HttpsServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function listenerKey(config: GatewayConfig): unknown {
+  return { listeners: config.listeners.map((l) => ({ host: l.host, port: l.port, tls: !!l.tls, http: l.http })), admin: config.admin };
+}
+
+function hostWithoutPort(host: string | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end === -1 ? undefined : host.slice(1, end).toLowerCase();
+  }
+  const colon = host.indexOf(':');
+  return (colon === -1 ? host : host.slice(0, colon)).toLowerCase();
+}
+
+/**
+ * Header checks Node's parser leaves to us: a repeated Host (which one would the upstream use?), repeated
+ * Content-Length or Transfer-Encoding (request smuggling, RFC 9112 §6.3), and a Host that is not a host.
+ */
+function checkHeaders(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  let lengths = 0;
+  let encodings = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const len = name.length;
+    if (len === 4 && name.toLowerCase() === 'host') hosts++;
+    else if (len === 14 && name.toLowerCase() === 'content-length') lengths++;
+    else if (len === 17 && name.toLowerCase() === 'transfer-encoding') encodings++;
+  }
+  if (hosts > 1) return 'more than one Host header';
+  if (lengths > 1) return 'more than one Content-Length header';
+  if (encodings > 1) return 'more than one Transfer-Encoding header';
+  if (lengths > 0 && encodings > 0) return 'both Content-Length and Transfer-Encoding';
+  const host = req.headers.host;
+  // RFC 9112 §3.2: a client MUST send Host in HTTP/1.1; a server MUST answer 400 when it is missing.
+  if (host === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? undefined : 'missing Host header';
+  if (!HOST.test(host)) return 'invalid Host header';
+  return undefined;
+}
+
+function headerObject(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    // undici's upgrade() sets Connection and Upgrade itself.
+    if (name === 'connection' || name === 'upgrade') continue;
+    out[name] = out[name] === undefined ? flat[i + 1]! : `${out[name]}, ${flat[i + 1]!}`;
+  }
+  return out;
+}

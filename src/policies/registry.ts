@@ -1,0 +1,19 @@
+/**
+ * Every policy Rampart knows, by name. A policy is added here and nowhere else: the config loader validates
+ * its settings against its schema, the pipeline runs it in its phase, posture reads its name.
+ */
+import type { PolicyDefinition } from './types.ts';
+import { corsPolicy } from './cors/index.ts';
+import { securityHeadersPolicy } from './security-headers/index.ts';
+
+
+// Definitions are generic in their config type; the registry holds them type-erased.
+type AnyPolicy = PolicyDefinition<never>;
+
+export const POLICIES: ReadonlyMap<string, PolicyDefinition<unknown>> = new Map(
+  ([securityHeadersPolicy, corsPolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
+);
+
+export function policyNames(): string[] {
+  return [...POLICIES.keys()];
+}

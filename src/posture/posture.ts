@@ -1,0 +1,191 @@
+/**
+ * `rampart posture`: what a gateway config enforces, per route and per checklist item, and why. It reads the
+ * loaded config (never the raw file), so it judges exactly what the gateway would run. Items whose controls are
+ * not built yet say so plainly: posture must never report more than the gateway does.
+ */
+import { CHECKLIST, type ChecklistItemId } from '../checklist/items.ts';
+import type { AcceptedWeakening, GatewayConfig, RouteConfig } from '../config/load.ts';
+
+export type PostureStatus = 'enforced' | 'partial' | 'weakened' | 'missing' | 'not-applicable';
+
+export interface PostureCell {
+  readonly item: ChecklistItemId;
+  readonly status: PostureStatus;
+  readonly reason: string;
+}
+
+export interface RoutePosture {
+  readonly route: string;
+  readonly path: string;
+  readonly methods: readonly string[] | 'any';
+  readonly cells: readonly PostureCell[];
+}
+
+export interface PostureReport {
+  readonly schemaVersion: 1;
+  readonly mode: GatewayConfig['mode'];
+  readonly items: ReadonlyArray<{ id: ChecklistItemId; title: string; owasp: readonly string[] }>;
+  readonly routes: readonly RoutePosture[];
+  /** Weakened defaults accepted by `acknowledge` entries: each listed, with its reason and expiry. */
+  readonly acknowledged: readonly AcceptedWeakening[];
+  readonly warnings: readonly string[];
+  readonly summary: Readonly<Record<PostureStatus, number>>;
+}
+
+/** Which checklist item each weakened-default rule belongs to. */
+const RULE_ITEM: Record<string, ChecklistItemId> = {
+  'plain-http-listener': 3,
+  'hsts-short': 3,
+  'csp-unsafe': 12,
+  'nosniff-disabled': 12,
+  'security-headers-disabled': 12,
+  'cors-wildcard-origin': 13,
+  'cors-insecure-origin': 13,
+  'cors-credentials-pattern': 13,
+  'upstream-5xx-passthrough': 7,
+  'admin-not-loopback': 8,
+};
+
+function weakeningsFor(config: GatewayConfig, route: RouteConfig, item: ChecklistItemId): AcceptedWeakening[] {
+  const prefix = `routes[${route.index}]`;
+  return config.accepted.filter(
+    (a) => RULE_ITEM[a.rule] === item && (a.path === prefix || a.path.startsWith(`${prefix}.`) || !a.path.startsWith('routes[')),
+  );
+}
+
+function has(route: RouteConfig, policy: string): boolean {
+  return route.policies.some((p) => p.definition.name === policy);
+}
+
+function cell(item: ChecklistItemId, status: PostureStatus, reason: string): PostureCell {
+  return { item, status, reason };
+}
+
+type Evaluator = (route: RouteConfig, config: GatewayConfig) => PostureCell;
+
+const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
+  1: (route) =>
+    route.public
+      ? cell(1, 'missing', 'public: true: anyone may call this route (deny by default waived explicitly)')
+      : cell(1, 'enforced', 'an authentication policy runs on every request'),
+  2: (route) =>
+    route.public
+      ? cell(2, 'missing', 'public route: no principal, so no role or permission is checked')
+      : cell(2, 'missing', 'no authorization policy: any authenticated caller is allowed'),
+  3: (_route, config) => {
+    const plain = config.listeners.filter((l) => !l.tls && l.http === 'serve');
+    const tls = config.listeners.filter((l) => l.tls);
+    const atRest = 'encryption at rest: the key ring is not built yet';
+    if (plain.length > 0) {
+      const accepted = config.accepted.some((a) => a.rule === 'plain-http-listener');
+      return cell(3, accepted ? 'weakened' : 'missing', `a listener serves plain HTTP${accepted ? ' (acknowledged)' : ''}; ${atRest}`);
+    }
+    if (tls.length === 0) return cell(3, 'missing', `no TLS listener; ${atRest}`);
+    const min = tls.map((l) => l.tls!.minVersion).sort()[0];
+    return cell(3, 'partial', `in transit: TLS (min ${min}, AEAD ciphers, HSTS), plain HTTP redirected or refused; ${atRest}`);
+  },
+  4: (route) =>
+    cell(
+      4,
+      'partial',
+      `canonical path, header and body-size checks (max ${route.maxBodyBytes} bytes) on; no contract validation of parameters and bodies yet`,
+    ),
+  5: (_route, config) =>
+    config.limits.maxInFlight > 0
+      ? cell(5, 'partial', `global load shedding at ${config.limits.maxInFlight} in-flight requests; no per-client rate limit`)
+      : cell(5, 'missing', 'no rate limit and no load shedding'),
+  6: (_route, config) =>
+    config.accessLog.enabled
+      ? cell(6, 'partial', 'access log with credentials redacted and security events logged; no audit store or anomaly detection yet')
+      : cell(6, 'missing', 'access log is off'),
+  7: (route, config) => {
+    if (route.replaceUpstream5xx) return cell(7, 'enforced', 'RFC 9457 problems with correlation ids; upstream 5xx bodies replaced');
+    const accepted = weakeningsFor(config, route, 7).length > 0;
+    return cell(7, accepted ? 'weakened' : 'missing', 'upstream 5xx bodies reach clients (errors.replaceUpstream5xx: false)');
+  },
+  8: () => cell(8, 'enforced', 'all traffic through the gateway: one canonical path, banner headers stripped, hop-by-hop headers removed'),
+  9: () => cell(9, 'not-applicable', 'security testing is the scanner\'s job (rampart scan), not a gateway control'),
+  10: (route) =>
+    /^\/v\d+(\/|$)/.test(route.path)
+      ? cell(10, 'partial', 'version in the path prefix; no version policy (selection, default, unknown versions)')
+      : cell(10, 'missing', 'no API version in the route'),
+  11: (route) =>
+    route.public
+      ? cell(11, 'not-applicable', 'public route: no session')
+      : cell(11, 'missing', 'no session policy'),
+  12: (route, config) => {
+    if (!has(route, 'security-headers')) {
+      const accepted = weakeningsFor(config, route, 12).length > 0;
+      return cell(12, accepted ? 'weakened' : 'missing', 'security headers are off on this route');
+    }
+    const weak = weakeningsFor(config, route, 12);
+    if (weak.length > 0) return cell(12, 'weakened', weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; '));
+    return cell(12, 'enforced', 'strict CSP, nosniff, no-referrer, CORP, no-store, HSTS on TLS');
+  },
+  13: (route, config) => {
+    if (!has(route, 'cors')) return cell(13, 'enforced', 'no CORS policy: no cross-origin access is granted');
+    const weak = weakeningsFor(config, route, 13);
+    if (weak.length > 0) return cell(13, 'weakened', weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; '));
+    return cell(13, 'enforced', 'exact origin allow-list, null origin refused, Vary: Origin, preflight answered by the gateway');
+  },
+  14: () => cell(14, 'missing', 'documentation is not served or protected by the gateway yet'),
+  15: () => cell(15, 'missing', 'no deprecation or sunset policy for this route'),
+  16: () => cell(16, 'partial', 'banner headers stripped and 5xx bodies replaced; no response minimization or PII masking yet'),
+};
+
+export function evaluatePosture(config: GatewayConfig): PostureReport {
+  const routes = config.routes.map((route) => ({
+    route: route.id,
+    path: route.path,
+    methods: route.methods ?? ('any' as const),
+    cells: CHECKLIST.map((item) => EVALUATORS[item.id](route, config)),
+  }));
+  const summary: Record<PostureStatus, number> = { enforced: 0, partial: 0, weakened: 0, missing: 0, 'not-applicable': 0 };
+  for (const route of routes) for (const c of route.cells) summary[c.status]++;
+  return {
+    schemaVersion: 1,
+    mode: config.mode,
+    items: CHECKLIST.map((item) => ({ id: item.id, title: item.title, owasp: item.owasp })),
+    routes,
+    acknowledged: config.accepted,
+    warnings: config.warnings,
+    summary,
+  };
+}
+
+const SYMBOL: Record<PostureStatus, string> = {
+  enforced: 'OK',
+  partial: '~',
+  weakened: '!',
+  missing: 'X',
+  'not-applicable': '-',
+};
+
+export function formatPostureTable(report: PostureReport): string {
+  const lines: string[] = [];
+  const idWidth = Math.max(5, ...report.routes.map((r) => r.route.length));
+  const header = 'route'.padEnd(idWidth) + ' ' + report.items.map((i) => String(i.id).padStart(3)).join('');
+  lines.push(`Rampart posture (${report.mode} mode)`, '', header, '-'.repeat(header.length));
+  for (const route of report.routes) {
+    lines.push(route.route.padEnd(idWidth) + ' ' + route.cells.map((c) => SYMBOL[c.status].padStart(3)).join(''));
+  }
+  lines.push('', 'OK enforced   ~ partial   ! weakened (acknowledged)   X missing   - not applicable', '');
+  lines.push('Items:');
+  for (const item of report.items) lines.push(`  ${String(item.id).padStart(2)}  ${item.title} (${item.owasp.join(', ')})`);
+  lines.push('', 'Reasons:');
+  for (const route of report.routes) {
+    lines.push(`  ${route.route} ${route.path} [${route.methods === 'any' ? 'any method' : route.methods.join(', ')}]`);
+    for (const c of route.cells) lines.push(`    ${String(c.item).padStart(2)} ${c.status.padEnd(14)} ${c.reason}`);
+  }
+  if (report.acknowledged.length > 0) {
+    lines.push('', 'Acknowledged weakened defaults:');
+    for (const a of report.acknowledged) lines.push(`  ${a.path}: ${a.message} (rule ${a.rule}; ${a.reason}; expires ${a.expires})`);
+  }
+  if (report.warnings.length > 0) {
+    lines.push('', 'Warnings:');
+    for (const w of report.warnings) lines.push(`  ${w}`);
+  }
+  const s = report.summary;
+  lines.push('', `Summary: ${s.enforced} enforced, ${s.partial} partial, ${s.weakened} weakened, ${s.missing} missing, ${s['not-applicable']} not applicable`);
+  return lines.join('\n');
+}
