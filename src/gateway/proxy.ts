@@ -155,7 +155,9 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     const headers: string[] = [];
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (HOP_BY_HOP.has(name) || BANNER_HEADERS.has(name) || name === 'x-request-id') {
+      // CORS is the gateway's job (checklist item 13): an upstream's own Access-Control-* headers never pass, so
+      // what posture reports about a route's CORS is what browsers see.
+      if (HOP_BY_HOP.has(name) || BANNER_HEADERS.has(name) || name === 'x-request-id' || name.startsWith('access-control-')) {
         if (name === 'connection') connection = connectionTokens(rawHeaders[i + 1]!.toString('latin1'));
         continue;
       }

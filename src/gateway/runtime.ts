@@ -33,6 +33,8 @@ export interface CompiledRoute {
   readonly replaceUpstream5xx: boolean;
   readonly maxBodyBytes: number;
   readonly websocket: boolean;
+  /** True when a policy on the route answers CORS preflights (the `cors` policy). */
+  readonly handlesPreflight: boolean;
   readonly steps: readonly PolicyStep[];
   readonly responseHandlers: ReadonlyArray<(ctx: RequestContext, response: UpstreamResponseView) => void>;
   readonly metrics: RouteMetrics;
@@ -155,6 +157,7 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
     replaceUpstream5xx: route.replaceUpstream5xx,
     maxBodyBytes: route.maxBodyBytes,
     websocket: route.websocket,
+    handlesPreflight: route.policies.some((p) => p.definition.name === 'cors'),
     steps,
     responseHandlers,
     metrics: deps.metrics.forRoute(route.id),

@@ -277,7 +277,10 @@ export class Gateway {
       return undefined;
     }
     const host = hostWithoutPort(req.headers.host);
-    const match = runtime.router.match(ctx.method, host, ctx.path);
+    // A CORS preflight (Fetch standard §3.2.2) asks about the method it announces: route it by that method, so the
+    // route's own cors policy answers it. A route without one grants no cross-origin access: its preflight is refused.
+    const preflightMethod = ctx.method === 'OPTIONS' && req.headers.origin !== undefined ? req.headers['access-control-request-method'] : undefined;
+    const match = runtime.router.match(preflightMethod ?? ctx.method, host, ctx.path);
     if (match.kind === 'not-found') {
       this.#refuse(ctx, runtime, 'RAMPART_ERR_ROUTE_NOT_FOUND', undefined, undefined);
       return undefined;
@@ -290,6 +293,11 @@ export class Gateway {
     ctx.route = route;
     ctx.routeId = route.id;
     ctx.params = match.params;
+    if (preflightMethod !== undefined && !route.handlesPreflight) {
+      for (const step of runtime.fallbackSteps) step.run(ctx);
+      this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_CORS_PREFLIGHT_DENIED', detail: 'route has no cors policy' });
+      return undefined;
+    }
     return route;
   }
 

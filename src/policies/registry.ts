@@ -5,13 +5,13 @@
 import type { PolicyDefinition } from './types.ts';
 import { corsPolicy } from './cors/index.ts';
 import { securityHeadersPolicy } from './security-headers/index.ts';
-
+import { ipRestrictionPolicy } from './ip-restriction/index.ts';
 
 // Definitions are generic in their config type; the registry holds them type-erased.
 type AnyPolicy = PolicyDefinition<never>;
 
 export const POLICIES: ReadonlyMap<string, PolicyDefinition<unknown>> = new Map(
-  ([securityHeadersPolicy, corsPolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
+  ([securityHeadersPolicy, corsPolicy, ipRestrictionPolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
 );
 
 export function policyNames(): string[] {
