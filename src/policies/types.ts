@@ -129,7 +129,7 @@ export interface ConfigIssue {
   readonly message: string;
   /**
    * When set, the issue is a weakened default that an `acknowledge` entry with this rule and path may accept;
-   * without an acknowledgement it is an error. Without a rule it is always an error.
+   * without an acknowledgement it is an error. Without a rule it is an error, unless `severity` is 'warning'.
    */
   readonly rule?: string;
   readonly severity?: 'error' | 'warning';
