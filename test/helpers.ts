@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import { createAccessLogger, createAppLogger } from '../src/observe/logger.ts';
 import { loadConfigObject, type GatewayConfig } from '../src/config/load.ts';
 import { Gateway } from '../src/gateway/server.ts';
 import { RecordingSecurityEvents } from '../src/observe/events.ts';
@@ -38,8 +38,9 @@ export async function startTestGateway(document: Record<string, unknown>, option
   const dir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
   const logFile = join(dir, 'app.log');
   const accessLogFile = join(dir, 'access.log');
-  const logger = pino({ level: 'debug', base: null }, pino.destination({ dest: logFile, sync: true }));
-  const accessLogger = pino({ base: null }, pino.destination({ dest: accessLogFile, sync: true }));
+  // The gateway's own loggers (with their redaction), writing synchronously so tests can read right away.
+  const logger = createAppLogger({ level: 'debug', redact: config.accessLog.redact, destination: logFile, async: false });
+  const accessLogger = createAccessLogger({ level: 'info', redact: config.accessLog.redact, destination: accessLogFile, async: false });
   const events = new RecordingSecurityEvents();
   const gateway = await Gateway.start(config, { logger, accessLogger, events, configFile: options.configFile, watch: options.configFile !== undefined });
   const { listeners, admin } = gateway.addresses();

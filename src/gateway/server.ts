@@ -72,6 +72,7 @@ export class Gateway {
   #reloading: Promise<unknown> = Promise.resolve();
   readonly #configFile: string | undefined;
   readonly #accessLogEnabled: boolean;
+  readonly #debug: boolean;
 
   private constructor(
     runtime: Runtime,
@@ -88,6 +89,7 @@ export class Gateway {
     this.events = events;
     this.#configFile = configFile;
     this.#accessLogEnabled = runtime.config.accessLog.enabled;
+    this.#debug = logger.isLevelEnabled('debug');
   }
 
   /** Builds the runtime, binds every listener and returns once they accept connections. */
@@ -232,6 +234,10 @@ export class Gateway {
     runtime.enter();
     res.once('close', () => this.#finished(ctx));
     if (this.#draining) res.shouldKeepAlive = false;
+    if (this.#debug) {
+      // Debug only: the request as received. Credentials are redacted by the logger (observe/logger.ts).
+      this.logger.debug({ reqId: ctx.requestId, req: { method: req.method, url: req.url, headers: req.headers } }, 'request received');
+    }
     try {
       this.#route(ctx, listener, runtime);
     } catch (error) {
