@@ -1,0 +1,114 @@
+/**
+ * `npm run bench`: Rampart against a bare undici proxy (the yardstick), fast-gateway and HAProxy, all in front of
+ * the same upstream, in one run with interleaved rounds. Prints a table and rewrites bench/RESULTS.md.
+ *
+ * Environment:
+ *   BENCH_ROUNDS=5        measured rounds
+ *   BENCH_DURATION=8      seconds per measured run
+ *   BENCH_WARMUP=2        seconds of discarded warm-up before each measured run
+ *   BENCH_CONNECTIONS=50  wrk connections (-c)
+ *   BENCH_QUICK=1         smoke run: 2 rounds × 3 s, 1 s warm-ups
+ *   BENCH_ONLY=a,b        run only these contenders (names as in the table)
+ *   BENCH_RESULTS=path    write the Markdown report there instead of bench/RESULTS.md ('-' = do not write)
+ *   BENCH_KEEP_TMP=1      keep the temp dir (generated configs, process logs, access logs)
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  BENCH_DIR,
+  baselineContender,
+  directContender,
+  fastGatewayContender,
+  haproxyAvailable,
+  haproxyContender,
+  rampartBenchConfig,
+  rampartContender,
+  type Contender,
+} from './harness.ts';
+import { formatSummary, renderMarkdown, runBench, type BenchPlan } from './runner.ts';
+
+function numberFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`bench: ${name} must be a positive number, got '${raw}'`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const quick = process.env.BENCH_QUICK === '1';
+
+// The proxy gets CPU 1 to itself and the load side CPU 0: with one CPU the pinning (and the figures) make no sense.
+if (os.availableParallelism() < 2) {
+  console.error(`bench: needs at least 2 CPUs (found ${os.availableParallelism()})`);
+  process.exit(2);
+}
+
+const allContenders: Contender[] = [
+  directContender(),
+  baselineContender({ connections: 64 }),
+  fastGatewayContender(),
+  rampartContender({ name: 'rampart-nolog', config: (context) => rampartBenchConfig(context) }),
+  rampartContender({
+    name: 'rampart-log',
+    config: (context) => rampartBenchConfig(context, { accessLogFile: path.join(context.tmpDir, 'rampart-access.log') }),
+  }),
+];
+if (haproxyAvailable()) {
+  allContenders.splice(3, 0, haproxyContender());
+} else {
+  console.log('bench: haproxy not installed (`which haproxy` found nothing), leaving it out');
+}
+
+let contenders = allContenders;
+const only = process.env.BENCH_ONLY;
+if (only !== undefined && only.trim() !== '') {
+  const wanted = only.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const known = new Set(allContenders.map((c) => c.name));
+  const unknown = wanted.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    console.error(`bench: unknown contender(s) in BENCH_ONLY: ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    process.exit(2);
+  }
+  contenders = allContenders.filter((c) => wanted.includes(c.name));
+}
+
+const plan: BenchPlan = {
+  title: 'Rampart proxy benchmark',
+  contenders,
+  rounds: Math.round(numberFromEnv('BENCH_ROUNDS', quick ? 2 : 5)),
+  durationSeconds: Math.round(numberFromEnv('BENCH_DURATION', quick ? 3 : 8)),
+  warmupSeconds: Math.round(numberFromEnv('BENCH_WARMUP', quick ? 1 : 2)),
+  initialWarmupSeconds: quick ? 1 : 3,
+  connections: Math.round(numberFromEnv('BENCH_CONNECTIONS', 50)),
+  threads: 1,
+  requestPath: '/',
+  requestHeaders: {},
+  reference: 'baseline',
+  extraRpsRatios: [
+    ['rampart-nolog', 'fast-gateway'],
+    ['rampart-log', 'fast-gateway'],
+  ],
+  // From the issue. The rps target is judged on rampart-nolog; rampart-log's ratio is in the ratios table.
+  targets: [
+    { kind: 'cpu-ratio', contender: 'rampart-nolog', reference: 'baseline', max: 1.15 },
+    { kind: 'cpu-ratio', contender: 'rampart-log', reference: 'baseline', max: 1.3 },
+    { kind: 'rps-ratio', contender: 'rampart-nolog', reference: 'fast-gateway', min: 1.3 },
+  ],
+  quick,
+  keepTmp: process.env.BENCH_KEEP_TMP === '1',
+};
+
+const report = await runBench(plan);
+console.log(formatSummary(report));
+
+const resultsFile = process.env.BENCH_RESULTS ?? path.join(BENCH_DIR, 'RESULTS.md');
+if (resultsFile !== '-') {
+  fs.writeFileSync(resultsFile, renderMarkdown(report));
+  console.log(`\nbench: wrote ${path.relative(process.cwd(), resultsFile) || resultsFile}`);
+}
+const anyFailed = report.summaries.some((s) => s.failedRuns > 0);
+process.exitCode = anyFailed ? 1 : 0;
