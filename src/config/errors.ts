@@ -34,9 +34,11 @@ function describe(error: ErrorObject): string {
     case 'const':
       return `must be ${JSON.stringify(params.allowedValue)}`;
     case 'type':
-      return `must be ${params.type === 'integer' ? 'an integer' : `a ${String(params.type)}`}`;
+      return `must be ${/^[aeiou]/.test(String(params.type)) ? 'an' : 'a'} ${String(params.type)}`;
     case 'pattern':
       return `has an invalid format`;
+    case 'minLength':
+      return params.limit === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters`;
     case 'uniqueItems':
       return 'must not contain duplicates';
     default:

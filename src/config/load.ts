@@ -9,13 +9,13 @@ import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
-import { CONFIG_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
+import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
 import { formatAjvErrors } from './errors.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { POLICIES } from '../policies/registry.ts';
 import { PHASES, type ConfigIssue, type PolicyDefinition } from '../policies/types.ts';
 import type { UpstreamConfig, UpstreamTargetConfig } from '../gateway/upstream/types.ts';
-import { findRouteConflicts, validateRoutePattern } from '../gateway/router.ts';
+import { findRouteConflicts, validateRouteHost, validateRoutePattern } from '../gateway/router.ts';
 import { parseCidr } from '../gateway/addresses.ts';
 
 export type Mode = 'production' | 'development';
@@ -33,6 +33,10 @@ export interface ConfiguredPolicy {
   readonly config: unknown;
   /** Where the settings came from, e.g. `routes[2].cors` or `defaults.cors`; `(built-in)` for on-by-default. */
   readonly source: string;
+  /** Authenticators run in the order the route lists them, not by their definition's order. */
+  readonly position?: number;
+  /** For authenticators configured from `issuers`: the issuer's name. */
+  readonly issuer?: string;
 }
 
 export interface RouteConfig {
@@ -237,6 +241,15 @@ function normalizeUpstream(raw: RawUpstream, path: string, errors: string[]): Up
   };
 }
 
+// ajv applies no defaults inside anyOf branches: the object forms are filled in by their own validators.
+const fillListenerDefaults = ajv.compile(LISTENER_SCHEMA);
+const fillAdminDefaults = ajv.compile(ADMIN_SCHEMA);
+
+/** Loopback only: `localhost`, `::1` or 127.0.0.0/8. Anything else (a name, '', 0.0.0.0) may be reachable. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
 const upstreamObjectSchema = (CONFIG_SCHEMA.properties.routes.items.properties.upstream.anyOf as readonly unknown[])[2] as object;
 const validateUpstreamObject = ajv.compile(upstreamObjectSchema);
 function validateUpstreamDefaults(object: Record<string, unknown>): void {
@@ -248,8 +261,18 @@ const PHASE_INDEX = new Map<string, number>(PHASES.map((phase, i) => [phase, i])
 function sortPolicies(list: ConfiguredPolicy[]): ConfiguredPolicy[] {
   return list.sort(
     (a, b) =>
-      PHASE_INDEX.get(a.definition.phase)! - PHASE_INDEX.get(b.definition.phase)! || a.definition.order - b.definition.order,
+      PHASE_INDEX.get(a.definition.phase)! - PHASE_INDEX.get(b.definition.phase)! ||
+      (a.position ?? a.definition.order) - (b.position ?? b.definition.order),
   );
+}
+
+/** Which policy an `issuers` entry configures: `{ introspection: {...} }` is RFC 7662, anything else a JWT issuer. */
+function issuerPolicy(issuer: Record<string, unknown>): { policy: string; config: Record<string, unknown> } {
+  if (issuer.introspection !== undefined && typeof issuer.introspection === 'object' && issuer.introspection !== null) {
+    const { introspection, ...rest } = issuer;
+    return { policy: 'oauth2-introspection', config: { ...rest, ...(introspection as Record<string, unknown>) } };
+  }
+  return { policy: 'jwt', config: { ...issuer } };
 }
 
 export function loadConfigObject(input: unknown, options: LoadOptions = {}): LoadResult {
@@ -283,6 +306,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
   const listenList = Array.isArray(rawListen) ? rawListen : [rawListen];
   const listeners: ListenerConfig[] = listenList.map((l, i) => {
     const path = Array.isArray(rawListen) ? `listen[${i}]` : 'listen';
+    fillListenerDefaults(l);
     const tls = l.tls as { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3' } | undefined;
     if (tls) {
       for (const key of ['cert', 'key'] as const) {
@@ -308,7 +332,8 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
   });
 
   const admin = document.admin as false | { host: string; port: number };
-  if (admin && isIP(admin.host) && !['127.0.0.1', '::1'].includes(admin.host) && admin.host !== 'localhost') {
+  if (admin) fillAdminDefaults(admin);
+  if (admin && !isLoopbackHost(admin.host)) {
     weakenings.push({ rule: 'admin-not-loopback', path: 'admin.host', message: 'the admin listener is reachable beyond loopback' });
   }
 
@@ -330,6 +355,27 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     else defaultPolicies.set(name, value);
   }
 
+  // Issuers: validated once each, against the schema of the policy that will use them.
+  const issuers = new Map<string, { policy: string; config: unknown } | null>();
+  for (const [name, raw] of Object.entries(document.issuers as Record<string, Record<string, unknown>>)) {
+    const { policy, config } = issuerPolicy(raw);
+    const validate = policyValidators.get(policy);
+    if (!validate) {
+      errors.push(`issuers.${name}: the ${policy} policy is not available in this build`);
+      issuers.set(name, null);
+      continue;
+    }
+    const withName = { ...config, name };
+    if (!validate(withName)) {
+      errors.push(...formatAjvErrors(validate.errors ?? [], `issuers.${name}`));
+      issuers.set(name, null);
+      continue;
+    }
+    const def = POLICIES.get(policy)!;
+    if (def.check) addIssues(def.check(withName as never, `issuers.${name}`, { id: '*', public: false, methods: undefined, tls: false }));
+    issuers.set(name, { policy, config: withName });
+  }
+
   // Routes.
   const rawRoutes = document.routes as Array<Record<string, unknown>>;
   const seenIds = new Map<string, number>();
@@ -342,6 +388,8 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     const match = raw.match as { path: string; methods?: string[]; host?: string };
     const patternError = validateRoutePattern(match.path);
     if (patternError) errors.push(`${path}.match.path: ${patternError}`);
+    const hostError = match.host === undefined ? null : validateRouteHost(match.host);
+    if (hostError) errors.push(`${path}.match.host: ${hostError}`);
     const upstream = normalizeUpstream(raw.upstream as RawUpstream, `${path}.upstream`, errors);
     const isPublic = raw.public as boolean;
     const websocket = raw.websocket as boolean;
@@ -350,11 +398,61 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     const configured: ConfiguredPolicy[] = [];
     const disabled: string[] = [];
     const seen = new Set<string>();
+    const listed = new Set<string>();
+    ((raw.authenticate as Array<string | Record<string, string>> | undefined) ?? []).forEach((entry, position) => {
+      const entryPath = `${path}.authenticate[${position}]`;
+      const [name, issuerName] = typeof entry === 'string' ? [entry, undefined] : Object.entries(entry)[0]!;
+      const def = POLICIES.get(name);
+      if (!def || !def.authenticates) {
+        const known = [...POLICIES.values()].filter((p) => p.authenticates).map((p) => p.name);
+        errors.push(`${entryPath}: "${name}" is not an authentication policy (known: ${known.join(', ') || 'none yet'})`);
+        return;
+      }
+      if (listed.has(name) && issuerName === undefined) {
+        errors.push(`${entryPath}: "${name}" is listed twice`);
+        return;
+      }
+      listed.add(name);
+      let config: unknown;
+      let source = entryPath;
+      if (issuerName !== undefined) {
+        const issuer = issuers.get(issuerName);
+        if (issuer === undefined) {
+          errors.push(`${entryPath}.${name}: no issuer named "${issuerName}" in issuers`);
+          return;
+        }
+        if (issuer === null) return; // already reported at issuers.NAME
+        if (issuer.policy !== name) {
+          errors.push(`${entryPath}.${name}: issuer "${issuerName}" is configured for ${issuer.policy}, not ${name}`);
+          return;
+        }
+        config = structuredClone(issuer.config);
+        source = `issuers.${issuerName}`;
+      } else {
+        // Settings for a named method come from the route (`api-key: {...}`), then `defaults`, then the schema.
+        const own = raw[name];
+        const value = own !== undefined ? own : (defaultPolicies.get(name) ?? {});
+        if (own !== undefined) source = `${path}.${name}`;
+        const validate = policyValidators.get(name)!;
+        config = structuredClone(value);
+        if (!validate(config)) {
+          errors.push(...formatAjvErrors(validate.errors ?? [], source));
+          return;
+        }
+      }
+      configured.push({ definition: def, config, source, position, issuer: issuerName });
+    });
     for (const [key, value] of Object.entries(raw)) {
       if (ROUTE_CORE_KEYS.has(key)) continue;
       const def = POLICIES.get(key);
       if (!def) {
         errors.push(`${path}.${key}: is not a known setting or policy`);
+        continue;
+      }
+      if (def.authenticates) {
+        // Settings of an authentication method; the method runs only where `authenticate` lists it.
+        if (!listed.has(key)) errors.push(`${path}.${key}: settings for an authentication method the route does not list in authenticate`);
+        seen.add(key);
         continue;
       }
       seen.add(key);
@@ -373,7 +471,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       configured.push({ definition: def, config: value, source: `${path}.${key}` });
     }
     for (const [name, value] of defaultPolicies) {
-      if (seen.has(name) || value === false) continue;
+      if (seen.has(name) || value === false || POLICIES.get(name)!.authenticates) continue;
       // Each route gets its own copy: a policy must never share mutable config between routes.
       configured.push({ definition: POLICIES.get(name)!, config: structuredClone(value), source: `defaults.${name}` });
       seen.add(name);
@@ -432,7 +530,8 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
   const acknowledgements = document.acknowledge as Acknowledgement[];
   const used = new Set<number>();
   const accepted: AcceptedWeakening[] = [];
-  for (const weakening of weakenings) {
+  const uniqueWeakenings = [...new Map(weakenings.map((w) => [`${w.rule} ${w.path}`, w])).values()];
+  for (const weakening of uniqueWeakenings) {
     const ackIndex = acknowledgements.findIndex((a) => a.rule === weakening.rule && a.path === weakening.path);
     const ack = acknowledgements[ackIndex];
     if (!ack) {

@@ -97,12 +97,12 @@ const upstreamObject = {
   },
 };
 
-const listener = {
+export const LISTENER_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['port'],
   properties: {
-    host: { type: 'string', default: '0.0.0.0' },
+    host: { type: 'string', minLength: 1, default: '0.0.0.0' },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
     tls: {
       type: 'object',
@@ -123,6 +123,15 @@ const listener = {
   },
 };
 
+export const ADMIN_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: 9901 },
+  },
+} as const;
+
 export const CONFIG_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://rampart.dev/schema/config.json',
@@ -136,21 +145,8 @@ export const CONFIG_SCHEMA = {
       default: 'production',
       description: 'production refuses unsafe defaults; development relaxes some and says so in the log',
     },
-    listen: { anyOf: [listener, { type: 'array', minItems: 1, maxItems: 16, items: listener }] },
-    admin: {
-      anyOf: [
-        { const: false },
-        {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            host: { type: 'string', default: '127.0.0.1' },
-            port: { type: 'integer', minimum: 0, maximum: 65535, default: 9901 },
-          },
-        },
-      ],
-      default: {},
-    },
+    listen: { anyOf: [LISTENER_SCHEMA, { type: 'array', minItems: 1, maxItems: 16, items: LISTENER_SCHEMA }] },
+    admin: { anyOf: [{ const: false }, ADMIN_SCHEMA], default: {} },
     trustedProxies: {
       type: 'array',
       items: { type: 'string' },
@@ -225,6 +221,14 @@ export const CONFIG_SCHEMA = {
         },
       },
     },
+    issuers: {
+      type: 'object',
+      default: {},
+      description:
+        'external token issuers, by name: a JWT issuer (issuer, audiences, algorithms, jwksUrl or keys, ...) or ' +
+        '`{ introspection: {...} }` for opaque tokens checked at an RFC 7662 endpoint',
+      additionalProperties: { type: 'object' },
+    },
     defaults: {
       type: 'object',
       default: {},
@@ -261,6 +265,20 @@ export const CONFIG_SCHEMA = {
             ],
           },
           public: { type: 'boolean', default: false, description: 'deny by default: a route without authentication must say public: true' },
+          authenticate: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 8,
+            description:
+              'authentication methods this route accepts, in order; the first that finds its credential decides. ' +
+              'Entries: a policy name (`api-key`, `session`) or `{ jwt: ISSUER }` / `{ oauth2-introspection: ISSUER }` naming an entry of `issuers`',
+            items: {
+              anyOf: [
+                { type: 'string', minLength: 1 },
+                { type: 'object', minProperties: 1, maxProperties: 1, additionalProperties: { type: 'string', minLength: 1 } },
+              ],
+            },
+          },
           websocket: { type: 'boolean', default: false, description: 'allow WebSocket upgrades (every policy applies to the handshake)' },
           preserveHost: { type: 'boolean', default: false, description: "send the client's Host upstream instead of the target's" },
           maxBodySize: SIZE_SCHEMA,
@@ -280,4 +298,4 @@ export const CONFIG_SCHEMA = {
   },
 } as const;
 
-export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'websocket', 'preserveHost', 'maxBodySize', 'errors']);
+export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'websocket', 'preserveHost', 'maxBodySize', 'errors']);

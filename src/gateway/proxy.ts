@@ -50,7 +50,8 @@ export function upstreamRequestHeaders(ctx: GatewayContext, target: UpstreamTarg
       host = raw[i + 1];
       continue;
     }
-    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'expect') continue;
+    // `x-rampart-*` carries the authenticated identity to the upstream: only the gateway sets it (never appended to).
+    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'expect' || name.startsWith('x-rampart-')) continue;
     if (FORWARDING_HEADERS.has(name)) {
       if (ctx.fromTrustedProxy) {
         const value = raw[i + 1]!;
@@ -79,6 +80,14 @@ export function upstreamRequestHeaders(ctx: GatewayContext, target: UpstreamTarg
   const element = `for=${node};proto=${proto}${clientHost ? `;host="${clientHost.replace(/["\\]/g, '')}"` : ''}`;
   out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
   out.push('x-request-id', ctx.requestId);
+  const principal = ctx.principal;
+  if (principal !== undefined) {
+    // Identity for the upstream (issue 3, item 8): always the gateway's values, whatever the client sent.
+    out.push('x-rampart-subject', principal.subject, 'x-rampart-principal-kind', principal.kind, 'x-rampart-auth-method', principal.method);
+    if (principal.roles.length > 0) out.push('x-rampart-roles', principal.roles.join(','));
+    if (principal.tenant !== undefined) out.push('x-rampart-tenant', principal.tenant);
+    if (principal.amr !== undefined && principal.amr.length > 0) out.push('x-rampart-amr', principal.amr.join(','));
+  }
   return out;
 }
 

@@ -167,6 +167,12 @@ function isIpv6Literal(host: string): boolean {
   return true;
 }
 
+/** The reason a route host is invalid, or null (for config checks). */
+export function validateRouteHost(host: string): string | null {
+  const parsed = parseHost(host);
+  return typeof parsed === 'string' ? parsed : null;
+}
+
 /** Parses a route's host: `api.example.com`, `*.example.com` (one or more labels) or `[::1]`; no port. */
 function parseHost(host: string | undefined): { kind: number; host: string } | string {
   if (host === undefined) return { kind: HOST_ANY, host: '' };

@@ -9,7 +9,7 @@ import { Router } from './router.ts';
 import { AddressSet } from './addresses.ts';
 import { UpstreamGroup } from './upstream/group.ts';
 import type { UpstreamGroupApi } from './upstream/types.ts';
-import type { Outcome, PolicyHandlers, RequestContext, UpstreamResponseView } from '../policies/types.ts';
+import type { Outcome, PolicyHandlers, RequestContext, SharedResources, UpstreamResponseView } from '../policies/types.ts';
 import type { SecurityEvents } from '../observe/events.ts';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.ts';
 import { POLICIES } from '../policies/registry.ts';
@@ -36,9 +36,32 @@ export interface CompiledRoute {
   /** True when a policy on the route answers CORS preflights (the `cors` policy). */
   readonly handlesPreflight: boolean;
   readonly steps: readonly PolicyStep[];
+  /** Index of the first authenticator step, or -1. */
+  readonly firstAuthenticator: number;
+  /** Credential probes of the route's authenticators (see PolicyHandlers.hasCredential). */
+  readonly credentialProbes: ReadonlyArray<(ctx: RequestContext) => boolean>;
+  /** The 401 challenge listing every accepted authentication method. */
+  readonly challenge: string;
   readonly responseHandlers: ReadonlyArray<(ctx: RequestContext, response: UpstreamResponseView) => void>;
   readonly metrics: RouteMetrics;
   readonly handlers: readonly PolicyHandlers[];
+}
+
+/** One instance per key per runtime; closed with the runtime (see SharedResources). */
+export class SharedResourcePool implements SharedResources {
+  readonly #items = new Map<string, { close?(): void | Promise<void> }>();
+  get<T extends { close?(): void | Promise<void> }>(key: string, create: () => T): T {
+    let item = this.#items.get(key) as T | undefined;
+    if (item === undefined) {
+      item = create();
+      this.#items.set(key, item);
+    }
+    return item;
+  }
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#items.values()].map((item) => item.close?.()));
+    this.#items.clear();
+  }
 }
 
 export interface RuntimeDeps {
@@ -56,6 +79,7 @@ export class Runtime {
   readonly fallbackSteps: readonly PolicyStep[];
   readonly cspReport: ReturnType<typeof createCspReportHandler>;
   readonly unroutedMetrics: RouteMetrics;
+  readonly #shared: SharedResourcePool;
   #active = 0;
   #closing: Promise<void> | undefined;
   #idle: (() => void) | undefined;
@@ -65,7 +89,9 @@ export class Runtime {
     routes: CompiledRoute[],
     fallbackSteps: PolicyStep[],
     deps: RuntimeDeps,
+    shared: SharedResourcePool,
   ) {
+    this.#shared = shared;
     this.config = config;
     this.routes = routes;
     this.router = new Router(routes.map((r) => ({ id: r.id, path: r.config.path, methods: r.config.methods, host: r.config.host, value: r })));
@@ -77,14 +103,16 @@ export class Runtime {
 
   static async build(config: GatewayConfig, deps: RuntimeDeps): Promise<Runtime> {
     const routes: CompiledRoute[] = [];
+    const shared = new SharedResourcePool();
     try {
-      for (const route of config.routes) routes.push(await compileRoute(route, config, deps));
-      const fallback = await fallbackSteps(config, deps);
-      const runtime = new Runtime(config, routes, fallback, deps);
+      for (const route of config.routes) routes.push(await compileRoute(route, config, deps, shared));
+      const fallback = await fallbackSteps(config, deps, shared);
+      const runtime = new Runtime(config, routes, fallback, deps, shared);
       for (const route of routes) route.upstream.startHealthChecks();
       return runtime;
     } catch (error) {
       await Promise.allSettled(routes.map((r) => closeRoute(r)));
+      await shared.close();
       throw error;
     }
   }
@@ -116,6 +144,7 @@ export class Runtime {
         });
       }
       await Promise.allSettled(this.routes.map((r) => closeRoute(r)));
+      await this.#shared.close();
     })();
     return this.#closing;
   }
@@ -125,11 +154,11 @@ async function closeRoute(route: CompiledRoute): Promise<void> {
   await Promise.allSettled([route.upstream.close(), ...route.handlers.map((h) => h.close?.())]);
 }
 
-async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: RuntimeDeps): Promise<CompiledRoute> {
+async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: RuntimeDeps, shared: SharedResources): Promise<CompiledRoute> {
   const handlers: PolicyHandlers[] = [];
   const stepsDraft: Array<{ policy: string; run: PolicyStep['run']; authenticator: boolean }> = [];
   const responseHandlers: CompiledRoute['responseHandlers'][number][] = [];
-  const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development' };
+  const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development', shared };
   for (const policy of route.policies) {
     const instance = await policy.definition.create(policy.config, policyDeps);
     handlers.push(instance);
@@ -143,9 +172,18 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
     if (instance.onResponse) responseHandlers.push(instance.onResponse.bind(instance));
   }
   let lastAuth = -1;
+  let firstAuth = -1;
   stepsDraft.forEach((s, i) => {
-    if (s.authenticator) lastAuth = i;
+    if (s.authenticator) {
+      lastAuth = i;
+      if (firstAuth === -1) firstAuth = i;
+    }
   });
+  const authenticators = route.policies
+    .map((p, i) => ({ definition: p.definition, instance: handlers[i]! }))
+    .filter((p) => p.definition.authenticates);
+  const credentialProbes = authenticators.flatMap((p) => (p.instance.hasCredential ? [p.instance.hasCredential.bind(p.instance)] : []));
+  const challenge = authenticators.map((p) => p.instance.challenge).filter((c): c is string => !!c).join(', ') || 'Bearer';
   const steps: PolicyStep[] = stepsDraft.map((s) => ({ ...s, afterAuthenticators: lastAuth + 1 }));
   const upstream = new UpstreamGroup(route.upstream, { logger: deps.logger.child({ route: route.id }) });
   return {
@@ -159,13 +197,16 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
     websocket: route.websocket,
     handlesPreflight: route.policies.some((p) => p.definition.name === 'cors'),
     steps,
+    firstAuthenticator: firstAuth,
+    credentialProbes,
+    challenge,
     responseHandlers,
     metrics: deps.metrics.forRoute(route.id),
     handlers,
   };
 }
 
-async function fallbackSteps(config: GatewayConfig, deps: RuntimeDeps): Promise<PolicyStep[]> {
+async function fallbackSteps(config: GatewayConfig, deps: RuntimeDeps, shared: SharedResources): Promise<PolicyStep[]> {
   const def = POLICIES.get('security-headers');
   const configured = (config.document.defaults as Record<string, unknown> | undefined)?.['security-headers'];
   if (!def || configured === false) return [];
@@ -174,6 +215,7 @@ async function fallbackSteps(config: GatewayConfig, deps: RuntimeDeps): Promise<
     events: deps.events,
     routeId: '*',
     development: config.mode === 'development',
+    shared,
   });
   return instance.onRequest
     ? [{ policy: def.name, run: instance.onRequest.bind(instance), authenticator: false, afterAuthenticators: 0 }]

@@ -336,6 +336,16 @@ export class Gateway {
     const steps = route.steps;
     for (let i = from; i < steps.length; i++) {
       const step = steps[i]!;
+      if (i === route.firstAuthenticator && route.credentialProbes.length > 1 && presentsSeveralCredentials(ctx, route)) {
+        // RFC 6750 §3.1: more than one method of presenting a credential is an invalid request; never pick one.
+        this.#answer(ctx, {
+          kind: 'problem',
+          code: 'RAMPART_ERR_CREDENTIAL_CONFLICT',
+          detail: 'more than one kind of credential',
+          headers: { 'www-authenticate': 'Bearer error="invalid_request"' },
+        });
+        return;
+      }
       let outcome: Outcome | Promise<Outcome>;
       try {
         outcome = step.run(ctx);
@@ -372,7 +382,8 @@ export class Gateway {
       // The next authenticator tries; when none is left, no credential of any accepted kind was presented.
       if (step.authenticator && index + 1 < step.afterAuthenticators) return index + 1;
       if (step.authenticator) {
-        this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_UNAUTHENTICATED', detail: 'no credential', headers: { 'www-authenticate': 'Bearer' } });
+        const challenge = ctx.route?.challenge ?? 'Bearer';
+        this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_UNAUTHENTICATED', detail: 'no credential', headers: { 'www-authenticate': challenge } });
         return -1;
       }
       return index + 1;
@@ -726,6 +737,12 @@ function checkHeaders(req: IncomingMessage): string | undefined {
   if (host === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? undefined : 'missing Host header';
   if (!HOST.test(host)) return 'invalid Host header';
   return undefined;
+}
+
+function presentsSeveralCredentials(ctx: GatewayContext, route: CompiledRoute): boolean {
+  let present = 0;
+  for (const probe of route.credentialProbes) if (probe(ctx) && ++present > 1) return true;
+  return false;
 }
 
 function headerObject(flat: string[]): Record<string, string> {

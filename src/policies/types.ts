@@ -109,8 +109,27 @@ export interface PolicyHandlers {
   onRequest?(ctx: RequestContext): Outcome | Promise<Outcome>;
   /** Runs once the upstream answered, before its headers are sent on. */
   onResponse?(ctx: RequestContext, response: UpstreamResponseView): void;
+  /**
+   * Authentication policies: whether this request carries a credential of this policy's kind (cheap, no
+   * verification). The pipeline asks every authenticator of the route first and refuses a request that presents
+   * more than one kind of credential (RFC 6750 §3.1 `invalid_request`), so credentials can never be mixed.
+   */
+  hasCredential?(ctx: RequestContext): boolean;
+  /**
+   * Authentication policies: the `WWW-Authenticate` challenge (RFC 9110 §11.6.1) this policy offers, e.g.
+   * `Bearer realm="api"`. When no authenticator of a route finds a credential, the 401 lists every challenge.
+   */
+  readonly challenge?: string;
   /** Releases timers, sockets and caches when a config is replaced or the gateway stops. */
   close?(): void | Promise<void>;
+}
+
+/**
+ * Resources shared by every route of one runtime (one loaded config), e.g. one JWKS cache per issuer however many
+ * routes accept that issuer. Created on first use; closed with the runtime.
+ */
+export interface SharedResources {
+  get<T extends { close?(): void | Promise<void> }>(key: string, create: () => T): T;
 }
 
 export interface PolicyDeps {
@@ -120,6 +139,7 @@ export interface PolicyDeps {
   readonly routeId: string;
   /** True when the config runs in development mode (relaxed defaults are then reported, never silent). */
   readonly development: boolean;
+  readonly shared: SharedResources;
 }
 
 /** A finding from a policy's semantic config check. */

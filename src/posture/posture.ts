@@ -46,11 +46,22 @@ const RULE_ITEM: Record<string, ChecklistItemId> = {
   'admin-not-loopback': 8,
 };
 
+/**
+ * Accepted weakenings that apply to this route for this item: the route's own, a `defaults.<policy>` one only when
+ * the route really uses that default, and gateway-wide ones (listeners, admin).
+ */
 function weakeningsFor(config: GatewayConfig, route: RouteConfig, item: ChecklistItemId): AcceptedWeakening[] {
   const prefix = `routes[${route.index}]`;
-  return config.accepted.filter(
-    (a) => RULE_ITEM[a.rule] === item && (a.path === prefix || a.path.startsWith(`${prefix}.`) || !a.path.startsWith('routes[')),
-  );
+  return config.accepted.filter((a) => {
+    if (RULE_ITEM[a.rule] !== item) return false;
+    if (a.path === prefix || a.path.startsWith(`${prefix}.`)) return true;
+    if (a.path.startsWith('routes[')) return false;
+    if (a.path.startsWith('defaults.')) {
+      const policy = a.path.slice('defaults.'.length).split('.')[0]!;
+      return route.disabledPolicies.includes(policy) || route.policies.some((p) => p.source.startsWith(`defaults.${policy}`));
+    }
+    return true;
+  });
 }
 
 function has(route: RouteConfig, policy: string): boolean {
@@ -82,6 +93,10 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     }
     if (tls.length === 0) return cell(3, 'missing', `no TLS listener; ${atRest}`);
     const min = tls.map((l) => l.tls!.minVersion).sort()[0];
+    const weak = config.accepted.filter((a) => RULE_ITEM[a.rule] === 3 && (!a.path.startsWith('routes[') || a.path.startsWith(`routes[${_route.index}]`)));
+    if (weak.length > 0) {
+      return cell(3, 'weakened', `${weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; ')}; ${atRest}`);
+    }
     return cell(3, 'partial', `in transit: TLS (min ${min}, AEAD ciphers, HSTS), plain HTTP redirected or refused; ${atRest}`);
   },
   4: (route) =>
@@ -103,7 +118,11 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     const accepted = weakeningsFor(config, route, 7).length > 0;
     return cell(7, accepted ? 'weakened' : 'missing', 'upstream 5xx bodies reach clients (errors.replaceUpstream5xx: false)');
   },
-  8: () => cell(8, 'enforced', 'all traffic through the gateway: one canonical path, banner headers stripped, hop-by-hop headers removed'),
+  8: (route, config) => {
+    const weak = weakeningsFor(config, route, 8);
+    if (weak.length > 0) return cell(8, 'weakened', weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; '));
+    return cell(8, 'enforced', 'all traffic through the gateway: one canonical path, banner headers stripped, hop-by-hop headers removed');
+  },
   9: () => cell(9, 'not-applicable', 'security testing is the scanner\'s job (rampart scan), not a gateway control'),
   10: (route) =>
     /^\/v\d+(\/|$)/.test(route.path)

@@ -1,3 +1,4 @@
+import { SharedResourcePool } from '../../gateway/runtime.ts';
 import { createServer, request, type IncomingMessage, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Ajv } from 'ajv';
@@ -26,6 +27,7 @@ function build(input: Record<string, unknown>): { handlers: PolicyHandlers; even
     events,
     routeId: 'orders',
     development: false,
+    shared: new SharedResourcePool(),
   }) as PolicyHandlers;
   return { handlers, events };
 }

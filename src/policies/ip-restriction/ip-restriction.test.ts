@@ -1,3 +1,4 @@
+import { SharedResourcePool } from '../../gateway/runtime.ts';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Ajv } from 'ajv';
@@ -24,6 +25,7 @@ function build(input: Record<string, unknown>, events = new RecordingSecurityEve
     events,
     routeId: 'admin',
     development: false,
+    shared: new SharedResourcePool(),
   }) as PolicyHandlers;
 }
 
@@ -128,7 +130,7 @@ describe('ip-restriction: configuration', () => {
     expect(validateConfig({ allow: ['10.0.0.0/8'] })).toBe(true);
     expect(validateConfig({ deny: ['10.0.0.0/8'], other: 1 })).toBe(false);
     expect(() =>
-      ipRestrictionPolicy.create({ allow: [], deny: [] }, { logger: pino({ level: 'silent' }), events: new RecordingSecurityEvents(), routeId: 'x', development: false }),
+      ipRestrictionPolicy.create({ allow: [], deny: [] }, { logger: pino({ level: 'silent' }), events: new RecordingSecurityEvents(), routeId: 'x', development: false, shared: new SharedResourcePool() }),
     ).toThrow(/both empty/);
   });
 

@@ -1,3 +1,4 @@
+import { SharedResourcePool } from '../../gateway/runtime.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -29,6 +30,7 @@ function build(input: Record<string, unknown>): PolicyHandlers {
     events: new RecordingSecurityEvents(),
     routeId: 'docs',
     development: false,
+    shared: new SharedResourcePool(),
   }) as PolicyHandlers;
 }
 
