@@ -14,6 +14,7 @@ import pino from 'pino';
 import YAML from 'yaml';
 import { loadConfigObject } from '../src/config/load.ts';
 import { Gateway } from '../src/gateway/server.ts';
+import { AccessLog } from '../src/observe/logger.ts';
 import { evaluatePosture, formatPostureTable } from '../src/posture/posture.ts';
 import { startSampleApi } from './sample-api/server.ts';
 
@@ -42,10 +43,10 @@ async function main(): Promise<void> {
   const accessLogFile = join(logDir, 'access.log');
   const appLogFile = join(logDir, 'rampart.log');
   const logger = pino({ level: 'info' }, pino.destination({ dest: appLogFile, sync: true }));
-  const accessLogger = pino({ base: null }, pino.destination({ dest: accessLogFile, sync: true }));
+  const accessLog = new AccessLog({ destination: accessLogFile, redact: [], async: false });
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start(loaded.config, { logger, accessLogger });
+    gateway = await Gateway.start(loaded.config, { logger, accessLog });
   } catch (error) {
     console.error(`cannot start the demo gateway: ${(error as Error).message} (set RAMPART_DEMO_PORT / RAMPART_DEMO_ADMIN_PORT to free ports, or 0)`);
     await sample.close();

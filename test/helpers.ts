@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAccessLogger, createAppLogger } from '../src/observe/logger.ts';
+import { AccessLog, createAppLogger } from '../src/observe/logger.ts';
 import { loadConfigObject, type GatewayConfig } from '../src/config/load.ts';
 import { Gateway } from '../src/gateway/server.ts';
 import { RecordingSecurityEvents } from '../src/observe/events.ts';
@@ -40,9 +40,9 @@ export async function startTestGateway(document: Record<string, unknown>, option
   const accessLogFile = join(dir, 'access.log');
   // The gateway's own loggers (with their redaction), writing synchronously so tests can read right away.
   const logger = createAppLogger({ level: 'debug', redact: config.accessLog.redact, destination: logFile, async: false });
-  const accessLogger = createAccessLogger({ level: 'info', redact: config.accessLog.redact, destination: accessLogFile, async: false });
+  const accessLog = new AccessLog({ redact: config.accessLog.redact, destination: accessLogFile, async: false });
   const events = new RecordingSecurityEvents();
-  const gateway = await Gateway.start(config, { logger, accessLogger, events, configFile: options.configFile, watch: options.configFile !== undefined });
+  const gateway = await Gateway.start(config, { logger, accessLog, events, configFile: options.configFile, watch: options.configFile !== undefined });
   const { listeners, admin } = gateway.addresses();
   const first = listeners[0]!;
   const readLines = (file: string) =>

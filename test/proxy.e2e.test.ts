@@ -266,7 +266,7 @@ describe('logs', () => {
         }
       }
       const line = (await gw.accessLog()).find((l) => l.path === '/a')!;
-      expect(Object.keys(line).sort()).toEqual(['client', 'in', 'level', 'method', 'ms', 'out', 'path', 'reqId', 'route', 'status', 'time', 'upMs'].sort());
+      expect(Object.keys(line).sort()).toEqual(['client', 'in', 'method', 'ms', 'out', 'path', 'reqId', 'route', 'status', 'time', 'upMs'].sort());
     } finally {
       await gw.close();
       await upstream.close();

@@ -186,6 +186,11 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.discarding) return true;
+    if (this.ctx.res.destroyed) {
+      // The client is gone: stop reading from the upstream (the close handler aborts it, this covers races).
+      this.ctx.abortUpstream?.();
+      return false;
+    }
     this.ctx.bytesOut += chunk.length;
     if (this.ctx.res.write(chunk)) return true;
     this.ctx.res.once('drain', this.resume!);

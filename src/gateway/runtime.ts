@@ -130,7 +130,10 @@ export class Runtime {
     return this.#active;
   }
 
-  /** Closes once every request that entered this runtime has left it, or after `deadline` ms. */
+  /**
+   * Closes once every request that entered this runtime has left it, or after `deadline` ms; requests still in
+   * flight then have their upstream connections cut (a graceful close would wait for upstreams that never answer).
+   */
   close(deadline: number): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#active > 0) {
@@ -143,6 +146,7 @@ export class Runtime {
           };
         });
       }
+      if (this.#active > 0) await Promise.allSettled(this.routes.map((r) => r.upstream.destroy()));
       await Promise.allSettled(this.routes.map((r) => closeRoute(r)));
       await this.#shared.close();
     })();

@@ -22,7 +22,7 @@ import { NOT_RESPONSIBLE, type Outcome, type Respond } from '../policies/types.t
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../errors/catalogue.ts';
 import { GatewayMetrics } from '../observe/metrics.ts';
 import { LoggingSecurityEvents, type SecurityEvents } from '../observe/events.ts';
-import { createAccessLogger, createAppLogger, flushLogger } from '../observe/logger.ts';
+import { AccessLog, createAppLogger, flushLogger } from '../observe/logger.ts';
 
 /**
  * TLS 1.2 cipher suites: ECDHE key exchange with AEAD ciphers only (Mozilla "intermediate" profile, RFC 9325 §4.2).
@@ -44,7 +44,7 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](
 
 export interface GatewayOptions {
   readonly logger?: Logger;
-  readonly accessLogger?: Logger;
+  readonly accessLog?: AccessLog;
   readonly events?: SecurityEvents;
   /** The config file, for hot reload on change and SIGHUP. */
   readonly configFile?: string;
@@ -59,7 +59,7 @@ interface Listener {
 
 export class Gateway {
   readonly logger: Logger;
-  readonly accessLogger: Logger;
+  readonly accessLog: AccessLog;
   readonly events: SecurityEvents;
   readonly metrics: GatewayMetrics;
   #runtime: Runtime;
@@ -67,6 +67,7 @@ export class Gateway {
   #admin: Server | undefined;
   #inFlight = 0;
   #draining = false;
+  #stopping: Promise<void> | undefined;
   #watcher: FSWatcher | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
@@ -77,7 +78,7 @@ export class Gateway {
   private constructor(
     runtime: Runtime,
     logger: Logger,
-    accessLogger: Logger,
+    accessLog: AccessLog,
     events: SecurityEvents,
     metrics: GatewayMetrics,
     configFile: string | undefined,
@@ -85,7 +86,7 @@ export class Gateway {
     this.#runtime = runtime;
     this.metrics = metrics;
     this.logger = logger;
-    this.accessLogger = accessLogger;
+    this.accessLog = accessLog;
     this.events = events;
     this.#configFile = configFile;
     this.#accessLogEnabled = runtime.config.accessLog.enabled;
@@ -95,9 +96,7 @@ export class Gateway {
   /** Builds the runtime, binds every listener and returns once they accept connections. */
   static async start(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
     const logger = options.logger ?? createAppLogger({ level: config.logLevel, redact: config.accessLog.redact, destination: 'stdout' });
-    const accessLogger =
-      options.accessLogger ??
-      createAccessLogger({ level: 'info', redact: config.accessLog.redact, destination: config.accessLog.destination });
+    const accessLog = options.accessLog ?? new AccessLog({ redact: config.accessLog.redact, destination: config.accessLog.destination });
     const baseEvents = options.events ?? new LoggingSecurityEvents(logger);
     const metrics = new GatewayMetrics();
     const events: SecurityEvents = {
@@ -107,7 +106,7 @@ export class Gateway {
       },
     };
     const runtime = await Runtime.build(config, { logger, events, metrics });
-    const gateway = new Gateway(runtime, logger, accessLogger, events, metrics, options.configFile);
+    const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile);
     if (config.mode === 'development') {
       logger.warn('DEVELOPMENT MODE: plain-HTTP listeners and other relaxed defaults are allowed; never run this in production');
     }
@@ -158,6 +157,9 @@ export class Gateway {
       requestTimeout: config.limits.requestTimeout,
       headersTimeout: config.limits.headersTimeout,
       keepAliveTimeout: config.limits.keepAliveTimeout,
+      // Node checks the two timeouts above only this often (default 30 s): check often enough that a slow client
+      // is cut close to its deadline.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(config.limits.headersTimeout, config.limits.requestTimeout) / 4))),
       // Duplicate headers are examined on rawHeaders; never let Node join or silently drop them for us.
       joinDuplicateHeaders: false,
       // Checked in checkHeaders() instead, so the refusal is a problem+json like every other.
@@ -232,11 +234,16 @@ export class Gateway {
     const ctx = this.#context(req, res, listener, runtime, started);
     this.#inFlight++;
     runtime.enter();
-    res.once('close', () => this.#finished(ctx));
+    res.once('close', () => {
+      // The client went away before its answer was complete: stop the upstream work too.
+      if (!res.writableFinished) ctx.abortUpstream?.();
+      this.#finished(ctx);
+    });
     if (this.#draining) res.shouldKeepAlive = false;
     if (this.#debug) {
       // Debug only: the request as received. Credentials are redacted by the logger (observe/logger.ts).
-      this.logger.debug({ reqId: ctx.requestId, req: { method: req.method, url: req.url, headers: req.headers } }, 'request received');
+      // The query is left out: it may carry credentials (api keys, tokens) that no log may hold.
+      this.logger.debug({ reqId: ctx.requestId, req: { method: req.method, path: (req.url ?? '').split('?')[0], headers: req.headers } }, 'request received');
     }
     try {
       this.#route(ctx, listener, runtime);
@@ -422,8 +429,11 @@ export class Gateway {
       allowSemicolons: runtime.config.paths.allowSemicolons,
       maxLength: runtime.config.limits.maxUrlLength,
     });
-    const host = hostWithoutPort(ctx.req.headers.host);
-    if (listener.http === 'refuse' || !canonical.ok || host === undefined) {
+    // The redirect target is built from Host: only a well-formed, unambiguous Host may become a Location
+    // (otherwise `Host: good@evil` is an open redirect).
+    const headerProblem = checkHeaders(ctx.req);
+    const host = headerProblem === undefined ? hostWithoutPort(ctx.req.headers.host) : undefined;
+    if (listener.http === 'refuse' || !canonical.ok || host === undefined || host === '') {
       this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_HTTPS_REQUIRED', detail: 'plain HTTP refused' });
       return;
     }
@@ -447,24 +457,25 @@ export class Gateway {
     ctx.runtime.leave();
     ctx.abortUpstream = undefined;
     const res = ctx.res;
-    const status = res.writableFinished ? res.statusCode : 499;
+    // 499 (client closed first, as nginx logs it) unless the answer completed or became a WebSocket tunnel.
+    const status = res.writableFinished || res.statusCode === 101 ? res.statusCode : 499;
     const elapsed = performance.now() - ctx.startedAt;
     const metrics = ctx.route?.metrics ?? ctx.runtime.unroutedMetrics;
     metrics.countRequest(status);
     metrics.duration.observe(elapsed / 1000);
     if (this.#accessLogEnabled) {
-      this.accessLogger.info({
+      this.accessLog.write({
         reqId: ctx.requestId,
         client: ctx.clientAddress,
         method: ctx.method,
         path: ctx.path,
         route: ctx.routeId,
         status,
-        in: ctx.bytesIn,
-        out: ctx.bytesOut,
-        ms: Math.round(elapsed * 1000) / 1000,
-        upMs: ctx.upstreamMs < 0 ? undefined : Math.round(ctx.upstreamMs * 1000) / 1000,
-        err: ctx.errorCode,
+        bytesIn: ctx.bytesIn,
+        bytesOut: ctx.bytesOut,
+        ms: elapsed,
+        upstreamMs: ctx.upstreamMs,
+        error: ctx.errorCode,
       });
     }
     if (ctx.errorCode !== undefined && ctx.errorDetail !== undefined) {
@@ -659,8 +670,12 @@ export class Gateway {
    * Graceful shutdown: stop accepting, let in-flight requests finish up to the drain deadline (idle keep-alive
    * connections close at once, busy ones after their response), then close everything.
    */
-  async stop(): Promise<void> {
-    if (this.#draining) return;
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     this.#draining = true;
     this.#watcher?.close();
     clearTimeout(this.#reloadTimer);
@@ -674,6 +689,7 @@ export class Gateway {
     }
     for (const l of this.#listeners) l.server.closeAllConnections();
     await Promise.all(closed);
+    const runtimeClosed = this.#runtime.close(0);
     if (this.#admin) {
       const admin = this.#admin;
       await new Promise<void>((resolve) => {
@@ -681,8 +697,8 @@ export class Gateway {
         admin.closeAllConnections();
       });
     }
-    await this.#runtime.close(0);
-    await flushLogger(this.accessLogger);
+    await runtimeClosed;
+    await this.accessLog.flush();
     await flushLogger(this.logger);
   }
 }

@@ -585,6 +585,12 @@ export class UpstreamGroup implements UpstreamGroupApi {
     return this.closing;
   }
 
+  /** Cuts every connection now, in-flight requests included (shutdown after the drain deadline). */
+  async destroy(): Promise<void> {
+    void this.close();
+    await Promise.allSettled(this.targets.map((target) => target.pool.destroy()));
+  }
+
   status(): UpstreamTargetStatus[] {
     const now = this.now();
     return this.targets.map((target) => {

@@ -106,6 +106,8 @@ export interface UpstreamGroupApi {
   startHealthChecks(): void;
   /** Stops checks and closes every pool after in-flight requests finish. */
   close(): Promise<void>;
+  /** Stops checks and cuts every connection at once, in-flight requests included. */
+  destroy(): Promise<void>;
   /** Snapshot for /readyz, posture and tests. */
   status(): Array<{ origin: string; healthy: boolean; ejectedUntil: number; circuit: 'closed' | 'open' | 'half-open'; inFlight: number }>;
 }
