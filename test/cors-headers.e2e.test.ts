@@ -166,3 +166,30 @@ describe('CORS and security headers on the wire', () => {
     expect(big.status).toBe(413);
   });
 });
+
+describe('routes answered by a gateway service (upstream: rampart:NAME)', () => {
+  it('runs the route policies first, then the service', async () => {
+    const gw = await startTestGateway({
+      routes: [
+        { id: 'reports', match: { path: '/csp', methods: ['POST'] }, upstream: 'rampart:csp-report', public: true },
+        { id: 'internal-reports', match: { path: '/internal/csp', methods: ['POST'] }, upstream: 'rampart:csp-report', public: true, 'ip-restriction': { allow: ['10.0.0.0/8'] } },
+      ],
+    });
+    try {
+      const report = { 'csp-report': { 'document-uri': 'https://app.example.com/', 'violated-directive': 'img-src', 'blocked-uri': 'https://x.example/a.png' } };
+      const ok = await fetch(`${gw.url}/csp`, { method: 'POST', headers: { 'content-type': 'application/csp-report' }, body: JSON.stringify(report) });
+      expect(ok.status).toBe(204);
+      const refused = await fetch(`${gw.url}/internal/csp`, { method: 'POST', headers: { 'content-type': 'application/csp-report' }, body: JSON.stringify(report) });
+      expect(refused.status).toBe(403);
+      expect(gw.events.events.filter((e) => e.type === 'csp.violation')).toHaveLength(1);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('refuses an unknown service at config time', async () => {
+    await expect(startTestGateway({ routes: [{ id: 'x', match: { path: '/x' }, upstream: 'rampart:nope', public: true }] })).rejects.toThrow(
+      'routes[0].upstream: no gateway service named "nope" (available: csp-report)',
+    );
+  });
+});

@@ -17,6 +17,7 @@ import { PHASES, type ConfigIssue, type PolicyDefinition } from '../policies/typ
 import type { UpstreamConfig, UpstreamTargetConfig } from '../gateway/upstream/types.ts';
 import { findRouteConflicts, validateRouteHost, validateRoutePattern } from '../gateway/router.ts';
 import { parseCidr } from '../gateway/addresses.ts';
+import { BUILT_IN_SERVICES } from '../gateway/services.ts';
 
 export type Mode = 'production' | 'development';
 
@@ -46,6 +47,8 @@ export interface RouteConfig {
   readonly methods: readonly string[] | undefined;
   readonly host: string | undefined;
   readonly upstream: UpstreamConfig;
+  /** Set when the route is served by the gateway itself (`upstream: rampart:NAME`). */
+  readonly service: string | undefined;
   readonly public: boolean;
   readonly websocket: boolean;
   readonly preserveHost: boolean;
@@ -390,7 +393,12 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     if (patternError) errors.push(`${path}.match.path: ${patternError}`);
     const hostError = match.host === undefined ? null : validateRouteHost(match.host);
     if (hostError) errors.push(`${path}.match.host: ${hostError}`);
-    const upstream = normalizeUpstream(raw.upstream as RawUpstream, `${path}.upstream`, errors);
+    // `rampart:NAME` routes to a service of the gateway itself (identity endpoints, CSP reports) instead of an upstream.
+    const service = typeof raw.upstream === 'string' && raw.upstream.startsWith('rampart:') ? raw.upstream.slice('rampart:'.length) : undefined;
+    if (service !== undefined && !BUILT_IN_SERVICES.includes(service)) {
+      errors.push(`${path}.upstream: no gateway service named "${service}" (available: ${BUILT_IN_SERVICES.join(', ')})`);
+    }
+    const upstream = normalizeUpstream(service === undefined ? (raw.upstream as RawUpstream) : { targets: [] }, `${path}.upstream`, errors);
     const isPublic = raw.public as boolean;
     const websocket = raw.websocket as boolean;
     const routeInfo = { id, public: isPublic, methods: match.methods, tls: listeners.some((l) => l.tls) };
@@ -505,6 +513,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       methods: match.methods,
       host: match.host?.toLowerCase(),
       upstream,
+      service,
       public: isPublic,
       websocket,
       preserveHost: raw.preserveHost as boolean,

@@ -14,6 +14,7 @@ import type { SecurityEvents } from '../observe/events.ts';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.ts';
 import { POLICIES } from '../policies/registry.ts';
 import { createCspReportHandler } from '../policies/security-headers/csp-report.ts';
+import type { GatewayService, GatewayServices } from './services.ts';
 
 export interface PolicyStep {
   readonly policy: string;
@@ -45,6 +46,8 @@ export interface CompiledRoute {
   readonly responseHandlers: ReadonlyArray<(ctx: RequestContext, response: UpstreamResponseView) => void>;
   readonly metrics: RouteMetrics;
   readonly handlers: readonly PolicyHandlers[];
+  /** The gateway service answering this route instead of an upstream (`upstream: rampart:NAME`). */
+  readonly service: GatewayService | undefined;
 }
 
 /** One instance per key per runtime; closed with the runtime (see SharedResources). */
@@ -68,6 +71,8 @@ export interface RuntimeDeps {
   readonly logger: Logger;
   readonly events: SecurityEvents;
   readonly metrics: GatewayMetrics;
+  /** Services for `upstream: rampart:NAME` routes. */
+  readonly services?: GatewayServices;
 }
 
 export class Runtime {
@@ -154,6 +159,19 @@ export class Runtime {
   }
 }
 
+/** The upstream of a route a gateway service answers: there is none. */
+const NO_UPSTREAM: UpstreamGroupApi = {
+  pick: () => null,
+  start: () => undefined,
+  finish: () => undefined,
+  noteRequest: () => undefined,
+  tryAcquireRetry: () => false,
+  startHealthChecks: () => undefined,
+  close: async () => undefined,
+  destroy: async () => undefined,
+  status: () => [],
+};
+
 async function closeRoute(route: CompiledRoute): Promise<void> {
   await Promise.allSettled([route.upstream.close(), ...route.handlers.map((h) => h.close?.())]);
 }
@@ -189,7 +207,15 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
   const credentialProbes = authenticators.flatMap((p) => (p.instance.hasCredential ? [p.instance.hasCredential.bind(p.instance)] : []));
   const challenge = authenticators.map((p) => p.instance.challenge).filter((c): c is string => !!c).join(', ') || 'Bearer';
   const steps: PolicyStep[] = stepsDraft.map((s) => ({ ...s, afterAuthenticators: lastAuth + 1 }));
-  const upstream = new UpstreamGroup(route.upstream, { logger: deps.logger.child({ route: route.id }) });
+  let service: GatewayService | undefined;
+  if (route.service !== undefined) {
+    service = deps.services?.get(route.service);
+    if (service === undefined) {
+      const known = [...(deps.services?.keys() ?? [])].join(', ') || 'none';
+      throw new Error(`routes[${route.index}].upstream: no gateway service named "${route.service}" (available: ${known})`);
+    }
+  }
+  const upstream: UpstreamGroupApi = service ? NO_UPSTREAM : new UpstreamGroup(route.upstream, { logger: deps.logger.child({ route: route.id }) });
   return {
     id: route.id,
     config: route,
@@ -207,6 +233,7 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
     responseHandlers,
     metrics: deps.metrics.forRoute(route.id),
     handlers,
+    service,
   };
 }
 

@@ -15,6 +15,7 @@ import { loadConfigFile, type GatewayConfig, type ListenerConfig } from '../conf
 import { canonicalizeRequestTarget } from './canonical-path.ts';
 import { GatewayContext } from './context.ts';
 import { Runtime, type CompiledRoute, type PolicyStep } from './runtime.ts';
+import type { GatewayService, GatewayServices } from './services.ts';
 import { forward, upstreamRequestHeaders } from './proxy.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, sendDirect, sendProblem } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
@@ -23,6 +24,7 @@ import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../er
 import { GatewayMetrics } from '../observe/metrics.ts';
 import { LoggingSecurityEvents, type SecurityEvents } from '../observe/events.ts';
 import { AccessLog, createAppLogger, flushLogger } from '../observe/logger.ts';
+import { createCspReportHandler } from '../policies/security-headers/csp-report.ts';
 
 /**
  * TLS 1.2 cipher suites: ECDHE key exchange with AEAD ciphers only (Mozilla "intermediate" profile, RFC 9325 §4.2).
@@ -50,6 +52,8 @@ export interface GatewayOptions {
   readonly configFile?: string;
   /** Watch the config file and reload on change (default: true when configFile is set). */
   readonly watch?: boolean;
+  /** Extra services for `upstream: rampart:NAME` routes (the built-in ones are always there). */
+  readonly services?: GatewayServices;
 }
 
 interface Listener {
@@ -72,6 +76,7 @@ export class Gateway {
   #reloadTimer: NodeJS.Timeout | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
   readonly #configFile: string | undefined;
+  readonly #services: GatewayServices;
   readonly #accessLogEnabled: boolean;
   readonly #debug: boolean;
 
@@ -82,7 +87,9 @@ export class Gateway {
     events: SecurityEvents,
     metrics: GatewayMetrics,
     configFile: string | undefined,
+    services: GatewayServices,
   ) {
+    this.#services = services;
     this.#runtime = runtime;
     this.metrics = metrics;
     this.logger = logger;
@@ -105,8 +112,10 @@ export class Gateway {
         baseEvents.emit(event);
       },
     };
-    const runtime = await Runtime.build(config, { logger, events, metrics });
-    const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile);
+    const services = new Map<string, GatewayService>([['csp-report', cspReportService(config, events, logger)]]);
+    for (const [name, service] of options.services ?? []) services.set(name, service);
+    const runtime = await Runtime.build(config, { logger, events, metrics, services });
+    const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile, services);
     if (config.mode === 'development') {
       logger.warn('DEVELOPMENT MODE: plain-HTTP listeners and other relaxed defaults are allowed; never run this in production');
     }
@@ -332,7 +341,7 @@ export class Gateway {
       // An upgrade attempt that reached the request handler (e.g. h2c): never forwarded as an upgrade.
       ctx.req.headers.upgrade = undefined;
     }
-    this.#runSteps(ctx, route, 0, () => forward(ctx, route));
+    this.#runSteps(ctx, route, 0, route.service === undefined ? () => forward(ctx, route) : () => this.#serve(ctx, route.service!));
   }
 
   /**
@@ -442,6 +451,15 @@ export class Gateway {
     const location = `https://${authority}${port === 443 ? '' : `:${port}`}${canonical.path}${canonical.query ? `?${canonical.query}` : ''}`;
     // 308 keeps the method and body (RFC 9110 §15.4.9), unlike 301.
     sendDirect(ctx.res, 308, ctx.requestId, ctx.responseHeaders, { location, 'cache-control': 'no-store' });
+  }
+
+  #serve(ctx: GatewayContext, service: GatewayService): void {
+    try {
+      const done = service.handle(ctx);
+      if (done instanceof Promise) done.catch((error: unknown) => this.#internalError(ctx, error, `service ${service.name}`));
+    } catch (error) {
+      this.#internalError(ctx, error, `service ${service.name}`);
+    }
   }
 
   #internalError(ctx: GatewayContext, error: unknown, policy?: string): void {
@@ -608,7 +626,7 @@ export class Gateway {
     if (JSON.stringify(listenerKey(config)) !== JSON.stringify(listenerKey(current.config))) {
       this.logger.warn('listener or admin settings changed: they take effect at the next restart; routes and policies reload now');
     }
-    const next = await Runtime.build(config, { logger: this.logger, events: this.events, metrics: this.metrics });
+    const next = await Runtime.build(config, { logger: this.logger, events: this.events, metrics: this.metrics, services: this.#services });
     // TLS certificates and keys reload without dropping connections (new handshakes use the new context).
     for (const listener of this.#listeners) {
       const replacement = config.listeners.find((l) => l.port === listener.config.port && l.host === listener.config.host);
@@ -701,6 +719,12 @@ export class Gateway {
     await this.accessLog.flush();
     await flushLogger(this.logger);
   }
+}
+
+/** CSP violation reports as a service, for routes that want policies (rate limits, ip-restriction) in front. */
+function cspReportService(config: GatewayConfig, events: SecurityEvents, logger: Logger): GatewayService {
+  const handler = createCspReportHandler({ maxBytes: config.cspReport.maxBytes, events, logger });
+  return { name: 'csp-report', handle: (ctx) => handler(ctx.req, ctx.res, ctx) };
 }
 
 function listen(server: Server | HttpsServer, port: number, host: string): Promise<void> {
