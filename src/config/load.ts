@@ -91,6 +91,12 @@ export interface GatewayConfig {
   readonly logLevel: string;
   readonly drainTimeout: number;
   readonly cspReport: { readonly path: string; readonly maxBytes: number };
+  /** Store URL with a sqlite path resolved against the config file's directory. */
+  readonly storage: string;
+  /** The master key's text, when configured (parsed when the stores open). */
+  readonly masterKey: string | undefined;
+  /** True when some route's policy or service needs the stores. */
+  readonly needsStores: boolean;
   readonly acknowledgements: readonly Acknowledgement[];
   readonly accepted: readonly AcceptedWeakening[];
   readonly warnings: readonly string[];
@@ -562,6 +568,17 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
 
   if (errors.length > 0) return { ok: false, errors: [...new Set(errors)], warnings };
 
+  const storageText = document.storage as string;
+  let storage = storageText;
+  if (storageText.startsWith('sqlite:') && storageText !== 'sqlite::memory:') storage = `sqlite:${resolve(baseDir, storageText.slice('sqlite:'.length))}`;
+  else if (storageText !== 'memory:' && storageText !== 'sqlite::memory:') errors.push('storage: must be sqlite:<path> or memory:');
+  const needsStores = routes.some((r) => r.policies.some((p) => p.definition.requiresStores));
+  const masterKey = (document.keyring as { masterKey?: string } | undefined)?.masterKey;
+  if (needsStores && masterKey === undefined && mode === 'production') {
+    errors.push('keyring.masterKey: is required in production when stored credentials are used (e.g. "${env:RAMPART_MASTER_KEY}")');
+  }
+  if (errors.length > 0) return { ok: false, errors: [...new Set(errors)], warnings };
+
   const limits = document.limits as Record<string, string | number>;
   const accessLog = document.accessLog as GatewayConfig['accessLog'];
   const cspReport = document.cspReport as GatewayConfig['cspReport'];
@@ -590,6 +607,9 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       logLevel: document.logLevel as string,
       drainTimeout: parseDuration((document.shutdown as { drainTimeout: string }).drainTimeout),
       cspReport,
+      storage,
+      masterKey,
+      needsStores,
       acknowledgements,
       accepted,
       warnings,

@@ -147,6 +147,23 @@ export const CONFIG_SCHEMA = {
     },
     listen: { anyOf: [LISTENER_SCHEMA, { type: 'array', minItems: 1, maxItems: 16, items: LISTENER_SCHEMA }] },
     admin: { anyOf: [{ const: false }, ADMIN_SCHEMA], default: {} },
+    storage: {
+      type: 'string',
+      default: 'sqlite:./rampart.db',
+      description:
+        'where users, consumers, API keys, sessions and sealed secrets live: sqlite:<path> (relative to the config file) or memory: (tests). Opened only when a feature needs it',
+    },
+    keyring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        masterKey: {
+          type: 'string',
+          minLength: 1,
+          description: '32 random bytes (base64, base64url or hex), normally "${env:RAMPART_MASTER_KEY}"; seals stored secrets and keys hashes',
+        },
+      },
+    },
     trustedProxies: {
       type: 'array',
       items: { type: 'string' },

@@ -15,6 +15,7 @@ import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.ts';
 import { POLICIES } from '../policies/registry.ts';
 import { createCspReportHandler } from '../policies/security-headers/csp-report.ts';
 import type { GatewayService, GatewayServices } from './services.ts';
+import type { Stores } from '../storage/ports.ts';
 
 export interface PolicyStep {
   readonly policy: string;
@@ -73,6 +74,8 @@ export interface RuntimeDeps {
   readonly metrics: GatewayMetrics;
   /** Services for `upstream: rampart:NAME` routes. */
   readonly services?: GatewayServices;
+  /** Open stores, when the config needs them (GatewayConfig.needsStores). */
+  readonly stores?: Stores;
 }
 
 export class Runtime {
@@ -180,7 +183,7 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
   const handlers: PolicyHandlers[] = [];
   const stepsDraft: Array<{ policy: string; run: PolicyStep['run']; authenticator: boolean }> = [];
   const responseHandlers: CompiledRoute['responseHandlers'][number][] = [];
-  const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development', shared };
+  const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development', shared, stores: deps.stores };
   for (const policy of route.policies) {
     const instance = await policy.definition.create(policy.config, policyDeps);
     handlers.push(instance);

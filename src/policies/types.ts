@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors/catalogue.ts';
 import type { SecurityEvents } from '../observe/events.ts';
+import type { Stores } from '../storage/ports.ts';
 
 /**
  * The closed list of request phases, in execution order (ARCHITECTURE.md "One request, one canonical path").
@@ -140,6 +141,8 @@ export interface PolicyDeps {
   /** True when the config runs in development mode (relaxed defaults are then reported, never silent). */
   readonly development: boolean;
   readonly shared: SharedResources;
+  /** The stores (users, consumers, keys, sessions, counters), open when some policy or service needs them. */
+  readonly stores?: Stores;
 }
 
 /** A finding from a policy's semantic config check. */
@@ -165,6 +168,8 @@ export interface PolicyDefinition<Config = unknown> {
   readonly schema: Record<string, unknown>;
   /** True for policies that authenticate a caller (they satisfy "deny by default"). */
   readonly authenticates?: boolean;
+  /** The policy needs `deps.stores` (the gateway then opens them, and production needs a master key). */
+  readonly requiresStores?: boolean;
   /** When true, the policy is on for every route unless the route or `defaults` says `false`. */
   readonly onByDefault?: boolean;
   /** Semantic checks JSON Schema cannot express. `path` is where this policy's config sits. */
