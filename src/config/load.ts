@@ -18,6 +18,7 @@ import type { UpstreamConfig, UpstreamTargetConfig } from '../gateway/upstream/t
 import { findRouteConflicts, validateRouteHost, validateRoutePattern } from '../gateway/router.ts';
 import { parseCidr } from '../gateway/addresses.ts';
 import { BUILT_IN_SERVICES } from '../gateway/services.ts';
+import type { IdentityConfig } from '../identity/types.ts';
 
 export type Mode = 'production' | 'development';
 
@@ -51,6 +52,7 @@ export interface RouteConfig {
   readonly service: string | undefined;
   readonly public: boolean;
   readonly websocket: boolean;
+  readonly sensitivity: 'normal' | 'sensitive' | 'admin';
   readonly preserveHost: boolean;
   readonly maxBodyBytes: number;
   readonly replaceUpstream5xx: boolean;
@@ -97,6 +99,8 @@ export interface GatewayConfig {
   readonly masterKey: string | undefined;
   /** True when some route's policy or service needs the stores. */
   readonly needsStores: boolean;
+  /** The built-in identity provider, when `identity:` is configured. */
+  readonly identity: IdentityConfig | undefined;
   readonly acknowledgements: readonly Acknowledgement[];
   readonly accepted: readonly AcceptedWeakening[];
   readonly warnings: readonly string[];
@@ -448,7 +452,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
         const value = own !== undefined ? own : (defaultPolicies.get(name) ?? {});
         if (own !== undefined) source = `${path}.${name}`;
         const validate = policyValidators.get(name)!;
-        config = structuredClone(value);
+        config = { ...(def.inheritConfig?.(document) ?? {}), ...(structuredClone(value) as Record<string, unknown>) };
         if (!validate(config)) {
           errors.push(...formatAjvErrors(validate.errors ?? [], source));
           return;
@@ -522,6 +526,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       service,
       public: isPublic,
       websocket,
+      sensitivity: raw.sensitivity as RouteConfig['sensitivity'],
       preserveHost: raw.preserveHost as boolean,
       maxBodyBytes: raw.maxBodySize === undefined ? -1 : parseSize(raw.maxBodySize as string | number),
       replaceUpstream5xx: (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx,
@@ -538,6 +543,21 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     routes.map((r) => ({ id: r.id, path: r.path, methods: r.methods, host: r.host, value: r })),
   )) {
     errors.push(`routes[${routes[conflict.index]!.index}].match: ${conflict.message}`);
+  }
+
+  const identity = document.identity === undefined ? undefined : identityConfig(document.identity as Record<string, unknown>);
+  if (identity) {
+    // RFC 9700 §2.2.2 / OWASP Session Management: tokens expire, and not far in the future.
+    if (identity.accessTokenTtlMs <= 0) errors.push('identity.accessTokenTtl: access tokens must expire');
+    else if (identity.accessTokenTtlMs > 3_600_000) {
+      weakenings.push({ rule: 'long-access-token', path: 'identity.accessTokenTtl', message: 'access tokens live longer than 1 hour' });
+    }
+    if (identity.refreshTokenTtlMs <= 0) errors.push('identity.refreshTokenTtl: refresh tokens must expire');
+    else if (identity.refreshTokenTtlMs > 90 * 86_400_000) {
+      weakenings.push({ rule: 'long-refresh-token', path: 'identity.refreshTokenTtl', message: 'refresh-token families live longer than 90 days' });
+    }
+    if (identity.signing.overlapMs >= identity.signing.rotateEveryMs) errors.push('identity.signing.overlap: must be shorter than rotateEvery');
+    if (mode === 'production' && !identity.issuer.startsWith('https://')) errors.push('identity.issuer: must be an https URL in production');
   }
 
   // Acknowledgements: the only way to accept a weakened default; each must match a finding and be in date.
@@ -572,7 +592,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
   let storage = storageText;
   if (storageText.startsWith('sqlite:') && storageText !== 'sqlite::memory:') storage = `sqlite:${resolve(baseDir, storageText.slice('sqlite:'.length))}`;
   else if (storageText !== 'memory:' && storageText !== 'sqlite::memory:') errors.push('storage: must be sqlite:<path> or memory:');
-  const needsStores = routes.some((r) => r.policies.some((p) => p.definition.requiresStores));
+  const needsStores = identity !== undefined || routes.some((r) => r.policies.some((p) => p.definition.requiresStores));
   const masterKey = (document.keyring as { masterKey?: string } | undefined)?.masterKey;
   if (needsStores && masterKey === undefined && mode === 'production') {
     errors.push('keyring.masterKey: is required in production when stored credentials are used (e.g. "${env:RAMPART_MASTER_KEY}")');
@@ -610,12 +630,39 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       storage,
       masterKey,
       needsStores,
+      identity,
       acknowledgements,
       accepted,
       warnings,
       routes: routes.map((r) => (r.maxBodyBytes < 0 ? { ...r, maxBodyBytes } : r)),
       document,
     },
+  };
+}
+
+function identityConfig(raw: Record<string, unknown>): IdentityConfig {
+  const signing = raw.signing as Record<string, string | number>;
+  const mfa = raw.mfa as { totpIssuer: string; requireFor: string[]; stepUpTtl: string | number };
+  const brute = raw.bruteForce as Record<string, string | number>;
+  return {
+    issuer: raw.issuer as string,
+    audience: raw.audience as string,
+    basePath: raw.basePath as string,
+    accessTokenTtlMs: parseDuration(raw.accessTokenTtl as string),
+    refreshTokenTtlMs: parseDuration(raw.refreshTokenTtl as string),
+    signing: {
+      alg: signing.alg as IdentityConfig['signing']['alg'],
+      rotateEveryMs: parseDuration(signing.rotateEvery!),
+      overlapMs: parseDuration(signing.overlap!),
+    },
+    mfa: { totpIssuer: mfa.totpIssuer, requireFor: mfa.requireFor, stepUpTtlMs: parseDuration(mfa.stepUpTtl) },
+    bruteForce: {
+      windowMs: parseDuration(brute.window!),
+      maxFailuresPerAccount: brute.maxFailuresPerAccount as number,
+      maxFailuresPerAddress: brute.maxFailuresPerAddress as number,
+      lockForMs: parseDuration(brute.lockFor!),
+    },
+    maxBodySize: raw.maxBodySize as number,
   };
 }
 

@@ -7,6 +7,7 @@
  * `rampart config schema` prints the published form, with every policy schema merged in.
  */
 import { DURATION_SCHEMA, SIZE_SCHEMA } from './units.ts';
+import { IDENTITY_SCHEMA } from '../identity/schema.ts';
 
 const upstreamTarget = {
   anyOf: [
@@ -238,6 +239,7 @@ export const CONFIG_SCHEMA = {
         },
       },
     },
+    identity: IDENTITY_SCHEMA,
     issuers: {
       type: 'object',
       default: {},
@@ -297,6 +299,11 @@ export const CONFIG_SCHEMA = {
             },
           },
           websocket: { type: 'boolean', default: false, description: 'allow WebSocket upgrades (every policy applies to the handshake)' },
+          sensitivity: {
+            enum: ['normal', 'sensitive', 'admin'],
+            default: 'normal',
+            description: 'sensitive and admin routes are held to more (MFA, admin permissions); posture reports what they lack',
+          },
           preserveHost: { type: 'boolean', default: false, description: "send the client's Host upstream instead of the target's" },
           maxBodySize: SIZE_SCHEMA,
           errors: {
@@ -315,4 +322,4 @@ export const CONFIG_SCHEMA = {
   },
 } as const;
 
-export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'websocket', 'preserveHost', 'maxBodySize', 'errors']);
+export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'sensitivity', 'websocket', 'preserveHost', 'maxBodySize', 'errors']);

@@ -172,6 +172,11 @@ export interface PolicyDefinition<Config = unknown> {
   readonly requiresStores?: boolean;
   /** When true, the policy is on for every route unless the route or `defaults` says `false`. */
   readonly onByDefault?: boolean;
+  /**
+   * Settings this policy takes from the gateway config itself (e.g. `identity-token` takes the issuer and audience
+   * of `identity:`). Merged under the route's own settings before validation.
+   */
+  inheritConfig?(document: Readonly<Record<string, unknown>>): Record<string, unknown>;
   /** Semantic checks JSON Schema cannot express. `path` is where this policy's config sits. */
   check?(config: Config, path: string, route: RouteInfo): ConfigIssue[];
   create(config: Config, deps: PolicyDeps): PolicyHandlers | Promise<PolicyHandlers>;
