@@ -83,12 +83,21 @@ export function upstreamRequestHeaders(ctx: GatewayContext, target: UpstreamTarg
   const principal = ctx.principal;
   if (principal !== undefined) {
     // Identity for the upstream (issue 3, item 8): always the gateway's values, whatever the client sent.
-    out.push('x-rampart-subject', principal.subject, 'x-rampart-principal-kind', principal.kind, 'x-rampart-auth-method', principal.method);
-    if (principal.roles.length > 0) out.push('x-rampart-roles', principal.roles.join(','));
-    if (principal.tenant !== undefined) out.push('x-rampart-tenant', principal.tenant);
-    if (principal.amr !== undefined && principal.amr.length > 0) out.push('x-rampart-amr', principal.amr.join(','));
+    out.push('x-rampart-subject', headerSafe(principal.subject), 'x-rampart-principal-kind', principal.kind, 'x-rampart-auth-method', principal.method);
+    if (principal.roles.length > 0) out.push('x-rampart-roles', headerSafe(principal.roles.join(',')));
+    if (principal.tenant !== undefined) out.push('x-rampart-tenant', headerSafe(principal.tenant));
+    if (principal.amr !== undefined && principal.amr.length > 0) out.push('x-rampart-amr', headerSafe(principal.amr.join(',')));
   }
   return out;
+}
+
+/**
+ * Identity values come from tokens and stores; authenticators refuse control characters, but non-ASCII names are
+ * legitimate. Header values are bytes (RFC 9110 §5.5), so anything outside printable ASCII is percent-encoded
+ * (UTF-8), which upstreams decode with any URL decoder.
+ */
+function headerSafe(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
 /** Counts request body bytes when there is no Content-Length (chunked), and stops at the route limit (413). */

@@ -1,0 +1,140 @@
+import { parseOptions, verify as argon2Verify } from '@node-rs/argon2';
+import { describe, expect, it } from 'vitest';
+import {
+  ARGON2ID_OPTIONS,
+  DUMMY_PASSWORD_HASH,
+  MAX_PASSWORD_LENGTH,
+  PasswordHashError,
+  PasswordHasher,
+  checkPasswordPolicy,
+  commonPasswordList,
+  hashPassword,
+  needsRehash,
+  verifyPassword,
+  verifyPasswordOrDummy,
+} from './passwords.ts';
+
+/** A hasher whose argon2 verify is the real one, wrapped to record every call. */
+function spiedHasher(): { hasher: PasswordHasher; calls: { hash: string; password: string; result: boolean }[] } {
+  const calls: { hash: string; password: string; result: boolean }[] = [];
+  const hasher = new PasswordHasher({
+    verify: async (hash, password) => {
+      const result = await argon2Verify(hash, password);
+      calls.push({ hash, password, result });
+      return result;
+    },
+  });
+  return { hasher, calls };
+}
+
+describe('argon2id password hashing', () => {
+  it('hashes with argon2id at the OWASP parameters and verifies', async () => {
+    const hash = await hashPassword('correct horse battery staple');
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    const used = parseOptions(hash);
+    expect(used).toMatchObject({ memoryCost: 19456, timeCost: 2, parallelism: 1, saltLen: 16 });
+    expect(await verifyPassword(hash, 'correct horse battery staple')).toBe(true);
+    expect(await verifyPassword(hash, 'correct horse battery stapl')).toBe(false);
+    expect(await verifyPassword(hash, 'Correct horse battery staple')).toBe(false);
+    expect(await hashPassword('correct horse battery staple')).not.toBe(hash);
+    expect(needsRehash(hash)).toBe(false);
+  });
+
+  it('verifies the same password typed composed or decomposed (NFKC)', async () => {
+    const hash = await hashPassword('caf\u00e9 au lait s\u00fbr');
+    expect(await verifyPassword(hash, 'cafe\u0301 au lait su\u0302r')).toBe(true);
+  });
+
+  it('computes the dummy hash once, with the same parameters as real hashes', () => {
+    expect(parseOptions(DUMMY_PASSWORD_HASH)).toMatchObject({
+      algorithm: ARGON2ID_OPTIONS.algorithm,
+      memoryCost: 19456,
+      timeCost: 2,
+      parallelism: 1,
+    });
+    expect(needsRehash(DUMMY_PASSWORD_HASH)).toBe(false);
+  });
+
+  it('runs one full argon2id verification against the dummy hash for an unknown user', async () => {
+    const { hasher, calls } = spiedHasher();
+    expect(await hasher.verifyOrDummy(undefined, 'whatever the attacker guessed')).toBe(false);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ hash: DUMMY_PASSWORD_HASH, password: 'whatever the attacker guessed', result: false });
+    // The exported function answers the same.
+    expect(await verifyPasswordOrDummy(undefined, 'x')).toBe(false);
+  });
+
+  it('runs exactly one verification against the real hash for a known user', async () => {
+    const { hasher, calls } = spiedHasher();
+    const hash = await hasher.hash('a long enough password');
+    expect(await hasher.verifyOrDummy(hash, 'a long enough password')).toBe(true);
+    expect(await hasher.verifyOrDummy(hash, 'a wrong password!!')).toBe(false);
+    expect(calls.map((call) => [call.hash === hash, call.result])).toEqual([
+      [true, true],
+      [true, false],
+    ]);
+  });
+
+  it('still spends one verification on an empty or over-long password, then says false', async () => {
+    const { hasher, calls } = spiedHasher();
+    const hash = await hasher.hash('a long enough password');
+    expect(await hasher.verify(hash, 'x'.repeat(MAX_PASSWORD_LENGTH + 1))).toBe(false);
+    expect(await hasher.verify(hash, '')).toBe(false);
+    expect(await hasher.verifyOrDummy(undefined, '')).toBe(false);
+    expect(calls).toHaveLength(3);
+    expect(calls.every((call) => call.hash === DUMMY_PASSWORD_HASH && call.result === false)).toBe(true);
+  });
+
+  it('reports a corrupt stored hash as such, not as a wrong password', async () => {
+    for (const corrupt of ['', 'not-a-hash', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA', '$2b$10$abcdefghijklmnopqrstuv']) {
+      await expect(verifyPassword(corrupt, 'a long enough password')).rejects.toThrow(PasswordHashError);
+    }
+    expect(needsRehash('not-a-hash')).toBe(true);
+    expect(needsRehash('$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g')).toBe(true);
+  });
+
+  it('refuses to hash an empty or over-long password', async () => {
+    await expect(hashPassword('')).rejects.toThrow(PasswordHashError);
+    await expect(hashPassword('x'.repeat(MAX_PASSWORD_LENGTH + 1))).rejects.toThrow(/at most 256/);
+  });
+});
+
+describe('password policy', () => {
+  it('ships a list of common passwords, including long ones', () => {
+    const list = commonPasswordList();
+    expect(list.size).toBeGreaterThan(1900);
+    for (const entry of ['123456', 'password', 'qwerty', 'qwertyqwerty', '1qaz2wsx3edc']) expect(list.has(entry)).toBe(true);
+    expect([...list].every((entry) => entry === entry.toLowerCase() && !entry.startsWith('#'))).toBe(true);
+    expect([...list].filter((entry) => [...entry].length >= 12).length).toBeGreaterThanOrEqual(1000);
+  });
+
+  const table: [string, string, string | null, string?][] = [
+    ['too short', 'Tr0ub4dor&3', 'password must be at least 12 characters long'],
+    ['empty', '', 'password must be at least 12 characters long'],
+    ['12 characters, fine', 'mauve-otter7', null],
+    ['a passphrase', 'correct horse battery staple', null],
+    ['counted in characters, not UTF-16 units: 11 emoji', '🔑'.repeat(11), 'password must be at least 12 characters long'],
+    ['12 distinct emoji', '🔑🦦🌵🎻🧲🛶🪁🧊🍋🎲🪴🦉', null],
+    ['too long', 'a b'.repeat(100), 'password must be at most 256 characters long'],
+    ['common and long', 'qwertyqwerty', 'password is too common'],
+    ['common, any case', 'QwertyQwerty', 'password is too common'],
+    ['common keyboard walk', '1qaz2wsx3edc', 'password is too common'],
+    ['one repeated character', 'aaaaaaaaaaaaaaa', 'password is a repeated or sequential pattern'],
+    ['repeated pair', 'xyxyxyxyxyxyxy', 'password is a repeated or sequential pattern'],
+    ['repeated triple', 'k9!k9!k9!k9!', 'password is a repeated or sequential pattern'],
+    ['ascending run', 'abcdefghijklmn', 'password is a repeated or sequential pattern'],
+    ['a run broken midway is acceptable', '987654321zyx', null],
+    ['descending letters', 'zyxwvutsrqpon', 'password is a repeated or sequential pattern'],
+    ['contains the username', 'alice-is-my-password-2024', 'password must not contain the username', 'Alice'],
+    ['username rule needs 3+ characters', 'al-mauve-otter7', null, 'al'],
+    ['fullwidth username is the same username', 'xx-alice-yy-zz-ww', 'password must not contain the username', 'Ａｌｉｃｅ'],
+    ['NFKC-folded common password', 'ｑｗｅｒｔｙｑｗｅｒｔｙ', 'password is too common'],
+  ];
+  it.each(table)('%s', (_name, password, reason, username) => {
+    expect(checkPasswordPolicy(password, username === undefined ? {} : { username })).toBe(reason);
+  });
+
+  it('refuses non-strings', () => {
+    expect(checkPasswordPolicy(undefined as unknown as string)).toBe('password must be a string');
+  });
+});

@@ -1,0 +1,528 @@
+/**
+ * Storage ports (ARCHITECTURE.md "State"): what the identity, session and brute-force code needs
+ * from a store, with no SQL or store logic outside the adapters.
+ *
+ * Conventions every adapter follows (the shared contract suite, contract.testkit.ts, checks them):
+ * - Every method returns a Promise, so PostgreSQL and Redis adapters fit behind the same interface.
+ * - Records are plain, frozen, readonly objects; times are epoch milliseconds; absent optional values
+ *   are `null`, never `undefined`. Lookups of a missing record resolve to `undefined`.
+ * - Stores never read the clock: every time comes in as an argument, so callers inject clocks.
+ * - Secrets: bearer secrets (API keys, session ids, refresh tokens, recovery codes, OAuth client
+ *   secrets) come in already hashed (`hashSecret`, crypto/hashing.ts) and the store never sees them.
+ *   Secrets that must be read back (TOTP seeds, private signing keys) come in as plaintext and the
+ *   store seals them itself with the SecretBox it was opened with, the record identity
+ *   (`<table>:<id>`) as additional data, so no caller can forget to encrypt. A sealed value that
+ *   fails to open rejects with `StoreCorruptError` naming the table and record, never the value.
+ * - Uniqueness violations reject with `StoreConflictError`, a reference to a missing parent record
+ *   with `StoreNotFoundError`.
+ * - Methods documented as atomic are compare-and-set: under any concurrency exactly one caller wins.
+ */
+
+export type EpochMs = number;
+export type JsonObject = Readonly<Record<string, unknown>>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export type StoreErrorCode = 'CONFLICT' | 'NOT_FOUND' | 'CORRUPT' | 'SCHEMA' | 'CONFIG';
+
+export class StoreError extends Error {
+  override readonly name: string = 'StoreError';
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** A unique field (`field`) already holds this value, e.g. a consumer name or an API key prefix. */
+export class StoreConflictError extends StoreError {
+  override readonly name = 'StoreConflictError';
+  readonly entity: string;
+  readonly field: string;
+  constructor(entity: string, field: string) {
+    super('CONFLICT', `${entity} with this ${field} already exists`);
+    this.entity = entity;
+    this.field = field;
+  }
+}
+
+/** A record the operation needs (usually the parent: the user of a TOTP secret) does not exist. */
+export class StoreNotFoundError extends StoreError {
+  override readonly name = 'StoreNotFoundError';
+  constructor(entity: string, id: string) {
+    super('NOT_FOUND', `${entity} "${id}" does not exist`);
+  }
+}
+
+/** A stored value cannot be read back (sealed secret that fails to open, unparsable column). */
+export class StoreCorruptError extends StoreError {
+  override readonly name = 'StoreCorruptError';
+  readonly table: string;
+  readonly recordId: string;
+  constructor(table: string, recordId: string, reason: string, options?: ErrorOptions) {
+    super('CORRUPT', `stored record ${table} "${recordId}" is unreadable: ${reason}`, options);
+    this.table = table;
+    this.recordId = recordId;
+  }
+}
+
+/** The database schema is not one this build can use (newer version, edited migration). */
+export class StoreSchemaError extends StoreError {
+  override readonly name = 'StoreSchemaError';
+  constructor(message: string) {
+    super('SCHEMA', message);
+  }
+}
+
+/** The store URL or options are wrong. */
+export class StoreConfigError extends StoreError {
+  override readonly name = 'StoreConfigError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('CONFIG', message, options);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identities
+
+/** A machine client that authenticates with API keys. */
+export interface ConsumerRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly tenant: string | null;
+  readonly disabled: boolean;
+  readonly createdAt: EpochMs;
+}
+
+export interface NewConsumer {
+  /** Generated (`con_…`) when absent. */
+  readonly id?: string;
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly tenant?: string | null;
+  readonly disabled?: boolean;
+  readonly createdAt: EpochMs;
+}
+
+export interface ConsumerPatch {
+  readonly roles?: readonly string[];
+  readonly tenant?: string | null;
+  readonly disabled?: boolean;
+}
+
+export interface ApiKeyRecord {
+  readonly id: string;
+  readonly consumerId: string;
+  readonly name: string | null;
+  /** The visible part of the key (`rk_live_AbCd1234`), unique: how a presented key finds its record and how logs name it. */
+  readonly prefix: string;
+  /** `hashSecret` of the whole key. */
+  readonly hash: string;
+  /** Permission names narrowing the consumer's roles; null means all of them. */
+  readonly scopes: readonly string[] | null;
+  readonly expiresAt: EpochMs | null;
+  readonly revokedAt: EpochMs | null;
+  readonly createdAt: EpochMs;
+  readonly lastUsedAt: EpochMs | null;
+}
+
+export interface NewApiKey {
+  /** Generated (`key_…`) when absent. */
+  readonly id?: string;
+  readonly consumerId: string;
+  readonly name?: string | null;
+  readonly prefix: string;
+  readonly hash: string;
+  readonly scopes: readonly string[] | null;
+  readonly expiresAt: EpochMs | null;
+  readonly createdAt: EpochMs;
+}
+
+/**
+ * `touchApiKey` records last use with this resolution: a touch less than this after the recorded
+ * time is skipped, so a busy key costs one store write a minute instead of one per request.
+ */
+export const API_KEY_TOUCH_RESOLUTION_MS = 60_000;
+
+export interface UserRecord {
+  readonly id: string;
+  /** As the user typed it at creation (for display). */
+  readonly username: string;
+  /** `normalizeUsername(username)`: the unique, case-insensitive lookup key. */
+  readonly usernameNormalized: string;
+  /** argon2id PHC string (crypto/passwords.ts). */
+  readonly passwordHash: string;
+  readonly roles: readonly string[];
+  readonly tenant: string | null;
+  readonly mfaRequired: boolean;
+  readonly disabled: boolean;
+  readonly createdAt: EpochMs;
+  readonly passwordChangedAt: EpochMs;
+  /**
+   * Sessions and tokens issued at or before this time are invalid (logout everywhere, password
+   * change). Starts at 0. Compare at the issuer's resolution: JWT `iat` is in seconds.
+   */
+  readonly sessionsValidAfter: EpochMs;
+}
+
+export interface NewUser {
+  /** Generated (`usr_…`) when absent. */
+  readonly id?: string;
+  readonly username: string;
+  readonly passwordHash: string;
+  readonly roles: readonly string[];
+  readonly tenant?: string | null;
+  readonly mfaRequired?: boolean;
+  readonly disabled?: boolean;
+  readonly createdAt: EpochMs;
+}
+
+export interface UserPatch {
+  readonly roles?: readonly string[];
+  readonly tenant?: string | null;
+  readonly mfaRequired?: boolean;
+  readonly disabled?: boolean;
+}
+
+/**
+ * The case-insensitive form usernames are unique under: Unicode NFKC, then lower case, so `Alice`,
+ * `ALICE` and a fullwidth `Ａｌｉｃｅ` are one account (no look-alike duplicates by width or case).
+ */
+export function normalizeUsername(username: string): string {
+  return username.normalize('NFKC').toLowerCase();
+}
+
+export interface TotpRecord {
+  readonly userId: string;
+  /** The shared secret (RFC 6238), opened from its sealed form. */
+  readonly secret: Buffer;
+  readonly createdAt: EpochMs;
+  /** Null until the user proved possession with a first valid code. */
+  readonly confirmedAt: EpochMs | null;
+  /** The last time step a code was accepted for: codes of this step or earlier are replays. */
+  readonly lastUsedStep: number | null;
+}
+
+export interface WebAuthnCredentialRecord {
+  /** Credential id, base64url. */
+  readonly id: string;
+  readonly userId: string;
+  /** COSE public key bytes (public: stored as is). */
+  readonly publicKey: Uint8Array;
+  readonly counter: number;
+  readonly transports: readonly string[];
+  readonly createdAt: EpochMs;
+  readonly lastUsedAt: EpochMs | null;
+}
+
+export interface NewWebAuthnCredential {
+  readonly id: string;
+  readonly userId: string;
+  readonly publicKey: Uint8Array;
+  readonly counter: number;
+  readonly transports: readonly string[];
+  readonly createdAt: EpochMs;
+}
+
+export interface OAuthClientRecord {
+  readonly clientId: string;
+  /** `hashSecret` of the client secret. */
+  readonly secretHash: string;
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  readonly tenant: string | null;
+  readonly disabled: boolean;
+  readonly createdAt: EpochMs;
+}
+
+export interface NewOAuthClient {
+  readonly clientId: string;
+  readonly secretHash: string;
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  readonly tenant?: string | null;
+  readonly disabled?: boolean;
+  readonly createdAt: EpochMs;
+}
+
+export interface OAuthClientPatch {
+  readonly secretHash?: string;
+  readonly name?: string;
+  readonly roles?: readonly string[];
+  readonly scopes?: readonly string[];
+  readonly tenant?: string | null;
+  readonly disabled?: boolean;
+}
+
+/** A gateway token-signing key, without its private half (see `getSigningKeyPrivateJwk`). */
+export interface SigningKeyRecord {
+  readonly kid: string;
+  readonly alg: string;
+  readonly publicJwk: JsonObject;
+  readonly createdAt: EpochMs;
+  /** Published from creation, used for signing from this time (rotation with overlap). */
+  readonly activatedAt: EpochMs;
+  /** No longer used for signing; kept published until tokens signed with it have expired. */
+  readonly retiredAt: EpochMs | null;
+}
+
+export interface NewSigningKey {
+  readonly kid: string;
+  readonly alg: string;
+  /** Private JWK in plaintext: the store seals it. */
+  readonly privateJwk: JsonObject;
+  readonly publicJwk: JsonObject;
+  readonly createdAt: EpochMs;
+  readonly activatedAt: EpochMs;
+}
+
+export interface IdentityStore {
+  // Consumers
+  createConsumer(input: NewConsumer): Promise<ConsumerRecord>;
+  getConsumer(id: string): Promise<ConsumerRecord | undefined>;
+  findConsumerByName(name: string): Promise<ConsumerRecord | undefined>;
+  listConsumers(): Promise<ConsumerRecord[]>;
+  updateConsumer(id: string, patch: ConsumerPatch): Promise<ConsumerRecord | undefined>;
+  /** Deletes the consumer and its API keys. */
+  deleteConsumer(id: string): Promise<boolean>;
+
+  // API keys
+  createApiKey(input: NewApiKey): Promise<ApiKeyRecord>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  findApiKeyByPrefix(prefix: string): Promise<ApiKeyRecord | undefined>;
+  /** Ordered by creation time; all consumers' keys when `consumerId` is absent. */
+  listApiKeys(consumerId?: string): Promise<ApiKeyRecord[]>;
+  /** Records use at `at`, at `API_KEY_TOUCH_RESOLUTION_MS` resolution; never moves lastUsedAt back. */
+  touchApiKey(id: string, at: EpochMs): Promise<void>;
+  /** True when the key was active and is now revoked; false when unknown or already revoked (revokedAt kept). */
+  revokeApiKey(id: string, at: EpochMs): Promise<boolean>;
+
+  // Users
+  createUser(input: NewUser): Promise<UserRecord>;
+  getUser(id: string): Promise<UserRecord | undefined>;
+  /** Case-insensitive (`normalizeUsername`). */
+  findUserByUsername(username: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
+  updateUser(id: string, patch: UserPatch): Promise<UserRecord | undefined>;
+  /**
+   * Replaces the password hash, sets passwordChangedAt and raises sessionsValidAfter to `at`: a
+   * password change revokes every session and token issued before it (issue 3, point 7).
+   */
+  setPasswordHash(id: string, passwordHash: string, at: EpochMs): Promise<UserRecord | undefined>;
+  /** Raises sessionsValidAfter to `at` (never lowers it). */
+  revokeUserCredentialsBefore(id: string, at: EpochMs): Promise<UserRecord | undefined>;
+  /** Deletes the user with their TOTP secret, recovery codes and WebAuthn credentials (sessions live in the SessionStore). */
+  deleteUser(id: string): Promise<boolean>;
+
+  // TOTP (RFC 6238)
+  /** Stores (sealed) a new, unconfirmed secret, replacing any previous one and its replay state. */
+  setTotpSecret(userId: string, secret: Buffer, at: EpochMs): Promise<void>;
+  getTotp(userId: string): Promise<TotpRecord | undefined>;
+  confirmTotp(userId: string, at: EpochMs): Promise<boolean>;
+  /**
+   * Atomic compare-and-set: records `step` as used and resolves true only when it is later than the
+   * last used step, so one code is accepted once even under concurrent requests (RFC 6238 §5.2).
+   * False when the step was already used (or an earlier one) or there is no secret.
+   */
+  recordTotpStep(userId: string, step: number): Promise<boolean>;
+  deleteTotp(userId: string): Promise<boolean>;
+
+  // Recovery codes (hashed, single use)
+  /** Atomically replaces all of the user's recovery codes. */
+  replaceRecoveryCodes(userId: string, hashes: readonly string[], at: EpochMs): Promise<void>;
+  /** Atomic: true exactly once per unused code. */
+  useRecoveryCode(userId: string, hash: string, at: EpochMs): Promise<boolean>;
+  countUnusedRecoveryCodes(userId: string): Promise<number>;
+
+  // WebAuthn credentials
+  addWebAuthnCredential(input: NewWebAuthnCredential): Promise<WebAuthnCredentialRecord>;
+  getWebAuthnCredential(id: string): Promise<WebAuthnCredentialRecord | undefined>;
+  listWebAuthnCredentials(userId: string): Promise<WebAuthnCredentialRecord[]>;
+  /**
+   * Atomic: stores `counter` and `at` only when the counter grew, or when both the stored and the new
+   * counter are 0 (authenticators without a counter, WebAuthn L3 §6.1.1). False otherwise: a signal of
+   * a cloned authenticator, for the caller to refuse and report.
+   */
+  updateWebAuthnCounter(id: string, counter: number, at: EpochMs): Promise<boolean>;
+  deleteWebAuthnCredential(id: string): Promise<boolean>;
+
+  // OAuth clients (client-credentials grant)
+  createOAuthClient(input: NewOAuthClient): Promise<OAuthClientRecord>;
+  getOAuthClient(clientId: string): Promise<OAuthClientRecord | undefined>;
+  listOAuthClients(): Promise<OAuthClientRecord[]>;
+  updateOAuthClient(clientId: string, patch: OAuthClientPatch): Promise<OAuthClientRecord | undefined>;
+  deleteOAuthClient(clientId: string): Promise<boolean>;
+
+  // Signing keys
+  addSigningKey(input: NewSigningKey): Promise<SigningKeyRecord>;
+  /** All keys, oldest first, public halves only. */
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  getSigningKeyPrivateJwk(kid: string): Promise<JsonObject | undefined>;
+  retireSigningKey(kid: string, at: EpochMs): Promise<boolean>;
+  deleteSigningKey(kid: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions, refresh-token families, access-token revocations
+
+export interface SessionRecord {
+  /** `hashSecret` of the session id in the cookie. */
+  readonly idHash: string;
+  readonly userId: string;
+  readonly createdAt: EpochMs;
+  readonly lastSeenAt: EpochMs;
+  readonly absoluteExpiresAt: EpochMs;
+  readonly idleTimeoutMs: number;
+  /** Authentication methods (RFC 8176), e.g. ['pwd', 'otp']. */
+  readonly amr: readonly string[];
+  readonly acr: string | null;
+  readonly csrfTokenHash: string | null;
+  readonly revokedAt: EpochMs | null;
+}
+
+export interface NewSession {
+  readonly idHash: string;
+  readonly userId: string;
+  readonly createdAt: EpochMs;
+  readonly absoluteExpiresAt: EpochMs;
+  readonly idleTimeoutMs: number;
+  readonly amr: readonly string[];
+  readonly acr?: string | null;
+  readonly csrfTokenHash?: string | null;
+}
+
+/** Active at `now`: not revoked, within its absolute lifetime and its idle timeout (OWASP Session Management Cheat Sheet). */
+export function isSessionActive(session: SessionRecord, now: EpochMs): boolean {
+  return session.revokedAt === null && now < session.absoluteExpiresAt && now < session.lastSeenAt + session.idleTimeoutMs;
+}
+
+/** A chain of refresh tokens descending from one grant (RFC 9700 §4.14.2). */
+export interface RefreshFamilyRecord {
+  readonly id: string;
+  /** User id, or client id for machine grants. */
+  readonly subject: string;
+  readonly clientId: string | null;
+  readonly scopes: readonly string[];
+  readonly amr: readonly string[];
+  readonly acr: string | null;
+  /** When the user authenticated (OIDC `auth_time`), carried to every token of the family. */
+  readonly authTime: EpochMs;
+  readonly createdAt: EpochMs;
+  /** Absolute end of the family: rotation does not extend it. */
+  readonly expiresAt: EpochMs;
+  /** `hashSecret` of the only refresh token of the family that is currently valid. */
+  readonly currentTokenHash: string;
+  readonly rotatedAt: EpochMs | null;
+  readonly revokedAt: EpochMs | null;
+  readonly revokedReason: string | null;
+}
+
+export interface NewRefreshFamily {
+  /** Generated (`rtf_…`) when absent. */
+  readonly id?: string;
+  readonly subject: string;
+  readonly clientId?: string | null;
+  readonly scopes: readonly string[];
+  readonly amr: readonly string[];
+  readonly acr?: string | null;
+  readonly authTime: EpochMs;
+  readonly createdAt: EpochMs;
+  readonly expiresAt: EpochMs;
+  readonly tokenHash: string;
+}
+
+/**
+ * Outcome of presenting a refresh token:
+ * - `rotated`: it was the family's current token; `newHash` is now current and the old one is used.
+ * - `reuse-detected`: it was already used: the whole family is revoked (RFC 9700 §4.14.2), the
+ *   legitimate client and the attacker both lose it and the user must authenticate again.
+ * - `inactive`: it is the current token of a family that is revoked or expired.
+ * - `unknown`: no family has ever issued it.
+ */
+export type RotationResult =
+  | { readonly status: 'rotated'; readonly family: RefreshFamilyRecord }
+  | { readonly status: 'reuse-detected'; readonly family: RefreshFamilyRecord }
+  | { readonly status: 'inactive'; readonly family: RefreshFamilyRecord }
+  | { readonly status: 'unknown' };
+
+export interface PurgeCounts {
+  readonly sessions: number;
+  readonly refreshFamilies: number;
+  readonly revokedAccessTokens: number;
+}
+
+export interface SessionStore {
+  createSession(input: NewSession): Promise<SessionRecord>;
+  /** The record whatever its state (use `isSessionActive`), or undefined. */
+  getSession(idHash: string): Promise<SessionRecord | undefined>;
+  /**
+   * Atomic validate-and-slide: when the session is active at `now`, moves lastSeenAt to `now` (never
+   * back) and resolves the updated record; otherwise resolves undefined and changes nothing.
+   */
+  touchSession(idHash: string, now: EpochMs): Promise<SessionRecord | undefined>;
+  revokeSession(idHash: string, at: EpochMs): Promise<boolean>;
+  /** Revokes every unrevoked session of the user; resolves how many. */
+  revokeUserSessions(userId: string, at: EpochMs): Promise<number>;
+  /** The user's sessions active at `now`, oldest first. */
+  listUserSessions(userId: string, now: EpochMs): Promise<SessionRecord[]>;
+
+  createRefreshFamily(input: NewRefreshFamily): Promise<RefreshFamilyRecord>;
+  getRefreshFamily(id: string): Promise<RefreshFamilyRecord | undefined>;
+  /** The family that issued this token (current or used), for RFC 7009 revocation. */
+  findRefreshFamilyByToken(tokenHash: string): Promise<RefreshFamilyRecord | undefined>;
+  /** Atomic; see `RotationResult`. Exactly one of any number of concurrent calls with the same `oldHash` rotates. */
+  rotateRefreshToken(oldHash: string, newHash: string, now: EpochMs): Promise<RotationResult>;
+  revokeRefreshFamily(id: string, at: EpochMs, reason: string): Promise<boolean>;
+  revokeSubjectRefreshFamilies(subject: string, at: EpochMs, reason: string): Promise<number>;
+
+  /** Adds a JWT id to the deny list until the token's own expiry (idempotent). */
+  revokeAccessToken(jti: string, expiresAt: EpochMs): Promise<void>;
+  isAccessTokenRevoked(jti: string): Promise<boolean>;
+
+  /**
+   * Deletes what can no longer matter at `now`: sessions past their absolute or idle end or revoked,
+   * refresh families past their expiry, and access-token revocations past the token's expiry.
+   * Revoked but unexpired families are kept so reuse of their tokens is still detected.
+   */
+  purgeExpired(now: EpochMs): Promise<PurgeCounts>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters
+
+/**
+ * Counts events per key over a sliding window, and holds temporary locks.
+ *
+ * The window is the sliding-window counter used by Cloudflare and by nginx-style limiters: two
+ * fixed buckets (current and previous window) and an estimate `current + previous × (share of the
+ * previous window still inside the sliding window)`. It needs O(1) memory per key, has no
+ * double-burst at bucket edges like fixed windows, and maps onto two Redis keys and one Lua script
+ * (the rate-limit issue's Redis adapter). The estimate may be fractional; compare it with `>=`.
+ *
+ * Keys are bounded by `boundCounterKey`: attacker-influenced keys (addresses, usernames) longer than
+ * MAX_RAW_COUNTER_KEY are replaced by their SHA-256, in a separate namespace so no raw key can
+ * collide with a hashed one.
+ */
+export interface CounterStore {
+  /** Adds one event at `now` and resolves the sliding-window count including it. Use one `windowMs` per key. */
+  increment(key: string, windowMs: number, now: EpochMs): Promise<number>;
+  /** The sliding-window count at `now` without adding. */
+  get(key: string, windowMs: number, now: EpochMs): Promise<number>;
+  /** Forgets the key's count and lock (e.g. after a successful login). */
+  reset(key: string): Promise<void>;
+  /** Locks the key until `until` (keeps a later existing lock). */
+  lockUntil(key: string, until: EpochMs): Promise<void>;
+  /** The end of the key's lock when it is locked at `now`, else null. */
+  lockedUntil(key: string, now: EpochMs): Promise<EpochMs | null>;
+}
+
+export interface Stores {
+  readonly identities: IdentityStore;
+  readonly sessions: SessionStore;
+  readonly counters: CounterStore;
+  close(): Promise<void>;
+}
