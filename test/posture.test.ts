@@ -281,3 +281,26 @@ describe('posture per route and per item', () => {
     expect(cellOf(report, 'own', 12).status).toBe('enforced');
   });
 });
+
+describe('authentication in posture (items 1 and 11)', () => {
+  const issuers = { corp: { issuer: 'https://idp.test', audiences: ['api'], algorithms: ['ES256'], jwksUrl: 'https://idp.test/jwks.json' } };
+
+  it('names the accepted methods, and holds sensitive routes to MFA', () => {
+    const report = evaluatePosture(
+      load({
+        issuers,
+        routes: [
+          { id: 'orders', match: { path: '/orders' }, upstream: 'http://127.0.0.1:3000', authenticate: [{ jwt: 'corp' }] },
+          { id: 'payouts', match: { path: '/payouts' }, upstream: 'http://127.0.0.1:3000', authenticate: [{ jwt: 'corp' }], sensitivity: 'sensitive' },
+          route('open', '/open'),
+        ],
+      }),
+    );
+    expect(cellOf(report, 'orders', 1)).toMatchObject({ status: 'enforced', reason: 'accepts jwt (corp)' });
+    expect(cellOf(report, 'payouts', 1)).toMatchObject({ status: 'partial', reason: 'accepts jwt (corp); a sensitive route without MFA or step-up' });
+    expect(cellOf(report, 'open', 1).status).toBe('missing');
+    expect(cellOf(report, 'orders', 11).status).toBe('enforced');
+    expect(cellOf(report, 'orders', 11).reason).toContain('exp required');
+    expect(cellOf(report, 'open', 11).status).toBe('not-applicable');
+  });
+});

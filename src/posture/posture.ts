@@ -34,6 +34,9 @@ export interface PostureReport {
 
 /** Which checklist item each weakened-default rule belongs to. */
 const RULE_ITEM: Record<string, ChecklistItemId> = {
+  'api-key-in-query': 1,
+  'long-access-token': 11,
+  'long-refresh-token': 11,
   'plain-http-listener': 3,
   'hsts-short': 3,
   'csp-unsafe': 12,
@@ -64,6 +67,11 @@ function weakeningsFor(config: GatewayConfig, route: RouteConfig, item: Checklis
   });
 }
 
+/** The authentication methods a route accepts, as people read them: `jwt (corp-idp)`, `api-key`. */
+function authenticators(route: RouteConfig): string[] {
+  return route.policies.filter((p) => p.definition.authenticates).map((p) => (p.issuer ? `${p.definition.name} (${p.issuer})` : p.definition.name));
+}
+
 function has(route: RouteConfig, policy: string): boolean {
   return route.policies.some((p) => p.definition.name === policy);
 }
@@ -75,10 +83,16 @@ function cell(item: ChecklistItemId, status: PostureStatus, reason: string): Pos
 type Evaluator = (route: RouteConfig, config: GatewayConfig) => PostureCell;
 
 const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
-  1: (route) =>
-    route.public
-      ? cell(1, 'missing', 'public: true: anyone may call this route (deny by default waived explicitly)')
-      : cell(1, 'enforced', 'an authentication policy runs on every request'),
+  1: (route, config) => {
+    const methods = authenticators(route);
+    if (methods.length === 0) return cell(1, 'missing', 'public: true: anyone may call this route (deny by default waived explicitly)');
+    const accepts = `accepts ${methods.join(', ')}`;
+    const weak = weakeningsFor(config, route, 1);
+    if (weak.length > 0) return cell(1, 'weakened', `${accepts}; ${weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; ')}`);
+    if (has(route, 'mfa')) return cell(1, 'enforced', `${accepts}; MFA required`);
+    if (route.sensitivity !== 'normal') return cell(1, 'partial', `${accepts}; a ${route.sensitivity} route without MFA or step-up`);
+    return cell(1, 'enforced', accepts);
+  },
   2: (route) =>
     route.public
       ? cell(2, 'missing', 'public route: no principal, so no role or permission is checked')
@@ -128,10 +142,26 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     /^\/v\d+(\/|$)/.test(route.path)
       ? cell(10, 'partial', 'version in the path prefix; no version policy (selection, default, unknown versions)')
       : cell(10, 'missing', 'no API version in the route'),
-  11: (route) =>
-    route.public
-      ? cell(11, 'not-applicable', 'public route: no session')
-      : cell(11, 'missing', 'no session policy'),
+  11: (route, config) => {
+    const methods = authenticators(route);
+    if (methods.length === 0) return cell(11, 'not-applicable', 'public route: no session or token');
+    const notes: string[] = [];
+    let status: PostureStatus = 'enforced';
+    for (const p of route.policies.filter((q) => q.definition.authenticates)) {
+      const name = p.definition.name;
+      if (name === 'jwt') notes.push(`jwt (${p.issuer ?? 'static keys'}): exp required, verified with ${(p.config as { clockSkew?: number }).clockSkew ?? 30}s skew`);
+      else if (name === 'oauth2-introspection') notes.push(`introspection (${p.issuer}): active and exp checked, cached at most ${(p.config as { cache?: { maxTtl?: number } }).cache?.maxTtl ?? 60}s`);
+      else if (name === 'identity-token' && config.identity) {
+        notes.push(`gateway tokens: access ${Math.round(config.identity.accessTokenTtlMs / 60000)} min, refresh families ${Math.round(config.identity.refreshTokenTtlMs / 86_400_000)} d with rotation and reuse detection`);
+      } else if (name === 'api-key') {
+        notes.push('API keys: revocable, expiry optional per key (rampart api-keys list shows keys without one)');
+        status = 'partial';
+      } else notes.push(name);
+    }
+    const weak = weakeningsFor(config, route, 11);
+    if (weak.length > 0) return cell(11, 'weakened', [...notes, ...weak.map((w) => `${w.message} (acknowledged: ${w.reason})`)].join('; '));
+    return cell(11, status, notes.join('; '));
+  },
   12: (route, config) => {
     if (!has(route, 'security-headers')) {
       const accepted = weakeningsFor(config, route, 12).length > 0;
