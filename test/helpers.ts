@@ -12,6 +12,7 @@ import { AccessLog, createAppLogger } from '../src/observe/logger.ts';
 import { loadConfigObject, type GatewayConfig } from '../src/config/load.ts';
 import { Gateway } from '../src/gateway/server.ts';
 import { RecordingSecurityEvents } from '../src/observe/events.ts';
+import type { ConfiguredStores } from '../src/storage/configured.ts';
 
 export interface TestGateway {
   readonly gateway: Gateway;
@@ -33,7 +34,10 @@ export function loadTestConfig(document: Record<string, unknown>): GatewayConfig
   return result.config;
 }
 
-export async function startTestGateway(document: Record<string, unknown>, options: { configFile?: string } = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  document: Record<string, unknown>,
+  options: { configFile?: string; stores?: ConfiguredStores } = {},
+): Promise<TestGateway> {
   const config = loadTestConfig(document);
   const dir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
   const logFile = join(dir, 'app.log');
@@ -42,7 +46,14 @@ export async function startTestGateway(document: Record<string, unknown>, option
   const logger = createAppLogger({ level: 'debug', redact: config.accessLog.redact, destination: logFile, async: false });
   const accessLog = new AccessLog({ redact: config.accessLog.redact, destination: accessLogFile, async: false });
   const events = new RecordingSecurityEvents();
-  const gateway = await Gateway.start(config, { logger, accessLog, events, configFile: options.configFile, watch: options.configFile !== undefined });
+  const gateway = await Gateway.start(config, {
+    logger,
+    accessLog,
+    events,
+    configFile: options.configFile,
+    watch: options.configFile !== undefined,
+    stores: options.stores,
+  });
   const { listeners, admin } = gateway.addresses();
   const first = listeners[0]!;
   const readLines = (file: string) =>

@@ -7,6 +7,8 @@ import { resolve } from 'node:path';
 import { loadConfigFile, publishedSchema } from '../config/load.ts';
 import { Gateway } from '../gateway/server.ts';
 import { evaluatePosture, formatPostureTable } from '../posture/posture.ts';
+import { registerUserCommands } from './user-commands.ts';
+import { registerOAuthClientCommands } from './oauth-client-commands.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command();
@@ -88,6 +90,9 @@ export async function main(argv: readonly string[]): Promise<void> {
       const report = evaluatePosture(result.config);
       console.log(options.json ? JSON.stringify(report, null, 2) : formatPostureTable(report));
     });
+
+  registerUserCommands(program);
+  registerOAuthClientCommands(program);
 
   try {
     await program.parseAsync([...argv]);

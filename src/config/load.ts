@@ -546,6 +546,9 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
   }
 
   const identity = document.identity === undefined ? undefined : identityConfig(document.identity as Record<string, unknown>);
+  routes.forEach((r) => {
+    if (r.service === 'identity' && identity === undefined) errors.push(`routes[${r.index}].upstream: rampart:identity needs the identity: section`);
+  });
   if (identity) {
     // RFC 9700 §2.2.2 / OWASP Session Management: tokens expire, and not far in the future.
     if (identity.accessTokenTtlMs <= 0) errors.push('identity.accessTokenTtl: access tokens must expire');

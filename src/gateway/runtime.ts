@@ -41,7 +41,7 @@ export interface CompiledRoute {
   /** Index of the first authenticator step, or -1. */
   readonly firstAuthenticator: number;
   /** Credential probes of the route's authenticators (see PolicyHandlers.hasCredential). */
-  readonly credentialProbes: ReadonlyArray<(ctx: RequestContext) => boolean>;
+  readonly credentialProbes: ReadonlyArray<{ readonly present: (ctx: RequestContext) => boolean; readonly source: string }>;
   /** The 401 challenge listing every accepted authentication method. */
   readonly challenge: string;
   readonly responseHandlers: ReadonlyArray<(ctx: RequestContext, response: UpstreamResponseView) => void>;
@@ -207,7 +207,11 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
   const authenticators = route.policies
     .map((p, i) => ({ definition: p.definition, instance: handlers[i]! }))
     .filter((p) => p.definition.authenticates);
-  const credentialProbes = authenticators.flatMap((p) => (p.instance.hasCredential ? [p.instance.hasCredential.bind(p.instance)] : []));
+  const credentialProbes = authenticators.flatMap((p, i) =>
+    p.instance.hasCredential
+      ? [{ present: p.instance.hasCredential.bind(p.instance), source: p.instance.credentialSource ?? `${p.definition.name}#${i}` }]
+      : [],
+  );
   const challenge = authenticators.map((p) => p.instance.challenge).filter((c): c is string => !!c).join(', ') || 'Bearer';
   const steps: PolicyStep[] = stepsDraft.map((s) => ({ ...s, afterAuthenticators: lastAuth + 1 }));
   let service: GatewayService | undefined;

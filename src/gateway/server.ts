@@ -16,6 +16,8 @@ import { canonicalizeRequestTarget } from './canonical-path.ts';
 import { GatewayContext } from './context.ts';
 import { Runtime, type CompiledRoute, type PolicyStep } from './runtime.ts';
 import type { GatewayService, GatewayServices } from './services.ts';
+import { openConfiguredStores, type ConfiguredStores } from '../storage/configured.ts';
+import { createIdentityService } from '../identity/service.ts';
 import { forward, upstreamRequestHeaders } from './proxy.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, sendDirect, sendProblem } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
@@ -54,6 +56,8 @@ export interface GatewayOptions {
   readonly watch?: boolean;
   /** Extra services for `upstream: rampart:NAME` routes (the built-in ones are always there). */
   readonly services?: GatewayServices;
+  /** Stores to use instead of opening the configured ones (tests); the caller closes them. */
+  readonly stores?: ConfiguredStores;
 }
 
 interface Listener {
@@ -77,6 +81,8 @@ export class Gateway {
   #reloading: Promise<unknown> = Promise.resolve();
   readonly #configFile: string | undefined;
   readonly #services: GatewayServices;
+  #closers: Array<() => Promise<void>> = [];
+  #stores: ConfiguredStores | undefined;
   readonly #accessLogEnabled: boolean;
   readonly #debug: boolean;
 
@@ -112,10 +118,41 @@ export class Gateway {
         baseEvents.emit(event);
       },
     };
+    // Stores open only when a policy or service needs them (config.needsStores); the gateway owns what it opened.
+    let stores = options.stores;
+    const ownsStores = stores === undefined && config.needsStores;
+    if (ownsStores) stores = await openConfiguredStores(config, { logger });
     const services = new Map<string, GatewayService>([['csp-report', cspReportService(config, events, logger)]]);
+    const closers: Array<() => Promise<void>> = [];
+    try {
+      if (config.identity && stores) {
+        const identity = await createIdentityService({
+          config: config.identity,
+          stores: stores.stores,
+          pepper: stores.pepper,
+          logger: logger.child({ service: 'identity' }),
+          events,
+          now: Date.now,
+        });
+        services.set('identity', identity);
+        closers.push(() => identity.close());
+      }
+    } catch (error) {
+      if (ownsStores) await stores!.stores.close();
+      throw error;
+    }
     for (const [name, service] of options.services ?? []) services.set(name, service);
-    const runtime = await Runtime.build(config, { logger, events, metrics, services });
+    if (ownsStores) closers.push(() => stores!.stores.close());
+    let runtime: Runtime;
+    try {
+      runtime = await Runtime.build(config, { logger, events, metrics, services, stores: stores?.stores });
+    } catch (error) {
+      for (const close of closers) await close().catch(() => undefined);
+      throw error;
+    }
     const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile, services);
+    gateway.#closers = closers;
+    gateway.#stores = stores;
     if (config.mode === 'development') {
       logger.warn('DEVELOPMENT MODE: plain-HTTP listeners and other relaxed defaults are allowed; never run this in production');
     }
@@ -398,8 +435,18 @@ export class Gateway {
       // The next authenticator tries; when none is left, no credential of any accepted kind was presented.
       if (step.authenticator && index + 1 < step.afterAuthenticators) return index + 1;
       if (step.authenticator) {
-        const challenge = ctx.route?.challenge ?? 'Bearer';
-        this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_UNAUTHENTICATED', detail: 'no credential', headers: { 'www-authenticate': challenge } });
+        const route = ctx.route!;
+        if (presentsAnyCredential(ctx, route)) {
+          // A credential was presented but no accepted method recognised it (e.g. a token of another issuer).
+          this.#answer(ctx, {
+            kind: 'problem',
+            code: 'RAMPART_ERR_INVALID_CREDENTIAL',
+            detail: 'no authenticator recognised the credential',
+            headers: { 'www-authenticate': `${route.challenge}, error="invalid_token"` },
+          });
+          return -1;
+        }
+        this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_UNAUTHENTICATED', detail: 'no credential', headers: { 'www-authenticate': route.challenge } });
         return -1;
       }
       return index + 1;
@@ -626,7 +673,16 @@ export class Gateway {
     if (JSON.stringify(listenerKey(config)) !== JSON.stringify(listenerKey(current.config))) {
       this.logger.warn('listener or admin settings changed: they take effect at the next restart; routes and policies reload now');
     }
-    const next = await Runtime.build(config, { logger: this.logger, events: this.events, metrics: this.metrics, services: this.#services });
+    if (config.needsStores && this.#stores === undefined) {
+      throw new Error('the new configuration needs stored identities (storage:), which this process did not open: restart the gateway');
+    }
+    const next = await Runtime.build(config, {
+      logger: this.logger,
+      events: this.events,
+      metrics: this.metrics,
+      services: this.#services,
+      stores: this.#stores?.stores,
+    });
     // TLS certificates and keys reload without dropping connections (new handshakes use the new context).
     for (const listener of this.#listeners) {
       const replacement = config.listeners.find((l) => l.port === listener.config.port && l.host === listener.config.host);
@@ -716,6 +772,7 @@ export class Gateway {
       });
     }
     await runtimeClosed;
+    for (const close of this.#closers) await close().catch((error: unknown) => this.logger.error({ err: error }, 'error while closing'));
     await this.accessLog.flush();
     await flushLogger(this.logger);
   }
@@ -780,8 +837,17 @@ function checkHeaders(req: IncomingMessage): string | undefined {
 }
 
 function presentsSeveralCredentials(ctx: GatewayContext, route: CompiledRoute): boolean {
-  let present = 0;
-  for (const probe of route.credentialProbes) if (probe(ctx) && ++present > 1) return true;
+  let first: string | undefined;
+  for (const probe of route.credentialProbes) {
+    if (!probe.present(ctx)) continue;
+    if (first === undefined) first = probe.source;
+    else if (probe.source !== first) return true;
+  }
+  return false;
+}
+
+function presentsAnyCredential(ctx: GatewayContext, route: CompiledRoute): boolean {
+  for (const probe of route.credentialProbes) if (probe.present(ctx)) return true;
   return false;
 }
 

@@ -8,12 +8,14 @@ import { securityHeadersPolicy } from './security-headers/index.ts';
 import { ipRestrictionPolicy } from './ip-restriction/index.ts';
 import { jwtPolicy } from './jwt/index.ts';
 import { oauth2IntrospectionPolicy } from './oauth2-introspection/index.ts';
+import { identityTokenPolicy } from './identity-token/index.ts';
+import { mfaPolicy } from './mfa/index.ts';
 
 // Definitions are generic in their config type; the registry holds them type-erased.
 type AnyPolicy = PolicyDefinition<never>;
 
 export const POLICIES: ReadonlyMap<string, PolicyDefinition<unknown>> = new Map(
-  ([securityHeadersPolicy, corsPolicy, ipRestrictionPolicy, jwtPolicy, oauth2IntrospectionPolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
+  ([securityHeadersPolicy, corsPolicy, ipRestrictionPolicy, identityTokenPolicy, jwtPolicy, oauth2IntrospectionPolicy, mfaPolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
 );
 
 export function policyNames(): string[] {

@@ -117,6 +117,12 @@ export interface PolicyHandlers {
    */
   hasCredential?(ctx: RequestContext): boolean;
   /**
+   * Where this policy's credential sits, e.g. `authorization` for bearer tokens or `header:x-api-key`. Two
+   * authenticators reading the same place (jwt and identity-token both read the bearer) count as one credential;
+   * two places (a bearer and an API key) are a conflict.
+   */
+  readonly credentialSource?: string;
+  /**
    * Authentication policies: the `WWW-Authenticate` challenge (RFC 9110 §11.6.1) this policy offers, e.g.
    * `Bearer realm="api"`. When no authenticator of a route finds a credential, the 401 lists every challenge.
    */

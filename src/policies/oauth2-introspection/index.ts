@@ -184,6 +184,8 @@ export async function createIntrospectionHandlers(
   return {
     challenge: `Bearer realm="${realm}"`,
 
+    // Bearer tokens, wherever sent (RFC 6750): the Authorization header or, when allowed, the query.
+    credentialSource: 'authorization',
     hasCredential(ctx: RequestContext): boolean {
       const found = readBearer(ctx.req, ctx.query);
       if (found === undefined) return false;

@@ -1,0 +1,119 @@
+/**
+ * `POST {basePath}/login` with `{ "username": "...", "password": "..." }`: the first factor of the built-in
+ * identity provider.
+ *
+ * Answers:
+ * - 200 token response (RFC 6749 §5.1 shape): the user has no MFA and none is required; amr ["pwd"].
+ * - 200 `{ "mfa_required": true, "mfa_token": "...", "methods": ["totp", "recovery_code"], "expires_in": 300 }`:
+ *   the user has a confirmed TOTP secret; exchange the token and a code at `{basePath}/mfa/verify`.
+ * - 403 `{ "mfa_enrollment_required": true, "enrollment_token": "...", "expires_in": 600 }`: MFA is required for
+ *   this user (flag or role in `identity.mfa.requireFor`) and none is enrolled; the token only allows TOTP
+ *   enrolment (`{basePath}/mfa/totp/enroll` and `/confirm`).
+ * - 401 problem RAMPART_ERR_INVALID_CREDENTIAL for every credential failure: unknown user, wrong password,
+ *   disabled user, empty or over-long input, and locked account or address. One answer, one body shape, so the
+ *   answer never says whether a username exists (OWASP Authentication Cheat Sheet; CWE-204).
+ * - 400/413/415 problems for requests that are not a login at all (not JSON, duplicate or prototype keys, unknown
+ *   members, non-string values): protocol errors, decided before any user lookup, so they reveal nothing either.
+ *
+ * Equal cost: every credential check runs exactly one full argon2id verification, against the user's hash or,
+ * for an unknown user, the dummy hash (`verifyOrDummy`), so unknown and known users cannot be told apart by time.
+ * The one exception is a locked account or address: refused without verification, so a lockout cannot be used
+ * to make the gateway burn argon2 time. That answer is still the same 401 (not 429 with Retry-After): a lock
+ * applies equally to names that do not exist, but a distinct answer would still tell an attacker when to resume,
+ * and the legitimate user learns it from support or the lockout event instead.
+ */
+import { PasswordHashError } from '../../crypto/passwords.ts';
+import { normalizeUsername, type UserRecord } from '../../storage/ports.ts';
+import type { IdentityDeps, TokenIssuer } from '../types.ts';
+import { readStringFields, refuseUnlessPost, sendIdentityProblem, sendJson, type EndpointContext } from './http.ts';
+import { MFA_TOKEN_TTL_MS, ENROLMENT_TOKEN_TTL_MS } from './pending.ts';
+import { issueUserTokens, loginMfaState, mfaRequiredFor, type LoginMfaOptions } from './state.ts';
+
+/** Usernames longer than this are never looked up (no user can have one); the attempt still costs a verification. */
+export const MAX_USERNAME_LENGTH = 256;
+
+export type LoginFailureReason = 'unknown-user' | 'wrong-password' | 'disabled' | 'empty' | 'locked' | 'stored-hash-unreadable';
+
+/** What any identity endpoint function is: assignable to `IdentityEndpoint` (it needs only part of the context). */
+export type EndpointFunction = (ctx: EndpointContext) => Promise<void>;
+
+export function loginEndpoint(deps: IdentityDeps, issuer: TokenIssuer, options: LoginMfaOptions = {}): EndpointFunction {
+  const { config, stores, events, logger, now } = deps;
+  const { guard, pending, passwords } = loginMfaState(deps, options);
+  const fields = ['username', 'password'] as const;
+
+  function refuse(ctx: EndpointContext, normalised: string, reason: LoginFailureReason): void {
+    events.emit({
+      type: 'auth.login-failed',
+      severity: 'low',
+      requestId: ctx.requestId,
+      routeId: ctx.routeId,
+      clientAddress: ctx.clientAddress,
+      details: { reason, user: guard.userRef(normalised) },
+    });
+    sendIdentityProblem(ctx, 'RAMPART_ERR_INVALID_CREDENTIAL', `login refused: ${reason}`);
+  }
+
+  return async function login(ctx: EndpointContext): Promise<void> {
+    if (refuseUnlessPost(ctx)) return;
+    const body = await readStringFields(ctx, config.maxBodySize, fields);
+    if (body === undefined) return;
+    if (body.username === undefined || body.password === undefined) {
+      sendIdentityProblem(ctx, 'RAMPART_ERR_BAD_REQUEST', 'login needs username and password');
+      return;
+    }
+    const { username, password } = body;
+    const lookable = username.length > 0 && username.length <= MAX_USERNAME_LENGTH;
+    // Counter keys use the normalised name (so `Alice` and a fullwidth `Ａｌｉｃｅ` share one counter); an over-long
+    // name is cut first only to bound the normalisation work (the store hashes long counter keys itself).
+    const normalised = normalizeUsername(username.slice(0, MAX_USERNAME_LENGTH + 1));
+    const at = now();
+
+    const lock = await guard.lockFor(normalised, ctx.clientAddress, at);
+    if (lock !== undefined) {
+      refuse(ctx, normalised, 'locked');
+      return;
+    }
+
+    const user: UserRecord | undefined = lookable ? await stores.identities.findUserByUsername(username) : undefined;
+    let matches: boolean;
+    try {
+      // Exactly one full argon2id verification on every path below: the user's hash, or the dummy hash.
+      matches = await passwords.verifyOrDummy(user?.passwordHash, password);
+    } catch (error) {
+      if (!(error instanceof PasswordHashError)) throw error;
+      logger.error({ requestId: ctx.requestId, userId: user?.id }, 'stored password hash is unreadable');
+      matches = false;
+    }
+    if (!matches || user === undefined || user.disabled) {
+      const reason: LoginFailureReason =
+        user === undefined ? (username.length === 0 || password.length === 0 ? 'empty' : 'unknown-user') : !matches ? 'wrong-password' : 'disabled';
+      await guard.recordFailure(ctx, normalised, at, 'password');
+      refuse(ctx, normalised, reason);
+      return;
+    }
+
+    await guard.recordSuccess(normalised);
+    const totp = await stores.identities.getTotp(user.id);
+    const next = totp?.confirmedAt != null ? 'mfa' : mfaRequiredFor(user, config) ? 'enrol' : 'none';
+    events.emit({
+      type: 'auth.login-succeeded',
+      severity: 'info',
+      requestId: ctx.requestId,
+      routeId: ctx.routeId,
+      clientAddress: ctx.clientAddress,
+      details: { userId: user.id, factor: 'password', next },
+    });
+    if (next === 'mfa') {
+      const mfaToken = pending.create('mfa', user.id, at, at);
+      sendJson(ctx, 200, { mfa_required: true, mfa_token: mfaToken, methods: ['totp', 'recovery_code'], expires_in: MFA_TOKEN_TTL_MS / 1000 });
+      return;
+    }
+    if (next === 'enrol') {
+      const enrollmentToken = pending.create('enrol', user.id, at, at);
+      sendJson(ctx, 403, { mfa_enrollment_required: true, enrollment_token: enrollmentToken, expires_in: ENROLMENT_TOKEN_TTL_MS / 1000 });
+      return;
+    }
+    sendJson(ctx, 200, await issueUserTokens(issuer, user, { amr: ['pwd'], authTime: at, refresh: true }));
+  };
+}

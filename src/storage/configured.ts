@@ -1,0 +1,138 @@
+/**
+ * Opens the stores a gateway config names (`storage:`) with its master key (`keyring.masterKey`), for the gateway
+ * and for the CLI commands that manage stored identities, so both open the same store with the same key.
+ *
+ * Master key rules:
+ * - configured → parsed strictly (crypto/master-key.ts); a bad value is a clear error that never echoes it.
+ * - missing in development → a development key file beside the database, `<db path>.master-key`, created once with
+ *   mode 0600 and reused by the gateway and the CLI (for `memory:` and `sqlite::memory:`, an ephemeral key). A
+ *   loud warning says this is for development only: a key stored beside the data protects nothing once the
+ *   directory leaks.
+ * - missing in production → an error (`rampart config check` already refuses this when a policy needs the stores).
+ *
+ * The key hashes API keys, session ids and refresh tokens (through the pepper) and seals TOTP seeds and signing
+ * keys: losing or changing it invalidates all of them.
+ */
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { GatewayConfig } from '../config/load.ts';
+import { deriveSecretPepper } from '../crypto/hashing.ts';
+import { MasterKeyError, generateMasterKey, parseMasterKey } from '../crypto/master-key.ts';
+import { openStores } from './index.ts';
+import { StoreConfigError, type Stores } from './ports.ts';
+
+/** Where warnings go: a pino logger fits, and so does a small adapter printing to stderr. */
+export interface WarningSink {
+  warn(details: Record<string, unknown>, message: string): void;
+}
+
+export interface OpenConfiguredStoresOptions {
+  readonly logger?: WarningSink;
+}
+
+export interface ConfiguredStores {
+  readonly stores: Stores;
+  readonly masterKey: Buffer;
+  /** `deriveSecretPepper(masterKey)`: the key of `hashSecret` for API keys, session ids, refresh tokens. */
+  readonly pepper: Buffer;
+  /** Set when a development key file was used or created. */
+  readonly generatedKeyFile?: string;
+}
+
+export const DEVELOPMENT_KEY_WARNING =
+  'DEVELOPMENT ONLY: no keyring.masterKey configured; using a master key stored beside the database. ' +
+  'Anyone who can read that directory can forge and read stored secrets. Set keyring.masterKey ' +
+  '(e.g. "${env:RAMPART_MASTER_KEY}", generate one with `openssl rand -base64 32`) before production.';
+
+export const EPHEMERAL_KEY_WARNING =
+  'DEVELOPMENT ONLY: no keyring.masterKey configured and the store is in memory; using a random master key that ' +
+  'lives as long as this process.';
+
+/** The SQLite file path of a store URL, or undefined for in-memory stores. */
+export function sqliteFilePath(storage: string): string | undefined {
+  if (!storage.startsWith('sqlite:')) return undefined;
+  const path = storage.slice('sqlite:'.length);
+  return path === ':memory:' || path === '' ? undefined : path;
+}
+
+/**
+ * Reads the development key file, or creates it (0600, exclusive create so two processes starting together
+ * cannot each write a different key: the loser reads the winner's).
+ */
+function developmentKey(file: string, logger: WarningSink | undefined): Buffer {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(file, generateMasterKey() + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new StoreConfigError(`cannot create the development master key file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  let mode: number;
+  let text: string;
+  try {
+    mode = statSync(file).mode & 0o777;
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new StoreConfigError(`cannot read the development master key file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  if ((mode & 0o077) !== 0) {
+    // Someone loosened it; put it back rather than keep serving a key others can read.
+    try {
+      chmodSync(file, 0o600);
+      logger?.warn({ keyFile: file, mode: mode.toString(8) }, 'development master key file was readable by others; reset to 0600');
+    } catch {
+      logger?.warn({ keyFile: file, mode: mode.toString(8) }, 'development master key file is readable by others and cannot be reset to 0600');
+    }
+  }
+  try {
+    return parseMasterKey(text);
+  } catch (error) {
+    throw new StoreConfigError(`development master key file ${file}: ${(error as Error).message}`);
+  }
+}
+
+export function resolveMasterKey(
+  config: Pick<GatewayConfig, 'storage' | 'masterKey' | 'mode'>,
+  logger?: WarningSink,
+): { masterKey: Buffer; generatedKeyFile?: string } {
+  if (config.masterKey !== undefined) {
+    try {
+      return { masterKey: parseMasterKey(config.masterKey) };
+    } catch (error) {
+      if (error instanceof MasterKeyError) throw new StoreConfigError(`keyring.masterKey: ${error.message}`);
+      throw error;
+    }
+  }
+  if (config.mode !== 'development') {
+    throw new StoreConfigError(
+      'keyring.masterKey: is required in production to open the stores (set it to "${env:RAMPART_MASTER_KEY}"; ' +
+        'generate a key with `openssl rand -base64 32`)',
+    );
+  }
+  const file = sqliteFilePath(config.storage);
+  if (file === undefined) {
+    logger?.warn({ storage: config.storage }, EPHEMERAL_KEY_WARNING);
+    return { masterKey: parseMasterKey(generateMasterKey()) };
+  }
+  const keyFile = `${file}.master-key`;
+  const masterKey = developmentKey(keyFile, logger);
+  logger?.warn({ keyFile }, DEVELOPMENT_KEY_WARNING);
+  return { masterKey, generatedKeyFile: keyFile };
+}
+
+export async function openConfiguredStores(
+  config: Pick<GatewayConfig, 'storage' | 'masterKey' | 'mode'>,
+  options: OpenConfiguredStoresOptions = {},
+): Promise<ConfiguredStores> {
+  const { masterKey, generatedKeyFile } = resolveMasterKey(config, options.logger);
+  const sqliteFile = sqliteFilePath(config.storage);
+  if (sqliteFile !== undefined) mkdirSync(dirname(sqliteFile), { recursive: true, mode: 0o700 });
+  const stores = openStores(config.storage, { masterKey });
+  return {
+    stores,
+    masterKey,
+    pepper: deriveSecretPepper(masterKey),
+    ...(generatedKeyFile === undefined ? {} : { generatedKeyFile }),
+  };
+}
