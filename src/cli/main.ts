@@ -9,6 +9,8 @@ import { Gateway } from '../gateway/server.ts';
 import { evaluatePosture, formatPostureTable } from '../posture/posture.ts';
 import { registerUserCommands } from './user-commands.ts';
 import { registerOAuthClientCommands } from './oauth-client-commands.ts';
+import { registerIdentityCommands } from './identity-commands.ts';
+import { registerAuthzCommands } from './authz-commands.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command();
@@ -93,6 +95,8 @@ export async function main(argv: readonly string[]): Promise<void> {
 
   registerUserCommands(program);
   registerOAuthClientCommands(program);
+  registerIdentityCommands(program);
+  registerAuthzCommands(program);
 
   try {
     await program.parseAsync([...argv]);

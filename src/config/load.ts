@@ -19,6 +19,7 @@ import { findRouteConflicts, validateRouteHost, validateRoutePattern } from '../
 import { parseCidr } from '../gateway/addresses.ts';
 import { BUILT_IN_SERVICES } from '../gateway/services.ts';
 import type { IdentityConfig } from '../identity/types.ts';
+import { checkRoles } from '../authz/roles.ts';
 
 export type Mode = 'production' | 'development';
 
@@ -60,6 +61,10 @@ export interface RouteConfig {
   readonly policies: readonly ConfiguredPolicy[];
   /** Policies switched off on this route with `name: false`. */
   readonly disabledPolicies: readonly string[];
+  /** Request headers carrying secret credentials on this route: never forwarded, always redacted. */
+  readonly secretHeaders: readonly string[];
+  /** Query parameters carrying secret credentials: removed before forwarding. */
+  readonly secretQueryParams: readonly string[];
 }
 
 export interface Acknowledgement {
@@ -364,8 +369,9 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       continue;
     }
     const validate = policyValidators.get(name)!;
-    if (!validate(value)) errors.push(...formatAjvErrors(validate.errors ?? [], `defaults.${name}`));
-    else defaultPolicies.set(name, value);
+    const config = def.inheritConfig ? { ...def.inheritConfig(document), ...(value as Record<string, unknown>) } : value;
+    if (!validate(config)) errors.push(...formatAjvErrors(validate.errors ?? [], `defaults.${name}`));
+    else defaultPolicies.set(name, config);
   }
 
   // Issuers: validated once each, against the schema of the policy that will use them.
@@ -389,6 +395,12 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     issuers.set(name, { policy, config: withName });
   }
 
+  /** A policy's settings with what it takes from the gateway config (inheritConfig) filled in, route settings winning. */
+  const withInherited = (def: PolicyDefinition<unknown>, value: unknown): unknown =>
+    def.inheritConfig ? { ...def.inheritConfig(document), ...(value as Record<string, unknown>) } : value;
+
+  addIssues(checkRoles(document.roles as never, 'roles'));
+
   // Routes.
   const rawRoutes = document.routes as Array<Record<string, unknown>>;
   const seenIds = new Map<string, number>();
@@ -411,7 +423,8 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     const upstream = normalizeUpstream(service === undefined ? (raw.upstream as RawUpstream) : { targets: [] }, `${path}.upstream`, errors);
     const isPublic = raw.public as boolean;
     const websocket = raw.websocket as boolean;
-    const routeInfo = { id, public: isPublic, methods: match.methods, tls: listeners.some((l) => l.tls) };
+    const sensitivity = raw.sensitivity as RouteConfig['sensitivity'];
+    const routeInfo = { id, public: isPublic, methods: match.methods, tls: listeners.some((l) => l.tls), sensitivity };
 
     const configured: ConfiguredPolicy[] = [];
     const disabled: string[] = [];
@@ -482,11 +495,13 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
         continue;
       }
       const validate = policyValidators.get(key)!;
-      if (!validate(value)) {
+      // Inherited settings go in before validation, so the schema's defaults never mask them.
+      const config = withInherited(def, value);
+      if (!validate(config)) {
         errors.push(...formatAjvErrors(validate.errors ?? [], `${path}.${key}`));
         continue;
       }
-      configured.push({ definition: def, config: value, source: `${path}.${key}` });
+      configured.push({ definition: def, config, source: `${path}.${key}` });
     }
     for (const [name, value] of defaultPolicies) {
       if (seen.has(name) || value === false || POLICIES.get(name)!.authenticates) continue;
@@ -509,6 +524,11 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       if (policy.definition.check) addIssues(policy.definition.check(policy.config as never, policy.source, routeInfo));
     }
 
+    // BFLA (OWASP API5:2023): an admin function needs an authenticated caller and an admin permission.
+    if (sensitivity === 'admin' && !configured.some((p) => p.definition.name === 'authorize')) {
+      errors.push(`${path}: an admin route needs an authorize policy requiring an admin permission`);
+    }
+    if (sensitivity === 'admin' && isPublic) errors.push(`${path}: an admin route cannot be public`);
     // Deny by default (ARCHITECTURE.md): a route either authenticates or says public: true.
     const authenticates = configured.some((p) => p.definition.authenticates);
     if (!authenticates && !isPublic) {
@@ -526,12 +546,14 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       service,
       public: isPublic,
       websocket,
-      sensitivity: raw.sensitivity as RouteConfig['sensitivity'],
+      sensitivity,
       preserveHost: raw.preserveHost as boolean,
       maxBodyBytes: raw.maxBodySize === undefined ? -1 : parseSize(raw.maxBodySize as string | number),
       replaceUpstream5xx: (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx,
       policies: sortPolicies(configured),
       disabledPolicies: disabled,
+      secretHeaders: [...new Set(configured.flatMap((p) => p.definition.secretHeaders?.(p.config as never) ?? []))],
+      secretQueryParams: [...new Set(configured.flatMap((p) => p.definition.secretQueryParams?.(p.config as never) ?? []))],
     });
     const replace = (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx;
     if (!replace) {

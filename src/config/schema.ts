@@ -8,6 +8,7 @@
  */
 import { DURATION_SCHEMA, SIZE_SCHEMA } from './units.ts';
 import { IDENTITY_SCHEMA } from '../identity/schema.ts';
+import { ROLES_SCHEMA } from '../authz/roles.ts';
 
 const upstreamTarget = {
   anyOf: [
@@ -240,6 +241,7 @@ export const CONFIG_SCHEMA = {
       },
     },
     identity: IDENTITY_SCHEMA,
+    roles: ROLES_SCHEMA,
     issuers: {
       type: 'object',
       default: {},

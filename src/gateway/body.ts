@@ -19,6 +19,8 @@ export class BodyError extends Error {
 }
 
 const BODY_KEY = 'rampart.body';
+/** The bytes once read (or replaced): what the proxy forwards instead of the already consumed stream. */
+const BODY_BYTES_KEY = 'rampart.body.bytes';
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Reads the whole body (at most `maxBytes`, 413 beyond), once per request. */
@@ -43,11 +45,29 @@ export function readBody(ctx: RequestContext, maxBytes: number): Promise<Buffer>
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('end', () => {
+      const bytes = Buffer.concat(chunks, size);
+      ctx.locals[BODY_BYTES_KEY] = bytes;
+      resolve(bytes);
+    });
     req.on('error', () => reject(new BodyError('RAMPART_ERR_MALFORMED_REQUEST', 'request body stream failed')));
   });
   ctx.locals[BODY_KEY] = promise;
   return promise;
+}
+
+/**
+ * Replaces the body the upstream will receive (e.g. after stripping properties a principal may not write). Later
+ * readers and the proxy see the new bytes; the proxy sends them with their own Content-Length.
+ */
+export function replaceBody(ctx: RequestContext, bytes: Buffer): void {
+  ctx.locals[BODY_KEY] = Promise.resolve(bytes);
+  ctx.locals[BODY_BYTES_KEY] = bytes;
+}
+
+/** The body bytes when a policy has read (or replaced) them; undefined when the body still streams. */
+export function bufferedBody(ctx: RequestContext): Buffer | undefined {
+  return ctx.locals[BODY_BYTES_KEY] as Buffer | undefined;
 }
 
 function mediaType(ctx: RequestContext): string {

@@ -16,6 +16,7 @@ import type { AttemptOutcome, UpstreamTarget } from './upstream/types.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, connectionTokens, sendProblem, writeHead } from './respond.ts';
 import type { ErrorCode } from '../errors/catalogue.ts';
 import type { UpstreamResponseView } from '../policies/types.ts';
+import { bufferedBody } from './body.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -31,7 +32,12 @@ function replacementFor(status: number): ErrorCode {
 }
 
 /** Builds the upstream request headers in one pass over rawHeaders (Node's parsed object merges duplicates). */
-export function upstreamRequestHeaders(ctx: GatewayContext, target: UpstreamTarget, preserveHost: boolean): string[] {
+export function upstreamRequestHeaders(
+  ctx: GatewayContext,
+  target: UpstreamTarget,
+  preserveHost: boolean,
+  secretHeaders?: ReadonlySet<string>,
+): string[] {
   const raw = ctx.req.rawHeaders;
   const out: string[] = [];
   let connection: Set<string> | undefined;
@@ -52,6 +58,8 @@ export function upstreamRequestHeaders(ctx: GatewayContext, target: UpstreamTarg
     }
     // `x-rampart-*` carries the authenticated identity to the upstream: only the gateway sets it (never appended to).
     if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'expect' || name.startsWith('x-rampart-')) continue;
+    // Secret credentials (API keys) stop at the gateway: the upstream learns who called from x-rampart-*.
+    if (secretHeaders !== undefined && secretHeaders.has(name)) continue;
     if (FORWARDING_HEADERS.has(name)) {
       if (ctx.fromTrustedProxy) {
         const value = raw[i + 1]!;
@@ -337,17 +345,40 @@ function applyResponseHandlers(
 function dispatchAttempt(ctx: GatewayContext, route: CompiledRoute, target: UpstreamTarget, attempt: number, canRetry: boolean): void {
   const handler = new ProxyAttempt(ctx, route, target, attempt, canRetry);
   route.upstream.start(target);
-  const query = ctx.query;
+  const query = route.secretQueryParams === undefined ? ctx.query : withoutParams(ctx.query, route.secretQueryParams);
   const path = query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${query}`;
   const req = ctx.req;
   let body: Dispatcher.DispatchOptions['body'] = null;
-  if (hasBody(req.headers)) {
+  const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders);
+  // A policy that read the body (authorization, validation) consumed the stream: forward the bytes it kept,
+  // which may also have been rewritten (properties stripped), with their own length.
+  const buffered = bufferedBody(ctx);
+  if (buffered !== undefined) {
+    for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i] === 'content-length') headers.splice(i, 2);
+    headers.push('content-length', String(buffered.length));
+    body = buffered;
+  } else if (hasBody(req.headers)) {
     body = req.headers['content-length'] === undefined ? req.pipe(new BodyLimiter(route.maxBodyBytes, ctx)) : req;
   }
-  target.pool.dispatch(
-    { path, method: ctx.method as Dispatcher.HttpMethod, headers: upstreamRequestHeaders(ctx, target, route.preserveHost), body },
-    handler,
-  );
+  target.pool.dispatch({ path, method: ctx.method as Dispatcher.HttpMethod, headers, body }, handler);
+}
+
+/** The raw query without the named parameters (matched after percent-decoding the name), other bytes untouched. */
+function withoutParams(query: string, names: ReadonlySet<string>): string {
+  if (query === '') return query;
+  return query
+    .split('&')
+    .filter((pair) => {
+      const rawName = pair.split('=', 1)[0]!;
+      let name: string;
+      try {
+        name = decodeURIComponent(rawName.replaceAll('+', ' '));
+      } catch {
+        return true;
+      }
+      return !names.has(name);
+    })
+    .join('&');
 }
 
 function hasBody(headers: import('node:http').IncomingHttpHeaders): boolean {

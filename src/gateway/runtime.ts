@@ -45,6 +45,10 @@ export interface CompiledRoute {
   /** The 401 challenge listing every accepted authentication method. */
   readonly challenge: string;
   readonly responseHandlers: ReadonlyArray<(ctx: RequestContext, response: UpstreamResponseView) => void>;
+  /** Request headers never forwarded (secret credentials), or undefined when there are none. */
+  readonly secretHeaders: ReadonlySet<string> | undefined;
+  /** Query parameters removed before forwarding, or undefined. */
+  readonly secretQueryParams: ReadonlySet<string> | undefined;
   readonly metrics: RouteMetrics;
   readonly handlers: readonly PolicyHandlers[];
   /** The gateway service answering this route instead of an upstream (`upstream: rampart:NAME`). */
@@ -76,6 +80,7 @@ export interface RuntimeDeps {
   readonly services?: GatewayServices;
   /** Open stores, when the config needs them (GatewayConfig.needsStores). */
   readonly stores?: Stores;
+  readonly pepper?: Buffer;
 }
 
 export class Runtime {
@@ -183,7 +188,7 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
   const handlers: PolicyHandlers[] = [];
   const stepsDraft: Array<{ policy: string; run: PolicyStep['run']; authenticator: boolean }> = [];
   const responseHandlers: CompiledRoute['responseHandlers'][number][] = [];
-  const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development', shared, stores: deps.stores };
+  const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development', shared, stores: deps.stores, pepper: deps.pepper };
   for (const policy of route.policies) {
     const instance = await policy.definition.create(policy.config, policyDeps);
     handlers.push(instance);
@@ -233,6 +238,8 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
     maxBodyBytes: route.maxBodyBytes,
     websocket: route.websocket,
     handlesPreflight: route.policies.some((p) => p.definition.name === 'cors'),
+    secretHeaders: route.secretHeaders.length > 0 ? new Set(route.secretHeaders) : undefined,
+    secretQueryParams: route.secretQueryParams.length > 0 ? new Set(route.secretQueryParams) : undefined,
     steps,
     firstAuthenticator: firstAuth,
     credentialProbes,

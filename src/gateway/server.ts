@@ -108,7 +108,10 @@ export class Gateway {
 
   /** Builds the runtime, binds every listener and returns once they accept connections. */
   static async start(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
-    const logger = options.logger ?? createAppLogger({ level: config.logLevel, redact: config.accessLog.redact, destination: 'stdout' });
+    // Headers that carry secret credentials on any route are redacted wherever a log line holds headers.
+    const secretHeaders = [...new Set(config.routes.flatMap((r) => r.secretHeaders))].map((name) => `req.headers[${JSON.stringify(name)}]`);
+    const logger =
+      options.logger ?? createAppLogger({ level: config.logLevel, redact: [...config.accessLog.redact, ...secretHeaders], destination: 'stdout' });
     const accessLog = options.accessLog ?? new AccessLog({ redact: config.accessLog.redact, destination: config.accessLog.destination });
     const baseEvents = options.events ?? new LoggingSecurityEvents(logger);
     const metrics = new GatewayMetrics();
@@ -145,7 +148,7 @@ export class Gateway {
     if (ownsStores) closers.push(() => stores!.stores.close());
     let runtime: Runtime;
     try {
-      runtime = await Runtime.build(config, { logger, events, metrics, services, stores: stores?.stores });
+      runtime = await Runtime.build(config, { logger, events, metrics, services, stores: stores?.stores, pepper: stores?.pepper });
     } catch (error) {
       for (const close of closers) await close().catch(() => undefined);
       throw error;
@@ -593,7 +596,7 @@ export class Gateway {
     }
     route.upstream.noteRequest();
     route.upstream.start(target);
-    const headers = upstreamRequestHeaders(ctx, target, route.preserveHost);
+    const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders);
     const path = ctx.query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${ctx.query}`;
     const started = performance.now();
     target.pool
@@ -682,6 +685,7 @@ export class Gateway {
       metrics: this.metrics,
       services: this.#services,
       stores: this.#stores?.stores,
+      pepper: this.#stores?.pepper,
     });
     // TLS certificates and keys reload without dropping connections (new handshakes use the new context).
     for (const listener of this.#listeners) {

@@ -10,12 +10,14 @@ import { jwtPolicy } from './jwt/index.ts';
 import { oauth2IntrospectionPolicy } from './oauth2-introspection/index.ts';
 import { identityTokenPolicy } from './identity-token/index.ts';
 import { mfaPolicy } from './mfa/index.ts';
+import { apiKeyPolicy } from './api-key/index.ts';
+import { authorizePolicy } from './authorize/index.ts';
 
 // Definitions are generic in their config type; the registry holds them type-erased.
 type AnyPolicy = PolicyDefinition<never>;
 
 export const POLICIES: ReadonlyMap<string, PolicyDefinition<unknown>> = new Map(
-  ([securityHeadersPolicy, corsPolicy, ipRestrictionPolicy, identityTokenPolicy, jwtPolicy, oauth2IntrospectionPolicy, mfaPolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
+  ([securityHeadersPolicy, corsPolicy, ipRestrictionPolicy, identityTokenPolicy, jwtPolicy, oauth2IntrospectionPolicy, apiKeyPolicy, mfaPolicy, authorizePolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
 );
 
 export function policyNames(): string[] {

@@ -149,6 +149,8 @@ export interface PolicyDeps {
   readonly shared: SharedResources;
   /** The stores (users, consumers, keys, sessions, counters), open when some policy or service needs them. */
   readonly stores?: Stores;
+  /** Key of `hashSecret` (derived from the master key), present whenever the stores are. */
+  readonly pepper?: Buffer;
 }
 
 /** A finding from a policy's semantic config check. */
@@ -183,6 +185,13 @@ export interface PolicyDefinition<Config = unknown> {
    * of `identity:`). Merged under the route's own settings before validation.
    */
   inheritConfig?(document: Readonly<Record<string, unknown>>): Record<string, unknown>;
+  /**
+   * Request headers (lower case) that carry this policy's secret credential: the gateway redacts them in logs and
+   * never forwards them upstream (the upstream gets the identity headers instead).
+   */
+  secretHeaders?(config: Config): readonly string[];
+  /** Query parameters that carry a secret credential: removed from the query the upstream receives. */
+  secretQueryParams?(config: Config): readonly string[];
   /** Semantic checks JSON Schema cannot express. `path` is where this policy's config sits. */
   check?(config: Config, path: string, route: RouteInfo): ConfigIssue[];
   create(config: Config, deps: PolicyDeps): PolicyHandlers | Promise<PolicyHandlers>;
@@ -194,4 +203,5 @@ export interface RouteInfo {
   readonly public: boolean;
   readonly methods: readonly string[] | undefined;
   readonly tls: boolean;
+  readonly sensitivity?: 'normal' | 'sensitive' | 'admin';
 }

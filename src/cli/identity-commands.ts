@@ -1,0 +1,389 @@
+/**
+ * `rampart consumers …` and `rampart api-keys …`: manage the machine clients and their API keys in the store the
+ * gateway config names (issue 3 point 4). Every command takes `-c, --config <file>` and opens the same store, with
+ * the same master key, as the gateway (storage/configured.ts), so a key revoked here stops working at a running
+ * gateway within its `cacheTtl`.
+ *
+ * Exit codes follow `rampart`: 0 success, 1 failure (invalid config, unknown consumer or key, store error),
+ * 2 usage error (bad name, role, scope or duration). Errors are one line, never a stack trace, and never contain a
+ * key: an API key is printed exactly once, by `api-keys create`.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { loadConfigFile, type GatewayConfig } from '../config/load.ts';
+import { parseDuration } from '../config/units.ts';
+import { hashSecret } from '../crypto/hashing.ts';
+import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN, generateApiKey, isRecordPrefix } from '../policies/api-key/keys.ts';
+import type { ApiKeyConfig } from '../policies/api-key/schema.ts';
+import { openConfiguredStores, type WarningSink } from '../storage/configured.ts';
+import { StoreConflictError, type ApiKeyRecord, type ConsumerRecord, type Stores } from '../storage/ports.ts';
+
+/** Consumer names: what `x-rampart-subject` carries upstream, so a plain token with no header-unsafe character. */
+export const CONSUMER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Roles, scopes (permission names such as `orders:read`) and tenants. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
+/** API key labels: printable, no control characters (they are shown in listings and logs). */
+const LABEL_PATTERN = /^[\x20-\x7e]{1,128}$/;
+/** Key lifetimes beyond ten years are a typo, not a plan. */
+const MAX_KEY_LIFETIME_MS = 3650 * 86_400_000;
+const MAX_LIST_ITEMS = 64;
+
+class UsageError extends Error {}
+class CommandError extends Error {}
+
+interface Context {
+  readonly config: GatewayConfig;
+  readonly stores: Stores;
+  readonly pepper: Buffer;
+}
+
+const stderrWarnings: WarningSink = {
+  warn: (_details, message) => process.stderr.write(`warning: ${message}\n`),
+};
+
+function out(line = ''): void {
+  process.stdout.write(line + '\n');
+}
+
+function isoTime(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function printErrors(file: string, errors: readonly string[]): void {
+  console.error(`${file}: ${errors.length} error${errors.length === 1 ? '' : 's'}`);
+  for (const error of errors) console.error(`  ${error}`);
+}
+
+/** Runs an action: usage errors exit 2, other failures exit 1, both as one line on stderr. */
+async function guard(action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`rampart: ${message}`);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  }
+}
+
+/** Loads the config, opens its stores, runs `body`, closes the stores. */
+async function withStores(configFile: string, body: (context: Context) => Promise<void>): Promise<void> {
+  const file = resolve(configFile);
+  const result = loadConfigFile(file);
+  if (!result.ok) {
+    printErrors(configFile, result.errors);
+    process.exitCode = 1;
+    return;
+  }
+  const { config } = result;
+  if (config.storage === 'memory:' || config.storage === 'sqlite::memory:') {
+    throw new CommandError(`storage is ${config.storage}: what this command writes would vanish when it exits; configure storage: sqlite:<path>`);
+  }
+  let opened;
+  try {
+    opened = await openConfiguredStores(config, { logger: stderrWarnings });
+  } catch (error) {
+    throw new CommandError(`cannot open the store: ${(error as Error).message}`);
+  }
+  try {
+    await body({ config, stores: opened.stores, pepper: opened.pepper });
+  } finally {
+    await opened.stores.close();
+  }
+}
+
+function checkName(name: string): string {
+  if (!CONSUMER_NAME_PATTERN.test(name)) {
+    throw new UsageError('consumer name must be 1 to 64 characters: letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  return name;
+}
+
+/** A comma-separated list of tokens (`--roles a,b`), de-duplicated in order. */
+function tokenList(text: string, what: string): string[] {
+  const items = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  for (const item of items) {
+    if (!TOKEN_PATTERN.test(item)) {
+      throw new UsageError(`${what}: each entry must be 1 to 64 characters: letters, digits, ":", ".", "_" or "-", starting with a letter or digit`);
+    }
+  }
+  if (items.length > MAX_LIST_ITEMS) throw new UsageError(`${what}: at most ${MAX_LIST_ITEMS} entries`);
+  return [...new Set(items)];
+}
+
+function expiryFrom(text: string, now: number): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    throw new UsageError('--expires must be a duration such as 90d, 12h or 30m');
+  }
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new UsageError('--expires must be longer than zero');
+  if (ms > MAX_KEY_LIFETIME_MS) throw new UsageError('--expires must be at most 3650d');
+  return now + ms;
+}
+
+async function consumerNamed(stores: Stores, name: string): Promise<ConsumerRecord> {
+  const consumer = await stores.identities.findConsumerByName(name);
+  if (consumer === undefined) throw new CommandError(`no consumer named "${name}" (add it with: rampart consumers add ${name})`);
+  return consumer;
+}
+
+/** The key prefix the config's api-key routes accept: the one they agree on, or `rk` when no route uses api-key. */
+function configuredPrefix(config: GatewayConfig): string {
+  const prefixes = new Set<string>();
+  for (const route of config.routes) {
+    for (const policy of route.policies) if (policy.definition.name === 'api-key') prefixes.add((policy.config as ApiKeyConfig).prefix);
+  }
+  if (prefixes.size > 1) throw new UsageError(`routes accept several key prefixes (${[...prefixes].join(', ')}); choose one with --prefix`);
+  return prefixes.values().next().value ?? DEFAULT_KEY_PREFIX;
+}
+
+export function keyStatus(key: ApiKeyRecord, now: number): 'active' | 'revoked' | 'expired' {
+  if (key.revokedAt !== null) return 'revoked';
+  if (key.expiresAt !== null && now >= key.expiresAt) return 'expired';
+  return 'active';
+}
+
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
+  out(line(header));
+  for (const row of rows) out(line(row));
+}
+
+function registerConsumers(program: Command): void {
+  const consumers = program.command('consumers').description('machine clients that authenticate with API keys');
+
+  consumers
+    .command('add')
+    .description('add a consumer')
+    .argument('<name>', 'consumer name (becomes the authenticated subject)')
+    .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
+    .option('--roles <roles>', 'comma-separated roles', '')
+    .option('--tenant <tenant>', 'tenant the consumer belongs to')
+    .action((name: string, options: { config: string; roles: string; tenant?: string }) =>
+      guard(async () => {
+        checkName(name);
+        const roles = tokenList(options.roles, '--roles');
+        if (options.tenant !== undefined && !TOKEN_PATTERN.test(options.tenant)) {
+          throw new UsageError('--tenant must be 1 to 64 characters: letters, digits, ":", ".", "_" or "-"');
+        }
+        await withStores(options.config, async ({ stores }) => {
+          let consumer: ConsumerRecord;
+          try {
+            consumer = await stores.identities.createConsumer({ name, roles, tenant: options.tenant ?? null, createdAt: Date.now() });
+          } catch (error) {
+            if (error instanceof StoreConflictError) throw new CommandError(`a consumer named "${name}" already exists`);
+            throw error;
+          }
+          out(`added consumer ${consumer.name} (id ${consumer.id}, roles ${consumer.roles.join(',') || '-'}${consumer.tenant === null ? '' : `, tenant ${consumer.tenant}`})`);
+        });
+      }),
+    );
+
+  consumers
+    .command('list')
+    .description('list consumers')
+    .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
+    .option('--json', 'print JSON')
+    .action((options: { config: string; json?: boolean }) =>
+      guard(() =>
+        withStores(options.config, async ({ stores }) => {
+          const list = await stores.identities.listConsumers();
+          if (options.json) {
+            out(
+              JSON.stringify(
+                list.map((c) => ({ id: c.id, name: c.name, roles: c.roles, tenant: c.tenant, status: c.disabled ? 'disabled' : 'enabled', createdAt: isoTime(c.createdAt) })),
+                null,
+                2,
+              ),
+            );
+            return;
+          }
+          if (list.length === 0) {
+            out('no consumers');
+            return;
+          }
+          table(
+            ['NAME', 'ROLES', 'TENANT', 'STATUS', 'CREATED', 'ID'],
+            list.map((c) => [c.name, c.roles.join(',') || '-', c.tenant ?? '-', c.disabled ? 'disabled' : 'enabled', isoTime(c.createdAt), c.id]),
+          );
+        }),
+      ),
+    );
+
+  for (const [command, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    consumers
+      .command(command)
+      .description(disabled ? 'disable a consumer: its API keys stop working (within the gateway\'s cacheTtl)' : 'enable a disabled consumer')
+      .argument('<name>', 'consumer name')
+      .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
+      .action((name: string, options: { config: string }) =>
+        guard(async () => {
+          checkName(name);
+          await withStores(options.config, async ({ stores }) => {
+            const consumer = await consumerNamed(stores, name);
+            if (consumer.disabled === disabled) {
+              out(`consumer ${name} is already ${disabled ? 'disabled' : 'enabled'}`);
+              return;
+            }
+            await stores.identities.updateConsumer(consumer.id, { disabled });
+            out(`${disabled ? 'disabled' : 'enabled'} consumer ${name}`);
+          });
+        }),
+      );
+  }
+}
+
+function registerApiKeys(program: Command): void {
+  const apiKeys = program.command('api-keys').description('API keys of consumers (shown once, stored hashed)');
+
+  apiKeys
+    .command('create')
+    .description('create an API key for a consumer and print it once')
+    .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
+    .requiredOption('--consumer <name>', 'the consumer the key authenticates as')
+    .option('--scopes <scopes>', 'comma-separated permission names narrowing the consumer\'s roles (default: all of them)')
+    .option('--expires <duration>', 'lifetime, e.g. 90d (default: no expiry)')
+    .option('--name <label>', 'a label to recognise the key in listings')
+    .option('--prefix <prefix>', 'key prefix (default: the one the config\'s api-key routes accept, else rk)')
+    .option('--json', 'print JSON')
+    .action((options: { config: string; consumer: string; scopes?: string; expires?: string; name?: string; prefix?: string; json?: boolean }) =>
+      guard(async () => {
+        checkName(options.consumer);
+        const now = Date.now();
+        const scopes = options.scopes === undefined ? null : tokenList(options.scopes, '--scopes');
+        if (scopes !== null && scopes.length === 0) throw new UsageError('--scopes needs at least one permission name (leave it out for all of the roles)');
+        const expiresAt = options.expires === undefined ? null : expiryFrom(options.expires, now);
+        if (options.name !== undefined && !LABEL_PATTERN.test(options.name)) throw new UsageError('--name must be 1 to 128 printable ASCII characters');
+        if (options.prefix !== undefined && !KEY_PREFIX_PATTERN.test(options.prefix)) throw new UsageError('--prefix must be 2 to 8 lower-case letters');
+        await withStores(options.config, async ({ config, stores, pepper }) => {
+          const prefix = options.prefix ?? configuredPrefix(config);
+          const consumer = await consumerNamed(stores, options.consumer);
+          let created: { key: string; record: ApiKeyRecord } | undefined;
+          // The public id has ~71 random bits; a collision is astronomically unlikely, but the store's uniqueness
+          // check is what guarantees it, so retry rather than fail.
+          for (let attempt = 0; attempt < 3 && created === undefined; attempt++) {
+            const { key, recordPrefix } = generateApiKey(prefix);
+            try {
+              const record = await stores.identities.createApiKey({
+                consumerId: consumer.id,
+                name: options.name ?? null,
+                prefix: recordPrefix,
+                hash: hashSecret(key, pepper),
+                scopes,
+                expiresAt,
+                createdAt: now,
+              });
+              created = { key, record };
+            } catch (error) {
+              if (!(error instanceof StoreConflictError)) throw error;
+            }
+          }
+          if (created === undefined) throw new CommandError('could not allocate a unique key prefix; try again');
+          const { key, record } = created;
+          if (options.json) {
+            out(
+              JSON.stringify(
+                { key, id: record.id, prefix: record.prefix, consumer: consumer.name, name: record.name, scopes: record.scopes, expiresAt: record.expiresAt === null ? null : isoTime(record.expiresAt) },
+                null,
+                2,
+              ),
+            );
+          } else {
+            out(key);
+            out('This key is shown once and will not be shown again: store it now (Rampart keeps only its hash).');
+            out(`id:       ${record.id}`);
+            out(`prefix:   ${record.prefix}`);
+            out(`consumer: ${consumer.name}`);
+            out(`scopes:   ${record.scopes === null ? "all of the consumer's roles" : record.scopes.join(',')}`);
+            out(`expires:  ${record.expiresAt === null ? 'never' : isoTime(record.expiresAt)}`);
+          }
+          if (consumer.disabled) process.stderr.write(`warning: consumer ${consumer.name} is disabled: the key works only once it is enabled\n`);
+        });
+      }),
+    );
+
+  apiKeys
+    .command('list')
+    .description('list API keys (never the keys or their hashes)')
+    .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
+    .option('--consumer <name>', 'only this consumer\'s keys')
+    .option('--json', 'print JSON')
+    .action((options: { config: string; consumer?: string; json?: boolean }) =>
+      guard(async () => {
+        if (options.consumer !== undefined) checkName(options.consumer);
+        await withStores(options.config, async ({ stores }) => {
+          const only = options.consumer === undefined ? undefined : await consumerNamed(stores, options.consumer);
+          const keys = await stores.identities.listApiKeys(only?.id);
+          const names = new Map((await stores.identities.listConsumers()).map((c) => [c.id, c.name]));
+          const now = Date.now();
+          const rows = keys.map((key) => ({
+            id: key.id,
+            prefix: key.prefix,
+            name: key.name,
+            consumer: names.get(key.consumerId) ?? key.consumerId,
+            scopes: key.scopes,
+            createdAt: isoTime(key.createdAt),
+            expiresAt: key.expiresAt === null ? null : isoTime(key.expiresAt),
+            lastUsedAt: key.lastUsedAt === null ? null : isoTime(key.lastUsedAt),
+            status: keyStatus(key, now),
+          }));
+          if (options.json) {
+            out(JSON.stringify(rows, null, 2));
+            return;
+          }
+          if (rows.length === 0) {
+            out('no API keys');
+            return;
+          }
+          table(
+            ['PREFIX', 'NAME', 'CONSUMER', 'SCOPES', 'CREATED', 'EXPIRES', 'LAST USED', 'STATUS', 'ID'],
+            rows.map((r) => [r.prefix, r.name ?? '-', r.consumer, r.scopes === null ? '*' : r.scopes.join(','), r.createdAt, r.expiresAt ?? 'never', r.lastUsedAt ?? '-', r.status, r.id]),
+          );
+        });
+      }),
+    );
+
+  apiKeys
+    .command('revoke')
+    .description('revoke an API key by id or prefix (a running gateway stops accepting it within its cacheTtl)')
+    .argument('<key>', 'the key id (key_…) or prefix (rk_…)')
+    .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
+    .action((reference: string, options: { config: string }) =>
+      guard(async () => {
+        if (/^[a-z]{2,8}_[0-9A-Za-z]{12}_./.test(reference)) {
+          // Never echo it back: this looks like a whole key, which belongs in no terminal log.
+          throw new UsageError('that looks like a whole API key; pass its id or its prefix (the part before the second "_")');
+        }
+        if (!/^[A-Za-z0-9_-]{1,128}$/.test(reference)) throw new UsageError('pass the key id (key_…) or prefix (rk_…)');
+        await withStores(options.config, async ({ stores }) => {
+          const key = (await stores.identities.getApiKey(reference)) ?? (isRecordPrefix(reference) ? await stores.identities.findApiKeyByPrefix(reference) : undefined);
+          if (key === undefined) throw new CommandError(`no API key with id or prefix "${reference}"`);
+          const revoked = await stores.identities.revokeApiKey(key.id, Date.now());
+          if (!revoked) {
+            const current = await stores.identities.getApiKey(key.id);
+            out(`API key ${key.prefix} was already revoked${current?.revokedAt ? ` at ${isoTime(current.revokedAt)}` : ''}`);
+            return;
+          }
+          out(`revoked API key ${key.prefix} (id ${key.id})`);
+        });
+      }),
+    );
+}
+
+/** Adds `consumers` and `api-keys` to the `rampart` program. */
+export function registerIdentityCommands(program: Command): void {
+  registerConsumers(program);
+  registerApiKeys(program);
+}
