@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 describe('npm run demo', () => {
-  it('shows a proxied call, a refused path confusion, CORS preflights, a replaced stack trace and the posture table', async () => {
+  it('shows authentication, authorization, a refused path confusion, CORS preflights, a replaced stack trace and posture', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'demo/run.ts', '--once'], {
       env: { ...process.env, RAMPART_DEMO_PORT: '0', RAMPART_DEMO_ADMIN_PORT: '0', RAMPART_DEMO_UPSTREAM_PORT: '0', FORCE_COLOR: '0' },
       timeout: 60_000,
@@ -21,10 +21,18 @@ describe('npm run demo', () => {
       const end = stdout.indexOf('\n# ', start + 1);
       return stdout.slice(start, end === -1 ? undefined : end);
     };
-    const proxied = section('# A proxied call');
+    expect(section('# A protected route without a credential')).toContain('HTTP 401');
+    expect(section('# Login with a password')).toMatch(/HTTP 200\naccess_token: eyJ/);
+    const proxied = section('# The token calls the API');
     expect(proxied).toContain('HTTP 200');
     expect(proxied).toContain("content-security-policy: default-src 'none'");
     expect(proxied).not.toMatch(/x-powered-by|^server:/im);
+    expect(section('# A machine client calls with an API key')).toContain('HTTP 200');
+    expect(section('# A wrong API key')).toContain('HTTP 401');
+    expect(section('# alice creates an order')).toContain('HTTP 201');
+    expect(section("# bob asks for alice's order")).toContain('HTTP 404');
+    expect(section('# alice tries to reassign her order')).toContain('HTTP 403');
+    expect(section('# An admin function with a customer token')).toContain('HTTP 403');
     expect(section('# A path-confusion attempt is refused')).toContain('400 Bad Request');
     expect(section('# A CORS preflight from an allowed origin')).toContain('HTTP 204');
     expect(section('# A CORS preflight from any other origin')).toContain('HTTP 403');
