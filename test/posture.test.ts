@@ -304,3 +304,39 @@ describe('authentication in posture (items 1 and 11)', () => {
     expect(cellOf(report, 'open', 11).status).toBe('not-applicable');
   });
 });
+
+describe('authorization in posture (item 2)', () => {
+  const issuers = { corp: { issuer: 'https://idp.test', audiences: ['api'], algorithms: ['ES256'], jwksUrl: 'https://idp.test/jwks.json' } };
+  const roles = { customer: { permissions: ['orders:read', 'orders:write'] }, admin: { permissions: ['admin:users'] } };
+  const authed = (id: string, path: string, extra: Doc = {}): Doc => ({ id, match: { path }, upstream: 'http://127.0.0.1:3000', authenticate: [{ jwt: 'corp' }], ...extra });
+
+  it('separates routes with no authorization, gaps (BOLA, mass assignment, any principal) and full checks', () => {
+    const report = evaluatePosture(
+      load({
+        issuers,
+        roles,
+        routes: [
+          authed('none', '/none'),
+          authed('any', '/any', { match: { path: '/any', methods: ['GET'] }, authorize: { permissions: [] } }),
+          authed('bola', '/orders/{orderId}', { match: { path: '/orders/{orderId}', methods: ['GET'] }, authorize: { permissions: ['orders:read'] } }),
+          authed('full', '/mine/{orderId}', {
+            match: { path: '/mine/{orderId}', methods: ['GET', 'PATCH'] },
+            authorize: {
+              permissions: { GET: ['orders:read'], PATCH: ['orders:write'] },
+              object: { id: 'path.orderId', owner: 'object.id == principal.sub' },
+              properties: { write: { customer: ['note'] } },
+            },
+          }),
+          route('open', '/open'),
+        ],
+      }),
+    );
+    expect(cellOf(report, 'none', 2)).toMatchObject({ status: 'missing', reason: 'no authorize policy: any authenticated caller is allowed' });
+    expect(cellOf(report, 'any', 2).status).toBe('partial');
+    expect(cellOf(report, 'any', 2).reason).toContain('any authenticated principal is allowed');
+    expect(cellOf(report, 'bola', 2).reason).toContain('object ids in the path without an object-level rule (BOLA)');
+    expect(cellOf(report, 'full', 2)).toMatchObject({ status: 'enforced' });
+    expect(cellOf(report, 'full', 2).reason).toContain('object-level check');
+    expect(cellOf(report, 'open', 2).status).toBe('missing');
+  });
+});

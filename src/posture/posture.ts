@@ -93,10 +93,35 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     if (route.sensitivity !== 'normal') return cell(1, 'partial', `${accepts}; a ${route.sensitivity} route without MFA or step-up`);
     return cell(1, 'enforced', accepts);
   },
-  2: (route) =>
-    route.public
-      ? cell(2, 'missing', 'public route: no principal, so no role or permission is checked')
-      : cell(2, 'missing', 'no authorization policy: any authenticated caller is allowed'),
+  2: (route) => {
+    if (route.public && authenticators(route).length === 0) return cell(2, 'missing', 'public route: no principal, so no role or permission is checked');
+    const policy = route.policies.find((p) => p.definition.name === 'authorize');
+    if (!policy) return cell(2, 'missing', 'no authorize policy: any authenticated caller is allowed');
+    const config = policy.config as {
+      permissions?: string[] | Record<string, string[]>;
+      rule?: string;
+      object?: unknown;
+      properties?: { write?: unknown };
+      tenant?: unknown;
+      opa?: unknown;
+    };
+    const granted = Array.isArray(config.permissions) ? config.permissions : Object.values(config.permissions ?? {}).flat();
+    const gaps: string[] = [];
+    if (granted.length === 0 && !config.rule && !config.opa) gaps.push('any authenticated principal is allowed (no permission required)');
+    if (/\{[A-Za-z_][A-Za-z0-9_]*\}/.test(route.path) && !config.object) gaps.push('object ids in the path without an object-level rule (BOLA)');
+    const writes = route.methods === undefined || route.methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH');
+    if (writes && !config.properties?.write) gaps.push('writable bodies without property rules (mass assignment)');
+    const has = [
+      granted.length > 0 ? `permissions ${[...new Set(granted)].join(', ')}` : undefined,
+      config.rule ? 'a CEL rule' : undefined,
+      config.object ? 'object-level check' : undefined,
+      config.properties?.write ? 'property write rules' : undefined,
+      config.tenant ? 'tenant isolation' : undefined,
+      config.opa ? 'OPA decision' : undefined,
+    ].filter(Boolean);
+    if (gaps.length > 0) return cell(2, 'partial', `${has.join('; ') || 'authorize policy'}; missing: ${gaps.join('; ')}`);
+    return cell(2, 'enforced', has.join('; '));
+  },
   3: (_route, config) => {
     const plain = config.listeners.filter((l) => !l.tls && l.http === 'serve');
     const tls = config.listeners.filter((l) => l.tls);
