@@ -343,6 +343,8 @@ export interface WrkOptions {
   readonly threads: number;
   /** Request headers sent by every wrk connection (e.g. an Authorization header for a JWT benchmark). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** A wrk Lua script (`-s`), e.g. to rotate credentials across requests. */
+  readonly script?: string;
   readonly cpu?: string;
 }
 
@@ -406,6 +408,7 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     '--latency',
   ];
   for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
+  if (options.script !== undefined) args.push('-s', options.script);
   args.push(options.url);
   const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
@@ -782,4 +785,16 @@ export function truncateFile(file: string): void {
   } catch {
     // not created yet
   }
+}
+
+/** A positive number from the environment, or the fallback; anything else stops the bench with exit code 2. */
+export function numberFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`bench: ${name} must be a positive number, got '${raw}'`);
+    process.exit(2);
+  }
+  return value;
 }

@@ -18,6 +18,7 @@ import path from 'node:path';
 import {
   BENCH_DIR,
   baselineContender,
+  numberFromEnv,
   directContender,
   fastGatewayContender,
   haproxyAvailable,
@@ -28,16 +29,6 @@ import {
 } from './harness.ts';
 import { formatSummary, renderMarkdown, runBench, type BenchPlan } from './runner.ts';
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`bench: ${name} must be a positive number, got '${raw}'`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const quick = process.env.BENCH_QUICK === '1';
 

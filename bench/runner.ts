@@ -47,6 +47,8 @@ export interface BenchPlan {
   readonly threads: number;
   readonly requestPath: string;
   readonly requestHeaders: Readonly<Record<string, string>>;
+  /** A wrk Lua script used for every run (e.g. rotating 1,000 bearer tokens). */
+  readonly wrkScript?: string;
   /** Name of the contender every ratio is against (normally 'baseline'). */
   readonly reference: string;
   /** Extra ratio lines: [contender, other] pairs reported as contender rps / other rps. */
@@ -241,6 +243,7 @@ async function measureOnce(plan: BenchPlan, running: RunningContender, round: nu
     connections: plan.connections,
     threads: plan.threads,
     headers: plan.requestHeaders,
+    script: plan.wrkScript,
   };
   const base = { round, position, contender: running.name };
   const failed = (problem: string): RunMeasurement => ({
@@ -468,6 +471,7 @@ export async function runBench(plan: BenchPlan, log: (line: string) => void = co
           connections: plan.connections,
           threads: plan.threads,
           headers: plan.requestHeaders,
+          script: plan.wrkScript,
           durationSeconds: plan.initialWarmupSeconds,
         }).catch((err: Error) => log(`bench: warm-up of ${contender.name} failed: ${err.message.split('\n')[0] ?? ''}`));
       }

@@ -1,0 +1,93 @@
+/**
+ * `npm run bench:jwt` — what ES256 JWT verification costs (issue 3 benchmark): Rampart with the `jwt` policy on,
+ * over 1,000 distinct valid tokens used in turn (a wrk Lua script rotates them), against the same Rampart route
+ * without authentication receiving the same requests. Target: CPU per request at most 1.15x the pass-through.
+ * Same method as bench/run.ts (interleaved rounds, pinned CPUs); writes bench/RESULTS-jwt.md.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { BENCH_DIR, numberFromEnv, rampartBenchConfig, rampartContender } from './harness.ts';
+import { formatSummary, renderMarkdown, runBench, type BenchPlan } from './runner.ts';
+
+const TOKENS = 1000;
+const quick = process.env.BENCH_QUICK === '1';
+const workDir = fs.mkdtempSync(path.join(BENCH_DIR, '.jwt-'));
+process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
+
+const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256' };
+const now = Math.floor(Date.now() / 1000);
+const tokens: string[] = [];
+for (let i = 0; i < TOKENS; i++) {
+  tokens.push(
+    await new SignJWT({ roles: ['customer'] })
+      .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+      .setIssuer('https://idp.bench')
+      .setAudience('bench-api')
+      .setSubject(`user-${i}`)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .sign(privateKey),
+  );
+}
+const tokenFile = path.join(workDir, 'tokens.txt');
+fs.writeFileSync(tokenFile, tokens.join('\n') + '\n');
+const script = path.join(workDir, 'rotate-tokens.lua');
+fs.writeFileSync(
+  script,
+  `-- Sends the ${TOKENS} tokens in turn, one per request.
+local tokens = {}
+local i = 0
+function init(args)
+  for line in io.lines(${JSON.stringify(tokenFile)}) do tokens[#tokens + 1] = line end
+end
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[i] })
+end
+`,
+);
+
+const plan: BenchPlan = {
+  title: 'Rampart JWT verification benchmark (1,000 distinct ES256 tokens in turn)',
+  contenders: [
+    rampartContender({ name: 'rampart-pass', config: (context) => rampartBenchConfig(context) }),
+    rampartContender({
+      name: 'rampart-jwt',
+      config: (context) => {
+        const base = rampartBenchConfig(context);
+        const route = { ...base.routes[0]!, public: false, authenticate: [{ jwt: 'bench' }] };
+        return {
+          ...base,
+          issuers: { bench: { issuer: 'https://idp.bench', audiences: ['bench-api'], algorithms: ['ES256'], keys: [{ kid: 'bench', alg: 'ES256', jwk }] } },
+          routes: [route],
+        };
+      },
+    }),
+  ],
+  rounds: Math.round(numberFromEnv('BENCH_ROUNDS', quick ? 2 : 5)),
+  durationSeconds: Math.round(numberFromEnv('BENCH_DURATION', quick ? 3 : 8)),
+  warmupSeconds: Math.round(numberFromEnv('BENCH_WARMUP', quick ? 1 : 2)),
+  initialWarmupSeconds: quick ? 1 : 3,
+  connections: Math.round(numberFromEnv('BENCH_CONNECTIONS', 50)),
+  threads: 1,
+  requestPath: '/',
+  // Used only by the readiness probe; wrk's script sets the rotating Authorization header on every request.
+  requestHeaders: { authorization: `Bearer ${tokens[0]!}` },
+  wrkScript: script,
+  reference: 'rampart-pass',
+  extraRpsRatios: [],
+  targets: [{ kind: 'cpu-ratio', contender: 'rampart-jwt', reference: 'rampart-pass', max: 1.15 }],
+  quick,
+  keepTmp: process.env.BENCH_KEEP_TMP === '1',
+};
+
+const report = await runBench(plan);
+console.log(formatSummary(report));
+const resultsFile = process.env.BENCH_RESULTS ?? path.join(BENCH_DIR, 'RESULTS-jwt.md');
+if (resultsFile !== '-') {
+  fs.writeFileSync(resultsFile, renderMarkdown(report));
+  console.log(`\nbench: wrote ${path.relative(process.cwd(), resultsFile) || resultsFile}`);
+}
+process.exitCode = report.summaries.some((s) => s.failedRuns > 0) ? 1 : 0;
