@@ -688,6 +688,7 @@ function identityConfig(raw: Record<string, unknown>): IdentityConfig {
       lockForMs: parseDuration(brute.lockFor!),
     },
     maxBodySize: raw.maxBodySize as number,
+    sessions: (raw.sessions as Record<string, unknown> | undefined) ?? {},
   };
 }
 

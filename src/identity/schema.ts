@@ -5,6 +5,7 @@
  * `basePath/**` (and `/.well-known/jwks.json`) to `upstream: rampart:identity`.
  */
 import { DURATION_SCHEMA } from '../config/units.ts';
+import { sessionSchema } from '../policies/session/schema.ts';
 
 export const IDENTITY_SCHEMA = {
   type: 'object',
@@ -48,5 +49,10 @@ export const IDENTITY_SCHEMA = {
       },
     },
     maxBodySize: { type: 'integer', minimum: 256, maximum: 65536, default: 8192 },
+    sessions: {
+      ...sessionSchema,
+      default: {},
+      description: 'browser sessions issued at {basePath}/session: cookie name, idle and absolute lifetimes, SameSite, CSRF (every `session` route inherits them)',
+    },
   },
 } as const;

@@ -11,6 +11,8 @@
  *   POST {basePath}/mfa/totp/enroll   start TOTP enrolment (bearer token or enrolment token)
  *   POST {basePath}/mfa/totp/confirm  first code confirms; recovery codes are shown once
  *   POST {basePath}/mfa/step-up       fresh TOTP code → a fresh access token with acr mfa (RFC 9470)
+ *   POST {basePath}/session           username + password → a browser session cookie (__Host-, HttpOnly, Secure) + CSRF token
+ *   POST {basePath}/session/logout    revokes the session and clears the cookie
  *
  * Enrolment and step-up read the caller from a bearer access token when there is one: the service verifies it
  * with the `identity-token` policy itself, so those endpoints can also serve callers that hold only an enrolment
@@ -27,6 +29,8 @@ import { createTokenIssuer } from './tokens/issuer.ts';
 import { jwksEndpoint, revocationEndpoint, tokenEndpoint } from './tokens/endpoints.ts';
 import { loginEndpoint } from './login/index.ts';
 import { confirmEndpoint, enrollEndpoint, mfaVerifyEndpoint, stepUpEndpoint } from './mfa/index.ts';
+import { sessionLoginEndpoint, sessionLogoutEndpoint } from './sessions/index.ts';
+import type { SessionConfig } from '../policies/session/schema.ts';
 import type { IdentityDeps, IdentityEndpoint } from './types.ts';
 import { Ajv } from 'ajv';
 
@@ -45,6 +49,8 @@ export async function createIdentityService(deps: IdentityDeps): Promise<Identit
   const issuer = await createTokenIssuer(deps);
   const base = deps.config.basePath;
   const jwks: Endpoint = { methods: ['GET', 'HEAD'], handle: jwksEndpoint(issuer) };
+  // The same session settings as every `session` route (which inherits identity.sessions).
+  const sessionConfig = (deps.config.sessions ?? {}) as Partial<SessionConfig>;
   // One deps object for every endpoint: login and MFA share their pending-challenge state through it.
   const endpoints = new Map<string, Endpoint>([
     [`${base}/token`, { methods: ['POST'], handle: tokenEndpoint(deps, issuer) }],
@@ -56,6 +62,8 @@ export async function createIdentityService(deps: IdentityDeps): Promise<Identit
     [`${base}/mfa/totp/enroll`, { methods: ['POST'], handle: enrollEndpoint(deps, issuer), optionalBearer: true }],
     [`${base}/mfa/totp/confirm`, { methods: ['POST'], handle: confirmEndpoint(deps, issuer), optionalBearer: true }],
     [`${base}/mfa/step-up`, { methods: ['POST'], handle: stepUpEndpoint(deps, issuer), optionalBearer: true }],
+    [`${base}/session`, { methods: ['POST'], handle: sessionLoginEndpoint(deps, { session: sessionConfig }) }],
+    [`${base}/session/logout`, { methods: ['POST'], handle: sessionLogoutEndpoint(deps, { session: sessionConfig }) }],
   ]);
 
   // The identity-token policy, configured for this issuer, verifies optional bearers.

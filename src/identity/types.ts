@@ -23,6 +23,8 @@ export interface IdentityConfig {
     readonly lockForMs: number;
   };
   readonly maxBodySize: number;
+  /** `identity.sessions` as written (the session policy's settings; see policies/session/schema.ts). */
+  readonly sessions?: Readonly<Record<string, unknown>>;
 }
 
 export interface IdentityDeps {

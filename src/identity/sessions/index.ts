@@ -1,0 +1,1 @@
+export { sessionLoginEndpoint, sessionLogoutEndpoint, type SessionEndpointOptions } from './endpoints.ts';
