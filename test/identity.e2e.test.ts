@@ -4,7 +4,7 @@
  * sensitive method (RFC 9470), client credentials, revocation, and the JWKS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startRecordingUpstream, startTestGateway, loadTestConfig, type RecordingUpstream, type TestGateway } from './helpers.ts';
 import { openConfiguredStores, type ConfiguredStores } from '../src/storage/configured.ts';
 import { hashPassword } from '../src/crypto/passwords.ts';
@@ -19,6 +19,7 @@ const DOC = {
     { id: 'jwks', match: { path: '/.well-known/jwks.json', methods: ['GET'] }, upstream: 'rampart:identity', public: true },
     { id: 'orders', match: { path: '/orders/**' }, upstream: 'UPSTREAM', authenticate: ['identity-token'] },
     { id: 'secure', match: { path: '/secure/**' }, upstream: 'UPSTREAM', authenticate: ['identity-token'], sensitivity: 'sensitive', mfa: { require: false, stepUpFor: ['DELETE'], maxAge: '5m' } },
+    { id: 'signed', match: { path: '/signed/**' }, upstream: 'UPSTREAM', authenticate: ['identity-token'], forwardIdentity: { as: 'jwt', audience: 'orders-service' } },
   ],
 };
 
@@ -159,6 +160,27 @@ describe('built-in identity through the gateway', () => {
     const { keys } = (await jwks.json()) as { keys: Array<{ kid: string; d?: string }> };
     expect(keys.some((k) => k.kid === decodeProtectedHeader(access_token).kid)).toBe(true);
     expect(keys.every((k) => k.d === undefined)).toBe(true);
+  });
+
+  it('passes the principal upstream as a gateway-signed JWT on routes that ask for it (verifiable with the JWKS)', async () => {
+    const basic = `Basic ${Buffer.from('billing-job:billing-secret-0123456789abcdef').toString('base64')}`;
+    const token = ((await (await form('/auth/token', { grant_type: 'client_credentials' }, { authorization: basic })).json()) as { access_token: string }).access_token;
+    const res = await fetch(`${gw.url}/signed/x`, { headers: { authorization: `Bearer ${token}`, 'x-rampart-identity': 'forged' } });
+    expect(res.status).toBe(200);
+    const seen = upstream.seen.at(-1)!;
+    expect(seen.headers['x-rampart-subject']).toBeUndefined();
+    const assertion = seen.headers['x-rampart-identity'] as string;
+    expect(assertion).not.toBe('forged');
+    const jwks = (await (await fetch(`${gw.url}/.well-known/jwks.json`)).json()) as { keys: never[] };
+    const { payload, protectedHeader } = await jwtVerify(assertion, createLocalJWKSet({ keys: jwks.keys }), {
+      issuer: 'https://rampart.test',
+      audience: 'orders-service',
+    });
+    expect(protectedHeader.typ).toBe('rampart-identity+jwt');
+    expect(payload).toMatchObject({ sub: 'billing-job', kind: 'client', method: 'identity-token', roles: ['billing'] });
+    // The same principal reuses its assertion instead of signing per request.
+    await fetch(`${gw.url}/signed/y`, { headers: { authorization: `Bearer ${token}` } });
+    expect(upstream.seen.at(-1)!.headers['x-rampart-identity']).toBe(assertion);
   });
 
   it('revokes an access token (RFC 7009): the gateway refuses it within the documented 5 s', async () => {

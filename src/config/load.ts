@@ -54,6 +54,8 @@ export interface RouteConfig {
   readonly public: boolean;
   readonly websocket: boolean;
   readonly sensitivity: 'normal' | 'sensitive' | 'admin';
+  /** How the principal reaches the upstream (issue 3, point 8). */
+  readonly forwardIdentity: { readonly as: 'headers' | 'jwt'; readonly header: string; readonly audience: string };
   readonly preserveHost: boolean;
   readonly maxBodyBytes: number;
   readonly replaceUpstream5xx: boolean;
@@ -547,6 +549,11 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       public: isPublic,
       websocket,
       sensitivity,
+      forwardIdentity: {
+        as: (raw.forwardIdentity as { as: 'headers' | 'jwt' }).as,
+        header: (raw.forwardIdentity as { header: string }).header,
+        audience: (raw.forwardIdentity as { audience?: string }).audience ?? id,
+      },
       preserveHost: raw.preserveHost as boolean,
       maxBodyBytes: raw.maxBodySize === undefined ? -1 : parseSize(raw.maxBodySize as string | number),
       replaceUpstream5xx: (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx,
@@ -570,6 +577,9 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
   const identity = document.identity === undefined ? undefined : identityConfig(document.identity as Record<string, unknown>);
   routes.forEach((r) => {
     if (r.service === 'identity' && identity === undefined) errors.push(`routes[${r.index}].upstream: rampart:identity needs the identity: section`);
+    if (r.forwardIdentity.as === 'jwt' && identity === undefined) {
+      errors.push(`routes[${r.index}].forwardIdentity.as: jwt needs the identity: section (its signing keys sign the assertion)`);
+    }
   });
   if (identity) {
     // RFC 9700 §2.2.2 / OWASP Session Management: tokens expire, and not far in the future.

@@ -301,6 +301,17 @@ export const CONFIG_SCHEMA = {
             },
           },
           websocket: { type: 'boolean', default: false, description: 'allow WebSocket upgrades (every policy applies to the handshake)' },
+          forwardIdentity: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            description: 'how the authenticated principal reaches the upstream: x-rampart-* headers, or a JWT signed by the gateway',
+            properties: {
+              as: { enum: ['headers', 'jwt'], default: 'headers' },
+              header: { type: 'string', pattern: '^[a-z0-9-]{1,64}$', default: 'x-rampart-identity', description: 'header carrying the JWT' },
+              audience: { type: 'string', minLength: 1, maxLength: 256, description: 'the JWT audience (default: the route id)' },
+            },
+          },
           sensitivity: {
             enum: ['normal', 'sensitive', 'admin'],
             default: 'normal',
@@ -324,4 +335,4 @@ export const CONFIG_SCHEMA = {
   },
 } as const;
 
-export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'sensitivity', 'websocket', 'preserveHost', 'maxBodySize', 'errors']);
+export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'forwardIdentity', 'sensitivity', 'websocket', 'preserveHost', 'maxBodySize', 'errors']);

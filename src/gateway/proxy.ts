@@ -23,6 +23,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 /** Request headers a client may never set for the upstream (unless it is a trusted proxy, for the first group). */
 const FORWARDING_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'x-real-ip']);
 
+/** Where the server puts the signed identity assertion for this request (forwardIdentity.as: jwt). */
+export const IDENTITY_ASSERTION_KEY = 'rampart.identity-assertion';
+
 /** Upstream answers the gateway replaces, with the code each becomes (generic, status kept where it means something). */
 function replacementFor(status: number): ErrorCode {
   if (status === 503) return 'RAMPART_ERR_UPSTREAM_SERVICE_UNAVAILABLE';
@@ -37,6 +40,7 @@ export function upstreamRequestHeaders(
   target: UpstreamTarget,
   preserveHost: boolean,
   secretHeaders?: ReadonlySet<string>,
+  identityHeader?: string,
 ): string[] {
   const raw = ctx.req.rawHeaders;
   const out: string[] = [];
@@ -57,7 +61,7 @@ export function upstreamRequestHeaders(
       continue;
     }
     // `x-rampart-*` carries the authenticated identity to the upstream: only the gateway sets it (never appended to).
-    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'expect' || name.startsWith('x-rampart-')) continue;
+    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'expect' || name.startsWith('x-rampart-') || name === identityHeader) continue;
     // Secret credentials (API keys) stop at the gateway: the upstream learns who called from x-rampart-*.
     if (secretHeaders !== undefined && secretHeaders.has(name)) continue;
     if (FORWARDING_HEADERS.has(name)) {
@@ -89,7 +93,11 @@ export function upstreamRequestHeaders(
   out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
   out.push('x-request-id', ctx.requestId);
   const principal = ctx.principal;
-  if (principal !== undefined) {
+  const assertion = ctx.locals[IDENTITY_ASSERTION_KEY] as string | undefined;
+  if (assertion !== undefined && identityHeader !== undefined) {
+    // The route asked for a gateway-signed JWT instead of x-rampart-* headers (forwardIdentity.as: jwt).
+    out.push(identityHeader, assertion);
+  } else if (principal !== undefined) {
     // Identity for the upstream (issue 3, item 8): always the gateway's values, whatever the client sent.
     out.push('x-rampart-subject', headerSafe(principal.subject), 'x-rampart-principal-kind', principal.kind, 'x-rampart-auth-method', principal.method);
     if (principal.roles.length > 0) out.push('x-rampart-roles', headerSafe(principal.roles.join(',')));
@@ -349,7 +357,7 @@ function dispatchAttempt(ctx: GatewayContext, route: CompiledRoute, target: Upst
   const path = query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${query}`;
   const req = ctx.req;
   let body: Dispatcher.DispatchOptions['body'] = null;
-  const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders);
+  const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders, route.identityAssertion?.header);
   // A policy that read the body (authorization, validation) consumed the stream: forward the bytes it kept,
   // which may also have been rewritten (properties stripped), with their own length.
   const buffered = bufferedBody(ctx);

@@ -16,6 +16,7 @@ import { POLICIES } from '../policies/registry.ts';
 import { createCspReportHandler } from '../policies/security-headers/csp-report.ts';
 import type { GatewayService, GatewayServices } from './services.ts';
 import type { Stores } from '../storage/ports.ts';
+import type { IdentityAssertionSigner } from '../identity/assertion.ts';
 
 export interface PolicyStep {
   readonly policy: string;
@@ -45,6 +46,8 @@ export interface CompiledRoute {
   /** The 401 challenge listing every accepted authentication method. */
   readonly challenge: string;
   readonly responseHandlers: ReadonlyArray<(ctx: RequestContext, response: UpstreamResponseView) => void>;
+  /** Set when the principal goes upstream as a gateway-signed JWT instead of x-rampart-* headers. */
+  readonly identityAssertion: { readonly signer: IdentityAssertionSigner; readonly header: string; readonly audience: string } | undefined;
   /** Request headers never forwarded (secret credentials), or undefined when there are none. */
   readonly secretHeaders: ReadonlySet<string> | undefined;
   /** Query parameters removed before forwarding, or undefined. */
@@ -81,6 +84,8 @@ export interface RuntimeDeps {
   /** Open stores, when the config needs them (GatewayConfig.needsStores). */
   readonly stores?: Stores;
   readonly pepper?: Buffer;
+  /** Signs identity assertions (routes with forwardIdentity.as jwt); present with `identity:`. */
+  readonly assertions?: IdentityAssertionSigner;
 }
 
 export class Runtime {
@@ -219,6 +224,9 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
   );
   const challenge = authenticators.map((p) => p.instance.challenge).filter((c): c is string => !!c).join(', ') || 'Bearer';
   const steps: PolicyStep[] = stepsDraft.map((s) => ({ ...s, afterAuthenticators: lastAuth + 1 }));
+  if (route.forwardIdentity.as === 'jwt' && !deps.assertions) {
+    throw new Error(`routes[${route.index}].forwardIdentity: no identity provider to sign assertions (identity: is needed)`);
+  }
   let service: GatewayService | undefined;
   if (route.service !== undefined) {
     service = deps.services?.get(route.service);
@@ -238,6 +246,10 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
     maxBodyBytes: route.maxBodyBytes,
     websocket: route.websocket,
     handlesPreflight: route.policies.some((p) => p.definition.name === 'cors'),
+    identityAssertion:
+      route.forwardIdentity.as === 'jwt' && deps.assertions
+        ? { signer: deps.assertions, header: route.forwardIdentity.header, audience: route.forwardIdentity.audience }
+        : undefined,
     secretHeaders: route.secretHeaders.length > 0 ? new Set(route.secretHeaders) : undefined,
     secretQueryParams: route.secretQueryParams.length > 0 ? new Set(route.secretQueryParams) : undefined,
     steps,

@@ -18,7 +18,8 @@ import { Runtime, type CompiledRoute, type PolicyStep } from './runtime.ts';
 import type { GatewayService, GatewayServices } from './services.ts';
 import { openConfiguredStores, type ConfiguredStores } from '../storage/configured.ts';
 import { createIdentityService } from '../identity/service.ts';
-import { forward, upstreamRequestHeaders } from './proxy.ts';
+import type { IdentityAssertionSigner } from '../identity/assertion.ts';
+import { IDENTITY_ASSERTION_KEY, forward, upstreamRequestHeaders } from './proxy.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, sendDirect, sendProblem } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
 import { NOT_RESPONSIBLE, type Outcome, type Respond } from '../policies/types.ts';
@@ -83,6 +84,7 @@ export class Gateway {
   readonly #services: GatewayServices;
   #closers: Array<() => Promise<void>> = [];
   #stores: ConfiguredStores | undefined;
+  #assertions: IdentityAssertionSigner | undefined;
   readonly #accessLogEnabled: boolean;
   readonly #debug: boolean;
 
@@ -127,6 +129,7 @@ export class Gateway {
     if (ownsStores) stores = await openConfiguredStores(config, { logger });
     const services = new Map<string, GatewayService>([['csp-report', cspReportService(config, events, logger)]]);
     const closers: Array<() => Promise<void>> = [];
+    let assertions: IdentityAssertionSigner | undefined;
     try {
       if (config.identity && stores) {
         const identity = await createIdentityService({
@@ -138,6 +141,7 @@ export class Gateway {
           now: Date.now,
         });
         services.set('identity', identity);
+        assertions = identity.assertions;
         closers.push(() => identity.close());
       }
     } catch (error) {
@@ -148,7 +152,7 @@ export class Gateway {
     if (ownsStores) closers.push(() => stores!.stores.close());
     let runtime: Runtime;
     try {
-      runtime = await Runtime.build(config, { logger, events, metrics, services, stores: stores?.stores, pepper: stores?.pepper });
+      runtime = await Runtime.build(config, { logger, events, metrics, services, stores: stores?.stores, pepper: stores?.pepper, assertions });
     } catch (error) {
       for (const close of closers) await close().catch(() => undefined);
       throw error;
@@ -156,6 +160,7 @@ export class Gateway {
     const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile, services);
     gateway.#closers = closers;
     gateway.#stores = stores;
+    gateway.#assertions = assertions;
     if (config.mode === 'development') {
       logger.warn('DEVELOPMENT MODE: plain-HTTP listeners and other relaxed defaults are allowed; never run this in production');
     }
@@ -381,7 +386,7 @@ export class Gateway {
       // An upgrade attempt that reached the request handler (e.g. h2c): never forwarded as an upgrade.
       ctx.req.headers.upgrade = undefined;
     }
-    this.#runSteps(ctx, route, 0, route.service === undefined ? () => forward(ctx, route) : () => this.#serve(ctx, route.service!));
+    this.#runSteps(ctx, route, 0, route.service === undefined ? () => this.#forward(ctx, route) : () => this.#serve(ctx, route.service!));
   }
 
   /**
@@ -501,6 +506,30 @@ export class Gateway {
     const location = `https://${authority}${port === 443 ? '' : `:${port}`}${canonical.path}${canonical.query ? `?${canonical.query}` : ''}`;
     // 308 keeps the method and body (RFC 9110 §15.4.9), unlike 301.
     sendDirect(ctx.res, 308, ctx.requestId, ctx.responseHeaders, { location, 'cache-control': 'no-store' });
+  }
+
+  /** Proxies the request; first signs the identity assertion when the route passes the principal as a JWT. */
+  #forward(ctx: GatewayContext, route: CompiledRoute): void {
+    const assertion = route.identityAssertion;
+    const principal = ctx.principal;
+    if (assertion === undefined || principal === undefined) {
+      forward(ctx, route);
+      return;
+    }
+    const cached = assertion.signer.cached(principal, assertion.audience);
+    if (cached !== undefined) {
+      ctx.locals[IDENTITY_ASSERTION_KEY] = cached;
+      forward(ctx, route);
+      return;
+    }
+    assertion.signer.sign(principal, assertion.audience).then(
+      (token) => {
+        if (ctx.res.destroyed) return;
+        ctx.locals[IDENTITY_ASSERTION_KEY] = token;
+        forward(ctx, route);
+      },
+      (error: unknown) => this.#internalError(ctx, error, 'identity assertion'),
+    );
   }
 
   #serve(ctx: GatewayContext, service: GatewayService): void {
@@ -686,6 +715,7 @@ export class Gateway {
       services: this.#services,
       stores: this.#stores?.stores,
       pepper: this.#stores?.pepper,
+      assertions: this.#assertions,
     });
     // TLS certificates and keys reload without dropping connections (new handshakes use the new context).
     for (const listener of this.#listeners) {

@@ -33,8 +33,11 @@ import { sessionLoginEndpoint, sessionLogoutEndpoint } from './sessions/index.ts
 import type { SessionConfig } from '../policies/session/schema.ts';
 import type { IdentityDeps, IdentityEndpoint } from './types.ts';
 import { Ajv } from 'ajv';
+import { IdentityAssertionSigner } from './assertion.ts';
 
 export interface IdentityService extends GatewayService {
+  /** Signs identity assertions for routes with `forwardIdentity: { as: jwt }`. */
+  readonly assertions: IdentityAssertionSigner;
   close(): Promise<void>;
 }
 
@@ -81,6 +84,7 @@ export async function createIdentityService(deps: IdentityDeps): Promise<Identit
 
   return {
     name: 'identity',
+    assertions: new IdentityAssertionSigner(issuer.keys, deps.config.issuer, deps.now),
     async handle(ctx: GatewayContext): Promise<void> {
       const endpoint = endpoints.get(ctx.path);
       if (endpoint === undefined) {
