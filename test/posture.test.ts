@@ -340,3 +340,19 @@ describe('authorization in posture (item 2)', () => {
     expect(cellOf(report, 'open', 2).status).toBe('missing');
   });
 });
+
+describe('sessions in posture (item 11)', () => {
+  it('reports the session cookie flags and lifetimes', () => {
+    const report = evaluatePosture(
+      load({
+        storage: 'memory:',
+        keyring: { masterKey: '3f9c2b7e1a6d4c8f0b5e2a9d7c3f1e6b8a4d2c0f9e7b5a3c1d8f6e4b2a0c9d7e' },
+        identity: { issuer: 'https://rampart.test' },
+        routes: [{ id: 'app', match: { path: '/app/**' }, upstream: 'http://127.0.0.1:3000', authenticate: ['session'] }],
+      }),
+    );
+    const cell = cellOf(report, 'app', 11);
+    expect(cell.status).toBe('enforced');
+    expect(cell.reason).toContain('session cookie __Host-rampart: Secure, HttpOnly, SameSite=strict, idle 30m, absolute 12h');
+  });
+});

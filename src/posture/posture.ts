@@ -34,6 +34,9 @@ export interface PostureReport {
 
 /** Which checklist item each weakened-default rule belongs to. */
 const RULE_ITEM: Record<string, ChecklistItemId> = {
+  'long-session': 11,
+  'session-samesite-lax': 11,
+  'session-csrf-origin-off': 11,
   'api-key-in-query': 1,
   'long-access-token': 11,
   'long-refresh-token': 11,
@@ -178,6 +181,12 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
       else if (name === 'oauth2-introspection') notes.push(`introspection (${p.issuer}): active and exp checked, cached at most ${(p.config as { cache?: { maxTtl?: number } }).cache?.maxTtl ?? 60}s`);
       else if (name === 'identity-token' && config.identity) {
         notes.push(`gateway tokens: access ${Math.round(config.identity.accessTokenTtlMs / 60000)} min, refresh families ${Math.round(config.identity.refreshTokenTtlMs / 86_400_000)} d with rotation and reuse detection`);
+      } else if (name === 'session') {
+        const c = p.config as { cookie: string; idle: string | number; absolute: string | number; sameSite: string; csrf: { checkOrigin: boolean } };
+        notes.push(
+          `session cookie ${c.cookie}: Secure, HttpOnly, SameSite=${c.sameSite}, idle ${c.idle}, absolute ${c.absolute}, ` +
+            `CSRF token${c.csrf.checkOrigin ? ' and Origin check' : ' (no Origin check)'}; id stored hashed, renewed at login`,
+        );
       } else if (name === 'api-key') {
         notes.push('API keys: revocable, expiry optional per key (rampart api-keys list shows keys without one)');
         status = 'partial';
