@@ -508,25 +508,29 @@ export class Gateway {
     sendDirect(ctx.res, 308, ctx.requestId, ctx.responseHeaders, { location, 'cache-control': 'no-store' });
   }
 
-  /** Proxies the request; first signs the identity assertion when the route passes the principal as a JWT. */
   #forward(ctx: GatewayContext, route: CompiledRoute): void {
+    this.#withIdentityAssertion(ctx, route, () => forward(ctx, route));
+  }
+
+  /** Signs the identity assertion first when the route passes the principal as a JWT (cached per principal). */
+  #withIdentityAssertion(ctx: GatewayContext, route: CompiledRoute, next: () => void): void {
     const assertion = route.identityAssertion;
     const principal = ctx.principal;
     if (assertion === undefined || principal === undefined) {
-      forward(ctx, route);
+      next();
       return;
     }
     const cached = assertion.signer.cached(principal, assertion.audience);
     if (cached !== undefined) {
       ctx.locals[IDENTITY_ASSERTION_KEY] = cached;
-      forward(ctx, route);
+      next();
       return;
     }
     assertion.signer.sign(principal, assertion.audience).then(
       (token) => {
         if (ctx.res.destroyed) return;
         ctx.locals[IDENTITY_ASSERTION_KEY] = token;
-        forward(ctx, route);
+        next();
       },
       (error: unknown) => this.#internalError(ctx, error, 'identity assertion'),
     );
@@ -611,7 +615,7 @@ export class Gateway {
         this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_BAD_REQUEST', detail: 'upgrade not allowed on this route' });
         return;
       }
-      this.#runSteps(ctx, route, 0, () => this.#tunnel(ctx, route, socket, head));
+      this.#runSteps(ctx, route, 0, () => this.#withIdentityAssertion(ctx, route, () => this.#tunnel(ctx, route, socket, head)));
     } catch (error) {
       this.#internalError(ctx, error);
     }
@@ -625,7 +629,7 @@ export class Gateway {
     }
     route.upstream.noteRequest();
     route.upstream.start(target);
-    const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders);
+    const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders, route.identityAssertion?.header);
     const path = ctx.query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${ctx.query}`;
     const started = performance.now();
     target.pool
