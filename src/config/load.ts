@@ -699,6 +699,7 @@ function identityConfig(raw: Record<string, unknown>): IdentityConfig {
     },
     maxBodySize: raw.maxBodySize as number,
     sessions: (raw.sessions as Record<string, unknown> | undefined) ?? {},
+    webauthn: raw.webauthn as IdentityConfig['webauthn'],
   };
 }
 

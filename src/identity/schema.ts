@@ -49,6 +49,17 @@ export const IDENTITY_SCHEMA = {
       },
     },
     maxBodySize: { type: 'integer', minimum: 256, maximum: 65536, default: 8192 },
+    webauthn: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'passkeys as a second factor: the relying party (default: the issuer host and origin)',
+      properties: {
+        rpId: { type: 'string', minLength: 1, maxLength: 253, description: 'the registrable domain passkeys are bound to' },
+        rpName: { type: 'string', minLength: 1, maxLength: 64, default: 'Rampart' },
+        origins: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 16, description: 'origins of the pages that call WebAuthn' },
+      },
+    },
     sessions: {
       ...sessionSchema,
       default: {},

@@ -11,6 +11,7 @@
  *   POST {basePath}/mfa/totp/enroll   start TOTP enrolment (bearer token or enrolment token)
  *   POST {basePath}/mfa/totp/confirm  first code confirms; recovery codes are shown once
  *   POST {basePath}/mfa/step-up       fresh TOTP code → a fresh access token with acr mfa (RFC 9470)
+ *   POST {basePath}/webauthn/...      passkeys as a second factor: register/options|verify (bearer), login/options|verify (mfa_token)
  *   POST {basePath}/session           username + password → a browser session cookie (__Host-, HttpOnly, Secure) + CSRF token
  *   POST {basePath}/session/logout    revokes the session and clears the cookie
  *
@@ -30,6 +31,12 @@ import { jwksEndpoint, revocationEndpoint, tokenEndpoint } from './tokens/endpoi
 import { loginEndpoint } from './login/index.ts';
 import { confirmEndpoint, enrollEndpoint, mfaVerifyEndpoint, stepUpEndpoint } from './mfa/index.ts';
 import { sessionLoginEndpoint, sessionLogoutEndpoint } from './sessions/index.ts';
+import {
+  webauthnLoginOptionsEndpoint,
+  webauthnLoginVerifyEndpoint,
+  webauthnRegisterOptionsEndpoint,
+  webauthnRegisterVerifyEndpoint,
+} from './webauthn/endpoints.ts';
 import type { SessionConfig } from '../policies/session/schema.ts';
 import type { IdentityDeps, IdentityEndpoint } from './types.ts';
 import { Ajv } from 'ajv';
@@ -52,6 +59,13 @@ export async function createIdentityService(deps: IdentityDeps): Promise<Identit
   const issuer = await createTokenIssuer(deps);
   const base = deps.config.basePath;
   const jwks: Endpoint = { methods: ['GET', 'HEAD'], handle: jwksEndpoint(issuer) };
+  // Passkeys' relying party: configured, or the issuer's own host and origin.
+  const issuerUrl = new URL(deps.config.issuer);
+  const webauthn = {
+    rpId: deps.config.webauthn?.rpId ?? issuerUrl.hostname,
+    rpName: deps.config.webauthn?.rpName ?? deps.config.mfa.totpIssuer,
+    origins: deps.config.webauthn?.origins?.length ? deps.config.webauthn.origins : [issuerUrl.origin],
+  };
   // The same session settings as every `session` route (which inherits identity.sessions).
   const sessionConfig = (deps.config.sessions ?? {}) as Partial<SessionConfig>;
   // One deps object for every endpoint: login and MFA share their pending-challenge state through it.
@@ -65,6 +79,10 @@ export async function createIdentityService(deps: IdentityDeps): Promise<Identit
     [`${base}/mfa/totp/enroll`, { methods: ['POST'], handle: enrollEndpoint(deps, issuer), optionalBearer: true }],
     [`${base}/mfa/totp/confirm`, { methods: ['POST'], handle: confirmEndpoint(deps, issuer), optionalBearer: true }],
     [`${base}/mfa/step-up`, { methods: ['POST'], handle: stepUpEndpoint(deps, issuer), optionalBearer: true }],
+    [`${base}/webauthn/register/options`, { methods: ['POST'], handle: webauthnRegisterOptionsEndpoint(deps, issuer, webauthn), optionalBearer: true }],
+    [`${base}/webauthn/register/verify`, { methods: ['POST'], handle: webauthnRegisterVerifyEndpoint(deps, issuer, webauthn), optionalBearer: true }],
+    [`${base}/webauthn/login/options`, { methods: ['POST'], handle: webauthnLoginOptionsEndpoint(deps, issuer, webauthn) }],
+    [`${base}/webauthn/login/verify`, { methods: ['POST'], handle: webauthnLoginVerifyEndpoint(deps, issuer, webauthn) }],
     [`${base}/session`, { methods: ['POST'], handle: sessionLoginEndpoint(deps, { session: sessionConfig }) }],
     [`${base}/session/logout`, { methods: ['POST'], handle: sessionLogoutEndpoint(deps, { session: sessionConfig }) }],
   ]);

@@ -23,6 +23,8 @@ export interface IdentityConfig {
     readonly lockForMs: number;
   };
   readonly maxBodySize: number;
+  /** Passkeys' relying party; defaults to the issuer's host and origin. */
+  readonly webauthn?: { readonly rpId?: string; readonly rpName?: string; readonly origins?: readonly string[] };
   /** `identity.sessions` as written (the session policy's settings; see policies/session/schema.ts). */
   readonly sessions?: Readonly<Record<string, unknown>>;
 }

@@ -93,9 +93,14 @@ export function loginEndpoint(deps: IdentityDeps, issuer: TokenIssuer, options: 
       return;
     }
 
-    await guard.recordSuccess(normalised);
     const totp = await stores.identities.getTotp(user.id);
-    const next = totp?.confirmedAt != null ? 'mfa' : mfaRequiredFor(user, config) ? 'enrol' : 'none';
+    const hasTotp = totp?.confirmedAt != null;
+    const hasPasskey = (await stores.identities.listWebAuthnCredentials(user.id)).length > 0;
+    // Any enrolled second factor (TOTP or passkey) is asked for; a user who must have one and has none enrols.
+    const next = hasTotp || hasPasskey ? 'mfa' : mfaRequiredFor(user, config) ? 'enrol' : 'none';
+    // The account's failure count is cleared only once the whole login succeeds: a correct password followed by
+    // failed second factors must keep counting towards the lockout.
+    if (next !== 'mfa') await guard.recordSuccess(normalised);
     events.emit({
       type: 'auth.login-succeeded',
       severity: 'info',
@@ -106,7 +111,8 @@ export function loginEndpoint(deps: IdentityDeps, issuer: TokenIssuer, options: 
     });
     if (next === 'mfa') {
       const mfaToken = pending.create('mfa', user.id, at, at);
-      sendJson(ctx, 200, { mfa_required: true, mfa_token: mfaToken, methods: ['totp', 'recovery_code'], expires_in: MFA_TOKEN_TTL_MS / 1000 });
+      const methods = [...(hasTotp ? ['totp', 'recovery_code'] : []), ...(hasPasskey ? ['webauthn'] : [])];
+      sendJson(ctx, 200, { mfa_required: true, mfa_token: mfaToken, methods, expires_in: MFA_TOKEN_TTL_MS / 1000 });
       return;
     }
     if (next === 'enrol') {

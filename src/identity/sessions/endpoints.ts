@@ -120,9 +120,9 @@ export function sessionLoginEndpoint(deps: IdentityDeps, options: SessionEndpoin
       refuse(ctx, normalised, reason);
       return;
     }
-    await guard.recordSuccess(normalised);
     const totp = await stores.identities.getTotp(user.id);
-    if (totp?.confirmedAt != null || mfaRequiredFor(user, config)) {
+    const passkeys = await stores.identities.listWebAuthnCredentials(user.id);
+    if (totp?.confirmedAt != null || passkeys.length > 0 || mfaRequiredFor(user, config)) {
       events.emit({
         type: 'auth.login-succeeded',
         severity: 'info',
@@ -137,6 +137,9 @@ export function sessionLoginEndpoint(deps: IdentityDeps, options: SessionEndpoin
       });
       return;
     }
+    // Only a completed login clears the account's failure count: a correct password alone must not reset the
+    // count of failed second factors (else password holders could guess MFA codes without limit).
+    await guard.recordSuccess(normalised);
     // No fixation: whatever session the browser held before is ended, and the new id is fresh randomness.
     await revokePresented(deps, settings, ctx, at);
     const sessionId = randomToken(SESSION_ID_BYTES);
