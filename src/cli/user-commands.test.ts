@@ -126,6 +126,25 @@ describe('rampart users (in process, against a SQLite store named by a config fi
     expect(unknown.err.join('\n')).toContain('no user "nobody"');
   });
 
+  it('logout revokes every session, refresh family and earlier access token of a user (an administrator\'s revocation)', async () => {
+    const user = await withStore(async (stores) => {
+      const grace = (await stores.identities.findUserByUsername('grace'))!;
+      const pepper = deriveSecretPepper(parseMasterKey(masterKey));
+      await stores.sessions.createSession({ idHash: hashSecret('session-admin-1', pepper), userId: grace.id, createdAt: clock, absoluteExpiresAt: clock + 3_600_000, idleTimeoutMs: 600_000, amr: ['pwd'] });
+      await stores.sessions.createSession({ idHash: hashSecret('session-admin-2', pepper), userId: grace.id, createdAt: clock, absoluteExpiresAt: clock + 3_600_000, idleTimeoutMs: 600_000, amr: ['pwd'] });
+      await stores.sessions.createRefreshFamily({ subject: grace.id, scopes: [], amr: ['pwd'], authTime: clock, createdAt: clock, expiresAt: clock + 86_400_000, tokenHash: hashSecret('refresh-admin-1', pepper) });
+      return grace;
+    });
+    clock += 60_000;
+    const result = await run(['users', 'logout', 'grace', '-c', configFile]);
+    expect(result.code).toBe(0);
+    expect(result.out.join('\n')).toContain('revoked 2 sessions and 1 refresh-token families');
+    await withStore(async (stores) => {
+      expect(await stores.sessions.listUserSessions(user.id, clock)).toEqual([]);
+      expect((await stores.identities.getUser(user.id))!.sessionsValidAfter).toBe(clock);
+    });
+  });
+
   it('disable / enable toggle the flag; reset-mfa removes the TOTP secret and recovery codes', async () => {
     expect((await run(['users', 'disable', 'grace', '-c', configFile])).code).toBe(0);
     expect((await withStore((stores) => stores.identities.findUserByUsername('grace')))!.disabled).toBe(true);

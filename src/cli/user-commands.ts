@@ -261,6 +261,22 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
     });
 
   users
+    .command('logout')
+    .description("revoke all of a user's sessions, refresh tokens and access tokens now (an administrator's logout everywhere)")
+    .argument('<username>')
+    .requiredOption('-c, --config <file>', 'gateway config')
+    .action(async (username: string, options: { config: string }) => {
+      await withStores(io, options.config, async (stores) => {
+        const user = await requireUser(stores, username);
+        const at = io.now();
+        // Access tokens are self-contained: raising sessionsValidAfter is what makes gateways refuse them.
+        await stores.identities.revokeUserCredentialsBefore(user.id, at);
+        const revoked = await revokeEverything(stores, user, at, 'admin-logout');
+        io.out(`logged ${user.username} out everywhere; revoked ${revoked.sessions} sessions and ${revoked.families} refresh-token families`);
+      });
+    });
+
+  users
     .command('reset-mfa')
     .description("remove a user's TOTP secret and recovery codes (they enrol again at next login if MFA is required)")
     .argument('<username>')
