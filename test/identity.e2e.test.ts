@@ -143,6 +143,18 @@ describe('built-in identity through the gateway', () => {
     expect(afterStepUp.status).toBe(200);
   });
 
+  it('serves the passkey endpoints (the ceremony itself runs in Chromium: test/webauthn.e2e.test.ts)', async () => {
+    expect((await post('/auth/webauthn/register/options', {})).status).toBe(401);
+    // alice has TOTP by now: her password login asks for the second factor...
+    const { mfa_token } = (await (await post('/auth/login', { username: 'alice', password })).json()) as { mfa_token: string };
+    expect(mfa_token).toMatch(/^mfa_/);
+    // ...and a user without a passkey gets no passkey challenge: refused like any failed second factor.
+    const options = await post('/auth/webauthn/login/options', { mfa_token });
+    expect(options.status).toBe(401);
+    expect(await options.json()).toMatchObject({ code: 'RAMPART_ERR_INVALID_CREDENTIAL' });
+    expect(gw.events.events.some((e) => e.type === 'auth.mfa-failed' && e.details?.method === 'webauthn')).toBe(true);
+  });
+
   it('issues client-credentials tokens to a machine client and publishes the signing keys', async () => {
     const basic = `Basic ${Buffer.from('billing-job:billing-secret-0123456789abcdef').toString('base64')}`;
     const res = await form('/auth/token', { grant_type: 'client_credentials' }, { authorization: basic });
