@@ -37,10 +37,71 @@ export type LoginFailureReason = 'unknown-user' | 'wrong-password' | 'disabled' 
 /** What any identity endpoint function is: assignable to `IdentityEndpoint` (it needs only part of the context). */
 export type EndpointFunction = (ctx: EndpointContext) => Promise<void>;
 
+/** A password that matched an enabled user. */
+export interface PasswordStep {
+  readonly user: UserRecord;
+  /** The normalised username (counter key). */
+  readonly normalised: string;
+  readonly at: number;
+}
+
+/**
+ * The password step shared by token login and session login: the `{ username, password }` body, the lockout
+ * check, exactly one argon2id verification (the user's hash or the dummy), and one answer for every failure.
+ * Resolves the user, or undefined when it has already answered the request.
+ */
+export async function passwordStep(
+  ctx: EndpointContext,
+  deps: IdentityDeps,
+  state: ReturnType<typeof loginMfaState>,
+  refuse: (ctx: EndpointContext, normalised: string, reason: LoginFailureReason) => void,
+  what: string,
+): Promise<PasswordStep | undefined> {
+  const { config, stores, logger, now } = deps;
+  const { guard, passwords } = state;
+  if (refuseUnlessPost(ctx)) return undefined;
+  const body = await readStringFields(ctx, config.maxBodySize, ['username', 'password'] as const);
+  if (body === undefined) return undefined;
+  if (body.username === undefined || body.password === undefined) {
+    sendIdentityProblem(ctx, 'RAMPART_ERR_BAD_REQUEST', `${what} needs username and password`);
+    return undefined;
+  }
+  const { username, password } = body;
+  const lookable = username.length > 0 && username.length <= MAX_USERNAME_LENGTH;
+  // Counter keys use the normalised name (so `Alice` and a fullwidth `Ａｌｉｃｅ` share one counter); an over-long
+  // name is cut first only to bound the normalisation work (the store hashes long counter keys itself).
+  const normalised = normalizeUsername(username.slice(0, MAX_USERNAME_LENGTH + 1));
+  const at = now();
+
+  if ((await guard.lockFor(normalised, ctx.clientAddress, at)) !== undefined) {
+    refuse(ctx, normalised, 'locked');
+    return undefined;
+  }
+
+  const user: UserRecord | undefined = lookable ? await stores.identities.findUserByUsername(username) : undefined;
+  let matches: boolean;
+  try {
+    // Exactly one full argon2id verification on every path below: the user's hash, or the dummy hash.
+    matches = await passwords.verifyOrDummy(user?.passwordHash, password);
+  } catch (error) {
+    if (!(error instanceof PasswordHashError)) throw error;
+    logger.error({ requestId: ctx.requestId, userId: user?.id }, 'stored password hash is unreadable');
+    matches = false;
+  }
+  if (!matches || user === undefined || user.disabled) {
+    const reason: LoginFailureReason =
+      user === undefined ? (username.length === 0 || password.length === 0 ? 'empty' : 'unknown-user') : !matches ? 'wrong-password' : 'disabled';
+    await guard.recordFailure(ctx, normalised, at, 'password');
+    refuse(ctx, normalised, reason);
+    return undefined;
+  }
+  return { user, normalised, at };
+}
+
 export function loginEndpoint(deps: IdentityDeps, issuer: TokenIssuer, options: LoginMfaOptions = {}): EndpointFunction {
-  const { config, stores, events, logger, now } = deps;
-  const { guard, pending, passwords } = loginMfaState(deps, options);
-  const fields = ['username', 'password'] as const;
+  const { config, stores, events } = deps;
+  const state = loginMfaState(deps, options);
+  const { guard, pending } = state;
 
   function refuse(ctx: EndpointContext, normalised: string, reason: LoginFailureReason): void {
     events.emit({
@@ -55,43 +116,9 @@ export function loginEndpoint(deps: IdentityDeps, issuer: TokenIssuer, options: 
   }
 
   return async function login(ctx: EndpointContext): Promise<void> {
-    if (refuseUnlessPost(ctx)) return;
-    const body = await readStringFields(ctx, config.maxBodySize, fields);
-    if (body === undefined) return;
-    if (body.username === undefined || body.password === undefined) {
-      sendIdentityProblem(ctx, 'RAMPART_ERR_BAD_REQUEST', 'login needs username and password');
-      return;
-    }
-    const { username, password } = body;
-    const lookable = username.length > 0 && username.length <= MAX_USERNAME_LENGTH;
-    // Counter keys use the normalised name (so `Alice` and a fullwidth `Ａｌｉｃｅ` share one counter); an over-long
-    // name is cut first only to bound the normalisation work (the store hashes long counter keys itself).
-    const normalised = normalizeUsername(username.slice(0, MAX_USERNAME_LENGTH + 1));
-    const at = now();
-
-    const lock = await guard.lockFor(normalised, ctx.clientAddress, at);
-    if (lock !== undefined) {
-      refuse(ctx, normalised, 'locked');
-      return;
-    }
-
-    const user: UserRecord | undefined = lookable ? await stores.identities.findUserByUsername(username) : undefined;
-    let matches: boolean;
-    try {
-      // Exactly one full argon2id verification on every path below: the user's hash, or the dummy hash.
-      matches = await passwords.verifyOrDummy(user?.passwordHash, password);
-    } catch (error) {
-      if (!(error instanceof PasswordHashError)) throw error;
-      logger.error({ requestId: ctx.requestId, userId: user?.id }, 'stored password hash is unreadable');
-      matches = false;
-    }
-    if (!matches || user === undefined || user.disabled) {
-      const reason: LoginFailureReason =
-        user === undefined ? (username.length === 0 || password.length === 0 ? 'empty' : 'unknown-user') : !matches ? 'wrong-password' : 'disabled';
-      await guard.recordFailure(ctx, normalised, at, 'password');
-      refuse(ctx, normalised, reason);
-      return;
-    }
+    const step = await passwordStep(ctx, deps, state, refuse, 'login');
+    if (step === undefined) return;
+    const { user, normalised, at } = step;
 
     const totp = await stores.identities.getTotp(user.id);
     const hasTotp = totp?.confirmedAt != null;

@@ -19,7 +19,6 @@
  * CSRF token's keyed hash. A new id at every login; a session cookie presented at login is revoked (no fixation,
  * OWASP Session Management Cheat Sheet "Renew the Session ID After Any Privilege Level Change").
  */
-import { PasswordHashError } from '../../crypto/passwords.ts';
 import { randomToken } from '../../crypto/random.ts';
 import { sendDirect } from '../../gateway/respond.ts';
 import {
@@ -33,10 +32,9 @@ import {
   type SessionConfig,
   type SessionSettings,
 } from '../../policies/session/index.ts';
-import { normalizeUsername, type UserRecord } from '../../storage/ports.ts';
 import type { IdentityDeps } from '../types.ts';
-import { MAX_USERNAME_LENGTH, type EndpointFunction, type LoginFailureReason } from '../login/endpoint.ts';
-import { readStringFields, refuseUnlessPost, sendIdentityProblem, type EndpointContext } from '../login/http.ts';
+import { passwordStep, type EndpointFunction, type LoginFailureReason } from '../login/endpoint.ts';
+import { refuseUnlessPost, sendIdentityProblem, type EndpointContext } from '../login/http.ts';
 import { loginMfaState, mfaRequiredFor, type LoginMfaOptions } from '../login/state.ts';
 
 export interface SessionEndpointOptions extends LoginMfaOptions {
@@ -70,10 +68,10 @@ async function revokePresented(deps: IdentityDeps, settings: SessionSettings, ct
 }
 
 export function sessionLoginEndpoint(deps: IdentityDeps, options: SessionEndpointOptions = {}): EndpointFunction {
-  const { config, stores, events, logger, now, pepper } = deps;
+  const { config, stores, events, pepper } = deps;
   const settings = sessionSettings(options.session);
-  const { guard, passwords } = loginMfaState(deps, options);
-  const fields = ['username', 'password'] as const;
+  const state = loginMfaState(deps, options);
+  const { guard } = state;
 
   function refuse(ctx: EndpointContext, normalised: string, reason: LoginFailureReason): void {
     events.emit({
@@ -88,38 +86,9 @@ export function sessionLoginEndpoint(deps: IdentityDeps, options: SessionEndpoin
   }
 
   return async function sessionLogin(ctx: EndpointContext): Promise<void> {
-    if (refuseUnlessPost(ctx)) return;
-    const body = await readStringFields(ctx, config.maxBodySize, fields);
-    if (body === undefined) return;
-    if (body.username === undefined || body.password === undefined) {
-      sendIdentityProblem(ctx, 'RAMPART_ERR_BAD_REQUEST', 'session login needs username and password');
-      return;
-    }
-    const { username, password } = body;
-    const lookable = username.length > 0 && username.length <= MAX_USERNAME_LENGTH;
-    const normalised = normalizeUsername(username.slice(0, MAX_USERNAME_LENGTH + 1));
-    const at = now();
-    if ((await guard.lockFor(normalised, ctx.clientAddress, at)) !== undefined) {
-      refuse(ctx, normalised, 'locked');
-      return;
-    }
-    const user: UserRecord | undefined = lookable ? await stores.identities.findUserByUsername(username) : undefined;
-    let matches: boolean;
-    try {
-      // Exactly one full argon2id verification on every path: the user's hash, or the dummy hash.
-      matches = await passwords.verifyOrDummy(user?.passwordHash, password);
-    } catch (error) {
-      if (!(error instanceof PasswordHashError)) throw error;
-      logger.error({ requestId: ctx.requestId, userId: user?.id }, 'stored password hash is unreadable');
-      matches = false;
-    }
-    if (!matches || user === undefined || user.disabled) {
-      const reason: LoginFailureReason =
-        user === undefined ? (username.length === 0 || password.length === 0 ? 'empty' : 'unknown-user') : !matches ? 'wrong-password' : 'disabled';
-      await guard.recordFailure(ctx, normalised, at, 'password');
-      refuse(ctx, normalised, reason);
-      return;
-    }
+    const step = await passwordStep(ctx, deps, state, refuse, 'session login');
+    if (step === undefined) return;
+    const { user, normalised, at } = step;
     const totp = await stores.identities.getTotp(user.id);
     const passkeys = await stores.identities.listWebAuthnCredentials(user.id);
     if (totp?.confirmedAt != null || passkeys.length > 0 || mfaRequiredFor(user, config)) {
