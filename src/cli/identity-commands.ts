@@ -8,109 +8,39 @@
  * 2 usage error (bad name, role, scope or duration). Errors are one line, never a stack trace, and never contain a
  * key: an API key is printed exactly once, by `api-keys create`.
  */
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfigFile, type GatewayConfig } from '../config/load.ts';
+import type { GatewayConfig } from '../config/load.ts';
 import { parseDuration } from '../config/units.ts';
 import { hashSecret } from '../crypto/hashing.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN, generateApiKey, isRecordPrefix } from '../policies/api-key/keys.ts';
 import type { ApiKeyConfig } from '../policies/api-key/schema.ts';
-import { openConfiguredStores, type WarningSink } from '../storage/configured.ts';
+import { CommandError, LABEL_PATTERN, UsageError, guard, isoTime, out, tokenList as sharedTokenList, withConfiguredStores, type StoreContext } from './shared.ts';
 import { StoreConflictError, type ApiKeyRecord, type ConsumerRecord, type Stores } from '../storage/ports.ts';
+
+type Context = StoreContext;
+
+/** Roles and scopes of consumers and keys. */
+function tokenList(text: string, what: string): string[] {
+  return sharedTokenList(text, what, TOKEN_PATTERN);
+}
+
+/** Loads the config, opens its stores, runs `body`, closes the stores. */
+function withStores(configFile: string, body: (context: Context) => Promise<void>): Promise<void> {
+  return withConfiguredStores(configFile, 'what this command writes', body);
+}
 
 /** Consumer names: what `x-rampart-subject` carries upstream, so a plain token with no header-unsafe character. */
 export const CONSUMER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Roles, scopes (permission names such as `orders:read`) and tenants. */
 export const TOKEN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
-/** API key labels: printable, no control characters (they are shown in listings and logs). */
-const LABEL_PATTERN = /^[\x20-\x7e]{1,128}$/;
 /** Key lifetimes beyond ten years are a typo, not a plan. */
 const MAX_KEY_LIFETIME_MS = 3650 * 86_400_000;
-const MAX_LIST_ITEMS = 64;
-
-class UsageError extends Error {}
-class CommandError extends Error {}
-
-interface Context {
-  readonly config: GatewayConfig;
-  readonly stores: Stores;
-  readonly pepper: Buffer;
-}
-
-const stderrWarnings: WarningSink = {
-  warn: (_details, message) => process.stderr.write(`warning: ${message}\n`),
-};
-
-function out(line = ''): void {
-  process.stdout.write(line + '\n');
-}
-
-function isoTime(ms: number | null): string {
-  return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function printErrors(file: string, errors: readonly string[]): void {
-  console.error(`${file}: ${errors.length} error${errors.length === 1 ? '' : 's'}`);
-  for (const error of errors) console.error(`  ${error}`);
-}
-
-/** Runs an action: usage errors exit 2, other failures exit 1, both as one line on stderr. */
-async function guard(action: () => Promise<void>): Promise<void> {
-  try {
-    await action();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`rampart: ${message}`);
-    process.exitCode = error instanceof UsageError ? 2 : 1;
-  }
-}
-
-/** Loads the config, opens its stores, runs `body`, closes the stores. */
-async function withStores(configFile: string, body: (context: Context) => Promise<void>): Promise<void> {
-  const file = resolve(configFile);
-  const result = loadConfigFile(file);
-  if (!result.ok) {
-    printErrors(configFile, result.errors);
-    process.exitCode = 1;
-    return;
-  }
-  const { config } = result;
-  if (config.storage === 'memory:' || config.storage === 'sqlite::memory:') {
-    throw new CommandError(`storage is ${config.storage}: what this command writes would vanish when it exits; configure storage: sqlite:<path>`);
-  }
-  let opened;
-  try {
-    opened = await openConfiguredStores(config, { logger: stderrWarnings });
-  } catch (error) {
-    throw new CommandError(`cannot open the store: ${(error as Error).message}`);
-  }
-  try {
-    await body({ config, stores: opened.stores, pepper: opened.pepper });
-  } finally {
-    await opened.stores.close();
-  }
-}
 
 function checkName(name: string): string {
   if (!CONSUMER_NAME_PATTERN.test(name)) {
     throw new UsageError('consumer name must be 1 to 64 characters: letters, digits, ".", "_" or "-", starting with a letter or digit');
   }
   return name;
-}
-
-/** A comma-separated list of tokens (`--roles a,b`), de-duplicated in order. */
-function tokenList(text: string, what: string): string[] {
-  const items = text
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-  for (const item of items) {
-    if (!TOKEN_PATTERN.test(item)) {
-      throw new UsageError(`${what}: each entry must be 1 to 64 characters: letters, digits, ":", ".", "_" or "-", starting with a letter or digit`);
-    }
-  }
-  if (items.length > MAX_LIST_ITEMS) throw new UsageError(`${what}: at most ${MAX_LIST_ITEMS} entries`);
-  return [...new Set(items)];
 }
 
 function expiryFrom(text: string, now: number): number {

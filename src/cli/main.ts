@@ -8,6 +8,7 @@ import { loadConfigFile, publishedSchema } from '../config/load.ts';
 import { Gateway } from '../gateway/server.ts';
 import { evaluatePosture, formatPostureTable } from '../posture/posture.ts';
 import { registerUserCommands } from './user-commands.ts';
+import { printConfigErrors } from './shared.ts';
 import { registerOAuthClientCommands } from './oauth-client-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerAuthzCommands } from './authz-commands.ts';
@@ -28,7 +29,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       const file = resolve(options.config);
       const result = loadConfigFile(file);
       if (!result.ok) {
-        printErrors(file, result.errors);
+        printConfigErrors(file, result.errors);
         process.exitCode = 1;
         return;
       }
@@ -68,7 +69,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         console.log(`${file}: ok (${result.config.routes.length} routes, mode ${result.config.mode})`);
       } else {
         for (const warning of result.warnings) console.log(`warning: ${warning}`);
-        printErrors(file, result.errors);
+        printConfigErrors(file, result.errors);
       }
       process.exitCode = result.ok ? 0 : 1;
     });
@@ -85,7 +86,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .action((options: { config: string; json?: boolean }) => {
       const result = loadConfigFile(resolve(options.config));
       if (!result.ok) {
-        printErrors(options.config, result.errors);
+        printConfigErrors(options.config, result.errors);
         process.exitCode = 1;
         return;
       }
@@ -108,9 +109,4 @@ export async function main(argv: readonly string[]): Promise<void> {
     console.error(`rampart: ${(error as Error).message}`);
     process.exitCode = 1;
   }
-}
-
-function printErrors(file: string, errors: readonly string[]): void {
-  console.error(`${file}: ${errors.length} error${errors.length === 1 ? '' : 's'}`);
-  for (const error of errors) console.error(`  ${error}`);
 }

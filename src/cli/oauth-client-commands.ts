@@ -14,13 +14,11 @@
  * Secrets are 256 random bits (randomToken(32)); only hashSecret(secret, pepper) is stored. Exit codes follow
  * `rampart`: 0 success, 1 failure (invalid config, unknown client, store error), 2 usage error. Errors are one line.
  */
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/load.ts';
 import { hashSecret } from '../crypto/hashing.ts';
 import { randomToken } from '../crypto/random.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../identity/tokens/issuer.ts';
-import { openConfiguredStores, type WarningSink } from '../storage/configured.ts';
+import { CommandError, LABEL_PATTERN, UsageError, guard, isoTime, out, tokenList as sharedTokenList, withConfiguredStores } from './shared.ts';
 import { StoreConflictError, type OAuthClientRecord, type Stores } from '../storage/ports.ts';
 
 /**
@@ -30,57 +28,15 @@ import { StoreConflictError, type OAuthClientRecord, type Stores } from '../stor
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Roles, scopes and tenants: header-safe tokens, and valid RFC 6749 §3.3 scope-tokens. */
 export const CLIENT_TOKEN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
-const LABEL_PATTERN = /^[\x20-\x7e]{1,128}$/;
-const MAX_LIST_ITEMS = 64;
 
-class UsageError extends Error {}
-class CommandError extends Error {}
-
-const stderrWarnings: WarningSink = {
-  warn: (_details, message) => process.stderr.write(`warning: ${message}\n`),
-};
-
-function out(line = ''): void {
-  process.stdout.write(line + '\n');
+/** Loads the config, opens its stores, runs `body`, closes the stores. */
+function withStores(configFile: string, body: (stores: Stores, pepper: Buffer) => Promise<void>): Promise<void> {
+  return withConfiguredStores(configFile, 'a client added here', ({ stores, pepper }) => body(stores, pepper));
 }
 
-function isoTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-async function guard(action: () => Promise<void>): Promise<void> {
-  try {
-    await action();
-  } catch (error) {
-    console.error(`rampart: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = error instanceof UsageError ? 2 : 1;
-  }
-}
-
-async function withStores(configFile: string, body: (stores: Stores, pepper: Buffer) => Promise<void>): Promise<void> {
-  const file = resolve(configFile);
-  const result = loadConfigFile(file);
-  if (!result.ok) {
-    console.error(`${configFile}: ${result.errors.length} error${result.errors.length === 1 ? '' : 's'}`);
-    for (const error of result.errors) console.error(`  ${error}`);
-    process.exitCode = 1;
-    return;
-  }
-  const { config } = result;
-  if (config.storage === 'memory:' || config.storage === 'sqlite::memory:') {
-    throw new CommandError(`storage is ${config.storage}: a client added here would vanish when this command exits; configure storage: sqlite:<path>`);
-  }
-  let opened;
-  try {
-    opened = await openConfiguredStores(config, { logger: stderrWarnings });
-  } catch (error) {
-    throw new CommandError(`cannot open the store: ${(error as Error).message}`);
-  }
-  try {
-    await body(opened.stores, opened.pepper);
-  } finally {
-    await opened.stores.close();
-  }
+/** Roles, scopes and tenants of a client. */
+function tokenList(text: string, what: string): string[] {
+  return sharedTokenList(text, what, CLIENT_TOKEN_PATTERN);
 }
 
 function checkClientId(clientId: string): string {
@@ -90,20 +46,6 @@ function checkClientId(clientId: string): string {
   // The client_id of user tokens from the gateway's own login: a registered client by that name would own them.
   if (clientId === FIRST_PARTY_CLIENT_ID) throw new UsageError(`client id "${FIRST_PARTY_CLIENT_ID}" is reserved for the gateway's own login`);
   return clientId;
-}
-
-function tokenList(text: string, what: string): string[] {
-  const items = text
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-  for (const item of items) {
-    if (!CLIENT_TOKEN_PATTERN.test(item)) {
-      throw new UsageError(`${what}: each entry must be 1 to 64 characters: letters, digits, ":", ".", "_" or "-", starting with a letter or digit`);
-    }
-  }
-  if (items.length > MAX_LIST_ITEMS) throw new UsageError(`${what}: at most ${MAX_LIST_ITEMS} entries`);
-  return [...new Set(items)];
 }
 
 async function clientNamed(stores: Stores, clientId: string): Promise<OAuthClientRecord> {

@@ -1,0 +1,94 @@
+/**
+ * What the store-managing commands (`consumers`, `api-keys`, `clients`) share: one-line errors with the exit codes
+ * of `rampart` (0 success, 1 failure, 2 usage error), loading the config and opening the same store, with the same
+ * master key, as the gateway (storage/configured.ts), and parsing comma-separated lists.
+ */
+import { resolve } from 'node:path';
+import { loadConfigFile, type GatewayConfig } from '../config/load.ts';
+import { openConfiguredStores, type WarningSink } from '../storage/configured.ts';
+import type { Stores } from '../storage/ports.ts';
+
+/** Bad arguments: exit code 2. */
+export class UsageError extends Error {}
+/** A command that could not do its work (unknown record, store error): exit code 1. */
+export class CommandError extends Error {}
+
+export const MAX_LIST_ITEMS = 64;
+/** Labels shown in listings and logs: printable, no control characters. */
+export const LABEL_PATTERN = /^[\x20-\x7e]{1,128}$/;
+
+export interface StoreContext {
+  readonly config: GatewayConfig;
+  readonly stores: Stores;
+  readonly pepper: Buffer;
+}
+
+const stderrWarnings: WarningSink = {
+  warn: (_details, message) => process.stderr.write(`warning: ${message}\n`),
+};
+
+export function out(line = ''): void {
+  process.stdout.write(line + '\n');
+}
+
+export function isoTime(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function printConfigErrors(file: string, errors: readonly string[]): void {
+  console.error(`${file}: ${errors.length} error${errors.length === 1 ? '' : 's'}`);
+  for (const error of errors) console.error(`  ${error}`);
+}
+
+/** Runs an action: usage errors exit 2, other failures exit 1, both as one line on stderr, never a stack. */
+export async function guard(action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (error) {
+    console.error(`rampart: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  }
+}
+
+/**
+ * Loads the config, opens its stores, runs `body`, closes the stores. An in-memory store is refused: what the
+ * command writes (`writes`, e.g. "a client added here") would vanish when it exits.
+ */
+export async function withConfiguredStores(configFile: string, writes: string, body: (context: StoreContext) => Promise<void>): Promise<void> {
+  const result = loadConfigFile(resolve(configFile));
+  if (!result.ok) {
+    printConfigErrors(configFile, result.errors);
+    process.exitCode = 1;
+    return;
+  }
+  const { config } = result;
+  if (config.storage === 'memory:' || config.storage === 'sqlite::memory:') {
+    throw new CommandError(`storage is ${config.storage}: ${writes} would vanish when this command exits; configure storage: sqlite:<path>`);
+  }
+  let opened;
+  try {
+    opened = await openConfiguredStores(config, { logger: stderrWarnings });
+  } catch (error) {
+    throw new CommandError(`cannot open the store: ${(error as Error).message}`);
+  }
+  try {
+    await body({ config, stores: opened.stores, pepper: opened.pepper });
+  } finally {
+    await opened.stores.close();
+  }
+}
+
+/** A comma-separated list (`--roles a,b`) whose entries match `pattern`, de-duplicated in order. */
+export function tokenList(text: string, what: string, pattern: RegExp): string[] {
+  const items = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  for (const item of items) {
+    if (!pattern.test(item)) {
+      throw new UsageError(`${what}: each entry must be 1 to 64 characters: letters, digits, ":", ".", "_" or "-", starting with a letter or digit`);
+    }
+  }
+  if (items.length > MAX_LIST_ITEMS) throw new UsageError(`${what}: at most ${MAX_LIST_ITEMS} entries`);
+  return [...new Set(items)];
+}
