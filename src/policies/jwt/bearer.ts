@@ -131,3 +131,34 @@ export function readBearer(req: IncomingMessage, query: string): string | QueryB
   if (token !== undefined) return HEADER_AND_QUERY;
   return new QueryBearer(fromQuery);
 }
+
+/**
+ * Whether the request presents a bearer credential that `isMine` claims, or presents one ambiguously (a conflict
+ * is everyone's business): the `hasCredential` answer of every bearer policy.
+ */
+export function presentsBearer(req: IncomingMessage, query: string, isMine: (token: string) => boolean): boolean {
+  const found = readBearer(req, query);
+  if (found === undefined) return false;
+  if (typeof found === 'string') return isMine(found);
+  return found instanceof QueryBearer ? isMine(found.token) : true;
+}
+
+/**
+ * The bearer token a policy should handle: the header token (returned unchecked: the caller checks ownership where
+ * it is cheapest, e.g. after a cache hit), a query token only when `isMine` claims it and the policy allows query
+ * tokens (otherwise a conflict: RFC 6750 §2.3, RFC 9700 §4.3.2), a BearerConflict for an ambiguous request, or
+ * undefined when there is nothing for this policy. No allocation on the header path.
+ */
+export function chooseBearer(
+  req: IncomingMessage,
+  query: string,
+  isMine: (token: string) => boolean,
+  allowQueryToken: boolean,
+): string | BearerConflict | undefined {
+  const found = readBearer(req, query);
+  if (found === undefined || typeof found === 'string' || found instanceof BearerConflict) return found;
+  if (!isMine(found.token)) return undefined;
+  return allowQueryToken ? found.token : QUERY_NOT_ALLOWED;
+}
+
+const QUERY_NOT_ALLOWED = new BearerConflict('token in the query string (allowQueryToken is off)');

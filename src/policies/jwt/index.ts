@@ -35,7 +35,7 @@
 import { jwtVerify, type JWTVerifyOptions } from 'jose';
 import type { ConfigIssue, PolicyDefinition, PolicyDeps, PolicyHandlers, Principal, RequestContext, RespondWithProblem } from '../types.ts';
 import { NOT_RESPONSIBLE, problem } from '../types.ts';
-import { BearerConflict, QueryBearer, hasJwsShape, readBearer } from './bearer.ts';
+import { BearerConflict, chooseBearer, hasJwsShape, presentsBearer } from './bearer.ts';
 import { endpointUrlProblem, type HttpExchange } from './http.ts';
 import { JwksCache } from './jwks.ts';
 import { decodeProtectedHeader, splitCompactJws } from './jws-header.ts';
@@ -253,25 +253,13 @@ export async function createJwtHandlers(config: JwtConfig, deps: PolicyDeps, opt
     // Bearer tokens, wherever sent (RFC 6750): the Authorization header or, when allowed, the query.
     credentialSource: 'authorization',
     hasCredential(ctx: RequestContext): boolean {
-      const found = readBearer(ctx.req, ctx.query);
-      if (found === undefined) return false;
-      if (typeof found === 'string') return hasJwsShape(found);
-      return found instanceof QueryBearer ? hasJwsShape(found.token) : true;
+      return presentsBearer(ctx.req, ctx.query, hasJwsShape);
     },
 
     onRequest(ctx: RequestContext) {
-      const found = readBearer(ctx.req, ctx.query);
-      if (found === undefined) return NOT_RESPONSIBLE;
-      let token: string;
-      if (typeof found === 'string') {
-        token = found;
-      } else if (found instanceof BearerConflict) {
-        return badRequest(ctx, found.reason);
-      } else {
-        if (!hasJwsShape(found.token)) return NOT_RESPONSIBLE;
-        if (!allowQueryToken) return badRequest(ctx, 'token in the query string (allowQueryToken is off)');
-        token = found.token;
-      }
+      const token = chooseBearer(ctx.req, ctx.query, hasJwsShape, allowQueryToken);
+      if (token === undefined) return NOT_RESPONSIBLE;
+      if (token instanceof BearerConflict) return badRequest(ctx, token.reason);
       const at = now();
       // Only verified JWTs are in the cache, so a hit needs no shape check (it would cost more than the lookup).
       const principal = verifier.cached(token, at);

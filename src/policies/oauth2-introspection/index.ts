@@ -14,7 +14,7 @@
  */
 import type { ConfigIssue, PolicyDefinition, PolicyDeps, PolicyHandlers, Principal, RequestContext, RespondWithProblem } from '../types.ts';
 import { NOT_RESPONSIBLE, problem } from '../types.ts';
-import { BearerConflict, QueryBearer, hasJwsShape, isB64Token, readBearer } from '../jwt/bearer.ts';
+import { BearerConflict, chooseBearer, hasJwsShape, isB64Token, presentsBearer } from '../jwt/bearer.ts';
 import { endpointUrlProblem, undiciExchange, type HttpExchange } from '../jwt/http.ts';
 import { buildPrincipal, compileClaimsMapping, type CompiledClaimsMapping } from '../jwt/principal.ts';
 import { TokenCache } from '../jwt/token-cache.ts';
@@ -187,25 +187,13 @@ export async function createIntrospectionHandlers(
     // Bearer tokens, wherever sent (RFC 6750): the Authorization header or, when allowed, the query.
     credentialSource: 'authorization',
     hasCredential(ctx: RequestContext): boolean {
-      const found = readBearer(ctx.req, ctx.query);
-      if (found === undefined) return false;
-      if (typeof found === 'string') return isMine(found);
-      return found instanceof QueryBearer ? isMine(found.token) : true;
+      return presentsBearer(ctx.req, ctx.query, isMine);
     },
 
     onRequest(ctx: RequestContext) {
-      const found = readBearer(ctx.req, ctx.query);
-      if (found === undefined) return NOT_RESPONSIBLE;
-      let token: string;
-      if (typeof found === 'string') {
-        token = found;
-      } else if (found instanceof BearerConflict) {
-        return badRequest(ctx, found.reason);
-      } else {
-        if (!isMine(found.token)) return NOT_RESPONSIBLE;
-        if (!allowQueryToken) return badRequest(ctx, 'token in the query string (allowQueryToken is off)');
-        token = found.token;
-      }
+      const token = chooseBearer(ctx.req, ctx.query, isMine, allowQueryToken);
+      if (token === undefined) return NOT_RESPONSIBLE;
+      if (token instanceof BearerConflict) return badRequest(ctx, token.reason);
       if (!isMine(token)) return NOT_RESPONSIBLE;
       if (token.length > maxTokenBytes) return refuse(ctx, `token longer than ${maxTokenBytes} bytes`);
       // Not the RFC 6750 token syntax: refused without bothering the endpoint.
