@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import type { GatewayConfig } from '../config/load.ts';
 import { parseDuration } from '../config/units.ts';
 import { hashSecret } from '../crypto/hashing.ts';
-import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN, generateApiKey, isRecordPrefix } from '../policies/api-key/keys.ts';
+import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN, generateApiKey, isRecordPrefix, looksLikeWholeApiKey } from '../policies/api-key/keys.ts';
 import type { ApiKeyConfig } from '../policies/api-key/schema.ts';
 import { CommandError, LABEL_PATTERN, UsageError, guard, isoTime, out, tokenList as sharedTokenList, withConfiguredStores, type StoreContext } from './shared.ts';
 import { StoreConflictError, type ApiKeyRecord, type ConsumerRecord, type Stores } from '../storage/ports.ts';
@@ -292,7 +292,7 @@ function registerApiKeys(program: Command): void {
     .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
     .action((reference: string, options: { config: string }) =>
       guard(async () => {
-        if (/^[a-z]{2,8}_[0-9A-Za-z]{12}_./.test(reference)) {
+        if (looksLikeWholeApiKey(reference)) {
           // Never echo it back: this looks like a whole key, which belongs in no terminal log.
           throw new UsageError('that looks like a whole API key; pass its id or its prefix (the part before the second "_")');
         }

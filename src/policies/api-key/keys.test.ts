@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApiKeyFormatError, ApiKeyParser, MAX_API_KEY_LENGTH, SECRET_LENGTH, generateApiKey, isRecordPrefix, randomBase62 } from './keys.ts';
+import { ApiKeyFormatError, ApiKeyParser, MAX_API_KEY_LENGTH, SECRET_LENGTH, generateApiKey, isRecordPrefix, looksLikeWholeApiKey, randomBase62 } from './keys.ts';
+import { newId } from '../../crypto/random.ts';
 import { addressBucket } from './lockout.ts';
 
 describe('generateApiKey', () => {
@@ -124,5 +125,16 @@ describe('addressBucket', () => {
   it('puts every address of one /64 in one bucket and the neighbouring /64 in another', () => {
     expect(addressBucket('2001:db8:1:2::a')).toBe(addressBucket('2001:db8:1:2:9999:8888:7777:6666'));
     expect(addressBucket('2001:db8:1:2::a')).not.toBe(addressBucket('2001:db8:1:3::a'));
+  });
+});
+
+describe('looksLikeWholeApiKey', () => {
+  it('recognises whole keys of any prefix and nothing else', () => {
+    expect(looksLikeWholeApiKey(generateApiKey().key)).toBe(true);
+    expect(looksLikeWholeApiKey(generateApiKey('live').key)).toBe(true);
+    expect(looksLikeWholeApiKey(generateApiKey().recordPrefix)).toBe(false);
+    // A record id whose random part puts `_` 13th once failed CI: ids are never whole keys.
+    expect(looksLikeWholeApiKey('key_ABCDEFGHIJKL_mnopqrs')).toBe(false);
+    for (let i = 0; i < 2000; i++) expect(looksLikeWholeApiKey(newId('key_'))).toBe(false);
   });
 });

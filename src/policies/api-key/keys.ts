@@ -78,6 +78,15 @@ export function isRecordPrefix(value: string, prefix?: string): boolean {
 }
 
 /**
+ * True when `value` has the shape of a whole key of any prefix (record prefix plus a 43-character secret), so a
+ * CLI can refuse it without echoing it. Record ids (`key_` + 22 base64url characters) can contain `_`, so only the
+ * full shape counts: a looser test refuses ~1 % of real ids.
+ */
+export function looksLikeWholeApiKey(value: string): boolean {
+  return /^[a-z]{2,8}_[0-9A-Za-z]{12}_[A-Za-z0-9_-]{43}$/.test(value);
+}
+
+/**
  * A strict parser for keys of one prefix, built once per policy instance: `recordPrefixOf` is on the hot path and
  * does one length check, one precompiled regular expression and one slice.
  */
