@@ -664,6 +664,7 @@ describe('defaults', () => {
     expect(config.limits).toEqual({
       maxHeaderBytes: 16 * 1024,
       maxBodyBytes: 1024 * 1024,
+      maxResponseBodyBytes: 8 * 1024 * 1024,
       maxUrlLength: 8192,
       headersTimeout: 10_000,
       requestTimeout: 60_000,

@@ -22,7 +22,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ErrorCode } from '../errors/catalogue.ts';
 import type { SecurityEvents } from '../observe/events.ts';
-import type { ConfigIssue, Principal, RequestContext } from '../policies/types.ts';
+import { PARSE_FAILED, type ConfigIssue, type Principal, type RequestContext, type UpstreamBodyView } from '../policies/types.ts';
 import type { AuthorizeConfig } from '../policies/authorize/schema.ts';
 import { BodyError, readJson } from '../gateway/body.ts';
 import { parseDuration, parseSize } from '../config/units.ts';
@@ -37,12 +37,13 @@ import {
   normaliseId,
   ownsRecord,
   parseIdLocation,
+  readBodyPath,
   type IdLocation,
   type IdType,
   type OwnerRecord,
   type OwnershipStore,
 } from './object.ts';
-import { checkPropertyPath, checkWrites, PropertyRules } from './properties.ts';
+import { checkPropertyPath, checkWrites, filterReadable, PropertyRules } from './properties.ts';
 import { checkTenant, parseTenantSource, type TenantSource } from './tenancy.ts';
 import { OPA_FORBIDDEN_HEADERS, OpaClient } from './opa.ts';
 import type { HttpExchange } from '../policies/jwt/http.ts';
@@ -102,11 +103,23 @@ interface Compiled {
         readonly location: IdLocation;
         readonly type: IdType;
         readonly owner: CompiledRule | undefined;
+        /** An owner rule over `response.*`: evaluated on the upstream's answer, before the client sees any of it. */
+        readonly responseOwner: CompiledRule | undefined;
         readonly lookup: string | undefined;
         readonly denyCode: ErrorCode;
       }
     | undefined;
-  readonly creates: { readonly type: string; readonly header: string | undefined; readonly idType: IdType; readonly fromLocation: boolean } | undefined;
+  readonly creates:
+    | {
+        readonly type: string;
+        readonly header: string | undefined;
+        /** `body.PATH` segments when the id comes from the JSON answer. */
+        readonly bodyPath: readonly string[] | undefined;
+        readonly idType: IdType;
+        readonly fromLocation: boolean;
+      }
+    | undefined;
+  readonly reads: PropertyRules | undefined;
   readonly writes: { readonly rules: PropertyRules; readonly strip: boolean } | undefined;
   readonly tenant: { readonly sources: readonly TenantSource[]; readonly denyCode: ErrorCode } | undefined;
   readonly opa:
@@ -115,6 +128,13 @@ interface Compiled {
   readonly maxBodyBytes: number;
   readonly needsBody: boolean;
   readonly needsRequestView: boolean;
+}
+
+/** Where the request phase leaves what the response-side ownership rule needs (the same activation). */
+export const RESPONSE_CHECK_KEY = 'authorize.response-check';
+interface PendingResponseCheck {
+  readonly activation: Record<string, unknown>;
+  readonly objectId: string;
 }
 
 export type CompileOutcome = { ok: true; compiled: Compiled } | { ok: false; issues: ConfigIssue[] };
@@ -150,39 +170,36 @@ export function compileAuthorization(config: AuthorizeConfig, path: string): Com
     const location = parseIdLocation(o.id);
     if (typeof location === 'string') issues.push({ path: `${path}.object.id`, message: location });
     let owner: CompiledRule | undefined;
+    let responseOwner: CompiledRule | undefined;
     if (o.owner !== undefined) {
       const result = compileRule(o.owner, `${path}.object.owner`, ['principal', 'request', 'now', 'object', 'response']);
       if (!result.ok) issues.push({ path: `${path}.object.owner`, message: result.message });
-      else if (result.rule.uses.response) {
-        issues.push({
-          path: `${path}.object.owner`,
-          message:
-            'refers to response: checking the upstream response needs the response-body hook, which this build does not have; ' +
-            'decide ownership on the request (object.id, request.*) or with lookup + creates',
-        });
-      } else owner = result.rule;
+      else if (result.rule.uses.response) responseOwner = result.rule;
+      else owner = result.rule;
     }
     if (o.owner === undefined && o.lookup === undefined) {
       issues.push({ path: `${path}.object`, message: 'says where the id is but not how ownership is decided: add owner (a rule) or lookup' });
     }
-    if (typeof location !== 'string') object = { location, type: o.type ?? 'string', owner, lookup: o.lookup?.type, denyCode: denyCode(o.deny) };
+    if (typeof location !== 'string') object = { location, type: o.type ?? 'string', owner, responseOwner, lookup: o.lookup?.type, denyCode: denyCode(o.deny) };
   }
 
   let creates: Compiled['creates'];
   if (config.creates !== undefined) {
     const from = config.creates.from ?? 'header.location';
+    const idType = config.creates.idType ?? 'string';
     if (from.startsWith('body.')) {
-      issues.push({
-        path: `${path}.creates.from`,
-        message: 'reading the created id from the response body needs the response-body hook, which this build does not have; use header.location or header.NAME',
-      });
+      const segments = from.slice('body.'.length).split('.');
+      if (segments.some((s) => s === '' || s === '__proto__' || s === 'constructor' || s === 'prototype')) {
+        issues.push({ path: `${path}.creates.from`, message: 'body.PATH must name properties (no empty or prototype segments)' });
+      } else creates = { type: config.creates.type, header: undefined, bodyPath: segments, idType, fromLocation: false };
     } else {
       const header = from.slice('header.'.length);
-      creates = { type: config.creates.type, header, idType: config.creates.idType ?? 'string', fromLocation: header === 'location' };
+      creates = { type: config.creates.type, header, bodyPath: undefined, idType, fromLocation: header === 'location' };
     }
   }
 
   let writes: Compiled['writes'];
+  let reads: Compiled['reads'];
   const props = config.properties;
   if (props !== undefined) {
     for (const kind of ['write', 'read'] as const) {
@@ -196,14 +213,7 @@ export function compileAuthorization(config: AuthorizeConfig, path: string): Com
         });
       }
     }
-    if (props.read !== undefined) {
-      issues.push({
-        path: `${path}.properties.read`,
-        message:
-          'read rules filter the upstream response body, which needs the response-body hook this build does not have; ' +
-          'refusing the config rather than letting every property through',
-      });
-    }
+    if (props.read !== undefined) reads = new PropertyRules(props.read, (role) => graph.rolesOfRole(role));
     if (props.write !== undefined) {
       writes = { rules: new PropertyRules(props.write, (role) => graph.rolesOfRole(role)), strip: props.onWriteViolation === 'strip' };
     }
@@ -256,12 +266,13 @@ export function compileAuthorization(config: AuthorizeConfig, path: string): Com
       rule,
       object,
       creates,
+      reads,
       writes,
       tenant,
       opa,
       maxBodyBytes: parseSize(config.maxBodySize ?? '1mb'),
       needsBody,
-      needsRequestView: rule !== undefined || object?.owner !== undefined || opa !== undefined,
+      needsRequestView: rule !== undefined || object?.owner !== undefined || object?.responseOwner !== undefined || opa !== undefined,
     },
   };
 }
@@ -419,12 +430,12 @@ export class Authorizer {
           method: ctx.method,
           path: ctx.path,
           params: ctx.params,
-          query: c.rule?.uses.query || c.object?.owner?.uses.query || c.opa ? queryObject(ctx.query) : EMPTY_CLAIMS,
+          query: c.rule?.uses.query || c.object?.owner?.uses.query || c.object?.responseOwner?.uses.query || c.opa ? queryObject(ctx.query) : EMPTY_CLAIMS,
           headers: ctx.req.headers,
           body: body === undefined ? null : body,
         },
         // A Date per request only for rules that read the clock.
-        now: c.rule?.uses.now || c.object?.owner?.uses.now ? new Date(this.#now()) : EPOCH,
+        now: c.rule?.uses.now || c.object?.owner?.uses.now || c.object?.responseOwner?.uses.now ? new Date(this.#now()) : EPOCH,
       };
     }
     let objectId: string | undefined;
@@ -445,6 +456,18 @@ export class Authorizer {
           return deny(object.denyCode, 'owner', object.owner.path, result.reason, objectId);
         }
         trace?.push({ check: 'owner', path: 'authorize.object.owner', outcome: 'pass', detail: 'owner rule true' });
+      }
+      if (object.responseOwner !== undefined && ctx.method !== 'GET' && object.lookup !== undefined) {
+        trace?.push({ check: 'owner', path: 'authorize.object.owner', outcome: 'skip', detail: `${ctx.method}: decided by the ownership lookup` });
+      } else if (object.responseOwner !== undefined) {
+        if (ctx.method !== 'GET') {
+          // The rule reads the answer, which a HEAD request does not carry; writes are refused by config check.
+          trace?.push({ check: 'owner', path: 'authorize.object.owner', outcome: 'fail', detail: `a response ownership rule cannot decide ${ctx.method}` });
+          return deny(object.denyCode, 'owner', object.responseOwner.path, `response ownership rule cannot decide ${ctx.method}`, objectId);
+        }
+        activation!.object = { id: objectId };
+        ctx.locals[RESPONSE_CHECK_KEY] = { activation: activation!, objectId } satisfies PendingResponseCheck;
+        trace?.push({ check: 'owner', path: 'authorize.object.owner', outcome: 'skip', detail: 'decided on the upstream answer, before the client sees it' });
       }
       if (object.lookup !== undefined) {
         const record = this.#ownership.owner(object.lookup, objectId);
@@ -563,16 +586,75 @@ export class Authorizer {
     };
   }
 
+  /** Whether the answer to this request must be buffered for a response-side check (see decideResponse). */
+  wantsResponse(ctx: RequestContext): boolean {
+    const c = this.compiled;
+    if (ctx.principal === undefined) return false;
+    if (c.creates?.bodyPath !== undefined) return true;
+    if (c.reads !== undefined) return true;
+    return ctx.locals[RESPONSE_CHECK_KEY] !== undefined;
+  }
+
+  /**
+   * The response side of the decision, on the buffered answer: the ownership rule over `response.*` (BOLA on
+   * reads: the object is refused before any byte of it leaves), then the read rules (OWASP API3:2023 excessive
+   * data exposure: only the properties the principal's roles may read are kept). Only successful answers are
+   * objects; error answers pass unchanged. Fails closed: a successful answer that is not JSON, or not parseable,
+   * cannot be checked and is refused.
+   */
+  decideResponse(ctx: RequestContext, response: UpstreamBodyView): Decision {
+    const c = this.compiled;
+    const principal = ctx.principal;
+    if (principal === undefined) return ALLOWED;
+    const success = response.status >= 200 && response.status < 300;
+    if (c.creates?.bodyPath !== undefined && (response.status === 200 || response.status === 201)) {
+      const json = response.json;
+      if (json !== undefined && json !== PARSE_FAILED) this.recordCreatedId(principal, readBodyPath(json, c.creates.bodyPath));
+    }
+    if (!success) return ALLOWED;
+    const pending = ctx.locals[RESPONSE_CHECK_KEY] as PendingResponseCheck | undefined;
+    const needsBody = pending !== undefined || (c.reads !== undefined && response.raw.length > 0);
+    if (!needsBody) return ALLOWED;
+    const json = response.json;
+    if (json === undefined || json === PARSE_FAILED) {
+      const reason = json === PARSE_FAILED ? 'upstream answer is not valid JSON' : `upstream answer is ${response.mediaType || 'untyped'}, not JSON`;
+      if (pending !== undefined) return deny(c.object!.denyCode, 'owner', c.object!.responseOwner!.path, `${reason}: ownership cannot be checked`, pending.objectId);
+      return deny('RAMPART_ERR_UPSTREAM_BAD_RESPONSE', 'properties', 'authorize.properties.read', `${reason}: read rules cannot be applied`);
+    }
+    if (pending !== undefined) {
+      const rule = c.object!.responseOwner!;
+      pending.activation.response = { status: response.status, body: json };
+      const result = evaluateRule(rule, pending.activation, json);
+      if (!result.allow) return deny(c.object!.denyCode, 'owner', rule.path, result.reason, pending.objectId);
+    }
+    if (c.reads !== undefined) {
+      const filtered = filterReadable(json, c.reads.treeFor(principal.roles));
+      response.setJson(filtered === undefined ? null : filtered);
+    }
+    return ALLOWED;
+  }
+
   /**
    * After a creating request succeeded (status 200/201): records the new object's owner from the response
    * headers (`creates:`). Called from the policy's onResponse.
    */
   recordCreated(principal: Principal | undefined, status: number, headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
     const creates = this.compiled.creates;
-    if (creates === undefined || principal === undefined || (status !== 200 && status !== 201)) return undefined;
-    const raw = headers[creates.header!];
+    if (creates === undefined || creates.header === undefined || principal === undefined || (status !== 200 && status !== 201)) return undefined;
+    const raw = headers[creates.header];
     if (typeof raw !== 'string') return undefined;
     const id = creates.fromLocation ? idFromLocation(raw, creates.idType) : normaliseId(raw, creates.idType, false);
+    if (!id.ok) return undefined;
+    const owner: OwnerRecord = principal.tenant === undefined ? { owner: principal.subject } : { owner: principal.subject, tenant: principal.tenant };
+    void Promise.resolve(this.#ownership.record(creates.type, id.id, owner)).catch(() => undefined);
+    return id.id;
+  }
+
+  /** Records an id read from a created object's JSON (`creates.from: body.PATH`). */
+  recordCreatedId(principal: Principal, raw: unknown): string | undefined {
+    const creates = this.compiled.creates!;
+    if (typeof raw !== 'string' && typeof raw !== 'number') return undefined;
+    const id = normaliseId(raw, creates.idType, false);
     if (!id.ok) return undefined;
     const owner: OwnerRecord = principal.tenant === undefined ? { owner: principal.subject } : { owner: principal.subject, tenant: principal.tenant };
     void Promise.resolve(this.#ownership.record(creates.type, id.id, owner)).catch(() => undefined);

@@ -127,8 +127,8 @@ export function checkWrites(body: unknown, tree: PropertyTree, strip: boolean): 
 }
 
 /**
- * Keeps only readable properties of a response body (excessive data exposure). Not wired yet: it needs the
- * proxy's response-body hook; exported so the hook can call it.
+ * Keeps only readable properties of a response body (OWASP API3:2023 excessive data exposure); the authorize
+ * policy calls it from the proxy's response-body stage (Authorizer.decideResponse).
  */
 export function filterReadable(value: unknown, node: PropertyTree): unknown {
   if (node.leaf) return value;

@@ -89,6 +89,7 @@ export interface GatewayConfig {
   readonly limits: {
     readonly maxHeaderBytes: number;
     readonly maxBodyBytes: number;
+    readonly maxResponseBodyBytes: number;
     readonly maxUrlLength: number;
     readonly headersTimeout: number;
     readonly requestTimeout: number;
@@ -648,6 +649,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       limits: {
         maxHeaderBytes: parseSize(limits.maxHeaderSize!),
         maxBodyBytes,
+        maxResponseBodyBytes: parseSize(limits.maxResponseBodySize!),
         maxUrlLength: limits.maxUrlLength as number,
         headersTimeout: parseDuration(limits.headersTimeout!),
         requestTimeout: parseDuration(limits.requestTimeout!),

@@ -179,6 +179,13 @@ export const CONFIG_SCHEMA = {
       properties: {
         maxHeaderSize: { ...SIZE_SCHEMA, default: '16kb', description: 'request line + headers (431 beyond)' },
         maxBodySize: { ...SIZE_SCHEMA, default: '1mb', description: 'request body (413 beyond)' },
+        maxResponseBodySize: {
+          ...SIZE_SCHEMA,
+          default: '8mb',
+          description:
+            'largest upstream answer buffered when a response-body policy (ownership on response.body, read rules, ' +
+            'response minimization, PII) must see it whole; beyond it the answer is refused with 502 (fail closed)',
+        },
         maxUrlLength: { type: 'integer', minimum: 64, maximum: 65536, default: 8192 },
         headersTimeout: { ...DURATION_SCHEMA, default: '10s', description: 'client must send all headers within this' },
         requestTimeout: { ...DURATION_SCHEMA, default: '60s', description: 'client must send the whole request within this' },

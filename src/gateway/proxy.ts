@@ -17,6 +17,8 @@ import { BANNER_HEADERS, HOP_BY_HOP, connectionTokens, sendProblem, writeHead } 
 import type { ErrorCode } from '../errors/catalogue.ts';
 import type { UpstreamResponseView } from '../policies/types.ts';
 import { bufferedBody } from './body.ts';
+import { deliverBuffered, selectBodyHandlers } from './response-body.ts';
+import type { ResponseBodyHandler } from './runtime.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -154,13 +156,25 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
   responded = false;
   resume: (() => void) | undefined = undefined;
   done = false;
+  /** Set when response-body policies must see this answer whole: it is buffered, not streamed. */
+  readonly bodyHandlers: ResponseBodyHandler[] | undefined;
+  buffered: { status: number; headers: string[]; chunks: Buffer[]; size: number } | undefined = undefined;
+  responseTooLarge = false;
 
-  constructor(ctx: GatewayContext, route: CompiledRoute, target: UpstreamTarget, attempt: number, canRetry: boolean) {
+  constructor(
+    ctx: GatewayContext,
+    route: CompiledRoute,
+    target: UpstreamTarget,
+    attempt: number,
+    canRetry: boolean,
+    bodyHandlers: ResponseBodyHandler[] | undefined,
+  ) {
     this.ctx = ctx;
     this.route = route;
     this.target = target;
     this.attempt = attempt;
     this.canRetry = canRetry;
+    this.bodyHandlers = bodyHandlers;
     this.started = performance.now();
   }
 
@@ -200,6 +214,12 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (connection !== undefined) {
       for (let i = headers.length - 2; i >= 0; i -= 2) if (connection.has(headers[i]!)) headers.splice(i, 2);
     }
+    if (this.bodyHandlers !== undefined) {
+      // Nothing reaches the client until the body policies have seen the whole answer (deliverBuffered).
+      this.buffered = { status: statusCode, headers, chunks: [], size: 0 };
+      this.resume = resume;
+      return true;
+    }
     const handlers = this.route.responseHandlers;
     let finalHeaders = headers;
     if (handlers.length > 0) finalHeaders = applyResponseHandlers(ctx, statusCode, headers, handlers);
@@ -215,6 +235,18 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       // The client is gone: stop reading from the upstream (the close handler aborts it, this covers races).
       this.ctx.abortUpstream?.();
       return false;
+    }
+    const buffered = this.buffered;
+    if (buffered !== undefined) {
+      buffered.size += chunk.length;
+      if (buffered.size > this.route.maxResponseBodyBytes) {
+        // Fail closed: an answer too large to inspect is never passed on unchecked (onError answers 502).
+        this.responseTooLarge = true;
+        this.ctx.abortUpstream?.(new Error('upstream answer exceeds limits.maxResponseBodySize'));
+        return false;
+      }
+      buffered.chunks.push(chunk);
+      return true;
     }
     this.ctx.bytesOut += chunk.length;
     if (this.ctx.res.write(chunk)) return true;
@@ -239,6 +271,14 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       sendProblem(ctx.res, this.replaceWith, ctx.requestId, ctx.responseHeaders);
       return;
     }
+    if (this.buffered !== undefined) {
+      const target = this.target;
+      const route = this.route;
+      void deliverBuffered(ctx, route, this.buffered, this.bodyHandlers!).then((outcome) => {
+        route.upstream.finish(target, outcome === 'success' ? 'success' : 'server-error');
+      });
+      return;
+    }
     this.route.upstream.finish(this.target, 'success');
     ctx.res.end();
   }
@@ -248,6 +288,13 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.done = true;
     const ctx = this.ctx;
     const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (this.responseTooLarge) {
+      this.route.upstream.finish(this.target, 'success');
+      ctx.errorCode = 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE';
+      ctx.errorDetail = `upstream answer larger than ${this.route.maxResponseBodyBytes} bytes could not be inspected`;
+      sendProblem(ctx.res, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE', ctx.requestId, ctx.responseHeaders);
+      return;
+    }
     if (ctx.res.destroyed && !ctx.res.writableFinished && (code === 'UND_ERR_ABORTED' || err.name === 'AbortError')) {
       // The client went away; nothing to answer. Not the upstream's fault.
       this.route.upstream.finish(this.target, 'success');
@@ -317,7 +364,7 @@ function retryOrFail(attempt: ProxyAttempt, problem: ErrorCode, detail: string):
   if (attempt.retryAfterDiscard || attempt.mayRetry()) {
     const next = route.upstream.pick(attempt.target) ?? null;
     if (next !== null && !ctx.res.destroyed) {
-      dispatchAttempt(ctx, route, next, attempt.attempt + 1, attempt.canRetry);
+      dispatchAttempt(ctx, route, next, attempt.attempt + 1, attempt.canRetry, attempt.bodyHandlers);
       return;
     }
   }
@@ -350,14 +397,27 @@ function applyResponseHandlers(
   return out;
 }
 
-function dispatchAttempt(ctx: GatewayContext, route: CompiledRoute, target: UpstreamTarget, attempt: number, canRetry: boolean): void {
-  const handler = new ProxyAttempt(ctx, route, target, attempt, canRetry);
+function dispatchAttempt(
+  ctx: GatewayContext,
+  route: CompiledRoute,
+  target: UpstreamTarget,
+  attempt: number,
+  canRetry: boolean,
+  bodyHandlers: ResponseBodyHandler[] | undefined,
+): void {
+  const handler = new ProxyAttempt(ctx, route, target, attempt, canRetry, bodyHandlers);
   route.upstream.start(target);
   const query = route.secretQueryParams === undefined ? ctx.query : withoutParams(ctx.query, route.secretQueryParams);
   const path = query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${query}`;
   const req = ctx.req;
   let body: Dispatcher.DispatchOptions['body'] = null;
   const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders, route.identityAssertion?.header);
+  if (bodyHandlers !== undefined) {
+    // The answer will be inspected: ask for it unencoded (RFC 9110 §12.5.3); deliverBuffered still decodes
+    // gzip/deflate/br from an upstream that ignores this.
+    for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i] === 'accept-encoding') headers.splice(i, 2);
+    headers.push('accept-encoding', 'identity');
+  }
   // A policy that read the body (authorization, validation) consumed the stream: forward the bytes it kept,
   // which may also have been rewritten (properties stripped), with their own length.
   const buffered = bufferedBody(ctx);
@@ -407,5 +467,5 @@ export function forward(ctx: GatewayContext, route: CompiledRoute): void {
     return;
   }
   const canRetry = route.retryAttempts > 0 && IDEMPOTENT.has(ctx.method) && !hasBody(ctx.req.headers);
-  dispatchAttempt(ctx, route, target, 0, canRetry);
+  dispatchAttempt(ctx, route, target, 0, canRetry, selectBodyHandlers(ctx, route));
 }

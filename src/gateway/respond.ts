@@ -3,6 +3,7 @@
  * gets (hop-by-hop headers dropped per RFC 9110 §7.6.1, banner headers that fingerprint the upstream removed).
  */
 import type { ServerResponse } from 'node:http';
+import type { Respond } from '../policies/types.ts';
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../errors/catalogue.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus the legacy `Proxy-*` family and `Keep-Alive` (RFC 2068). */
@@ -106,12 +107,13 @@ export function sendProblem(
   extraHeaders: readonly string[] = [],
   headers?: Readonly<Record<string, string>>,
   closeConnection = false,
+  extensions?: Readonly<Record<string, unknown>>,
 ): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = problemBody(code, requestId);
+  const body = problemBody(code, requestId, extensions as Record<string, unknown> | undefined);
   const base = ['content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store'];
   if (headers) for (const [name, value] of Object.entries(headers)) base.push(name.toLowerCase(), value);
   if (closeConnection) base.push('connection', 'close');
@@ -132,4 +134,24 @@ export function sendDirect(
   base.push('content-length', String(body === undefined ? 0 : Buffer.byteLength(body)));
   writeHead(res, status, base, extraHeaders, requestId);
   res.end(body);
+}
+
+/** What `answerOutcome` needs of a request: its response, correlation id, gateway headers and error slots. */
+export interface AnswerTarget {
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  readonly responseHeaders: readonly string[];
+  errorCode: string | undefined;
+  errorDetail: string | undefined;
+}
+
+/** Answers a policy's short-circuit (a problem from the catalogue, or a direct reply), noting the code for the log. */
+export function answerOutcome(ctx: AnswerTarget, respond: Respond, closeConnection = false): void {
+  if (respond.kind === 'direct') {
+    sendDirect(ctx.res, respond.status, ctx.requestId, ctx.responseHeaders, respond.headers, respond.body);
+    return;
+  }
+  ctx.errorCode = respond.code;
+  ctx.errorDetail = respond.detail;
+  sendProblem(ctx.res, respond.code, ctx.requestId, ctx.responseHeaders, respond.headers, closeConnection, respond.extensions);
 }

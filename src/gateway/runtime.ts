@@ -9,7 +9,7 @@ import { Router } from './router.ts';
 import { AddressSet } from './addresses.ts';
 import { UpstreamGroup } from './upstream/group.ts';
 import type { UpstreamGroupApi } from './upstream/types.ts';
-import type { Outcome, PolicyHandlers, RequestContext, SharedResources, UpstreamResponseView } from '../policies/types.ts';
+import type { Outcome, PolicyHandlers, RequestContext, SharedResources, UpstreamBodyView, UpstreamResponseView } from '../policies/types.ts';
 import type { SecurityEvents } from '../observe/events.ts';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.ts';
 import { POLICIES } from '../policies/registry.ts';
@@ -46,6 +46,10 @@ export interface CompiledRoute {
   /** The 401 challenge listing every accepted authentication method. */
   readonly challenge: string;
   readonly responseHandlers: ReadonlyArray<(ctx: RequestContext, response: UpstreamResponseView) => void>;
+  /** Policies that inspect or rewrite the buffered upstream answer (see PolicyHandlers.onResponseBody), in phase order. */
+  readonly bodyHandlers: readonly ResponseBodyHandler[];
+  /** Largest upstream answer buffered for the body handlers (limits.maxResponseBodySize). */
+  readonly maxResponseBodyBytes: number;
   /** Set when the principal goes upstream as a gateway-signed JWT instead of x-rampart-* headers. */
   readonly identityAssertion: { readonly signer: IdentityAssertionSigner; readonly header: string; readonly audience: string } | undefined;
   /** Request headers never forwarded (secret credentials), or undefined when there are none. */
@@ -56,6 +60,13 @@ export interface CompiledRoute {
   readonly handlers: readonly PolicyHandlers[];
   /** The gateway service answering this route instead of an upstream (`upstream: rampart:NAME`). */
   readonly service: GatewayService | undefined;
+}
+
+export interface ResponseBodyHandler {
+  readonly policy: string;
+  /** Whether this request needs the body (undefined: always). */
+  readonly wants: ((ctx: RequestContext) => boolean) | undefined;
+  readonly run: (ctx: RequestContext, response: UpstreamBodyView) => Outcome | Promise<Outcome>;
 }
 
 /** One instance per key per runtime; closed with the runtime (see SharedResources). */
@@ -193,6 +204,7 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
   const handlers: PolicyHandlers[] = [];
   const stepsDraft: Array<{ policy: string; run: PolicyStep['run']; authenticator: boolean }> = [];
   const responseHandlers: CompiledRoute['responseHandlers'][number][] = [];
+  const bodyHandlers: ResponseBodyHandler[] = [];
   const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development', shared, stores: deps.stores, pepper: deps.pepper };
   for (const policy of route.policies) {
     const instance = await policy.definition.create(policy.config, policyDeps);
@@ -205,6 +217,13 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
       });
     }
     if (instance.onResponse) responseHandlers.push(instance.onResponse.bind(instance));
+    if (instance.onResponseBody) {
+      bodyHandlers.push({
+        policy: policy.definition.name,
+        wants: instance.wantsResponseBody?.bind(instance),
+        run: instance.onResponseBody.bind(instance),
+      });
+    }
   }
   let lastAuth = -1;
   let firstAuth = -1;
@@ -257,6 +276,8 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
     credentialProbes,
     challenge,
     responseHandlers,
+    bodyHandlers,
+    maxResponseBodyBytes: config.limits.maxResponseBodyBytes,
     metrics: deps.metrics.forRoute(route.id),
     handlers,
     service,

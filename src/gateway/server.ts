@@ -20,7 +20,7 @@ import { openConfiguredStores, type ConfiguredStores } from '../storage/configur
 import { createIdentityService } from '../identity/service.ts';
 import type { IdentityAssertionSigner } from '../identity/assertion.ts';
 import { IDENTITY_ASSERTION_KEY, forward, upstreamRequestHeaders } from './proxy.ts';
-import { BANNER_HEADERS, HOP_BY_HOP, sendDirect, sendProblem } from './respond.ts';
+import { BANNER_HEADERS, HOP_BY_HOP, answerOutcome, sendDirect, sendProblem } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
 import { NOT_RESPONSIBLE, type Outcome, type Respond } from '../policies/types.ts';
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../errors/catalogue.ts';
@@ -464,13 +464,7 @@ export class Gateway {
   }
 
   #answer(ctx: GatewayContext, respond: Respond, closeConnection = false): void {
-    if (respond.kind === 'direct') {
-      sendDirect(ctx.res, respond.status, ctx.requestId, ctx.responseHeaders, respond.headers, respond.body);
-      return;
-    }
-    ctx.errorCode = respond.code;
-    ctx.errorDetail = respond.detail;
-    sendProblem(ctx.res, respond.code, ctx.requestId, ctx.responseHeaders, respond.headers, closeConnection);
+    answerOutcome(ctx, respond, closeConnection);
   }
 
   /** Answers a request that no route owns, with the gateway-wide security headers. */

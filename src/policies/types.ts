@@ -40,6 +40,11 @@ export interface RespondWithProblem {
   readonly detail?: string;
   /** Extra response headers (e.g. `Allow`, `WWW-Authenticate`, `Retry-After`). */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * RFC 9457 §3.2 extension members added to the problem body, e.g. `errors: [{ pointer, rule }]` for request
+   * validation. Never put client-submitted values here: the body goes to the client.
+   */
+  readonly extensions?: Readonly<Record<string, unknown>>;
 }
 
 /** Short-circuit with a response the gateway itself produces (e.g. a CORS preflight answer). */
@@ -53,8 +58,13 @@ export interface RespondDirectly {
 export type Respond = RespondWithProblem | RespondDirectly;
 export type Outcome = typeof CONTINUE | typeof NOT_RESPONSIBLE | Respond;
 
-export function problem(code: ErrorCode, detail?: string, headers?: Record<string, string>): RespondWithProblem {
-  return { kind: 'problem', code, detail, headers };
+export function problem(
+  code: ErrorCode,
+  detail?: string,
+  headers?: Record<string, string>,
+  extensions?: Readonly<Record<string, unknown>>,
+): RespondWithProblem {
+  return extensions === undefined ? { kind: 'problem', code, detail, headers } : { kind: 'problem', code, detail, headers, extensions };
 }
 
 /** The authenticated caller; authentication policies fill it in (issue 3), authorization reads it (issue 4). */
@@ -105,11 +115,50 @@ export interface UpstreamResponseView {
   readonly headers: Record<string, string | string[] | undefined>;
 }
 
+/**
+ * What a response-body policy sees once the upstream's whole answer was buffered (only for requests where some
+ * policy asked for it with `wantsResponseBody`). The gateway has already decoded any `Content-Encoding`
+ * (gzip, deflate, br), bounded the size (`limits.maxResponseBody`) and, for JSON media types, parsed the body with
+ * the hardened parser (duplicate keys, `__proto__`, depth and size limits), so every policy sees one parse.
+ */
+export interface UpstreamBodyView {
+  readonly status: number;
+  /** Lower-case header names; the policy may delete or set entries (content-length is recomputed). */
+  readonly headers: Record<string, string | string[] | undefined>;
+  /** The media type without parameters, lower case (`application/json`), or '' when absent. */
+  readonly mediaType: string;
+  /** The decoded body bytes (empty for 204/304 and HEAD). */
+  readonly raw: Buffer;
+  /**
+   * The parsed JSON body for JSON media types (`application/json`, `*+json`), `undefined` when the body is not
+   * JSON or is empty. `json` is `PARSE_FAILED` when the media type says JSON but the bytes are not strict JSON.
+   */
+  readonly json: unknown;
+  /** Replaces the JSON body sent to the client (serialised once, after every policy ran). */
+  setJson(value: unknown): void;
+}
+
+/** `UpstreamBodyView.json` when a JSON media type carried bytes the hardened parser refused. */
+export const PARSE_FAILED: unique symbol = Symbol('rampart.json-parse-failed');
+
 export interface PolicyHandlers {
   /** Runs in the policy's phase. Synchronous answers keep the hot path free of promise allocation. */
   onRequest?(ctx: RequestContext): Outcome | Promise<Outcome>;
   /** Runs once the upstream answered, before its headers are sent on. */
   onResponse?(ctx: RequestContext, response: UpstreamResponseView): void;
+  /**
+   * Whether this request's upstream answer must be buffered for `onResponseBody` (called once per request, after
+   * the request phases; keep it cheap). Absent means "always" when `onResponseBody` is present. Buffering costs
+   * latency and memory, so a policy asks only when it will act (e.g. a route with read rules for this role).
+   */
+  wantsResponseBody?(ctx: RequestContext): boolean;
+  /**
+   * Runs on the buffered, decoded upstream answer before anything reaches the client, in phase order (the
+   * response travels back through the pipeline). It may rewrite the JSON body (`setJson`), change headers, or
+   * refuse the answer with a problem (e.g. an ownership check on `response.body` fails: 404), in which case the
+   * client gets only that problem. Fail closed: a policy that cannot decide must refuse, not pass the body on.
+   */
+  onResponseBody?(ctx: RequestContext, response: UpstreamBodyView): Outcome | Promise<Outcome>;
   /**
    * Authentication policies: whether this request carries a credential of this policy's kind (cheap, no
    * verification). The pipeline asks every authenticator of the route first and refuses a request that presents

@@ -407,8 +407,8 @@ describe('authorize policy', () => {
       ]);
     });
 
-    it('refuses what needs the response-body hook, instead of silently not enforcing it', () => {
-      const list = messages(
+    it('accepts response-side checks on reads, and refuses a response ownership rule that would have to guard writes', () => {
+      const ok = messages(
         issuesFor({
           permissions: [],
           object: { id: 'path.orderId', owner: 'response.body.customerId == principal.sub' },
@@ -416,10 +416,16 @@ describe('authorize policy', () => {
           creates: { type: 'orders', from: 'body.id' },
         }),
       );
-      expect(list).toHaveLength(3);
-      expect(list[0]).toMatch(/^routes\[3\]\.authorize\.object\.owner: refers to response/);
-      expect(list[1]).toMatch(/^routes\[3\]\.authorize\.creates\.from: reading the created id from the response body/);
-      expect(list[2]).toMatch(/^routes\[3\]\.authorize\.properties\.read: read rules filter the upstream response body/);
+      // issuesFor's route accepts any method: a response rule cannot protect writes.
+      expect(ok).toHaveLength(1);
+      expect(ok[0]).toMatch(/^routes\[3\]\.authorize\.object\.owner: reads response\.\*, which is known only after the upstream acted, so it cannot protect \*/);
+      expect(messages(issuesFor({ permissions: { GET: [] }, object: { id: 'path.orderId', owner: 'response.body.customerId == principal.sub' } }))).toEqual([]);
+      expect(
+        messages(issuesFor({ permissions: { GET: [], PATCH: [] }, object: { id: 'path.orderId', owner: 'response.body.customerId == principal.sub', lookup: { type: 'orders' } } })),
+      ).toEqual([]);
+      expect(messages(issuesFor({ permissions: [], creates: { type: 'orders', from: 'body.__proto__.id' } }))).toEqual([
+        'routes[3].authorize.creates.from: body.PATH must name properties (no empty or prototype segments)',
+      ]);
     });
 
     it('requires a way to decide ownership, valid property paths, and no credentials to OPA', () => {

@@ -7,7 +7,7 @@
  * route says a denied object (or tenant) must look like a missing one. The rule text, the missing permission and
  * the reason go to the `authz.denied` audit event and the log line's detail, never to the client.
  */
-import type { ConfigIssue, Outcome, PolicyDefinition, PolicyDeps, PolicyHandlers, RequestContext, RouteInfo, UpstreamResponseView } from '../types.ts';
+import type { ConfigIssue, Outcome, PolicyDefinition, PolicyDeps, PolicyHandlers, RequestContext, RouteInfo, UpstreamBodyView, UpstreamResponseView } from '../types.ts';
 import { CONTINUE, problem } from '../types.ts';
 import { Authorizer, compileAuthorization, emitDenial, type Decision, type EngineOptions } from '../../authz/engine.ts';
 import { authorizeSchema, type AuthorizeConfig } from './schema.ts';
@@ -46,9 +46,18 @@ export function createAuthorizeHandlers(config: AuthorizeConfig, deps: PolicyDep
       authorizer.close();
     },
   };
-  if (compiled.compiled.creates !== undefined) {
+  const c = compiled.compiled;
+  if (c.creates?.header !== undefined) {
     handlers.onResponse = (ctx: RequestContext, response: UpstreamResponseView) => {
       authorizer.recordCreated(ctx.principal, response.status, response.headers);
+    };
+  }
+  if (c.object?.responseOwner !== undefined || c.reads !== undefined || c.creates?.bodyPath !== undefined) {
+    // Response-side checks (ownership over response.*, read rules, ids of created objects from the body).
+    handlers.wantsResponseBody = (ctx) => authorizer.wantsResponse(ctx);
+    handlers.onResponseBody = (ctx: RequestContext, response: UpstreamBodyView): Outcome => {
+      const decision = authorizer.decideResponse(ctx, response);
+      return decision.allow ? CONTINUE : outcomeOf(decision, ctx, deps);
     };
   }
   return handlers;
@@ -79,6 +88,20 @@ function check(config: AuthorizeConfig, path: string, route: RouteInfo): ConfigI
           message: 'this route has sensitivity: admin; every method must require an admin:* permission',
         });
       }
+    }
+  }
+  // A rule over the upstream's answer sees the object only after the upstream acted: it can guard reads, never
+  // writes. Writes need a request-side decision (a rule on request.*/object.id, or the ownership lookup).
+  if (compiled.ok && compiled.compiled.object?.responseOwner !== undefined && compiled.compiled.object.lookup === undefined) {
+    const methods = perMethod ? lists.map(([m]) => m) : (route.methods?.map((m) => m.toUpperCase()) ?? ['*']);
+    const unsafe = methods.filter((m) => m !== 'GET' && m !== 'HEAD');
+    if (unsafe.length > 0) {
+      issues.push({
+        path: `${path}.object.owner`,
+        message:
+          `reads response.*, which is known only after the upstream acted, so it cannot protect ${unsafe.join(', ')}` +
+          ' (any method, when the route does not restrict them): add object.lookup, or split the writes into a route with a request-side rule',
+      });
     }
   }
   if (perMethod && route.methods !== undefined) {
