@@ -1,7 +1,10 @@
 /**
- * `npm run bench:jwt` — what ES256 JWT verification costs (issue 3 benchmark): Rampart with the `jwt` policy on,
- * over 1,000 distinct valid tokens used in turn (a wrk Lua script rotates them), against the same Rampart route
- * without authentication receiving the same requests. Target: CPU per request at most 1.15x the pass-through.
+ * `npm run bench:jwt` — what authentication and authorization cost, over 1,000 distinct valid ES256 tokens used in
+ * turn (a wrk Lua script rotates them), all in one interleaved run:
+ *   - issue 3: Rampart with the `jwt` policy against the same route without authentication receiving the same
+ *     requests. Target: CPU per request at most 1.15x the pass-through.
+ *   - issue 4: the same JWT route plus `authorize` (RBAC: a permission from a role in the token, and one CEL rule)
+ *     against the JWT route without them. Target: at most 1.05x.
  * Same method as bench/run.ts (interleaved rounds, pinned CPUs); writes bench/RESULTS-jwt.md.
  */
 import fs from 'node:fs';
@@ -49,21 +52,32 @@ end
 `,
 );
 
+/** The bench route behind the `jwt` policy (issuer with the static key), with `authorize` when given. */
+function jwtConfig(context: Parameters<typeof rampartBenchConfig>[0], authorize?: Record<string, unknown>) {
+  const base = rampartBenchConfig(context);
+  const route = { ...base.routes[0]!, public: false, authenticate: [{ jwt: 'bench' }], ...(authorize ? { authorize } : {}) };
+  return {
+    ...base,
+    issuers: {
+      bench: { issuer: 'https://idp.bench', audiences: ['bench-api'], algorithms: ['ES256'], keys: [{ kid: 'bench', alg: 'ES256', jwk }], roles: { claim: 'roles' } },
+    },
+    roles: { customer: { permissions: ['orders:read'] } },
+    routes: [route],
+  };
+}
+
 const plan: BenchPlan = {
-  title: 'Rampart JWT verification benchmark (1,000 distinct ES256 tokens in turn)',
+  title: 'Rampart JWT verification and authorization benchmark (1,000 distinct ES256 tokens in turn)',
   contenders: [
     rampartContender({ name: 'rampart-pass', config: (context) => rampartBenchConfig(context) }),
+    rampartContender({ name: 'rampart-jwt', config: (context) => jwtConfig(context) }),
     rampartContender({
-      name: 'rampart-jwt',
-      config: (context) => {
-        const base = rampartBenchConfig(context);
-        const route = { ...base.routes[0]!, public: false, authenticate: [{ jwt: 'bench' }] };
-        return {
-          ...base,
-          issuers: { bench: { issuer: 'https://idp.bench', audiences: ['bench-api'], algorithms: ['ES256'], keys: [{ kid: 'bench', alg: 'ES256', jwk }] } },
-          routes: [route],
-        };
-      },
+      name: 'rampart-jwt-authz',
+      config: (context) =>
+        jwtConfig(context, {
+          permissions: { GET: ['orders:read'] },
+          rule: "'customer' in principal.roles && request.method == 'GET'",
+        }),
     }),
   ],
   rounds: Math.round(numberFromEnv('BENCH_ROUNDS', quick ? 2 : 5)),
@@ -78,7 +92,10 @@ const plan: BenchPlan = {
   wrkScript: script,
   reference: 'rampart-pass',
   extraRpsRatios: [],
-  targets: [{ kind: 'cpu-ratio', contender: 'rampart-jwt', reference: 'rampart-pass', max: 1.15 }],
+  targets: [
+    { kind: 'cpu-ratio', contender: 'rampart-jwt', reference: 'rampart-pass', max: 1.15 },
+    { kind: 'cpu-ratio', contender: 'rampart-jwt-authz', reference: 'rampart-jwt', max: 1.05 },
+  ],
   quick,
   keepTmp: process.env.BENCH_KEEP_TMP === '1',
 };
