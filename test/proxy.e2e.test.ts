@@ -273,3 +273,47 @@ describe('logs', () => {
     }
   });
 });
+
+describe("the upstream's own documentation paths", () => {
+  it('are refused unless the route says exposeDocs: true, and posture reports the route that does', async () => {
+    const upstream = await startRecordingUpstream();
+    const gw = await startTestGateway({
+      routes: [
+        { id: 'api', match: { path: '/api/**' }, upstream: upstream.url, public: true },
+        { id: 'open-docs', match: { path: '/public/**' }, upstream: upstream.url, public: true, exposeDocs: true },
+      ],
+    });
+    try {
+      const refused = [
+        '/api/swagger.json',
+        '/api/openapi.json',
+        '/api/openapi.yaml',
+        '/api/v3/api-docs',
+        '/api/v2/api-docs/swagger-config',
+        '/api/swagger-ui/',
+        '/api/swagger-ui.html',
+        '/api/swagger-resources',
+        '/api/api-docs',
+        '/api/redoc',
+        '/api/SWAGGER.JSON',
+        '/api/%73wagger.json',
+      ];
+      for (const path of refused) {
+        const res = await fetch(gw.url + path);
+        expect(res.status, path).toBe(404);
+        expect(res.headers.get('content-type'), path).toBe('application/problem+json');
+      }
+      expect(upstream.seen).toHaveLength(0);
+      for (const path of ['/api/swaggers', '/api/openapi', '/api/docs', '/api/my-api-docs-page', '/public/swagger.json']) {
+        expect((await fetch(gw.url + path)).status, path).toBe(200);
+      }
+      const { evaluatePosture } = await import('../src/posture/posture.ts');
+      const report = evaluatePosture(gw.gateway.runtime.config);
+      const cells = Object.fromEntries(report.routes.map((r) => [r.route, r.cells.find((c) => c.item === 14)!.status]));
+      expect(cells).toEqual({ api: 'partial', 'open-docs': 'weakened' });
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+});

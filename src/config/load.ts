@@ -57,6 +57,8 @@ export interface RouteConfig {
   /** How the principal reaches the upstream (issue 3, point 8). */
   readonly forwardIdentity: { readonly as: 'headers' | 'jwt'; readonly header: string; readonly audience: string };
   readonly preserveHost: boolean;
+  /** The upstream's own documentation paths pass (see DOCUMENTATION_PATH); refused otherwise. */
+  readonly exposeDocs: boolean;
   readonly maxBodyBytes: number;
   readonly replaceUpstream5xx: boolean;
   /** Policies in execution order (phase, then order). */
@@ -556,6 +558,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
         audience: (raw.forwardIdentity as { audience?: string }).audience ?? id,
       },
       preserveHost: raw.preserveHost as boolean,
+      exposeDocs: raw.exposeDocs === true,
       maxBodyBytes: raw.maxBodySize === undefined ? -1 : parseSize(raw.maxBodySize as string | number),
       replaceUpstream5xx: (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx,
       policies: sortPolicies(configured),

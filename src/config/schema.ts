@@ -325,6 +325,13 @@ export const CONFIG_SCHEMA = {
             description: 'sensitive and admin routes are held to more (MFA, admin permissions); posture reports what they lack',
           },
           preserveHost: { type: 'boolean', default: false, description: "send the client's Host upstream instead of the target's" },
+          exposeDocs: {
+            type: 'boolean',
+            default: false,
+            description:
+              "let the upstream's own documentation paths (/swagger.json, /openapi.json, /v3/api-docs, /swagger-ui/, /api-docs, /redoc) " +
+              'through this route; refused by default (checklist item 14), and posture reports every route that says true',
+          },
           maxBodySize: SIZE_SCHEMA,
           errors: {
             type: 'object',
@@ -342,4 +349,4 @@ export const CONFIG_SCHEMA = {
   },
 } as const;
 
-export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'forwardIdentity', 'sensitivity', 'websocket', 'preserveHost', 'maxBodySize', 'errors']);
+export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'forwardIdentity', 'sensitivity', 'websocket', 'preserveHost', 'exposeDocs', 'maxBodySize', 'errors']);

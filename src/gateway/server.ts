@@ -44,6 +44,13 @@ export const TLS12_CIPHERS = [
 
 /** RFC 9110 §5.6.2 token characters, used for a request id accepted from a trusted proxy. */
 const REQUEST_ID = /^[A-Za-z0-9._~:-]{1,128}$/;
+
+/**
+ * Well-known paths where frameworks publish API documentation (Swagger/OpenAPI JSON and YAML, springdoc's
+ * /v3/api-docs, Swagger UI, ReDoc), as any segment of the canonical path, case-insensitively.
+ */
+export const DOCUMENTATION_PATH =
+  /(?:^|\/)(?:swagger(?:\.json|\.ya?ml|-ui(?:\.html)?|-resources)|openapi\.(?:json|ya?ml)|api-docs|redoc)(?:\/|$)/i;
 /** A Host header: reg-name / IPv4 / [IPv6] and an optional port (RFC 9110 §7.2, RFC 3986 §3.2.2). */
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
@@ -360,6 +367,12 @@ export class Gateway {
     ctx.route = route;
     ctx.routeId = route.id;
     ctx.params = match.params;
+    if (!route.config.exposeDocs && route.service === undefined && DOCUMENTATION_PATH.test(ctx.path)) {
+      // The upstream's own API documentation is a map for attackers (OWASP API9:2023 improper inventory): it is
+      // served by Rampart to principals with docs:read, never passed through unless the route says exposeDocs.
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_ROUTE_NOT_FOUND', 'upstream documentation path refused (exposeDocs: false)', 'docs-path');
+      return undefined;
+    }
     if (preflightMethod !== undefined && !route.handlesPreflight) {
       for (const step of runtime.fallbackSteps) step.run(ctx);
       this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_CORS_PREFLIGHT_DENIED', detail: 'route has no cors policy' });

@@ -211,7 +211,10 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     if (weak.length > 0) return cell(13, 'weakened', weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; '));
     return cell(13, 'enforced', 'exact origin allow-list, null origin refused, Vary: Origin, preflight answered by the gateway');
   },
-  14: () => cell(14, 'missing', 'documentation is not served or protected by the gateway yet'),
+  14: (route) =>
+    route.exposeDocs
+      ? cell(14, 'weakened', "exposeDocs: true lets the upstream's own documentation paths (/swagger.json, /openapi.json, ...) through")
+      : cell(14, 'partial', "the upstream's documentation paths are refused; serving the contract to docs:read principals is not built yet"),
   15: () => cell(15, 'missing', 'no deprecation or sunset policy for this route'),
   16: () => cell(16, 'partial', 'banner headers stripped and 5xx bodies replaced; no response minimization or PII masking yet'),
 };
