@@ -12,6 +12,7 @@ import { printConfigErrors } from './shared.ts';
 import { registerOAuthClientCommands } from './oauth-client-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerAuthzCommands } from './authz-commands.ts';
+import { registerDeprecationCommands } from './deprecation-commands.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command();
@@ -98,6 +99,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerOAuthClientCommands(program);
   registerIdentityCommands(program);
   registerAuthzCommands(program);
+  registerDeprecationCommands(program);
 
   try {
     await program.parseAsync([...argv]);

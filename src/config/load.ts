@@ -11,6 +11,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
 import { formatAjvErrors } from './errors.ts';
+import { API_ROUTE, expandApis, relabel, type ApiRouteInfo } from './apis.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { POLICIES } from '../policies/registry.ts';
 import { PHASES, type ConfigIssue, type PolicyDefinition } from '../policies/types.ts';
@@ -59,6 +60,8 @@ export interface RouteConfig {
   readonly preserveHost: boolean;
   /** The upstream's own documentation paths pass (see DOCUMENTATION_PATH); refused otherwise. */
   readonly exposeDocs: boolean;
+  /** Set for routes expanded from `apis:` (version, prefix, deprecation). */
+  readonly api: ApiRouteInfo | undefined;
   readonly maxBodyBytes: number;
   readonly replaceUpstream5xx: boolean;
   /** Policies in execution order (phase, then order). */
@@ -300,12 +303,29 @@ function issuerPolicy(issuer: Record<string, unknown>): { policy: string; config
 
 export function loadConfigObject(input: unknown, options: LoadOptions = {}): LoadResult {
   const errors: string[] = [];
-  const warnings: string[] = [];
   const env = options.env ?? process.env;
-  const document = substituteEnv(input, env, '', errors) as Record<string, unknown>;
-  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
-    return { ok: false, errors: ['(root): must be an object'], warnings };
+  const substituted = substituteEnv(input, env, '', errors) as Record<string, unknown>;
+  if (substituted === null || typeof substituted !== 'object' || Array.isArray(substituted)) {
+    return { ok: false, errors: ['(root): must be an object'], warnings: [] };
   }
+  // `apis:` expands into routes first, so its routes are checked exactly like hand-written ones.
+  const expansion = expandApis(substituted);
+  if (expansion.errors.length > 0) return { ok: false, errors: [...errors, ...expansion.errors], warnings: [] };
+  const result = loadDocument(expansion.document, errors, options);
+  const labels = expansion.labels;
+  if (labels.size === 0) return result;
+  const relabelAll = (list: readonly string[]) => [...new Set(list.map((m) => relabel(m, labels)))];
+  if (!result.ok) return { ok: false, errors: relabelAll(result.errors), warnings: relabelAll(result.warnings) };
+  return { ok: true, config: { ...result.config, warnings: relabelAll(result.config.warnings) } };
+}
+
+/** Whether a route is an entry of the route table (header/media-type versions sit behind their group's first). */
+export function inRouteTable(route: RouteConfig): boolean {
+  return route.api?.groupKey === undefined || route.api.groupPrimary;
+}
+
+function loadDocument(document: Record<string, unknown>, errors: string[], options: LoadOptions): LoadResult {
+  const warnings: string[] = [];
   if (!validateDocument(document)) {
     errors.push(...formatAjvErrors(validateDocument.errors ?? []));
     return { ok: false, errors, warnings };
@@ -559,6 +579,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
       },
       preserveHost: raw.preserveHost as boolean,
       exposeDocs: raw.exposeDocs === true,
+      api: (raw as Record<symbol, unknown>)[API_ROUTE] as ApiRouteInfo | undefined,
       maxBodyBytes: raw.maxBodySize === undefined ? -1 : parseSize(raw.maxBodySize as string | number),
       replaceUpstream5xx: (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx,
       policies: sortPolicies(configured),
@@ -572,10 +593,10 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     }
   });
 
-  for (const conflict of findRouteConflicts(
-    routes.map((r) => ({ id: r.id, path: r.path, methods: r.methods, host: r.host, value: r })),
-  )) {
-    errors.push(`routes[${routes[conflict.index]!.index}].match: ${conflict.message}`);
+  // Versions selected by header or media type share their path: one route of each group is in the table.
+  const tabled = routes.filter(inRouteTable);
+  for (const conflict of findRouteConflicts(tabled.map((r) => ({ id: r.id, path: r.path, methods: r.methods, host: r.host, value: r })))) {
+    errors.push(`routes[${tabled[conflict.index]!.index}].match: ${conflict.message}`);
   }
 
   const identity = document.identity === undefined ? undefined : identityConfig(document.identity as Record<string, unknown>);

@@ -9,6 +9,8 @@
 import { DURATION_SCHEMA, SIZE_SCHEMA } from './units.ts';
 import { IDENTITY_SCHEMA } from '../identity/schema.ts';
 import { ROLES_SCHEMA } from '../authz/roles.ts';
+import { APIS_SCHEMA } from './apis.ts';
+import { COUNTERS_SCHEMA } from '../storage/counters-config.ts';
 
 const upstreamTarget = {
   anyOf: [
@@ -155,6 +157,7 @@ export const CONFIG_SCHEMA = {
       description:
         'where users, consumers, API keys, sessions and sealed secrets live: sqlite:<path> (relative to the config file) or memory: (tests). Opened only when a feature needs it',
     },
+    counters: COUNTERS_SCHEMA,
     keyring: {
       type: 'object',
       additionalProperties: false,
@@ -262,6 +265,7 @@ export const CONFIG_SCHEMA = {
       default: {},
       description: 'policy settings applied to every route unless the route sets its own (keyed by policy name)',
     },
+    apis: APIS_SCHEMA,
     routes: {
       type: 'array',
       maxItems: 10_000,

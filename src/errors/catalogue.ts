@@ -26,6 +26,7 @@ export const ERRORS = {
   RAMPART_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   RAMPART_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
   RAMPART_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  RAMPART_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   RAMPART_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
   RAMPART_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   RAMPART_ERR_UPSTREAM_INTERNAL: { status: 500, title: 'Internal error' },
@@ -35,9 +36,16 @@ export const ERRORS = {
   RAMPART_ERR_NO_HEALTHY_UPSTREAM: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_UPSTREAM_SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_OVERLOADED: { status: 503, title: 'Service unavailable' },
+  RAMPART_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_SHUTTING_DOWN: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
   RAMPART_ERR_HTTPS_REQUIRED: { status: 403, title: 'HTTPS required' },
+  // API versions (checklist items 10 and 15): the answers list the supported versions and the migration link.
+  RAMPART_ERR_VERSION_REQUIRED: { status: 400, title: 'API version required' },
+  RAMPART_ERR_VERSION_INVALID: { status: 400, title: 'API version not acceptable' },
+  RAMPART_ERR_VERSION_UNKNOWN: { status: 404, title: 'Unknown API version' },
+  RAMPART_ERR_VERSION_GONE: { status: 410, title: 'API version retired' },
+  RAMPART_ERR_VERSION_BROWNOUT: { status: 410, title: 'API version unavailable during a scheduled brownout' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -21,6 +21,10 @@ export class GatewayContext implements RequestContext {
   routeId = '-';
   route: CompiledRoute | undefined = undefined;
   params: Readonly<Record<string, string>> = EMPTY_PARAMS;
+  /** The canonical path without the API version prefix (set only for routes whose prefix is stripped). */
+  apiPath: string | undefined = undefined;
+  /** The route (or its version) is deprecated: the call is counted per consumer when it finishes. */
+  deprecated = false;
   principal: Principal | undefined = undefined;
   readonly responseHeaders: string[] = [];
   readonly locals: Record<string, unknown> = {};

@@ -408,7 +408,9 @@ function dispatchAttempt(
   const handler = new ProxyAttempt(ctx, route, target, attempt, canRetry, bodyHandlers);
   route.upstream.start(target);
   const query = route.secretQueryParams === undefined ? ctx.query : withoutParams(ctx.query, route.secretQueryParams);
-  const path = query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${query}`;
+  // One canonical path: the routed one, less the API version prefix when the version strips it.
+  const routedPath = ctx.apiPath ?? ctx.path;
+  const path = query === '' ? target.basePath + routedPath : `${target.basePath}${routedPath}?${query}`;
   const req = ctx.req;
   let body: Dispatcher.DispatchOptions['body'] = null;
   const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders, route.identityAssertion?.header);

@@ -4,7 +4,7 @@
  * the old one when its last in-flight request has finished.
  */
 import type { Logger } from 'pino';
-import type { GatewayConfig, RouteConfig } from '../config/load.ts';
+import { inRouteTable, type GatewayConfig, type RouteConfig } from '../config/load.ts';
 import { Router } from './router.ts';
 import { AddressSet } from './addresses.ts';
 import { UpstreamGroup } from './upstream/group.ts';
@@ -102,6 +102,10 @@ export interface RuntimeDeps {
 export class Runtime {
   readonly config: GatewayConfig;
   readonly router: Router<CompiledRoute>;
+  /** Header/media-type versioned routes: group key → version → route (see ApiRouteInfo.groupKey). */
+  readonly versionGroups = new Map<string, Map<string, CompiledRoute>>();
+  /** APIs versioned by path prefix, to tell an unknown version (404 listing versions) from an unknown path. */
+  readonly pathVersionedApis: Array<{ readonly api: string; readonly prefixes: readonly string[]; readonly supported: readonly string[] }> = [];
   readonly routes: readonly CompiledRoute[];
   readonly trustedProxies: AddressSet;
   /** Gateway-wide security headers for answers that no route owns (400, 404, 405, 503). */
@@ -123,7 +127,20 @@ export class Runtime {
     this.#shared = shared;
     this.config = config;
     this.routes = routes;
-    this.router = new Router(routes.map((r) => ({ id: r.id, path: r.config.path, methods: r.config.methods, host: r.config.host, value: r })));
+    this.router = new Router(routes.filter((r) => inRouteTable(r.config)).map((r) => ({ id: r.id, path: r.config.path, methods: r.config.methods, host: r.config.host, value: r })));
+    for (const route of routes) {
+      const api = route.config.api;
+      if (api?.groupKey === undefined) continue;
+      let group = this.versionGroups.get(api.groupKey);
+      if (group === undefined) this.versionGroups.set(api.groupKey, (group = new Map()));
+      group.set(api.version!, route);
+    }
+    for (const route of routes) {
+      const api = route.config.api;
+      if (api?.selection !== 'path' || this.pathVersionedApis.some((p) => p.api === api.api)) continue;
+      const prefixes = routes.filter((r) => r.config.api?.api === api.api).map((r) => r.config.api!.prefix!);
+      this.pathVersionedApis.push({ api: api.api, prefixes: [...new Set(prefixes)], supported: api.supported });
+    }
     this.trustedProxies = new AddressSet(config.trustedProxies);
     this.fallbackSteps = fallbackSteps;
     this.cspReport = createCspReportHandler({ maxBytes: config.cspReport.maxBytes, events: deps.events, logger: deps.logger });

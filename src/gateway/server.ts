@@ -20,6 +20,8 @@ import { openConfiguredStores, type ConfiguredStores } from '../storage/configur
 import { createIdentityService } from '../identity/service.ts';
 import type { IdentityAssertionSigner } from '../identity/assertion.ts';
 import { IDENTITY_ASSERTION_KEY, forward, upstreamRequestHeaders } from './proxy.ts';
+import { DeprecationUsage } from './deprecation-usage.ts';
+import { deprecationAnswer, deprecationRefusal, requestedVersion, unknownPathVersion, versionProblem } from './versions.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, answerOutcome, sendDirect, sendProblem } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
 import { NOT_RESPONSIBLE, type Outcome, type Respond } from '../policies/types.ts';
@@ -82,6 +84,8 @@ export class Gateway {
   #listeners: Listener[] = [];
   #admin: Server | undefined;
   #inFlight = 0;
+  /** Calls to deprecated versions and routes per consumer; kept across reloads (admin /deprecations). */
+  readonly deprecationUsage = new DeprecationUsage();
   #draining = false;
   #stopping: Promise<void> | undefined;
   #watcher: FSWatcher | undefined;
@@ -354,8 +358,21 @@ export class Gateway {
     // A CORS preflight (Fetch standard §3.2.2) asks about the method it announces: route it by that method, so the
     // route's own cors policy answers it. A route without one grants no cross-origin access: its preflight is refused.
     const preflightMethod = ctx.method === 'OPTIONS' && req.headers.origin !== undefined ? req.headers['access-control-request-method'] : undefined;
-    const match = runtime.router.match(preflightMethod ?? ctx.method, host, ctx.path);
+    const routedMethod = preflightMethod ?? ctx.method;
+    const match = runtime.router.match(routedMethod, host, ctx.path);
     if (match.kind === 'not-found') {
+      const versions =
+        runtime.pathVersionedApis.length === 0
+          ? undefined
+          : unknownPathVersion(ctx.path, runtime.pathVersionedApis, (path, api) => {
+              const other = runtime.router.match(routedMethod, host, path);
+              return other.kind === 'found' && other.value.config.api?.api === api;
+            });
+      if (versions !== undefined) {
+        for (const step of runtime.fallbackSteps) step.run(ctx);
+        this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_VERSION_UNKNOWN', detail: 'path names no version of its API', extensions: { supportedVersions: versions } });
+        return undefined;
+      }
       this.#refuse(ctx, runtime, 'RAMPART_ERR_ROUTE_NOT_FOUND', undefined, undefined);
       return undefined;
     }
@@ -363,10 +380,15 @@ export class Gateway {
       this.#refuse(ctx, runtime, 'RAMPART_ERR_METHOD_NOT_ALLOWED', undefined, undefined, { allow: match.allow.join(', ') });
       return undefined;
     }
-    const route = match.value;
+    let route = match.value;
     ctx.route = route;
     ctx.routeId = route.id;
     ctx.params = match.params;
+    if (route.config.api !== undefined) {
+      const chosen = this.#selectVersion(ctx, runtime, route);
+      if (chosen === undefined) return undefined;
+      route = chosen;
+    }
     if (!route.config.exposeDocs && route.service === undefined && DOCUMENTATION_PATH.test(ctx.path)) {
       // The upstream's own API documentation is a map for attackers (OWASP API9:2023 improper inventory): it is
       // served by Rampart to principals with docs:read, never passed through unless the route says exposeDocs.
@@ -377,6 +399,41 @@ export class Gateway {
       for (const step of runtime.fallbackSteps) step.run(ctx);
       this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_CORS_PREFLIGHT_DENIED', detail: 'route has no cors policy' });
       return undefined;
+    }
+    return route;
+  }
+
+  /**
+   * Routes of `apis:`: picks the version a header or media type names (the route table holds one route per
+   * group), strips the version prefix for the contract and the upstream, and answers for deprecated versions and
+   * routes (RFC 9745/8594 headers on every answer; brownouts and 410 after the sunset).
+   */
+  #selectVersion(ctx: GatewayContext, runtime: Runtime, tabled: CompiledRoute): CompiledRoute | undefined {
+    let route = tabled;
+    let api = route.config.api!;
+    if (api.groupKey !== undefined) {
+      const chosen = versionProblem(api, requestedVersion(ctx.req, api));
+      if (typeof chosen !== 'string') {
+        for (const step of runtime.fallbackSteps) step.run(ctx);
+        this.#answer(ctx, chosen);
+        return undefined;
+      }
+      route = runtime.versionGroups.get(api.groupKey)!.get(chosen)!;
+      api = route.config.api!;
+      ctx.route = route;
+      ctx.routeId = route.id;
+    }
+    if (api.stripPrefix !== undefined) ctx.apiPath = ctx.path.length === api.stripPrefix.length ? '/' : ctx.path.slice(api.stripPrefix.length);
+    if (api.deprecation !== undefined) {
+      const answer = deprecationAnswer(api.deprecation);
+      ctx.responseHeaders.push(...answer.headers);
+      const refusal = deprecationRefusal(answer, Date.now());
+      if (refusal !== undefined) {
+        for (const step of runtime.fallbackSteps) step.run(ctx);
+        this.#answer(ctx, refusal);
+        return undefined;
+      }
+      ctx.deprecated = true;
     }
     return route;
   }
@@ -571,6 +628,7 @@ export class Gateway {
     const metrics = ctx.route?.metrics ?? ctx.runtime.unroutedMetrics;
     metrics.countRequest(status);
     metrics.duration.observe(elapsed / 1000);
+    if (ctx.deprecated) this.deprecationUsage.record(ctx.route!, ctx.principal, Date.now());
     if (this.#accessLogEnabled) {
       this.accessLog.write({
         reqId: ctx.requestId,
@@ -691,6 +749,10 @@ export class Gateway {
       const ready = !this.#draining && this.#listeners.every((l) => l.server.listening);
       const upstreams = this.#runtime.routes.map((r) => ({ route: r.id, targets: r.upstream.status() }));
       json(ready ? 200 : 503, { status: ready ? 'ready' : 'not-ready', draining: this.#draining, upstreams });
+      return;
+    }
+    if (path === '/deprecations') {
+      json(200, this.deprecationUsage.snapshot());
       return;
     }
     if (path === '/metrics') {

@@ -98,6 +98,11 @@ export interface RequestContext {
   readonly secure: boolean;
   readonly routeId: string;
   readonly params: Readonly<Record<string, string>>;
+  /**
+   * The canonical path with the API version prefix removed, for routes of a path-versioned API that strip it
+   * (what OpenAPI operations are matched against and what the upstream receives); undefined otherwise (use `path`).
+   */
+  readonly apiPath?: string | undefined;
   principal: Principal | undefined;
   /**
    * Headers the gateway adds to whatever response this request gets (upstream answer, problem or direct reply).

@@ -166,10 +166,17 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     return cell(8, 'enforced', 'all traffic through the gateway: one canonical path, banner headers stripped, hop-by-hop headers removed');
   },
   9: () => cell(9, 'not-applicable', 'security testing is the scanner\'s job (rampart scan), not a gateway control'),
-  10: (route) =>
-    /^\/v\d+(\/|$)/.test(route.path)
-      ? cell(10, 'partial', 'version in the path prefix; no version policy (selection, default, unknown versions)')
-      : cell(10, 'missing', 'no API version in the route'),
+  10: (route) => {
+    const api = route.api;
+    if (api?.version !== undefined) {
+      const how = api.selection === 'path' ? `path prefix ${api.prefix}` : api.selection === 'header' ? `header ${api.header}` : 'Accept version parameter';
+      const fallback = api.selection === 'path' ? '' : api.defaultVersion === undefined ? '; a version is required (400 without one)' : `; default ${api.defaultVersion}`;
+      return cell(10, 'enforced', `API ${api.api} version ${api.version} selected by ${how}${fallback}; unknown versions answer 404 listing ${api.supported.join(', ')}`);
+    }
+    return /^\/v\d+(\/|$)/.test(route.path)
+      ? cell(10, 'partial', 'version in a hand-written path prefix; declare it under apis[].versions for selection, unknown-version answers and deprecation')
+      : cell(10, 'missing', 'no API version in the route');
+  },
   11: (route, config) => {
     const methods = authenticators(route);
     if (methods.length === 0) return cell(11, 'not-applicable', 'public route: no session or token');
@@ -215,7 +222,17 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     route.exposeDocs
       ? cell(14, 'weakened', "exposeDocs: true lets the upstream's own documentation paths (/swagger.json, /openapi.json, ...) through")
       : cell(14, 'partial', "the upstream's documentation paths are refused; serving the contract to docs:read principals is not built yet"),
-  15: () => cell(15, 'missing', 'no deprecation or sunset policy for this route'),
+  15: (route) => {
+    const api = route.api;
+    if (api === undefined) return cell(15, 'missing', 'not declared under apis[]: no deprecation or sunset can be announced for it');
+    const d = api.deprecation;
+    if (d === undefined) return cell(15, 'enforced', `current${api.version === undefined ? '' : ` version ${api.version}`}: deprecation and sunset can be announced under ${api.source}`);
+    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    if (d.sunsetAt !== undefined && d.sunsetAt <= Date.now()) return cell(15, 'enforced', `retired on ${day(d.sunsetAt)}: answers 410 Gone with the link`);
+    const missing = [d.sunsetAt === undefined ? 'a sunset date' : '', d.link === undefined ? 'a migration link' : ''].filter((m) => m !== '');
+    const what = `deprecated since ${day(d.deprecatedAt)}${d.sunsetAt === undefined ? '' : `, sunset ${day(d.sunsetAt)}`}, ${d.brownouts.length} brownout(s); Deprecation/Sunset/Link headers on every answer`;
+    return missing.length > 0 ? cell(15, 'partial', `${what}; lacks ${missing.join(' and ')} (${d.source})`) : cell(15, 'enforced', what);
+  },
   16: () => cell(16, 'partial', 'banner headers stripped and 5xx bodies replaced; no response minimization or PII masking yet'),
 };
 
