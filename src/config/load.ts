@@ -27,7 +27,14 @@ export type Mode = 'production' | 'development';
 export interface ListenerConfig {
   readonly host: string;
   readonly port: number;
-  readonly tls?: { readonly cert: string; readonly key: string; readonly minVersion: 'TLSv1.2' | 'TLSv1.3' };
+  readonly tls?: {
+    readonly cert: string;
+    readonly key: string;
+    readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+    /** Resolved PEM files of the client-certificate CAs (mutual TLS), or undefined. */
+    readonly clientCa?: readonly string[];
+    readonly clientCert: 'request' | 'require';
+  };
   readonly http: 'serve' | 'redirect' | 'refuse';
   readonly redirectPort?: number;
 }
@@ -211,7 +218,7 @@ function isHttpUrl(value: string): URL | null {
 type RawTarget = string | { url: string; weight: number };
 type RawUpstream = string | RawTarget[] | ({ targets: RawTarget[] } & Record<string, unknown>);
 
-function normalizeUpstream(raw: RawUpstream, path: string, errors: string[]): UpstreamConfig {
+function normalizeUpstream(raw: RawUpstream, path: string, errors: string[], baseDir: string): UpstreamConfig {
   const object: Record<string, unknown> =
     typeof raw === 'string' || Array.isArray(raw) ? { targets: typeof raw === 'string' ? [raw] : raw } : raw;
   // ajv does not apply defaults inside anyOf branches, so the object form is filled in here, for every form.
@@ -231,6 +238,20 @@ function normalizeUpstream(raw: RawUpstream, path: string, errors: string[]): Up
     if (parsed.search || parsed.hash) errors.push(`${targetPath}: must not have a query or fragment`);
     targets.push({ url, weight });
   });
+  let tls: UpstreamConfig['tls'];
+  const rawTls = object.tls as { ca?: string; cert?: string; key?: string; servername?: string } | undefined;
+  if (rawTls !== undefined) {
+    const file = (key: 'ca' | 'cert' | 'key') => {
+      const value = rawTls[key];
+      if (value === undefined) return undefined;
+      const resolved = resolve(baseDir, value);
+      if (!existsSync(resolved)) errors.push(`${path}.tls.${key}: file not found: ${value}`);
+      return resolved;
+    };
+    tls = { ca: file('ca'), cert: file('cert'), key: file('key'), servername: rawTls.servername };
+    if ((tls.cert === undefined) !== (tls.key === undefined)) errors.push(`${path}.tls: cert and key go together`);
+    if (targets.some((target) => !target.url.startsWith('https:'))) errors.push(`${path}.tls: applies to https:// targets only`);
+  }
   const t = object.timeouts as Record<string, string | number>;
   const ph = object.passiveHealth as Record<string, unknown>;
   const ah = object.activeHealth as Record<string, unknown> | undefined;
@@ -239,6 +260,7 @@ function normalizeUpstream(raw: RawUpstream, path: string, errors: string[]): Up
   return {
     targets,
     balance: object.balance as UpstreamConfig['balance'],
+    ...(tls === undefined ? {} : { tls }),
     connectionsPerTarget: object.connectionsPerTarget as number,
     timeouts: { connect: parseDuration(t.connect!), response: parseDuration(t.response!), bodyIdle: parseDuration(t.bodyIdle!) },
     passiveHealth: {
@@ -350,12 +372,24 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
   const listeners: ListenerConfig[] = listenList.map((l, i) => {
     const path = Array.isArray(rawListen) ? `listen[${i}]` : 'listen';
     fillListenerDefaults(l);
-    const tls = l.tls as { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3' } | undefined;
+    const tls = l.tls as
+      | { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3'; clientCa?: string | string[]; clientCert: 'request' | 'require' }
+      | undefined;
     if (tls) {
       for (const key of ['cert', 'key'] as const) {
         const file = resolve(baseDir, tls[key]);
         if (!existsSync(file)) errors.push(`${path}.tls.${key}: file not found: ${tls[key]}`);
         tls[key] = file;
+      }
+      if (tls.clientCa !== undefined) {
+        const list = Array.isArray(tls.clientCa) ? tls.clientCa : [tls.clientCa];
+        tls.clientCa = list.map((entry, i) => {
+          const file = resolve(baseDir, entry);
+          const where = Array.isArray(l.tls && (l.tls as { clientCa?: unknown }).clientCa) ? `${path}.tls.clientCa[${i}]` : `${path}.tls.clientCa`;
+          if (!existsSync(file)) errors.push(`${where}: file not found: ${entry}`);
+          else if (!readFileSync(file, 'utf8').includes('-----BEGIN CERTIFICATE-----')) errors.push(`${where}: not a PEM certificate file: ${entry}`);
+          return file;
+        });
       }
       if (l.http !== undefined) errors.push(`${path}.http: only applies to plain-HTTP listeners`);
     }
@@ -366,7 +400,9 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
       if (mode === 'production') weakenings.push(issue);
       else warnings.push(`${path}: serves plain HTTP (allowed in development mode only)`);
     }
-    return { host: l.host as string, port: l.port as number, tls, http, redirectPort: l.redirectPort as number | undefined };
+    const listenerTls: ListenerConfig['tls'] =
+      tls === undefined ? undefined : { ...tls, clientCa: tls.clientCa === undefined ? undefined : (tls.clientCa as string[]) };
+    return { host: l.host as string, port: l.port as number, tls: listenerTls, http, redirectPort: l.redirectPort as number | undefined };
   });
 
   const trustedProxies = document.trustedProxies as string[];
@@ -445,7 +481,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
     if (service !== undefined && !BUILT_IN_SERVICES.includes(service)) {
       errors.push(`${path}.upstream: no gateway service named "${service}" (available: ${BUILT_IN_SERVICES.join(', ')})`);
     }
-    const upstream = normalizeUpstream(service === undefined ? (raw.upstream as RawUpstream) : { targets: [] }, `${path}.upstream`, errors);
+    const upstream = normalizeUpstream(service === undefined ? (raw.upstream as RawUpstream) : { targets: [] }, `${path}.upstream`, errors, baseDir);
     const isPublic = raw.public as boolean;
     const websocket = raw.websocket as boolean;
     const sensitivity = raw.sensitivity as RouteConfig['sensitivity'];

@@ -34,6 +34,19 @@ const upstreamObject = {
   properties: {
     targets: { type: 'array', minItems: 1, maxItems: 256, items: upstreamTarget },
     balance: { enum: ['round-robin', 'least-requests'], default: 'round-robin' },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      description:
+        'TLS to https:// targets: certificates are always verified (against ca when given, else the system roots); ' +
+        'cert and key present a client certificate (mutual TLS to the upstream)',
+      properties: {
+        ca: { type: 'string', minLength: 1, description: 'PEM file of the CA(s) that sign the upstream certificates' },
+        cert: { type: 'string', minLength: 1, description: 'PEM client certificate (chain) file' },
+        key: { type: 'string', minLength: 1, description: 'PEM private key file of cert' },
+        servername: { type: 'string', minLength: 1, maxLength: 253, description: 'SNI and the name verified, when not the target host' },
+      },
+    },
     connectionsPerTarget: { type: 'integer', minimum: 1, maximum: 10_000, default: 128 },
     timeouts: {
       type: 'object',
@@ -116,6 +129,19 @@ export const LISTENER_SCHEMA = {
         cert: { type: 'string', description: 'PEM certificate chain file' },
         key: { type: 'string', description: 'PEM private key file' },
         minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' },
+        clientCa: {
+          anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', minItems: 1, maxItems: 16, items: { type: 'string', minLength: 1 } }],
+          description:
+            'mutual TLS: PEM file(s) of the CAs that issue client certificates. The listener asks every client for a ' +
+            'certificate; routes with the mtls policy require a valid one, and map its subject or SAN to a consumer',
+        },
+        clientCert: {
+          enum: ['request', 'require'],
+          default: 'request',
+          description:
+            'with clientCa: request (the handshake accepts clients without a valid certificate; routes decide, 401 with the reason) ' +
+            'or require (the handshake itself refuses clients without a certificate from clientCa)',
+        },
       },
     },
     http: {

@@ -246,13 +246,19 @@ export class Gateway {
 
   #tlsOptions(listener: ListenerConfig) {
     const tls = listener.tls!;
+    const clientCa = tls.clientCa;
     return {
       cert: readFileSync(tls.cert),
       key: readFileSync(tls.key),
       minVersion: tls.minVersion,
       ciphers: TLS12_CIPHERS,
       honorCipherOrder: true,
-    } as const;
+      // Mutual TLS: ask for a client certificate verified against clientCa only (never the system roots). With
+      // `request`, a client without a valid one still connects and the mtls policy answers 401 with the reason.
+      ...(clientCa === undefined
+        ? {}
+        : { ca: clientCa.map((file) => readFileSync(file)), requestCert: true, rejectUnauthorized: tls.clientCert === 'require' }),
+    };
   }
 
   /** Answers protocol-level errors (malformed request line or headers, oversized headers, timeouts) and closes. */

@@ -75,6 +75,11 @@ function authenticators(route: RouteConfig): string[] {
   return route.policies.filter((p) => p.definition.authenticates).map((p) => (p.issuer ? `${p.definition.name} (${p.issuer})` : p.definition.name));
 }
 
+function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+}
+
 function has(route: RouteConfig, policy: string): boolean {
   return route.policies.some((p) => p.definition.name === policy);
 }
@@ -139,7 +144,11 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     if (weak.length > 0) {
       return cell(3, 'weakened', `${weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; ')}; ${atRest}`);
     }
-    return cell(3, 'partial', `in transit: TLS (min ${min}, AEAD ciphers, HSTS), plain HTTP redirected or refused; ${atRest}`);
+    const plainUpstreams = _route.upstream.targets.map((t) => t.url).filter((url) => url.startsWith('http:') && !isLoopbackUrl(url));
+    const mutual = _route.policies.some((p) => p.definition.name === 'mtls') ? '; clients authenticate with certificates (mTLS)' : '';
+    const upstreamTls = _route.upstream.tls?.cert !== undefined ? '; mTLS to the upstream' : '';
+    const upstreamNote = plainUpstreams.length > 0 ? `; plain HTTP to the upstream outside loopback (${plainUpstreams.join(', ')})` : '';
+    return cell(3, 'partial', `in transit: TLS (min ${min}, AEAD ciphers, HSTS), plain HTTP redirected or refused${mutual}${upstreamTls}${upstreamNote}; ${atRest}`);
   },
   4: (route) =>
     cell(

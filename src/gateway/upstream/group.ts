@@ -18,6 +18,7 @@
  * Every time decision reads `deps.now` so tests drive ejection and the breaker with an injected clock.
  * `pick`, `start`, `finish` and `noteRequest` run per request and do not allocate.
  */
+import { readFileSync } from 'node:fs';
 import { Client, Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { AttemptOutcome, UpstreamConfig, UpstreamGroupApi, UpstreamTarget } from './types.ts';
@@ -217,9 +218,12 @@ export class UpstreamGroup implements UpstreamGroupApi {
       requirePositive('target weight', targetConfig.weight);
       return parseTargetUrl(targetConfig.url);
     });
+    // Read once per group: a failure (missing or unreadable file) fails the config load, never a request.
+    const connect = tlsConnectOptions(config.tls);
     this.targets = config.targets.map((targetConfig, index) => {
       const { origin, basePath, hostHeader } = parsedTargets[index]!;
       const pool = new Pool(origin, {
+        ...(connect === undefined ? {} : { connect }),
         connections: config.connectionsPerTarget,
         connectTimeout: config.timeouts.connect,
         headersTimeout: config.timeouts.response,
@@ -500,7 +504,9 @@ export class UpstreamGroup implements UpstreamGroupApi {
     const check = this.config.activeHealth;
     if (check === undefined || this.healthTimer !== null || this.closed) return;
     for (const target of this.targets) {
+      const connect = tlsConnectOptions(this.config.tls);
       target.healthClient = new Client(target.origin, {
+        ...(connect === undefined ? {} : { connect }),
         connectTimeout: Math.min(check.timeout, this.config.timeouts.connect),
         headersTimeout: check.timeout,
         bodyTimeout: check.timeout,
@@ -628,4 +634,19 @@ export class UpstreamGroup implements UpstreamGroupApi {
       this.logger.error({ err: error, origin: target.origin }, 'upstream state change listener failed');
     }
   }
+}
+
+/**
+ * TLS options for https targets: verification is never switched off (rejectUnauthorized stays true); `ca`
+ * replaces the system roots for this upstream, `cert`/`key` present a client certificate (mutual TLS).
+ */
+function tlsConnectOptions(tls: UpstreamConfig['tls']): { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string; rejectUnauthorized: true } | undefined {
+  if (tls === undefined) return undefined;
+  return {
+    rejectUnauthorized: true,
+    ...(tls.ca === undefined ? {} : { ca: readFileSync(tls.ca) }),
+    ...(tls.cert === undefined ? {} : { cert: readFileSync(tls.cert) }),
+    ...(tls.key === undefined ? {} : { key: readFileSync(tls.key) }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+  };
 }

@@ -15,6 +15,8 @@ export interface UpstreamTargetConfig {
 export interface UpstreamConfig {
   readonly targets: readonly UpstreamTargetConfig[];
   readonly balance: 'round-robin' | 'least-requests';
+  /** TLS to https targets: resolved PEM file paths (read when the pools are created). */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly servername?: string };
   /** Maximum connections per target (undici Pool `connections`). */
   readonly connectionsPerTarget: number;
   readonly timeouts: {
