@@ -1012,7 +1012,7 @@ describe('fixture files', () => {
     const config = expectOk(
       loadConfigObject(base({ listen: { port: 8443, tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), minVersion: 'TLSv1.3' } } }), OPTIONS),
     );
-    expect(config.listeners[0]!.tls).toEqual({ cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), minVersion: 'TLSv1.3' });
+    expect(config.listeners[0]!.tls).toEqual({ cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), minVersion: 'TLSv1.3', clientCa: undefined, clientCert: 'request' });
     expect(config.warnings).toEqual([]);
   });
 });

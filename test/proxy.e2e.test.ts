@@ -310,7 +310,7 @@ describe("the upstream's own documentation paths", () => {
       const { evaluatePosture } = await import('../src/posture/posture.ts');
       const report = evaluatePosture(gw.gateway.runtime.config);
       const cells = Object.fromEntries(report.routes.map((r) => [r.route, r.cells.find((c) => c.item === 14)!.status]));
-      expect(cells).toEqual({ api: 'partial', 'open-docs': 'weakened' });
+      expect(cells).toEqual({ api: 'enforced', 'open-docs': 'weakened' });
     } finally {
       await gw.close();
       await upstream.close();

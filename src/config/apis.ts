@@ -94,6 +94,20 @@ export const APIS_SCHEMA = {
       upstream: { description: 'the upstream of every route and version that does not set its own' },
       openapi: { type: 'string', minLength: 1, description: 'the OpenAPI document (2.0, 3.0, 3.1; YAML or JSON) of the API' },
       defaults: ROUTE_SETTINGS,
+      docs: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path'],
+        description:
+          "serve the API's OpenAPI document (x-internal parts removed) and a reference page at path, to principals holding " +
+          'the required permissions, authenticated as the API\'s routes are (needs openapi:)',
+        properties: {
+          path: { type: 'string', pattern: '^(/[A-Za-z0-9._~-]+)+$', description: 'e.g. /docs/orders' },
+          require: { type: 'array', minItems: 1, maxItems: 8, items: { type: 'string' }, default: ['docs:read'], description: 'permissions needed' },
+          public: { type: 'boolean', default: false, description: 'serve the docs to anyone (posture reports it)' },
+          title: { type: 'string', minLength: 1, maxLength: 200 },
+        },
+      },
       versioning: {
         type: 'object',
         additionalProperties: false,
@@ -274,6 +288,23 @@ export function expandApis(document: Record<string, unknown>): Expansion {
         expanded.push(expandedRoute);
       });
     });
+    const docs = api.docs as { path: string; require: string[]; public: boolean; title?: string } | undefined;
+    if (docs !== undefined) {
+      if (api.openapi === undefined) errors.push(`${apiPath}.docs: needs the API's openapi: document`);
+      else {
+        // Authenticated as the API's routes are; authorized by the docs permissions (deny by default).
+        const { authenticate } = apiDefaults as { authenticate?: unknown };
+        const route: Record<string | symbol, unknown> = {
+          id: `${apiId}.docs`,
+          match: { path: `${docs.path}/**`, methods: ['GET', 'HEAD'] },
+          upstream: 'rampart:docs',
+          docs: { openapi: api.openapi, ...(docs.title === undefined ? {} : { title: docs.title }) },
+          ...(docs.public ? { public: true } : { authenticate, authorize: { permissions: docs.require } }),
+        };
+        labels.set(handRoutes.length + expanded.length, `${apiPath}.docs`);
+        expanded.push(route);
+      }
+    }
   });
   return { document: { ...document, apis, routes: [...handRoutes, ...expanded] }, handWritten: handRoutes.length, labels, errors };
 }

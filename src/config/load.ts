@@ -11,6 +11,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
 import { formatAjvErrors } from './errors.ts';
+import { loadOpenApiSync } from '../openapi/load.ts';
 import { API_ROUTE, expandApis, relabel, type ApiRouteInfo } from './apis.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { POLICIES } from '../policies/registry.ts';
@@ -67,6 +68,8 @@ export interface RouteConfig {
   readonly preserveHost: boolean;
   /** The upstream's own documentation paths pass (see DOCUMENTATION_PATH); refused otherwise. */
   readonly exposeDocs: boolean;
+  /** `upstream: rampart:docs` routes: the document served (resolved path) and the page title. */
+  readonly docs: { readonly openapi: string; readonly title: string | undefined } | undefined;
   /** Set for routes expanded from `apis:` (version, prefix, deprecation). */
   readonly api: ApiRouteInfo | undefined;
   readonly maxBodyBytes: number;
@@ -341,6 +344,21 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
   return { ok: true, config: { ...result.config, warnings: relabelAll(result.config.warnings) } };
 }
 
+/** Checks and resolves `docs:` (served by `upstream: rampart:docs`): the document must load for enforcement. */
+function docsSettings(raw: Record<string, unknown>, path: string, service: string | undefined, errors: string[], baseDir: string): RouteConfig['docs'] {
+  const settings = raw.docs as { openapi: string; title?: string } | undefined;
+  if (settings === undefined) {
+    if (service === 'docs') errors.push(`${path}.docs: rampart:docs needs docs: { openapi: FILE }`);
+    return undefined;
+  }
+  if (service !== 'docs') errors.push(`${path}.docs: only applies to routes with upstream: rampart:docs`);
+  if (!(raw.match as { path: string }).path.endsWith('/**')) errors.push(`${path}.match.path: a docs route serves a tree: end it with /**`);
+  const file = resolve(baseDir, settings.openapi);
+  const loaded = loadOpenApiSync(file);
+  if (!loaded.ok) for (const issue of loaded.errors) errors.push(`${path}.docs.openapi: ${issue.text}`);
+  return { openapi: file, title: settings.title };
+}
+
 /** Whether a route is an entry of the route table (header/media-type versions sit behind their group's first). */
 export function inRouteTable(route: RouteConfig): boolean {
   return route.api?.groupKey === undefined || route.api.groupPrimary;
@@ -482,6 +500,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
       errors.push(`${path}.upstream: no gateway service named "${service}" (available: ${BUILT_IN_SERVICES.join(', ')})`);
     }
     const upstream = normalizeUpstream(service === undefined ? (raw.upstream as RawUpstream) : { targets: [] }, `${path}.upstream`, errors, baseDir);
+    const docs = docsSettings(raw, path, service, errors, baseDir);
     const isPublic = raw.public as boolean;
     const websocket = raw.websocket as boolean;
     const sensitivity = raw.sensitivity as RouteConfig['sensitivity'];
@@ -615,6 +634,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
       },
       preserveHost: raw.preserveHost as boolean,
       exposeDocs: raw.exposeDocs === true,
+      docs,
       api: (raw as Record<symbol, unknown>)[API_ROUTE] as ApiRouteInfo | undefined,
       maxBodyBytes: raw.maxBodySize === undefined ? -1 : parseSize(raw.maxBodySize as string | number),
       replaceUpstream5xx: (raw.errors as { replaceUpstream5xx: boolean }).replaceUpstream5xx,

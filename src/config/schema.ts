@@ -363,6 +363,18 @@ export const CONFIG_SCHEMA = {
               'through this route; refused by default (checklist item 14), and posture reports every route that says true',
           },
           maxBodySize: SIZE_SCHEMA,
+          docs: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['openapi'],
+            description:
+              'with upstream: rampart:docs and a /** path: the gateway serves this OpenAPI document (x-internal parts removed) ' +
+              'and a rendered reference page under the route, to whoever the route authenticates and authorizes (e.g. docs:read)',
+            properties: {
+              openapi: { type: 'string', minLength: 1, description: 'the OpenAPI document (2.0, 3.0 or 3.1; YAML or JSON)' },
+              title: { type: 'string', minLength: 1, maxLength: 200, description: 'page title (default: info.title)' },
+            },
+          },
           errors: {
             type: 'object',
             additionalProperties: false,
@@ -379,4 +391,4 @@ export const CONFIG_SCHEMA = {
   },
 } as const;
 
-export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'forwardIdentity', 'sensitivity', 'websocket', 'preserveHost', 'exposeDocs', 'maxBodySize', 'errors']);
+export const ROUTE_CORE_KEYS = new Set(['id', 'match', 'upstream', 'public', 'authenticate', 'forwardIdentity', 'sensitivity', 'websocket', 'preserveHost', 'exposeDocs', 'maxBodySize', 'docs', 'errors']);

@@ -10,6 +10,8 @@ export const ERRORS = {
   RAMPART_ERR_AMBIGUOUS_PATH: { status: 400, title: 'Request path is not acceptable' },
   RAMPART_ERR_BAD_HEADER: { status: 400, title: 'Request header is not acceptable' },
   RAMPART_ERR_MALFORMED_REQUEST: { status: 400, title: 'Malformed request' },
+  /** The request does not match the operation's OpenAPI contract (parameters or body); `contract` policy. */
+  RAMPART_ERR_REQUEST_INVALID: { status: 400, title: 'Request does not match the API contract' },
   RAMPART_ERR_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
   RAMPART_ERR_INVALID_CREDENTIAL: { status: 401, title: 'Authentication required' },
   RAMPART_ERR_INSUFFICIENT_AUTHENTICATION: { status: 401, title: 'Stronger authentication required' },
@@ -22,6 +24,8 @@ export const ERRORS = {
   RAMPART_ERR_ADDRESS_DENIED: { status: 403, title: 'Forbidden' },
   RAMPART_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'Not found' },
   RAMPART_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  /** No media type the operation answers with is acceptable to the client (RFC 9110 §15.5.7). */
+  RAMPART_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
   RAMPART_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
   RAMPART_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   RAMPART_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },

@@ -21,6 +21,8 @@ import { createIdentityService } from '../identity/service.ts';
 import type { IdentityAssertionSigner } from '../identity/assertion.ts';
 import { IDENTITY_ASSERTION_KEY, forward, upstreamRequestHeaders } from './proxy.ts';
 import { DeprecationUsage } from './deprecation-usage.ts';
+import { createDocsService } from '../docs/service.ts';
+import { countersConfigOf } from '../storage/counters-config.ts';
 import { deprecationAnswer, deprecationRefusal, requestedVersion, unknownPathVersion, versionProblem } from './versions.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, answerOutcome, sendDirect, sendProblem } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
@@ -138,7 +140,10 @@ export class Gateway {
     let stores = options.stores;
     const ownsStores = stores === undefined && config.needsStores;
     if (ownsStores) stores = await openConfiguredStores(config, { logger });
-    const services = new Map<string, GatewayService>([['csp-report', cspReportService(config, events, logger)]]);
+    const services = new Map<string, GatewayService>([
+      ['csp-report', cspReportService(config, events, logger)],
+      ['docs', createDocsService(config.cspReport.path)],
+    ]);
     const closers: Array<() => Promise<void>> = [];
     let assertions: IdentityAssertionSigner | undefined;
     try {
@@ -634,6 +639,7 @@ export class Gateway {
     const metrics = ctx.route?.metrics ?? ctx.runtime.unroutedMetrics;
     metrics.countRequest(status);
     metrics.duration.observe(elapsed / 1000);
+    if (ctx.errorCode === 'RAMPART_ERR_RATE_LIMITED') this.metrics.rejected.labels('rate-limit').inc();
     if (ctx.deprecated) this.deprecationUsage.record(ctx.route!, ctx.principal, Date.now());
     if (this.#accessLogEnabled) {
       this.accessLog.write({
@@ -786,6 +792,10 @@ export class Gateway {
     }
     if (config.needsStores && this.#stores === undefined) {
       throw new Error('the new configuration needs stored identities (storage:), which this process did not open: restart the gateway');
+    }
+    if (this.#stores !== undefined && countersConfigOf(config.document).store !== countersConfigOf(current.config.document).store) {
+      // The brute-force counters live in the stores, opened once: a half-applied change would split them.
+      throw new Error('counters.store changed: the stores (and their brute-force counters) are opened once: restart the gateway');
     }
     const next = await Runtime.build(config, {
       logger: this.logger,

@@ -14,4 +14,4 @@ export interface GatewayService {
 export type GatewayServices = ReadonlyMap<string, GatewayService>;
 
 /** Services every gateway has; `rampart config check` refuses any other `rampart:NAME`. */
-export const BUILT_IN_SERVICES: readonly string[] = ['csp-report', 'identity'];
+export const BUILT_IN_SERVICES: readonly string[] = ['csp-report', 'identity', 'docs'];

@@ -227,10 +227,19 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     if (weak.length > 0) return cell(13, 'weakened', weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; '));
     return cell(13, 'enforced', 'exact origin allow-list, null origin refused, Vary: Origin, preflight answered by the gateway');
   },
-  14: (route) =>
-    route.exposeDocs
+  14: (route) => {
+    if (route.service === 'docs') {
+      if (route.public) return cell(14, 'weakened', 'documentation served to anyone (public: true)');
+      const needs = route.policies.find((p) => p.definition.name === 'authorize');
+      const permissions = needs === undefined ? undefined : JSON.stringify((needs.config as { permissions?: unknown }).permissions);
+      return needs === undefined
+        ? cell(14, 'partial', 'documentation served to any authenticated principal: add authorize with docs:read')
+        : cell(14, 'enforced', `documentation served to principals holding ${permissions}, x-internal parts removed, a nonce CSP, no external requests`);
+    }
+    return route.exposeDocs
       ? cell(14, 'weakened', "exposeDocs: true lets the upstream's own documentation paths (/swagger.json, /openapi.json, ...) through")
-      : cell(14, 'partial', "the upstream's documentation paths are refused; serving the contract to docs:read principals is not built yet"),
+      : cell(14, 'enforced', "the upstream's documentation paths are refused; documentation is served only by rampart:docs routes");
+  },
   15: (route) => {
     const api = route.api;
     if (api === undefined) return cell(15, 'missing', 'not declared under apis[]: no deprecation or sunset can be announced for it');

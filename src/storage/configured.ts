@@ -12,6 +12,11 @@
  *
  * The key hashes API keys, session ids and refresh tokens (through the pepper) and seals TOTP seeds and signing
  * keys: losing or changing it invalidates all of them.
+ *
+ * Counters: `stores.counters` (the brute-force counters of api-key, login, MFA and client authentication) is the
+ * store the top-level `counters:` setting names. With `counters.store: redis://...` it is the Redis adapter on the
+ * process's shared connection (the same one the rate-limit policies use), so every gateway process sees the same
+ * failure counts and locks.
  */
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,11 +24,16 @@ import type { GatewayConfig } from '../config/load.ts';
 import { deriveSecretPepper } from '../crypto/hashing.ts';
 import { MasterKeyError, generateMasterKey, parseMasterKey } from '../crypto/master-key.ts';
 import { openStores } from './index.ts';
-import { StoreConfigError, type Stores } from './ports.ts';
+import { openCounterStore } from './counter-store.ts';
+import { StoreConfigError, type CounterStore, type Stores } from './ports.ts';
+import { countersConfigOf } from './counters-config.ts';
+import { RedisCounterStore } from './redis/counters.ts';
 
 /** Where warnings go: a pino logger fits, and so does a small adapter printing to stderr. */
 export interface WarningSink {
   warn(details: Record<string, unknown>, message: string): void;
+  /** Optional: informational notes (Redis connected). */
+  info?(details: Record<string, unknown>, message: string): void;
 }
 
 export interface OpenConfiguredStoresOptions {
@@ -122,13 +132,32 @@ export function resolveMasterKey(
 }
 
 export async function openConfiguredStores(
-  config: Pick<GatewayConfig, 'storage' | 'masterKey' | 'mode'>,
+  config: Pick<GatewayConfig, 'storage' | 'masterKey' | 'mode'> & { readonly document?: Readonly<Record<string, unknown>> },
   options: OpenConfiguredStoresOptions = {},
 ): Promise<ConfiguredStores> {
   const { masterKey, generatedKeyFile } = resolveMasterKey(config, options.logger);
   const sqliteFile = sqliteFilePath(config.storage);
   if (sqliteFile !== undefined) mkdirSync(dirname(sqliteFile), { recursive: true, mode: 0o700 });
-  const stores = openStores(config.storage, { masterKey });
+  const countersConfig = countersConfigOf(config.document);
+  let counterStore: CounterStore | undefined;
+  if (countersConfig.store !== 'memory') {
+    const logger = options.logger;
+    counterStore = openCounterStore(countersConfig, {
+      ...(logger ? { log: { warn: (details, message) => logger.warn(details, message), info: (details, message) => logger.info?.(details, message) } } : {}),
+    });
+  }
+  // Start with the connection up when Redis answers (brute-force checks would fail until then); a Redis that is
+  // down does not stop the start: reconnection goes on and the callers fail as they do for any store error.
+  if (counterStore instanceof RedisCounterStore && !(await counterStore.ready)) {
+    options.logger?.warn({ redis: counterStore.where }, 'counter store: Redis does not answer yet; brute-force checks fail until it does');
+  }
+  let stores: Stores;
+  try {
+    stores = openStores(config.storage, { masterKey, ...(counterStore ? { counterStore } : {}) });
+  } catch (error) {
+    await counterStore?.close?.();
+    throw error;
+  }
   return {
     stores,
     masterKey,

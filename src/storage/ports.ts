@@ -495,17 +495,31 @@ export interface SessionStore {
 // Counters
 
 /**
- * Counts events per key over a sliding window, and holds temporary locks.
+ * Counts events per key over a sliding window, holds temporary locks (brute-force defence), and answers the
+ * rate-limit checks of the `rate-limit` policy (GCRA rates, calendar quotas, concurrency slots).
  *
- * The window is the sliding-window counter used by Cloudflare and by nginx-style limiters: two
- * fixed buckets (current and previous window) and an estimate `current + previous × (share of the
- * previous window still inside the sliding window)`. It needs O(1) memory per key, has no
- * double-burst at bucket edges like fixed windows, and maps onto two Redis keys and one Lua script
- * (the rate-limit issue's Redis adapter). The estimate may be fractional; compare it with `>=`.
+ * Sliding window (`increment`/`get`, brute-force counters): the sliding-window counter used by Cloudflare and by
+ * nginx-style limiters: two fixed buckets (current and previous window) and an estimate `current + previous ×
+ * (share of the previous window still inside the sliding window)`. O(1) memory per key, no double burst at bucket
+ * edges like fixed windows. The estimate may be fractional; compare it with `>=`.
  *
- * Keys are bounded by `boundCounterKey`: attacker-influenced keys (addresses, usernames) longer than
- * MAX_RAW_COUNTER_KEY are replaced by their SHA-256, in a separate namespace so no raw key can
- * collide with a hashed one.
+ * GCRA (`take`): the Generic Cell Rate Algorithm (ITU-T I.371 "virtual scheduling"; the algorithm behind
+ * redis-cell and `throttled`). One number per key, the theoretical arrival time (TAT) of the next request. A request
+ * at `now` is allowed when `max(TAT, now) + T - now <= burst × T` (T = emission interval = period / rate) and then
+ * moves TAT by T. Up to `burst` requests pass at once; after that one per T, exactly, whatever the wall-clock
+ * bucket boundaries: there is no window edge at which two bursts can meet.
+ *
+ * Clocks: every method takes the caller's `now`. The memory adapter uses it (tests inject clocks). A shared
+ * adapter answers `take`, `quota` and `acquire` with its own clock (Redis server `TIME`) so every gateway node
+ * agrees on one time line; the brute-force methods keep the caller's time (their windows are minutes long).
+ *
+ * Synchronous answers: `take`, `quota`, `acquire` and `release` may answer synchronously (the memory adapter
+ * does: no promise per request on the hot path) or with a Promise (Redis); callers handle both. A `RateDecision`
+ * is valid until the next call on the same store (the memory adapter reuses one object): copy what you keep.
+ *
+ * Keys are bounded by `boundCounterKey`: attacker-influenced keys (addresses, usernames, header values) longer
+ * than MAX_RAW_COUNTER_KEY are replaced by their SHA-256, in a separate namespace so no raw key can collide with a
+ * hashed one. Each method family (windows, locks, GCRA, quotas, concurrency) has its own key space.
  */
 export interface CounterStore {
   /** Adds one event at `now` and resolves the sliding-window count including it. Use one `windowMs` per key. */
@@ -518,6 +532,48 @@ export interface CounterStore {
   lockUntil(key: string, until: EpochMs): Promise<void>;
   /** The end of the key's lock when it is locked at `now`, else null. */
   lockedUntil(key: string, now: EpochMs): Promise<EpochMs | null>;
+
+  /**
+   * GCRA: spends one unit of `key`'s allowance, where one unit comes back every `emissionIntervalMs` (may be
+   * fractional: 1000/3 for 3/s) and at most `burst` units are held. Refused requests spend nothing.
+   */
+  take(key: string, emissionIntervalMs: number, burst: number, now: EpochMs): RateDecision | Promise<RateDecision>;
+  /**
+   * A quota of `limit` requests per UTC calendar `period` (day: from 00:00Z; month: from the 1st, 00:00Z). Resets
+   * at the period boundary (a quota is a billing-style allowance, not a rate). Refused requests spend nothing.
+   */
+  quota(key: string, limit: number, period: QuotaPeriod, now: EpochMs): RateDecision | Promise<RateDecision>;
+  /**
+   * Takes one of `limit` concurrency slots of `key` under the caller-chosen, unique `leaseId`; resolves the slots
+   * left after taking it, or -1 when all are taken. A slot not released within `leaseMs` is freed anyway (a shared
+   * store cannot otherwise recover the slots of a node that died mid-request).
+   */
+  acquire(key: string, leaseId: string, limit: number, leaseMs: number, now: EpochMs): number | Promise<number>;
+  /** Frees the slot taken under `leaseId` (no effect when it was already freed or expired). */
+  release(key: string, leaseId: string): void | Promise<void>;
+  /** Releases connections and timers; the owner of the store calls it once. */
+  close?(): Promise<void>;
+}
+
+export type QuotaPeriod = 'day' | 'month';
+
+/** The answer to one `take` or `quota` check. Milliseconds are relative to the check's time and rounded up. */
+export interface RateDecision {
+  allowed: boolean;
+  /** Whole units left after this check (0 when refused). */
+  remaining: number;
+  /** When refused: how long until one unit is available again; 0 when allowed. */
+  retryAfterMs: number;
+  /** How long until the allowance is full again (GCRA) or the period ends (quota). */
+  resetMs: number;
+}
+
+/**
+ * The counter store cannot answer (connection lost, command timed out). Callers of the rate-limit methods treat
+ * any rejection as this; the class lets logs say which it was.
+ */
+export class CounterStoreUnavailableError extends Error {
+  override readonly name = 'CounterStoreUnavailableError';
 }
 
 export interface Stores {

@@ -1,0 +1,87 @@
+/**
+ * `upstream: rampart:docs`: the gateway serves an API's documentation itself (checklist item 14), only through a
+ * route that authenticates and authorizes like any other (a `docs:read` permission by convention; a public docs
+ * route must say `public: true`, and posture flags it). Under the route's base path:
+ *
+ *   <base>/                  the rendered API reference page (no external requests; a nonce-based CSP)
+ *   <base>/openapi.json      the document, with every `x-internal: true` part removed
+ *   <base>/assets/docs.css   the page's stylesheet
+ *
+ * The document is the one the route names (`docs.openapi`), loaded with the contract loader (cached while the
+ * file is unchanged) and published without its internal parts.
+ */
+import { randomBytes } from 'node:crypto';
+import { loadOpenApi, type LoadedOpenApi } from '../openapi/load.ts';
+import type { GatewayContext } from '../gateway/context.ts';
+import type { GatewayService } from '../gateway/services.ts';
+import { answerOutcome, sendDirect } from '../gateway/respond.ts';
+import { withoutInternal } from './strip-internal.ts';
+import { DOCS_CSS, renderReference } from './render.ts';
+
+interface Published {
+  readonly document: Record<string, unknown>;
+  readonly json: string;
+}
+
+const published = new WeakMap<LoadedOpenApi, Published>();
+
+function publish(api: LoadedOpenApi): Published {
+  let entry = published.get(api);
+  if (entry === undefined) {
+    const document = withoutInternal(api.model.document);
+    entry = { document, json: JSON.stringify(document) };
+    published.set(api, entry);
+  }
+  return entry;
+}
+
+/** The gateway's security headers set a strict CSP for API answers; the page gets its own, with a fresh nonce. */
+function replaceHeader(list: string[], name: string, value: string): void {
+  for (let i = list.length - 2; i >= 0; i -= 2) if (list[i] === name) list.splice(i, 2);
+  list.push(name, value);
+}
+
+export function createDocsService(cspReportPath: string): GatewayService {
+  return {
+    name: 'docs',
+    async handle(ctx: GatewayContext): Promise<void> {
+      const route = ctx.route!;
+      const docs = route.config.docs;
+      if (docs === undefined) throw new Error(`route ${route.id} has no docs settings`);
+      if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+        answerOutcome(ctx, { kind: 'problem', code: 'RAMPART_ERR_METHOD_NOT_ALLOWED', headers: { allow: 'GET, HEAD' } });
+        return;
+      }
+      const base = route.config.path.replace(/\/\*\*$/, '');
+      const rest = ctx.path.slice(base.length);
+      if (rest === '/assets/docs.css') {
+        replaceHeader(ctx.responseHeaders, 'cache-control', 'no-cache');
+        sendDirect(ctx.res, 200, ctx.requestId, ctx.responseHeaders, { 'content-type': 'text/css; charset=utf-8' }, ctx.method === 'HEAD' ? undefined : DOCS_CSS);
+        return;
+      }
+      if (rest !== '' && rest !== '/' && rest !== '/index.html' && rest !== '/openapi.json') {
+        answerOutcome(ctx, { kind: 'problem', code: 'RAMPART_ERR_ROUTE_NOT_FOUND', detail: 'no such documentation resource' });
+        return;
+      }
+      const loaded = await loadOpenApi(docs.openapi);
+      if (!loaded.ok) {
+        answerOutcome(ctx, { kind: 'problem', code: 'RAMPART_ERR_INTERNAL', detail: `docs: ${loaded.errors[0]?.text ?? 'document does not load'}` });
+        return;
+      }
+      const { document, json } = publish(loaded.api);
+      if (rest === '/openapi.json') {
+        sendDirect(ctx.res, 200, ctx.requestId, ctx.responseHeaders, { 'content-type': 'application/json' }, ctx.method === 'HEAD' ? undefined : json);
+        return;
+      }
+      const nonce = randomBytes(16).toString('base64');
+      replaceHeader(
+        ctx.responseHeaders,
+        'content-security-policy',
+        `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; ` +
+          `frame-ancestors 'none'; report-uri ${cspReportPath}`,
+      );
+      const html = renderReference(document, { nonce, base, title: docs.title });
+      sendDirect(ctx.res, 200, ctx.requestId, ctx.responseHeaders, { 'content-type': 'text/html; charset=utf-8' }, ctx.method === 'HEAD' ? undefined : html);
+    },
+  };
+}

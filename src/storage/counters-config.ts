@@ -1,0 +1,72 @@
+/**
+ * The top-level `counters:` setting: where rate-limit and brute-force counters live, and what a route does when
+ * that store cannot answer. Kept apart from the adapters so the config schema can import it without them.
+ *
+ *   counters: { store: memory }                                       # one process (the default)
+ *   counters: { store: "${env:REDIS_URL}", onFailure: local, keyPrefix: "rampart:", timeout: 500ms }
+ */
+import { DURATION_SCHEMA, parseDuration } from '../config/units.ts';
+
+export type CounterFailureMode = 'closed' | 'local';
+
+export interface CountersConfig {
+  /** `memory`, or a `redis://` / `rediss://` URL (it may carry a password: never log it). */
+  readonly store: string;
+  readonly onFailure: CounterFailureMode;
+  readonly keyPrefix: string;
+  readonly timeoutMs: number;
+}
+
+const REDIS_URL = /^rediss?:\/\/\S+$/;
+
+export const COUNTERS_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description:
+    'Where rate-limit counters and the brute-force counters of authentication live. `memory` counts in this process ' +
+    'only; a Redis URL (redis:// or rediss:// for TLS, e.g. "${env:REDIS_URL}") lets several gateway processes ' +
+    'enforce one global limit and share brute-force locks.',
+  properties: {
+    store: {
+      type: 'string',
+      default: 'memory',
+      pattern: '^(memory|rediss?://\\S+)$',
+      description: 'memory, or redis://[:password@]host:port[/db] (rediss:// for TLS)',
+    },
+    onFailure: {
+      enum: ['closed', 'local'],
+      default: 'closed',
+      description:
+        'what a rate-limited route does while Redis cannot answer (a route may override it with onStoreFailure): ' +
+        'closed answers 503 (fail closed, the default); local enforces the same limits per gateway process in ' +
+        'memory until Redis is back (N processes then admit up to N times the limit). Reconnection is automatic.',
+    },
+    keyPrefix: {
+      type: 'string',
+      default: 'rampart:',
+      pattern: '^[A-Za-z0-9:._-]{0,128}$',
+      description: 'prefix of every Redis key, so several deployments can share one Redis',
+    },
+    timeout: {
+      ...DURATION_SCHEMA,
+      default: '500ms',
+      description: 'a Redis command not answered within this counts as a store failure (see onFailure)',
+    },
+  },
+} as const;
+
+export function isRedisCounterStore(store: string): boolean {
+  return REDIS_URL.test(store);
+}
+
+/** The counters settings of a validated config document (defaults filled in), or the defaults. */
+export function countersConfigOf(document: Readonly<Record<string, unknown>> | undefined): CountersConfig {
+  const raw = (document?.counters ?? {}) as { store?: string; onFailure?: CounterFailureMode; keyPrefix?: string; timeout?: string | number };
+  return {
+    store: raw.store ?? 'memory',
+    onFailure: raw.onFailure ?? 'closed',
+    keyPrefix: raw.keyPrefix ?? 'rampart:',
+    timeoutMs: Math.max(1, parseDuration(raw.timeout ?? '500ms')),
+  };
+}

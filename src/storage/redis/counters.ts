@@ -1,0 +1,156 @@
+/**
+ * The Redis CounterStore: several gateway processes share one set of counters, so a limit of 100/s is 100/s for
+ * the cluster, and a brute-force lock set by one node holds on every node (ARCHITECTURE.md "State": counters in
+ * Redis, atomic Lua, Redis server time).
+ *
+ * - Every check is one Lua script (scripts.ts): atomic, one round trip, EVALSHA with NOSCRIPT fallback.
+ * - `take`, `quota` and `acquire` use Redis' clock (`TIME`) unless the store was opened with `clock: 'caller'`
+ *   (the accuracy tests drive the same scripts with an injected clock that way).
+ * - Keys: `<keyPrefix><family>:<boundCounterKey(key)>` with one family letter per method group (w windows,
+ *   l locks, g GCRA, q quotas, c concurrency), so no two kinds of state can share a key, and attacker-chosen key
+ *   material is bounded (long values hashed into their own namespace). Every key carries an expiry.
+ * - When Redis is not connected, methods reject at once with CounterStoreUnavailableError (no queueing): the
+ *   rate-limit policy then fails closed or falls back to local limits; the brute-force callers fail as they do
+ *   for any store error.
+ *
+ * Redis Cluster is not supported (keys are not hash-tagged); use one primary (with replicas or Sentinel in
+ * front if needed). Tested against Redis 7.
+ */
+import { boundCounterKey, requireTime, requireWindow } from '../shared.ts';
+import { CounterStoreUnavailableError, type CounterStore, type EpochMs, type QuotaPeriod, type RateDecision } from '../ports.ts';
+import type { RedisLease } from './connection.ts';
+
+export interface RedisCounterOptions {
+  /** Prepended to every key (e.g. `rampart:`), so several deployments can share one Redis. */
+  readonly keyPrefix: string;
+  /** Whose clock the rate-limit scripts use: Redis' own (default) or the caller's `now` (tests). */
+  readonly clock?: 'server' | 'caller';
+}
+
+function requireCountLimit(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new TypeError(`${what} must be a positive integer`);
+  return value;
+}
+
+function decision(reply: readonly number[]): RateDecision {
+  return { allowed: reply[0] === 1, remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), resetMs: Number(reply[3]) };
+}
+
+export class RedisCounterStore implements CounterStore {
+  readonly #lease: RedisLease;
+  readonly #prefix: string;
+  readonly #callerClock: boolean;
+  #closed = false;
+
+  constructor(lease: RedisLease, options: RedisCounterOptions) {
+    this.#lease = lease;
+    this.#prefix = options.keyPrefix;
+    this.#callerClock = options.clock === 'caller';
+  }
+
+  /** True while the connection is up: callers may skip a doomed round trip when it is not. */
+  get available(): boolean {
+    return !this.#closed && this.#lease.client.status === 'ready';
+  }
+
+  /** Resolves once the first connection attempt finished (true: connected). */
+  get ready(): Promise<boolean> {
+    return this.#lease.ready;
+  }
+
+  /** Host and port of the Redis server, for logs. */
+  get where(): string {
+    return this.#lease.where;
+  }
+
+  #key(family: string, key: string): string {
+    return `${this.#prefix}${family}:${boundCounterKey(key)}`;
+  }
+
+  #unavailable(): Promise<never> {
+    return Promise.reject(new CounterStoreUnavailableError(this.#closed ? 'counter store closed' : `Redis at ${this.#lease.where} is not connected`));
+  }
+
+  async increment(key: string, windowMs: number, now: EpochMs): Promise<number> {
+    const redisKey = this.#key('w', key);
+    requireWindow(windowMs);
+    requireTime(now, 'now');
+    if (!this.available) return this.#unavailable();
+    return Number(await this.#lease.client.rampartWindow(redisKey, windowMs, now, 1));
+  }
+
+  async get(key: string, windowMs: number, now: EpochMs): Promise<number> {
+    const redisKey = this.#key('w', key);
+    requireWindow(windowMs);
+    requireTime(now, 'now');
+    if (!this.available) return this.#unavailable();
+    return Number(await this.#lease.client.rampartWindow(redisKey, windowMs, now, 0));
+  }
+
+  async reset(key: string): Promise<void> {
+    const windowKey = this.#key('w', key);
+    const lockKey = this.#key('l', key);
+    if (!this.available) return this.#unavailable();
+    await this.#lease.client.del(windowKey, lockKey);
+  }
+
+  async lockUntil(key: string, until: EpochMs): Promise<void> {
+    const redisKey = this.#key('l', key);
+    requireTime(until, 'until');
+    if (!this.available) return this.#unavailable();
+    await this.#lease.client.rampartLock(redisKey, until);
+  }
+
+  async lockedUntil(key: string, now: EpochMs): Promise<EpochMs | null> {
+    const redisKey = this.#key('l', key);
+    requireTime(now, 'now');
+    if (!this.available) return this.#unavailable();
+    const value = await this.#lease.client.get(redisKey);
+    if (value === null) return null;
+    const until = Number(value);
+    return Number.isFinite(until) && until > now ? until : null;
+  }
+
+  take(key: string, emissionIntervalMs: number, burst: number, now: EpochMs): Promise<RateDecision> {
+    const redisKey = this.#key('g', key);
+    if (typeof emissionIntervalMs !== 'number' || !Number.isFinite(emissionIntervalMs) || emissionIntervalMs <= 0) {
+      throw new TypeError('emissionIntervalMs must be a positive number');
+    }
+    requireCountLimit(burst, 'burst');
+    requireTime(now, 'now');
+    if (!this.available) return this.#unavailable();
+    const intervalUs = Math.max(1, Math.round(emissionIntervalMs * 1000));
+    return this.#lease.client.rampartGcra(redisKey, intervalUs, burst, this.#callerClock ? now : -1).then(decision);
+  }
+
+  quota(key: string, limit: number, period: QuotaPeriod, now: EpochMs): Promise<RateDecision> {
+    const redisKey = this.#key('q', key);
+    requireCountLimit(limit, 'limit');
+    requireTime(now, 'now');
+    if (period !== 'day' && period !== 'month') throw new TypeError('period must be day or month');
+    if (!this.available) return this.#unavailable();
+    return this.#lease.client.rampartQuota(redisKey, limit, period, this.#callerClock ? now : -1).then(decision);
+  }
+
+  acquire(key: string, leaseId: string, limit: number, leaseMs: number, now: EpochMs): Promise<number> {
+    const redisKey = this.#key('c', key);
+    requireCountLimit(limit, 'limit');
+    requireCountLimit(leaseMs, 'leaseMs');
+    requireTime(now, 'now');
+    if (!this.available) return this.#unavailable();
+    return this.#lease.client.rampartAcquire(redisKey, limit, leaseId, leaseMs, this.#callerClock ? now : -1).then(Number);
+  }
+
+  async release(key: string, leaseId: string): Promise<void> {
+    const redisKey = this.#key('c', key);
+    if (!this.available) return this.#unavailable();
+    await this.#lease.client.zrem(redisKey, leaseId);
+  }
+
+  /** Releases this store's hold on the shared connection (closed when the last holder releases it). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#lease.release();
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The Redis counter adapter against a real Redis (REDIS_URL, default redis://127.0.0.1:6379, or a redis-server
+ * started for the run; never skipped): the whole storage contract with Redis counters, the rate-limit contract
+ * with an injected clock (the Lua scripts held to the TypeScript's exact boundaries), and Redis' own clock with
+ * bursts sent well inside one window. Each test uses its own key prefix.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { describeStoreContract } from '../contract.testkit.ts';
+import { describeCounterRateContract } from '../counters.testkit.ts';
+import { openMemoryStores } from '../memory/index.ts';
+import { openStores } from '../index.ts';
+import { CounterStoreUnavailableError } from '../ports.ts';
+import { openRedisCounterStore, openRedisConnections, RedisCounterStore } from './index.ts';
+import { startRedisServer, stopTestRedis, testRedisUrl, uniqueKeyPrefix } from '../../../test/redis-server.ts';
+
+let url: string;
+beforeAll(async () => {
+  url = await testRedisUrl();
+});
+afterAll(async () => {
+  await stopTestRedis();
+});
+
+function open(prefix: string, clock: 'server' | 'caller' = 'caller'): RedisCounterStore {
+  return openRedisCounterStore(url, { keyPrefix: prefix, commandTimeoutMs: 2000, clock });
+}
+
+async function openReady(prefix: string, clock: 'server' | 'caller' = 'caller'): Promise<RedisCounterStore> {
+  const store = open(prefix, clock);
+  expect(await store.ready).toBe(true);
+  return store;
+}
+
+describeStoreContract('memory identities + Redis counters', async (masterKey) => {
+  const counterStore = await openReady(uniqueKeyPrefix('contract'));
+  const stores = openStores('memory:', { masterKey, counterStore });
+  return { stores, cleanup: () => stores.close() };
+});
+
+describeCounterRateContract('redis (caller clock)', async () => {
+  const store = await openReady(uniqueKeyPrefix('rate-contract'));
+  return { store, leases: true, cleanup: () => store.close() };
+});
+
+describe('Redis counters on Redis time', () => {
+  it('lets exactly the burst through when 500 requests arrive well inside one window', async () => {
+    const store = await openReady(uniqueKeyPrefix('server-clock'), 'server');
+    try {
+      // 100 per day: the allowance refills by ~0.06 per minute, so the burst is the whole answer.
+      const interval = 86_400_000 / 100;
+      const answers = await Promise.all(Array.from({ length: 500 }, () => store.take('burst', interval, 100, 0)));
+      expect(answers.filter((d) => d.allowed)).toHaveLength(100);
+      const remaining = answers.filter((d) => d.allowed).map((d) => d.remaining).sort((a, b) => a - b);
+      expect(remaining).toEqual(Array.from({ length: 100 }, (_, i) => i));
+      for (const refused of answers.filter((d) => !d.allowed)) expect(refused.retryAfterMs).toBeGreaterThan(0);
+      // Quotas and slots on Redis time too.
+      const quota = await Promise.all(Array.from({ length: 50 }, () => store.quota('q', 20, 'day', 0)));
+      expect(quota.filter((d) => d.allowed)).toHaveLength(20);
+      const slots = await Promise.all(Array.from({ length: 30 }, (_, i) => store.acquire('c', `l${i}`, 7, 60_000, 0)));
+      expect(slots.filter((n) => n >= 0)).toHaveLength(7);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps working after SCRIPT FLUSH (EVALSHA falls back to EVAL on NOSCRIPT)', async () => {
+    const store = await openReady(uniqueKeyPrefix('noscript'));
+    const admin = new Redis(url);
+    try {
+      expect((await store.take('k', 1000, 2, 1_000_000)).allowed).toBe(true);
+      await admin.script('FLUSH');
+      expect((await store.take('k', 1000, 2, 1_000_000)).allowed).toBe(true);
+      expect((await store.take('k', 1000, 2, 1_000_000)).allowed).toBe(false);
+      expect(await store.increment('w', 60_000, 1_000_000)).toBe(1);
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
+  it('bounds key length in Redis: a 10,000-character key is stored under a 64-hex digest', async () => {
+    const prefix = uniqueKeyPrefix('bounded');
+    const store = await openReady(prefix);
+    const admin = new Redis(url);
+    try {
+      await store.take('h:' + 'y'.repeat(10_000), 1000, 5, 1_000_000);
+      const keys = await admin.keys(`${prefix}*`);
+      expect(keys).toHaveLength(1);
+      expect(keys[0]).toMatch(new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}g:h:[0-9a-f]{64}$`));
+      // Every key expires.
+      expect(await admin.pttl(keys[0]!)).toBeGreaterThan(0);
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
+  it('shares one connection per URL in a process and closes it with the last holder', async () => {
+    const before = openRedisConnections();
+    const a = await openReady(uniqueKeyPrefix('share'));
+    const b = await openReady(uniqueKeyPrefix('share'));
+    expect(openRedisConnections()).toBe(before + 1);
+    await a.close();
+    expect(openRedisConnections()).toBe(before + 1);
+    expect((await b.take('k', 1000, 1, 5)).allowed).toBe(true);
+    await b.close();
+    expect(openRedisConnections()).toBe(before);
+  });
+});
+
+describe('Redis going away and coming back', () => {
+  it('fails fast while Redis is down, then reconnects and counts in Redis again', async () => {
+    const own = await startRedisServer();
+    const store = openRedisCounterStore(own.url, { keyPrefix: 'rampart-test:outage:', commandTimeoutMs: 500, clock: 'server' });
+    try {
+      expect(await store.ready).toBe(true);
+      expect((await store.take('k', 86_400_000, 2, 0)).remaining).toBe(1);
+      await own.stop();
+      await expect(store.take('k', 86_400_000, 2, 0)).rejects.toBeInstanceOf(Error);
+      // Not connected: rejected at once, without a round trip.
+      let caught: unknown;
+      for (let i = 0; i < 50 && caught === undefined; i++) {
+        try {
+          await store.take('k', 86_400_000, 2, 0);
+        } catch (error) {
+          if (error instanceof CounterStoreUnavailableError) caught = error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(caught).toBeInstanceOf(CounterStoreUnavailableError);
+      expect(store.available).toBe(false);
+      await own.start();
+      // Wait (bounded) for the automatic reconnection; the restarted Redis is empty.
+      const deadline = Date.now() + 15_000;
+      while (!store.available && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(store.available).toBe(true);
+      expect((await store.take('k', 86_400_000, 2, 0)).remaining).toBe(1);
+      expect((await store.take('k', 86_400_000, 2, 0)).remaining).toBe(0);
+      expect((await store.take('k', 86_400_000, 2, 0)).allowed).toBe(false);
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  });
+});
+
+describe('memory counters stay the default', () => {
+  it('openStores without a counter store keeps the adapter’s own counters', async () => {
+    const { parseMasterKey, generateMasterKey } = await import('../../crypto/master-key.ts');
+    const stores = openMemoryStores({ masterKey: parseMasterKey(generateMasterKey()) });
+    expect(stores.counters).not.toBeInstanceOf(RedisCounterStore);
+    await stores.close();
+  });
+});
