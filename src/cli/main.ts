@@ -12,6 +12,8 @@ import { printConfigErrors } from './shared.ts';
 import { registerOAuthClientCommands } from './oauth-client-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerAuthzCommands } from './authz-commands.ts';
+import { registerAuditCommands } from './audit-commands.ts';
+import { registerEventsCommands } from './events-commands.ts';
 import { registerDeprecationCommands } from './deprecation-commands.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -99,6 +101,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerOAuthClientCommands(program);
   registerIdentityCommands(program);
   registerAuthzCommands(program);
+  registerAuditCommands(program);
+  registerEventsCommands(program);
   registerDeprecationCommands(program);
 
   try {

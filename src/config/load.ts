@@ -12,6 +12,7 @@ import YAML from 'yaml';
 import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
 import { formatAjvErrors } from './errors.ts';
 import { loadOpenApiSync } from '../openapi/load.ts';
+import { checkAuditSettings } from '../audit/configured.ts';
 import { API_ROUTE, expandApis, relabel, type ApiRouteInfo } from './apis.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { POLICIES } from '../policies/registry.ts';
@@ -710,6 +711,10 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
   else if (storageText !== 'memory:' && storageText !== 'sqlite::memory:') errors.push('storage: must be sqlite:<path> or memory:');
   const needsStores = identity !== undefined || routes.some((r) => r.policies.some((p) => p.definition.requiresStores));
   const masterKey = (document.keyring as { masterKey?: string } | undefined)?.masterKey;
+  errors.push(...checkAuditSettings(document));
+  if ((document.audit !== undefined || document.events !== undefined) && masterKey === undefined && mode === 'production') {
+    errors.push('keyring.masterKey: is required in production for audit: and events: (the chain key and the keyed hashes of addresses derive from it)');
+  }
   if (needsStores && masterKey === undefined && mode === 'production') {
     errors.push('keyring.masterKey: is required in production when stored credentials are used (e.g. "${env:RAMPART_MASTER_KEY}")');
   }

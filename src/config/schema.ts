@@ -10,6 +10,7 @@ import { DURATION_SCHEMA, SIZE_SCHEMA } from './units.ts';
 import { IDENTITY_SCHEMA } from '../identity/schema.ts';
 import { ROLES_SCHEMA } from '../authz/roles.ts';
 import { APIS_SCHEMA } from './apis.ts';
+import { auditConfigSchema, eventsConfigSchema, privacyConfigSchema } from '../audit/schema.ts';
 import { COUNTERS_SCHEMA } from '../storage/counters-config.ts';
 
 const upstreamTarget = {
@@ -184,6 +185,9 @@ export const CONFIG_SCHEMA = {
         'where users, consumers, API keys, sessions and sealed secrets live: sqlite:<path> (relative to the config file) or memory: (tests). Opened only when a feature needs it',
     },
     counters: COUNTERS_SCHEMA,
+    audit: auditConfigSchema,
+    events: eventsConfigSchema,
+    privacy: privacyConfigSchema,
     keyring: {
       type: 'object',
       additionalProperties: false,

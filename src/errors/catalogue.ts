@@ -40,6 +40,7 @@ export const ERRORS = {
   RAMPART_ERR_NO_HEALTHY_UPSTREAM: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_UPSTREAM_SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_OVERLOADED: { status: 503, title: 'Service unavailable' },
+  RAMPART_ERR_AUDIT_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_SHUTTING_DOWN: { status: 503, title: 'Service unavailable' },
   RAMPART_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },

@@ -23,6 +23,8 @@ import { IDENTITY_ASSERTION_KEY, forward, upstreamRequestHeaders } from './proxy
 import { DeprecationUsage } from './deprecation-usage.ts';
 import { createDocsService } from '../docs/service.ts';
 import { countersConfigOf } from '../storage/counters-config.ts';
+import { openAuditFromConfig, type OpenedAudit } from '../audit/configured.ts';
+import type { DurableSecurityEvents } from '../audit/sink.ts';
 import { deprecationAnswer, deprecationRefusal, requestedVersion, unknownPathVersion, versionProblem } from './versions.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, answerOutcome, sendDirect, sendProblem } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
@@ -96,6 +98,7 @@ export class Gateway {
   readonly #configFile: string | undefined;
   readonly #services: GatewayServices;
   #closers: Array<() => Promise<void>> = [];
+  #audit: OpenedAudit | undefined;
   #stores: ConfiguredStores | undefined;
   #assertions: IdentityAssertionSigner | undefined;
   readonly #accessLogEnabled: boolean;
@@ -128,14 +131,24 @@ export class Gateway {
     const logger =
       options.logger ?? createAppLogger({ level: config.logLevel, redact: [...config.accessLog.redact, ...secretHeaders], destination: 'stdout' });
     const accessLog = options.accessLog ?? new AccessLog({ redact: config.accessLog.redact, destination: config.accessLog.destination });
-    const baseEvents = options.events ?? new LoggingSecurityEvents(logger);
+    const logging = options.events ?? new LoggingSecurityEvents(logger);
+    // The audit chain and the events store (issue 6), when configured, see every event before the log does.
+    const audit = await openAuditFromConfig(config, { logger, next: logging, baseDir: options.configFile ? dirname(options.configFile) : undefined });
+    const baseEvents: SecurityEvents = audit?.events ?? logging;
     const metrics = new GatewayMetrics();
-    const events: SecurityEvents = {
+    const events: SecurityEvents & Partial<DurableSecurityEvents> = {
       emit(event) {
         metrics.securityEvents.labels(event.type).inc();
         baseEvents.emit(event);
       },
     };
+    if (audit !== undefined) {
+      // Routes that require audit wait for their record to be durable (and answer 503 when it cannot be).
+      events.emitDurable = (event) => {
+        metrics.securityEvents.labels(event.type).inc();
+        return audit.events.emitDurable(event);
+      };
+    }
     // Stores open only when a policy or service needs them (config.needsStores); the gateway owns what it opened.
     let stores = options.stores;
     const ownsStores = stores === undefined && config.needsStores;
@@ -162,10 +175,13 @@ export class Gateway {
       }
     } catch (error) {
       if (ownsStores) await stores!.stores.close();
+      await audit?.close();
       throw error;
     }
     for (const [name, service] of options.services ?? []) services.set(name, service);
     if (ownsStores) closers.push(() => stores!.stores.close());
+    // The audit stores close last: whatever the others log on the way out is still recorded.
+    if (audit !== undefined) closers.push(() => audit.close());
     let runtime: Runtime;
     try {
       runtime = await Runtime.build(config, { logger, events, metrics, services, stores: stores?.stores, pepper: stores?.pepper, assertions });
@@ -175,6 +191,7 @@ export class Gateway {
     }
     const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile, services);
     gateway.#closers = closers;
+    gateway.#audit = audit;
     gateway.#stores = stores;
     gateway.#assertions = assertions;
     if (config.mode === 'development') {
@@ -758,7 +775,9 @@ export class Gateway {
       return;
     }
     if (path === '/readyz') {
-      const ready = !this.#draining && this.#listeners.every((l) => l.server.listening);
+      // With audit.required, a gateway that cannot make its records durable is not ready for traffic.
+      const auditDown = this.#audit?.settings.audit?.required === true && !this.#audit.events.healthy;
+      const ready = !this.#draining && !auditDown && this.#listeners.every((l) => l.server.listening);
       const upstreams = this.#runtime.routes.map((r) => ({ route: r.id, targets: r.upstream.status() }));
       json(ready ? 200 : 503, { status: ready ? 'ready' : 'not-ready', draining: this.#draining, upstreams });
       return;

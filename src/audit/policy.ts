@@ -1,0 +1,116 @@
+/**
+ * The `audit` route policy (issue 6 point 3: "where a route asks for it, data access (principal, operation, object
+ * id)"; config sketch: `defaults: { audit: { authentication: true } }`, a route's `audit: { dataAccess: true }`).
+ *
+ * It runs last among the request phases (`validate`, high order), so it sees the request exactly as it will be
+ * forwarded: authenticated, authorised and validated. Per request it emits, through the one `SecurityEvents`:
+ * - `auth.succeeded` (subject, method, kind) when a principal was authenticated and `authentication` is on: the
+ *   authentication policies themselves report only failures;
+ * - `data.access` (subject, operation = method, object id, route) when `dataAccess` is on.
+ *
+ * With `required` (default: `audit.required`, true) the data-access record must be durable before the request is
+ * forwarded: the policy awaits `emitDurable` and answers 503 when the entry cannot be written (fail closed, OWASP
+ * ASVS V7.3.3 "log processing failure"), so no data is served that the audit log does not show. With SQLite the
+ * record is committed synchronously inside `emit` anyway; the await matters for PostgreSQL.
+ *
+ * Lives in src/audit/ for now (the monitoring helper owns this folder); the registry entry and the move to
+ * src/policies/audit/ are the lead's.
+ */
+import type { ErrorCode } from '../errors/catalogue.ts';
+import type { SecurityEvent } from '../observe/events.ts';
+import { CONTINUE, problem, type Outcome, type PolicyDefinition, type RequestContext } from '../policies/types.ts';
+import { AUTH_SUCCEEDED, DATA_ACCESS } from './audit-events.ts';
+import { auditRoutePolicySchema } from './schema.ts';
+import { isDurableSecurityEvents } from './sink.ts';
+
+export interface AuditRoutePolicyConfig {
+  readonly dataAccess: boolean;
+  readonly authentication?: boolean;
+  /** `path.<param>`; default the route's last path parameter. */
+  readonly objectId?: string;
+  readonly required?: boolean;
+}
+
+/** The 503 of a record that could not be made durable (the public answer is the generic "Service unavailable"). */
+export const AUDIT_UNAVAILABLE: ErrorCode = 'RAMPART_ERR_AUDIT_UNAVAILABLE';
+
+const MAX_OBJECT_ID = 256;
+
+function lastParam(params: Readonly<Record<string, string>>): string | null {
+  let last: string | null = null;
+  for (const name of Object.keys(params)) last = params[name] ?? null;
+  return last;
+}
+
+export const auditPolicy: PolicyDefinition<AuditRoutePolicyConfig> = {
+  name: 'audit',
+  phase: 'validate',
+  order: 1000,
+  schema: {
+    ...auditRoutePolicySchema,
+    properties: {
+      ...auditRoutePolicySchema.properties,
+      authentication: { type: 'boolean', description: 'record successful authentications on this route (default: audit.authentication)' },
+    },
+  },
+  inheritConfig(document) {
+    const audit = (document['audit'] as { required?: boolean; authentication?: boolean; dataAccess?: boolean } | undefined) ?? {};
+    return {
+      required: audit.required ?? true,
+      authentication: audit.authentication ?? true,
+      ...(audit.dataAccess !== undefined ? { dataAccess: audit.dataAccess } : {}),
+    };
+  },
+  create(config, deps) {
+    const { events } = deps;
+    const paramName = config.objectId?.slice('path.'.length);
+    const required = config.required ?? true;
+    const authentication = config.authentication ?? true;
+    const durable = isDurableSecurityEvents(events) ? events : undefined;
+
+    function dataAccess(ctx: RequestContext): SecurityEvent {
+      const raw = paramName === undefined ? lastParam(ctx.params) : Object.hasOwn(ctx.params, paramName) ? ctx.params[paramName]! : null;
+      return {
+        type: DATA_ACCESS,
+        severity: 'info',
+        requestId: ctx.requestId,
+        routeId: ctx.routeId,
+        clientAddress: ctx.clientAddress,
+        details: {
+          subject: ctx.principal?.subject ?? null,
+          kind: ctx.principal?.kind ?? 'anonymous',
+          operation: ctx.method,
+          objectId: raw === null ? null : raw.slice(0, MAX_OBJECT_ID),
+          path: ctx.path.slice(0, 1024),
+          outcome: 'success',
+        },
+      };
+    }
+
+    return {
+      onRequest(ctx): Outcome | Promise<Outcome> {
+        const principal = ctx.principal;
+        if (authentication && principal !== undefined && principal.kind !== 'anonymous') {
+          events.emit({
+            type: AUTH_SUCCEEDED,
+            severity: 'info',
+            requestId: ctx.requestId,
+            routeId: ctx.routeId,
+            clientAddress: ctx.clientAddress,
+            details: { subject: principal.subject, kind: principal.kind, method: principal.method },
+          });
+        }
+        if (!config.dataAccess) return CONTINUE;
+        const event = dataAccess(ctx);
+        if (!required || durable === undefined) {
+          events.emit(event);
+          return CONTINUE;
+        }
+        return durable.emitDurable(event).then(
+          () => CONTINUE,
+          () => problem(AUDIT_UNAVAILABLE, 'audit: the data-access record could not be made durable (fail closed)'),
+        );
+      },
+    };
+  },
+};

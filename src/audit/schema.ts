@@ -1,0 +1,131 @@
+/**
+ * Config schema fragments for the lead to mount in src/config/schema.ts (CONFIG_SCHEMA.properties):
+ *
+ *   audit:   auditConfigSchema    where and how the tamper-evident audit chain is written
+ *   events:  eventsConfigSchema   the security events store behind `rampart events`
+ *   privacy: privacyConfigSchema  (the `addresses` part; issue 7 owns the rest of `privacy:`)
+ *
+ * configured.ts validates these sections itself with the same schemas (defaults filled in), so it works whether or
+ * not the loader has applied them yet, and reports errors with their exact config path.
+ */
+import { DURATION_SCHEMA } from '../config/units.ts';
+import { AUDIT_CATEGORIES } from './audit-events.ts';
+import { ADDRESS_PRIVACY_MODES } from './privacy.ts';
+
+export const auditConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    'the tamper-evident audit log (checklist item 6): authentication, MFA, authorization denials, key and session lifecycle, ' +
+    'config changes and, on routes that ask for it, data access; each entry carries the hash of the one before (`rampart audit verify`)',
+  properties: {
+    store: {
+      type: 'string',
+      minLength: 1,
+      default: 'sqlite:./rampart-audit.db',
+      description: 'sqlite:<path> (relative to the config file; several gateway processes may share the file) or postgres://… (a cluster)',
+    },
+    schema: {
+      type: 'string',
+      pattern: '^[a-z_][a-z0-9_]{0,62}$',
+      default: 'rampart_audit',
+      description: 'PostgreSQL schema holding the chain (one chain per schema)',
+    },
+    durability: {
+      enum: ['process', 'power'],
+      default: 'process',
+      description:
+        'process: an acknowledged entry survives a crash or kill -9 of the gateway (SQLite synchronous=NORMAL in WAL mode); ' +
+        'power: it also survives power loss or an OS crash (synchronous=FULL, one fsync per append). PostgreSQL always uses synchronous_commit=on',
+    },
+    chainKey: {
+      anyOf: [
+        { type: 'string', minLength: 1, description: '32 random bytes (base64, base64url or hex), normally "${env:RAMPART_AUDIT_CHAIN_KEY}"' },
+        { const: false },
+      ],
+      description:
+        'HMAC key of the chain links, so that write access to the store is not enough to rewrite the chain. Default: derived from ' +
+        'keyring.masterKey. false: plain SHA-256 links (anyone can verify; anyone with write access can also rewrite)',
+    },
+    required: {
+      type: 'boolean',
+      default: true,
+      description:
+        'fail closed: a route that records data access answers 503 when its audit entry cannot be made durable, and readiness reports the audit store',
+    },
+    authentication: {
+      type: 'boolean',
+      default: true,
+      description: 'record every successful authentication of an API request (auth.succeeded); failures, logins, MFA and lockouts are always recorded',
+    },
+    dataAccess: {
+      type: 'boolean',
+      default: false,
+      description: 'record data access (principal, operation, object id) on every route; a route can also ask with `audit: { dataAccess: true }`',
+    },
+    categories: {
+      type: 'array',
+      uniqueItems: true,
+      items: { enum: AUDIT_CATEGORIES },
+      description: 'audit categories recorded (default: all)',
+    },
+    maxQueue: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 1_000_000,
+      default: 10_000,
+      description: 'entries waiting for a slow or failing store at most; beyond it they are counted in an audit.gap entry',
+    },
+  },
+} as const;
+
+export const eventsConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'the security events store (`rampart events --since 1h --severity high`): every security event, kept for a bounded time',
+  properties: {
+    store: {
+      type: 'string',
+      minLength: 1,
+      default: 'sqlite:./rampart-events.db',
+      description: 'sqlite:<path> (relative to the config file) or memory: (tests)',
+    },
+    retention: { ...DURATION_SCHEMA, default: '90d', description: 'events older than this are deleted' },
+    maxRows: { type: 'integer', minimum: 1000, maximum: 1_000_000_000, default: 10_000_000, description: 'only the newest this many events are kept' },
+    sweepEvery: { ...DURATION_SCHEMA, default: '10m', description: 'how often retention runs' },
+    maxQueue: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 1_000_000,
+      default: 10_000,
+      description: 'events waiting to be written at most; beyond it they are counted by type in one events.dropped row',
+    },
+  },
+} as const;
+
+export const privacyConfigSchema = {
+  type: 'object',
+  properties: {
+    addresses: {
+      enum: ADDRESS_PRIVACY_MODES,
+      default: 'hash',
+      description:
+        'client addresses in the audit log and events store: hash (keyed HMAC, equal addresses stay equal), truncate (IPv4 /24, IPv6 /48) or keep',
+    },
+  },
+} as const;
+
+/** The `audit` route policy (policy.ts): what one route records. */
+export const auditRoutePolicySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    dataAccess: { type: 'boolean', default: true, description: 'record data access on this route: principal, operation (method), object id' },
+    objectId: {
+      type: 'string',
+      pattern: '^path\\.(?!(?:__proto__|constructor|prototype)$)[A-Za-z_][A-Za-z0-9_]{0,63}$',
+      description: 'where the object id is, e.g. path.orderId (default: the last {param} of the route path)',
+    },
+    required: { type: 'boolean', description: 'fail closed (503) when the record cannot be made durable (default: audit.required)' },
+  },
+} as const;

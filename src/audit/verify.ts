@@ -1,0 +1,139 @@
+/**
+ * Walks a stored chain in `seq` order and reports the first broken link, with what is wrong:
+ *
+ * - `missing`: a `seq` is absent (a row was deleted), or the head row says the chain is longer than its rows
+ *   (the newest rows were deleted).
+ * - `reordered`: the entry that links to the previous one (its `prev` is the previous entry's hash) is stored at
+ *   another `seq` (rows were swapped or moved).
+ * - `edited`: the entry's content does not hash to its stored hash, or its `prev` is not the previous entry's hash
+ *   and no other entry links there either (the row, or the one before it, was changed and re-hashed).
+ * - `head`: the head row does not match the last entry, or an expected head (`--expect-head`) is not in the chain.
+ *
+ * Adapters provide the rows (streamed, never all in memory) and one lookup used only after a break was found.
+ */
+import { constantTimeEqual } from '../crypto/constant-time.ts';
+import { GENESIS_HASH, linkText, type AuditEntry, type AuditOutcome, type ChainHasher, type ChainHead } from './chain.ts';
+
+/** A row as stored: `details` is the canonical JSON text written at append time. */
+export interface StoredLink {
+  readonly seq: number;
+  readonly time: number;
+  readonly type: string;
+  readonly actor: string;
+  readonly client: string | null;
+  readonly route: string | null;
+  readonly requestId: string | null;
+  readonly outcome: string;
+  readonly details: string;
+  readonly prev: string;
+  readonly hash: string;
+}
+
+export interface VerifySource {
+  /** Every stored link in ascending `seq` order. */
+  links(): AsyncIterable<StoredLink> | Iterable<StoredLink>;
+  /** The `seq` of every stored link whose `prev` is `hash` (called only to explain a break). */
+  successorsOf(hash: string): Promise<number[]>;
+  /** The head row, or null for an empty chain. */
+  head(): Promise<ChainHead | null>;
+}
+
+export type BreakKind = 'edited' | 'missing' | 'reordered' | 'head';
+
+export interface ChainBreak {
+  readonly seq: number;
+  readonly kind: BreakKind;
+  readonly message: string;
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  /** Links verified intact (before the break, if any). */
+  readonly count: number;
+  /** The last intact link. */
+  readonly head: ChainHead;
+  readonly broken?: ChainBreak;
+}
+
+export interface VerifyOptions {
+  /** A head recorded earlier (e.g. printed by a previous verify): the link at that `seq` must still have that hash. */
+  readonly expectHead?: ChainHead;
+}
+
+/** The entry a stored row claims to be; throws when its details are not JSON. */
+export function entryOf(link: StoredLink): Omit<AuditEntry, 'hash'> {
+  return {
+    seq: link.seq,
+    time: link.time,
+    type: link.type,
+    actor: link.actor,
+    client: link.client,
+    route: link.route,
+    requestId: link.requestId,
+    outcome: link.outcome as AuditOutcome,
+    details: JSON.parse(link.details) as Record<string, unknown>,
+    prev: link.prev,
+  };
+}
+
+/** Hashes the stored bytes (details as stored), so a non-canonical rewrite of equal JSON is an edit too. */
+function recomputes(link: StoredLink, hasher: ChainHasher): boolean {
+  let computed: string;
+  try {
+    computed = hasher.hashText(linkText(link, link.details));
+  } catch {
+    return false;
+  }
+  return constantTimeEqual(computed, link.hash);
+}
+
+export async function verifyChain(source: VerifySource, hasher: ChainHasher, options: VerifyOptions = {}): Promise<VerifyReport> {
+  let last: ChainHead = { seq: 0, hash: GENESIS_HASH };
+  let count = 0;
+  const broken = (seq: number, kind: BreakKind, message: string): VerifyReport => ({ ok: false, count, head: last, broken: { seq, kind, message } });
+  const expect = options.expectHead;
+  let expectSeen = false;
+
+  for await (const link of source.links()) {
+    const want = last.seq + 1;
+    if (link.seq < want) return broken(link.seq, 'edited', `seq ${link.seq}: an entry outside the chain's numbering (inserted)`);
+    if (link.seq > want) {
+      const range = link.seq - 1 === want ? `seq ${want} is` : `seqs ${want} to ${link.seq - 1} are`;
+      return broken(want, 'missing', `${range} missing (deleted): the chain jumps from seq ${last.seq} to ${link.seq}`);
+    }
+    const linksBack = constantTimeEqual(link.prev, last.hash);
+    const intact = recomputes(link, hasher);
+    if (!linksBack || !intact) {
+      const successors = (await source.successorsOf(last.hash)).filter((seq) => seq !== link.seq);
+      if (successors.length > 0) {
+        return broken(want, 'reordered', `the entry that follows seq ${last.seq} is stored at seq ${successors[0]}, not at seq ${want} (entries were swapped or moved)`);
+      }
+      if (!intact) return broken(want, 'edited', `seq ${want}: the stored content does not match its hash (the entry was edited)`);
+      return broken(
+        want,
+        'edited',
+        `seq ${want}: its link to seq ${last.seq} is broken (seq ${last.seq} was replaced and re-hashed, or seq ${want} was)`,
+      );
+    }
+    if (expect !== undefined && link.seq === expect.seq) {
+      if (!constantTimeEqual(link.hash, expect.hash)) return broken(link.seq, 'head', `seq ${link.seq} does not have the expected hash ${expect.hash.slice(0, 16)}…`);
+      expectSeen = true;
+    }
+    last = { seq: link.seq, hash: link.hash };
+    count++;
+  }
+
+  const head = await source.head();
+  if (head !== null && head.seq > last.seq) {
+    const range = head.seq === last.seq + 1 ? `seq ${head.seq} is` : `seqs ${last.seq + 1} to ${head.seq} are`;
+    return broken(last.seq + 1, 'missing', `${range} missing (deleted): the head says the chain ends at seq ${head.seq}`);
+  }
+  if (head !== null && (head.seq !== last.seq || !constantTimeEqual(head.hash, last.hash))) {
+    return broken(head.seq, 'head', `the head row (seq ${head.seq}) does not match the last entry (seq ${last.seq})`);
+  }
+  if (head === null && last.seq > 0) return broken(last.seq, 'head', 'the head row is missing');
+  if (expect !== undefined && !expectSeen) {
+    return broken(expect.seq, 'missing', `the expected head seq ${expect.seq} is not in the chain (it ends at seq ${last.seq}: entries were deleted)`);
+  }
+  return { ok: true, count, head: last };
+}
