@@ -173,10 +173,16 @@ describe('posture per route and per item', () => {
     }
   });
 
-  it('reports load shedding and versioned paths as partial, their absence as missing', () => {
-    const report = evaluatePosture(load({ limits: { maxInFlight: 500 }, routes: [route('v2', '/v2/orders'), route('plain', '/orders')] }));
-    expect(cellOf(report, 'v2', 5).status).toBe('partial');
+  it('reports rate limits per route (load shedding alone is not one), versioned paths as partial, their absence as missing', () => {
+    const report = evaluatePosture(
+      load({
+        limits: { maxInFlight: 500 },
+        routes: [route('v2', '/v2/orders'), route('plain', '/orders'), { ...route('limited', '/limited'), 'address-limit': { limits: [{ key: 'ip', rate: '10/s' }] } }],
+      }),
+    );
+    expect(cellOf(report, 'v2', 5).status).toBe('missing');
     expect(cellOf(report, 'v2', 5).reason).toContain('500');
+    expect(cellOf(report, 'limited', 5)).toMatchObject({ status: 'enforced', reason: expect.stringContaining('address-limit: ip 10/s (per process (memory))') });
     expect(cellOf(report, 'v2', 10).status).toBe('partial');
     expect(cellOf(report, 'plain', 10).status).toBe('missing');
     const unshed = evaluatePosture(load({ accessLog: { enabled: false }, routes: [route('a', '/a')] }));

@@ -19,12 +19,11 @@
  * effective permissions looked up per principal object and the principal's CEL view cached likewise; a request
  * allocates the request view and the activation for the rule, nothing else on success.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { ErrorCode } from '../errors/catalogue.ts';
 import type { SecurityEvents } from '../observe/events.ts';
 import { PARSE_FAILED, type ConfigIssue, type Principal, type RequestContext, type UpstreamBodyView } from '../policies/types.ts';
 import type { AuthorizeConfig } from '../policies/authorize/schema.ts';
-import { BodyError, readJson } from '../gateway/body.ts';
+import { BodyError, hasBody, readJson } from '../gateway/body.ts';
 import { parseDuration, parseSize } from '../config/units.ts';
 import { endpointUrlProblem } from '../policies/jwt/http.ts';
 import { hasMfa } from '../policies/mfa/evidence.ts';
@@ -275,12 +274,6 @@ export function compileAuthorization(config: AuthorizeConfig, path: string): Com
       needsRequestView: rule !== undefined || object?.owner !== undefined || object?.responseOwner !== undefined || opa !== undefined,
     },
   };
-}
-
-function hasBody(headers: IncomingHttpHeaders): boolean {
-  const length = headers['content-length'];
-  if (length !== undefined) return length !== '0';
-  return headers['transfer-encoding'] !== undefined;
 }
 
 const defaultReadBody: BodyReader = (ctx, maxBytes) => readJson(ctx, maxBytes);

@@ -107,7 +107,7 @@ const ITEMS: ChecklistItem[] = [
     risk: 'Missing or weak authentication lets anyone call the API as someone else; a single stolen credential without a second factor gives an attacker the victim’s full access.',
     // API2 is exactly this risk: weak credentials, unverified tokens, no second factor.
     owasp: ['API2:2023'],
-    policies: ['jwt', 'api-key', 'session', 'mfa'],
+    policies: ['jwt', 'oauth2-introspection', 'identity-token', 'api-key', 'mtls', 'session', 'mfa'],
     scannerChecks: [
       'auth.missing',
       'auth.invalid-token-accepted',
@@ -138,7 +138,7 @@ const ITEMS: ChecklistItem[] = [
     // API1: object-level (BOLA/IDOR); API5: function-level (user reaching admin operations);
     // API3: property-level (reading or writing fields the role may not touch, e.g. mass assignment).
     owasp: ['API1:2023', 'API5:2023', 'API3:2023'],
-    policies: ['authorize', 'rbac'],
+    policies: ['authorize'],
     scannerChecks: ['authz.bola', 'authz.bfla-admin', 'authz.mass-assignment', 'authz.operation-without-security'],
     gatewayEnforceable: true,
   },
@@ -160,7 +160,7 @@ const ITEMS: ChecklistItem[] = [
     risk: 'Plain-text traffic can be read or altered on the way; a stolen database with unencrypted secrets hands attackers working credentials.',
     // API8 names missing TLS explicitly; API2 names plain-text or weakly hashed credentials.
     owasp: ['API8:2023', 'API2:2023'],
-    policies: ['tls', 'keyring'],
+    policies: ['mtls'],
     scannerChecks: ['tls.plain-http', 'tls.weak-protocol', 'tls.hsts-missing', 'tls.spec-http-server'],
     gatewayEnforceable: true,
   },
@@ -188,7 +188,7 @@ const ITEMS: ChecklistItem[] = [
     // API7 (user-supplied URLs must be validated before the service fetches them),
     // API10 (injection through data that was not validated before use).
     owasp: ['API8:2023', 'API4:2023', 'API3:2023', 'API7:2023', 'API10:2023'],
-    policies: ['request-validation', 'injection-screening'],
+    policies: ['contract', 'screen'],
     scannerChecks: [
       'input.unbounded-string',
       'input.unbounded-array',
@@ -215,7 +215,7 @@ const ITEMS: ChecklistItem[] = [
     // API4: resource exhaustion; API6: automated abuse of business flows;
     // API2: brute force and credential stuffing against authentication.
     owasp: ['API4:2023', 'API6:2023', 'API2:2023'],
-    policies: ['rate-limit'],
+    policies: ['address-limit', 'rate-limit'],
     scannerChecks: ['rate-limit.missing', 'rate-limit.headers-missing', 'rate-limit.spec-undeclared-429'],
     gatewayEnforceable: true,
   },
@@ -240,7 +240,7 @@ const ITEMS: ChecklistItem[] = [
     // of the hardened configuration), API6 (detecting automated business-flow abuse), API9 (access logs
     // show which hosts, versions and endpoints are really in use).
     owasp: ['API8:2023', 'API6:2023', 'API9:2023'],
-    policies: ['audit', 'access-log', 'anomaly-detection'],
+    policies: ['audit'],
     scannerChecks: ['observe.request-id-missing'],
     gatewayEnforceable: true,
   },
@@ -450,7 +450,7 @@ const ITEMS: ChecklistItem[] = [
     // API3: excessive data exposure at property level; API8: missing cache-control directives leave
     // personal data in caches.
     owasp: ['API3:2023', 'API8:2023'],
-    policies: ['response-minimization', 'pii', 'privacy'],
+    policies: ['contract', 'pii', 'authorize'],
     scannerChecks: ['exposure.sensitive-fields', 'exposure.undocumented-fields', 'exposure.pii-in-url', 'privacy.cache-control-missing'],
     gatewayEnforceable: true,
   },

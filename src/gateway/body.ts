@@ -6,6 +6,7 @@
  * Issue 5 extends it (multipart, streaming JSON validation); the contract stays: bounded, refuses ambiguity,
  * never throws anything but a BodyError.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestContext } from '../policies/types.ts';
 import type { ErrorCode } from '../errors/catalogue.ts';
 
@@ -164,4 +165,11 @@ function checkStructure(text: string, maxDepth: number): void {
       expectKey = stack[stack.length - 1] !== null && stack.length > 0;
     }
   }
+}
+
+/** Whether a request carries a body: a non-zero Content-Length, or Transfer-Encoding (RFC 9112 §6.3). */
+export function hasBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return headers['transfer-encoding'] !== undefined;
 }

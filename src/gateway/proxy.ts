@@ -16,7 +16,7 @@ import type { AttemptOutcome, UpstreamTarget } from './upstream/types.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, connectionTokens, sendProblem, writeHead } from './respond.ts';
 import type { ErrorCode } from '../errors/catalogue.ts';
 import type { UpstreamResponseView } from '../policies/types.ts';
-import { bufferedBody } from './body.ts';
+import { bufferedBody, hasBody } from './body.ts';
 import { deliverBuffered, selectBodyHandlers } from './response-body.ts';
 import type { ResponseBodyHandler } from './runtime.ts';
 
@@ -449,12 +449,6 @@ function withoutParams(query: string, names: ReadonlySet<string>): string {
       return !names.has(name);
     })
     .join('&');
-}
-
-function hasBody(headers: import('node:http').IncomingHttpHeaders): boolean {
-  const length = headers['content-length'];
-  if (length !== undefined) return length !== '0';
-  return headers['transfer-encoding'] !== undefined;
 }
 
 /** Forwards the request; the answer (upstream's or a problem) is written to ctx.res. */

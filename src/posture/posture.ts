@@ -5,6 +5,7 @@
  */
 import { CHECKLIST, type ChecklistItemId } from '../checklist/items.ts';
 import type { AcceptedWeakening, GatewayConfig, RouteConfig } from '../config/load.ts';
+import { countersConfigOf } from '../storage/counters-config.ts';
 
 export type PostureStatus = 'enforced' | 'partial' | 'weakened' | 'missing' | 'not-applicable';
 
@@ -156,14 +157,33 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
       'partial',
       `canonical path, header and body-size checks (max ${route.maxBodyBytes} bytes) on; no contract validation of parameters and bodies yet`,
     ),
-  5: (_route, config) =>
-    config.limits.maxInFlight > 0
-      ? cell(5, 'partial', `global load shedding at ${config.limits.maxInFlight} in-flight requests; no per-client rate limit`)
-      : cell(5, 'missing', 'no rate limit and no load shedding'),
-  6: (_route, config) =>
-    config.accessLog.enabled
-      ? cell(6, 'partial', 'access log with credentials redacted and security events logged; no audit store or anomaly detection yet')
-      : cell(6, 'missing', 'access log is off'),
+  5: (route, config) => {
+    const limits = route.policies.filter((p) => p.definition.name === 'rate-limit' || p.definition.name === 'address-limit');
+    const described = limits.map((p) => {
+      const list = (p.config as { limits?: Array<{ key: string; rate?: string; quota?: number; period?: string; concurrency?: number }> }).limits ?? [];
+      return `${p.definition.name}: ${list.map((l) => `${l.key} ${l.rate ?? (l.quota !== undefined ? `${l.quota}/${l.period}` : `${l.concurrency} in flight`)}`).join(', ')}`;
+    });
+    const store = countersConfigOf(config.document).store;
+    const shedding = config.limits.maxInFlight > 0 ? `; load shedding at ${config.limits.maxInFlight} in flight` : '';
+    const authenticates = route.policies.some((p) => p.definition.authenticates) || route.service === 'identity';
+    const beforeAuth = route.policies.some((p) => p.definition.name === 'address-limit');
+    if (limits.length === 0) return cell(5, 'missing', `no rate limit on this route${shedding}`);
+    const where = store.startsWith('redis') ? 'shared in Redis' : 'per process (memory)';
+    if (authenticates && !beforeAuth) {
+      return cell(5, 'partial', `${described.join('; ')} (${where}); no address-limit before authentication, so credential guessing is limited only by the lockouts${shedding}`);
+    }
+    return cell(5, 'enforced', `${described.join('; ')} (${where})${shedding}`);
+  },
+  6: (route, config) => {
+    if (!config.accessLog.enabled) return cell(6, 'missing', 'access log is off');
+    const audit = config.document.audit as { authentication?: boolean; dataAccess?: boolean } | undefined;
+    if (audit === undefined) return cell(6, 'partial', 'access log and security events in the log only: no tamper-evident audit store (audit:)');
+    const routeAudit = route.policies.find((p) => p.definition.name === 'audit');
+    const dataAccess = routeAudit !== undefined ? (routeAudit.config as { dataAccess?: boolean }).dataAccess !== false : audit.dataAccess === true;
+    const events = config.document.events === undefined ? '; no events store (events:)' : '';
+    if (!dataAccess && !route.public) return cell(6, 'partial', `audit chain for authentication and denials; data access on this route is not audited (audit: { dataAccess: true })${events}`);
+    return cell(6, events === '' ? 'enforced' : 'partial', `tamper-evident audit chain (authentication, denials${dataAccess ? ', data access' : ''})${events}`);
+  },
   7: (route, config) => {
     if (route.replaceUpstream5xx) return cell(7, 'enforced', 'RFC 9457 problems with correlation ids; upstream 5xx bodies replaced');
     const accepted = weakeningsFor(config, route, 7).length > 0;

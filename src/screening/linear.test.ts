@@ -1,0 +1,44 @@
+/**
+ * The detectors must cost time linear in the input (no ReDoS, OWASP "Regular expression Denial of Service"). No
+ * clock is read: the scanners count their work in `meter.steps`, and for each adversarial pattern the count for an
+ * input twice as long must be about twice as large, and within a fixed number of steps per character.
+ */
+import { describe, expect, it } from 'vitest';
+import { DETECTOR_IDS, detects, meter, type DetectorId } from './index.ts';
+
+/** Units repeated into long inputs: the prefixes and delimiters each scanner reacts to, alone and mixed. */
+const UNITS = [
+  "'", '"', '`', "' OR ", "' OR 1=1 ", '1 or (', '((((', '))))', 'union select ', 'union all select (', ';', '; select ', '; drop table ',
+  'sleep(1)', '/*', '/*!', '--', '# ', '\\', '@@', '0x', 'or 1=', '$ne', '[$ne]', '{"$ne":', '{$where:', '; return ', 'this.', 'this.a', '{{', '${',
+  '#{', '*{', '<%', '{%', '}}', '<#', '#set(', '<a ', '<a on', '<a b="', '<a b=', '<', '</', 'javascript:', 'java\tscript:', '&#', '&#x6a;',
+  '&', '| cat ', '&& ', '$(', '`id', '${IFS}', '$IFS', '/bin/', '../', '..', '....', '.', '%2e', '%25', '%252e', '%c0', '%c0%ae', '%u002e',
+  'http://', 'a://', 'a:\\\\', ':/', 'file:/', '[', '[::', '::', '0x7f.', '1.', '127.', '\u0000', '．', 'alert(', "'-", ' ', 'a',
+  "' OR 1=1 /* {{ ${ <% <a onx=", ';/*', ';/*!', '; /**/', '<a on=', "{{7*'", '1;', '&a', '&#x', '%c0%', '\\\\',
+];
+
+function stepsFor(id: DetectorId, input: string): number {
+  meter.steps = 0;
+  detects(id, input);
+  return meter.steps;
+}
+
+describe('linear time', () => {
+  it.each(DETECTOR_IDS)('%s: work grows linearly on every adversarial pattern', (id) => {
+    for (const unit of UNITS) {
+      const small = unit.repeat(Math.ceil(4000 / unit.length));
+      const large = unit.repeat(Math.ceil(8000 / unit.length));
+      const a = stepsFor(id, small);
+      const b = stepsFor(id, large);
+      // Doubling the input at most (about) doubles the work, and the work per character is bounded.
+      expect(b, `${id} on ${JSON.stringify(unit)}: ${a} → ${b}`).toBeLessThanOrEqual(2.2 * a + 64);
+      expect(b, `${id} on ${JSON.stringify(unit)}`).toBeLessThanOrEqual(300 * large.length);
+    }
+  });
+
+  it('a 1 MB hostile value is screened by every detector (bounded work)', () => {
+    const value = "' OR 1=1 {{ ${ <a on".repeat(50_000);
+    meter.steps = 0;
+    for (const id of DETECTOR_IDS) detects(id, value);
+    expect(meter.steps).toBeLessThan(300 * value.length);
+  });
+});
