@@ -71,6 +71,8 @@ export interface Denial {
 
 export interface Allowance {
   readonly allow: true;
+  /** The normalised id of the object the request is about, when the route has object checks. */
+  readonly objectId?: string;
   /** Set when properties were stripped: the body to forward instead. */
   readonly replacedBody?: unknown;
 }
@@ -539,10 +541,10 @@ export class Authorizer {
           return deny('RAMPART_ERR_FORBIDDEN', 'opa', 'authorize.opa', answer.reason, objectId);
         }
         trace?.push({ check: 'opa', path: 'authorize.opa', outcome: 'pass', detail: answer.cached ? 'OPA allowed (cached)' : 'OPA allowed' });
-        return replacedBody === undefined ? ALLOWED : { allow: true, replacedBody };
+        return allowed(replacedBody, objectId);
       });
     }
-    return replacedBody === undefined ? ALLOWED : { allow: true, replacedBody };
+    return allowed(replacedBody, objectId);
   }
 
   /** The documented OPA input document (see opa.ts). Key order is fixed so the cache key is stable. */
@@ -659,6 +661,12 @@ function evaluateRule(rule: CompiledRule, activation: Record<string, unknown>, b
   // Run-time input bound: a body too large to evaluate over cheaply is not evaluated, and the rule denies.
   if (rule.uses.body && body !== undefined && !boundedForRules(body)) return { allow: false, reason: 'body too large for rule evaluation' };
   return rule.evaluate(activation);
+}
+
+/** The allowance, allocated only when it carries something (a stripped body, an object id). */
+function allowed(replacedBody: unknown, objectId: string | undefined): Allowance {
+  if (replacedBody === undefined && objectId === undefined) return ALLOWED;
+  return { allow: true, ...(replacedBody === undefined ? {} : { replacedBody }), ...(objectId === undefined ? {} : { objectId }) };
 }
 
 function deny(code: ErrorCode, check: CheckName, rule: string, reason: string, objectId?: string): Denial {

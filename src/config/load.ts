@@ -13,6 +13,8 @@ import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from '.
 import { formatAjvErrors } from './errors.ts';
 import { loadOpenApiSync } from '../openapi/load.ts';
 import { checkAuditSettings } from '../audit/configured.ts';
+import { checkDetectorsConfig, type DetectorsConfig } from '../detect/schema.ts';
+import { checkAlertsConfig, type AlertDestinationConfig } from '../alerts/schema.ts';
 import { API_ROUTE, expandApis, relabel, type ApiRouteInfo } from './apis.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { POLICIES } from '../policies/registry.ts';
@@ -712,6 +714,8 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
   const needsStores = identity !== undefined || routes.some((r) => r.policies.some((p) => p.definition.requiresStores));
   const masterKey = (document.keyring as { masterKey?: string } | undefined)?.masterKey;
   errors.push(...checkAuditSettings(document));
+  errors.push(...checkDetectorsConfig(document.detectors as DetectorsConfig));
+  errors.push(...checkAlertsConfig(document.alerts as AlertDestinationConfig[], mode));
   if ((document.audit !== undefined || document.events !== undefined) && masterKey === undefined && mode === 'production') {
     errors.push('keyring.masterKey: is required in production for audit: and events: (the chain key and the keyed hashes of addresses derive from it)');
   }

@@ -10,6 +10,8 @@ import { DURATION_SCHEMA, SIZE_SCHEMA } from './units.ts';
 import { IDENTITY_SCHEMA } from '../identity/schema.ts';
 import { ROLES_SCHEMA } from '../authz/roles.ts';
 import { APIS_SCHEMA } from './apis.ts';
+import { detectorsConfigSchema } from '../detect/schema.ts';
+import { alertsConfigSchema } from '../alerts/schema.ts';
 import { auditConfigSchema, eventsConfigSchema, privacyConfigSchema } from '../audit/schema.ts';
 import { COUNTERS_SCHEMA } from '../storage/counters-config.ts';
 
@@ -188,6 +190,8 @@ export const CONFIG_SCHEMA = {
     audit: auditConfigSchema,
     events: eventsConfigSchema,
     privacy: privacyConfigSchema,
+    detectors: detectorsConfigSchema,
+    alerts: alertsConfigSchema,
     keyring: {
       type: 'object',
       additionalProperties: false,

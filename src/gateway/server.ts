@@ -25,13 +25,18 @@ import { createDocsService } from '../docs/service.ts';
 import { countersConfigOf } from '../storage/counters-config.ts';
 import { openAuditFromConfig, type OpenedAudit } from '../audit/configured.ts';
 import type { DurableSecurityEvents } from '../audit/sink.ts';
+import { AnomalyDetection } from '../detect/index.ts';
+import type { DetectorsConfig } from '../detect/schema.ts';
+import { AlertDispatcher } from '../alerts/dispatcher.ts';
+import { resolveAlertDestination, type AlertDestinationConfig } from '../alerts/schema.ts';
+import { AUTHORIZED_OBJECT_KEY } from '../policies/authorize/index.ts';
 import { deprecationAnswer, deprecationRefusal, requestedVersion, unknownPathVersion, versionProblem } from './versions.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, answerOutcome, sendDirect, sendProblem } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
 import { NOT_RESPONSIBLE, type Outcome, type Respond } from '../policies/types.ts';
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../errors/catalogue.ts';
 import { GatewayMetrics } from '../observe/metrics.ts';
-import { LoggingSecurityEvents, type SecurityEvents } from '../observe/events.ts';
+import { LoggingSecurityEvents, type SecurityEvent, type SecurityEvents } from '../observe/events.ts';
 import { AccessLog, createAppLogger, flushLogger } from '../observe/logger.ts';
 import { createCspReportHandler } from '../policies/security-headers/csp-report.ts';
 
@@ -99,6 +104,7 @@ export class Gateway {
   readonly #services: GatewayServices;
   #closers: Array<() => Promise<void>> = [];
   #audit: OpenedAudit | undefined;
+  #detection: AnomalyDetection | undefined;
   #stores: ConfiguredStores | undefined;
   #assertions: IdentityAssertionSigner | undefined;
   readonly #accessLogEnabled: boolean;
@@ -136,19 +142,32 @@ export class Gateway {
     const audit = await openAuditFromConfig(config, { logger, next: logging, baseDir: options.configFile ? dirname(options.configFile) : undefined });
     const baseEvents: SecurityEvents = audit?.events ?? logging;
     const metrics = new GatewayMetrics();
+    // Alerts (signed webhooks, grouped) and anomaly detection see every event; detectors also see every finished
+    // request (#finished). Their own anomaly.* events come back through `events`, so they are audited and alerted too.
+    const destinations = (config.document.alerts as AlertDestinationConfig[] | undefined ?? []).map(resolveAlertDestination);
+    const alerts =
+      destinations.length === 0 ? undefined : new AlertDispatcher(destinations, { clock: Date.now, privacy: audit?.privacy, log: (message, fields) => logger.warn(fields, message) });
+    const fanOut = (event: SecurityEvent) => {
+      metrics.securityEvents.labels(event.type).inc();
+      alerts?.emit(event);
+      // Declared below: the detectors need `events` as their sink, and nothing is emitted before both exist.
+      detection.emit(event);
+    };
     const events: SecurityEvents & Partial<DurableSecurityEvents> = {
       emit(event) {
-        metrics.securityEvents.labels(event.type).inc();
         baseEvents.emit(event);
+        fanOut(event);
       },
     };
     if (audit !== undefined) {
       // Routes that require audit wait for their record to be durable (and answer 503 when it cannot be).
       events.emitDurable = (event) => {
-        metrics.securityEvents.labels(event.type).inc();
-        return audit.events.emitDurable(event);
+        const written = audit.events.emitDurable(event);
+        fanOut(event);
+        return written;
       };
     }
+    const detection = new AnomalyDetection(config.document.detectors as DetectorsConfig, { clock: Date.now, sink: events });
     // Stores open only when a policy or service needs them (config.needsStores); the gateway owns what it opened.
     let stores = options.stores;
     const ownsStores = stores === undefined && config.needsStores;
@@ -180,7 +199,8 @@ export class Gateway {
     }
     for (const [name, service] of options.services ?? []) services.set(name, service);
     if (ownsStores) closers.push(() => stores!.stores.close());
-    // The audit stores close last: whatever the others log on the way out is still recorded.
+    // Undelivered alerts get the drain time; the audit stores close last: what the others log on the way out is recorded.
+    if (alerts !== undefined) closers.push(() => alerts.close(AbortSignal.timeout(config.drainTimeout)));
     if (audit !== undefined) closers.push(() => audit.close());
     let runtime: Runtime;
     try {
@@ -192,6 +212,7 @@ export class Gateway {
     const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile, services);
     gateway.#closers = closers;
     gateway.#audit = audit;
+    gateway.#detection = detection;
     gateway.#stores = stores;
     gateway.#assertions = assertions;
     if (config.mode === 'development') {
@@ -657,6 +678,18 @@ export class Gateway {
     metrics.countRequest(status);
     metrics.duration.observe(elapsed / 1000);
     if (ctx.errorCode === 'RAMPART_ERR_RATE_LIMITED') this.metrics.rejected.labels('rate-limit').inc();
+    this.#detection?.observe({
+      at: Date.now(),
+      requestId: ctx.requestId,
+      routeId: ctx.routeId,
+      method: ctx.method,
+      status,
+      clientAddress: ctx.clientAddress,
+      principal: ctx.principal?.subject,
+      credentialId: ctx.principal?.credentialId,
+      objectId: ctx.locals[AUTHORIZED_OBJECT_KEY] as string | undefined,
+      admin: ctx.route?.config.sensitivity === 'admin',
+    });
     if (ctx.deprecated) this.deprecationUsage.record(ctx.route!, ctx.principal, Date.now());
     if (this.#accessLogEnabled) {
       this.accessLog.write({

@@ -77,6 +77,11 @@ export interface Principal {
   readonly claims?: Readonly<Record<string, unknown>>;
   readonly tenant?: string;
   readonly amr?: readonly string[];
+  /**
+   * A non-secret id of the credential used (API key record id, token `jti` or a short keyed hash, session hash
+   * prefix), so detectors can see one credential used from many addresses. Never the credential itself.
+   */
+  readonly credentialId?: string;
 }
 
 /**

@@ -180,9 +180,16 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     if (audit === undefined) return cell(6, 'partial', 'access log and security events in the log only: no tamper-evident audit store (audit:)');
     const routeAudit = route.policies.find((p) => p.definition.name === 'audit');
     const dataAccess = routeAudit !== undefined ? (routeAudit.config as { dataAccess?: boolean }).dataAccess !== false : audit.dataAccess === true;
-    const events = config.document.events === undefined ? '; no events store (events:)' : '';
-    if (!dataAccess && !route.public) return cell(6, 'partial', `audit chain for authentication and denials; data access on this route is not audited (audit: { dataAccess: true })${events}`);
-    return cell(6, events === '' ? 'enforced' : 'partial', `tamper-evident audit chain (authentication, denials${dataAccess ? ', data access' : ''})${events}`);
+    const gaps: string[] = [];
+    if (config.document.events === undefined) gaps.push('no events store (events:)');
+    const detectors = Object.entries((config.document.detectors as Record<string, { enabled?: boolean }> | undefined) ?? {});
+    const off = detectors.filter(([, d]) => d.enabled === false).map(([name]) => name);
+    if (off.length > 0) gaps.push(`detectors disabled: ${off.join(', ')}`);
+    const alerts = (config.document.alerts as unknown[] | undefined) ?? [];
+    if (alerts.length === 0) gaps.push('alerts with no destination (alerts:)');
+    if (!dataAccess && !route.public) gaps.unshift('data access on this route is not audited (audit: { dataAccess: true })');
+    const have = `tamper-evident audit chain (authentication, denials${dataAccess ? ', data access' : ''}), anomaly detectors, ${alerts.length} alert destination(s)`;
+    return cell(6, gaps.length === 0 ? 'enforced' : 'partial', gaps.length === 0 ? have : `${have}; ${gaps.join('; ')}`);
   },
   7: (route, config) => {
     if (route.replaceUpstream5xx) return cell(7, 'enforced', 'RFC 9457 problems with correlation ids; upstream 5xx bodies replaced');

@@ -87,6 +87,7 @@ function frozenPrincipal(key: ApiKeyRecord, consumer: ConsumerRecord): Principal
     // The key's scopes narrow the consumer's roles (issue 3 point 4); null means "all of the roles".
     permissions: key.scopes === null ? undefined : new Set(key.scopes),
     claims: Object.freeze({ keyId: key.id, keyPrefix: key.prefix, consumerId: consumer.id }),
+    credentialId: key.id,
   });
 }
 

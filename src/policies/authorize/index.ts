@@ -17,8 +17,11 @@ import { replaceBody } from '../../gateway/body.ts';
 
 /** The parsed body after authorization (stripped when properties were stripped). */
 export const AUTHORIZED_BODY_KEY = 'authorize.body';
+/** The normalised object id the decision was about (allowed or denied), for audit and BOLA-enumeration detection. */
+export const AUTHORIZED_OBJECT_KEY = 'authorize.objectId';
 
 function outcomeOf(decision: Decision, ctx: RequestContext, deps: PolicyDeps): Outcome {
+  if (decision.objectId !== undefined) ctx.locals[AUTHORIZED_OBJECT_KEY] = decision.objectId;
   if (decision.allow) {
     if (decision.replacedBody !== undefined) {
       // Stripping properties replaces the body: later readers (validation) and the proxy see the stripped one.

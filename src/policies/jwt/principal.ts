@@ -189,6 +189,8 @@ export function buildPrincipal(
     claims: deepFreeze(claims),
     tenant,
     amr,
+    // Names the token (not secret): its jti, or issuer-subject-issued-at when it has none (token sharing detection).
+    credentialId: typeof claims.jti === 'string' && claims.jti.length <= 128 ? claims.jti : `${String(claims.iss)}|${subject}|${String(claims.iat)}`,
   });
   if (meetsMfa(amr, claims.acr, mapping.mfa)) withMfa.add(principal);
   return principal;
