@@ -9,48 +9,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { BENCH_DIR, numberFromEnv, rampartBenchConfig, rampartContender } from './harness.ts';
+import { benchIssuer, benchTokens } from './tokens.ts';
 import { formatSummary, renderMarkdown, runBench, type BenchPlan } from './runner.ts';
 
-const TOKENS = 1000;
 const quick = process.env.BENCH_QUICK === '1';
-const workDir = fs.mkdtempSync(path.join(BENCH_DIR, '.jwt-'));
-process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
-
-const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256' };
-const now = Math.floor(Date.now() / 1000);
-const tokens: string[] = [];
-for (let i = 0; i < TOKENS; i++) {
-  tokens.push(
-    await new SignJWT({ roles: ['customer'] })
-      .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
-      .setIssuer('https://idp.bench')
-      .setAudience('bench-api')
-      .setSubject(`user-${i}`)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 3600)
-      .sign(privateKey),
-  );
-}
-const tokenFile = path.join(workDir, 'tokens.txt');
-fs.writeFileSync(tokenFile, tokens.join('\n') + '\n');
-const script = path.join(workDir, 'rotate-tokens.lua');
-fs.writeFileSync(
-  script,
-  `-- Sends the ${TOKENS} tokens in turn, one per request.
-local tokens = {}
-local i = 0
-function init(args)
-  for line in io.lines(${JSON.stringify(tokenFile)}) do tokens[#tokens + 1] = line end
-end
-request = function()
-  i = i % #tokens + 1
-  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[i] })
-end
-`,
-);
+const { tokens, jwk, script } = await benchTokens();
 
 /** The bench route behind the `jwt` policy (issuer with the static key), with `authorize` when given. */
 function jwtConfig(context: Parameters<typeof rampartBenchConfig>[0], authorize?: Record<string, unknown>) {
@@ -58,9 +22,7 @@ function jwtConfig(context: Parameters<typeof rampartBenchConfig>[0], authorize?
   const route = { ...base.routes[0]!, public: false, authenticate: [{ jwt: 'bench' }], ...(authorize ? { authorize } : {}) };
   return {
     ...base,
-    issuers: {
-      bench: { issuer: 'https://idp.bench', audiences: ['bench-api'], algorithms: ['ES256'], keys: [{ kid: 'bench', alg: 'ES256', jwk }], roles: { claim: 'roles' } },
-    },
+    issuers: { bench: benchIssuer(jwk) },
     roles: { customer: { permissions: ['orders:read'] } },
     routes: [route],
   };

@@ -29,7 +29,9 @@ export class LoggingSecurityEvents implements SecurityEvents {
     this.#logger = logger.child({ stream: 'security' });
   }
   emit(event: SecurityEvent): void {
-    const level = event.severity === 'high' || event.severity === 'critical' ? 'warn' : 'info';
+    // `info` events are per-request records (a successful authentication, a data access) that the audit chain
+    // keeps: at debug level here, so a normal log level does not write a line for every request.
+    const level = event.severity === 'high' || event.severity === 'critical' ? 'warn' : event.severity === 'info' ? 'debug' : 'info';
     this.#logger[level]({ event }, `security event ${event.type}`);
   }
 }
