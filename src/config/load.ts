@@ -507,7 +507,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
     const isPublic = raw.public as boolean;
     const websocket = raw.websocket as boolean;
     const sensitivity = raw.sensitivity as RouteConfig['sensitivity'];
-    const routeInfo = { id, public: isPublic, methods: match.methods, tls: listeners.some((l) => l.tls), sensitivity };
+    const routeInfo = { id, public: isPublic, methods: match.methods, tls: listeners.some((l) => l.tls), sensitivity, baseDir };
 
     const configured: ConfiguredPolicy[] = [];
     const disabled: string[] = [];

@@ -175,7 +175,7 @@ type Make = (severity: 'error' | 'warning', pointer: string, message: string, po
 
 function failureIssues(file: string, outcome: Extract<ParseOutcome, { ok: false }>, locator: SourceLocator, make: Make): LocatedIssue[] {
   const message = firstLine(outcome.message);
-  if (/ENOENT|no such file/i.test(outcome.message) && outcome.files.length <= 1 && !exists(file)) {
+  if (!exists(file)) {
     return [make('error', '', 'file cannot be read', { file, pointer: '' })];
   }
   if (outcome.name === 'ParserError' || outcome.name === 'SyntaxError' || /Error parsing /.test(outcome.message)) {

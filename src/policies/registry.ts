@@ -18,12 +18,13 @@ import { auditPolicy } from '../audit/policy.ts';
 import { addressLimitPolicy, rateLimitPolicy } from './rate-limit/index.ts';
 import { screenPolicy } from './screen/index.ts';
 import { piiPolicy } from './pii/index.ts';
+import { contractPolicy } from './contract/index.ts';
 
 // Definitions are generic in their config type; the registry holds them type-erased.
 type AnyPolicy = PolicyDefinition<never>;
 
 export const POLICIES: ReadonlyMap<string, PolicyDefinition<unknown>> = new Map(
-  ([securityHeadersPolicy, corsPolicy, ipRestrictionPolicy, identityTokenPolicy, mtlsPolicy, jwtPolicy, oauth2IntrospectionPolicy, apiKeyPolicy, sessionPolicy, mfaPolicy, authorizePolicy, addressLimitPolicy, rateLimitPolicy, auditPolicy, screenPolicy, piiPolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
+  ([securityHeadersPolicy, corsPolicy, ipRestrictionPolicy, identityTokenPolicy, mtlsPolicy, jwtPolicy, oauth2IntrospectionPolicy, apiKeyPolicy, sessionPolicy, mfaPolicy, authorizePolicy, addressLimitPolicy, rateLimitPolicy, auditPolicy, screenPolicy, piiPolicy, contractPolicy] as AnyPolicy[]).map((p) => [p.name, p as PolicyDefinition<unknown>]),
 );
 
 export function policyNames(): string[] {

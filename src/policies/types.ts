@@ -263,4 +263,6 @@ export interface RouteInfo {
   readonly methods: readonly string[] | undefined;
   readonly tls: boolean;
   readonly sensitivity?: 'normal' | 'sensitive' | 'admin';
+  /** Directory relative file paths in the policy's settings resolve against (the config file's). */
+  readonly baseDir?: string;
 }

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { copyFileSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadOpenApi, loadOpenApiSync, type LoadResult } from './load.ts';
+
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/contract/', import.meta.url));
+
+function errorsOf(result: LoadResult): string[] {
+  if (result.ok) throw new Error('expected a failure');
+  return result.errors.map((e) => e.text);
+}
+
+describe('loadOpenApi: versions and formats', () => {
+  it.each([
+    ['conformance-3.1.yaml', '3.1', 17],
+    ['conformance-3.0.yaml', '3.0', 4],
+    ['swagger-2.0.yaml', '2.0', 4],
+    ['external/main.yaml', '3.0', 1],
+  ])('loads %s (OpenAPI %s) with %i operations, synchronously and asynchronously alike', async (file, version, count) => {
+    const viaWorker = loadOpenApiSync(FIXTURES + file, { noCache: true });
+    const inProcess = await loadOpenApi(FIXTURES + file, { noCache: true });
+    for (const result of [viaWorker, inProcess]) {
+      expect(result.ok).toBe(true);
+      if (!result.ok) return;
+      expect(result.api.model.version).toBe(version);
+      expect(result.api.model.operations).toHaveLength(count);
+      expect(result.api.warnings).toEqual([]);
+    }
+    if (viaWorker.ok && inProcess.ok) expect(viaWorker.api.model.document).toEqual(inProcess.api.model.document);
+  });
+
+  it('loads JSON as well as YAML', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    const { parse } = await import('yaml');
+    writeFileSync(join(dir, 'spec.json'), JSON.stringify(parse(readFileSync(`${FIXTURES}conformance-3.0.yaml`, 'utf8'))));
+    const result = loadOpenApiSync(join(dir, 'spec.json'));
+    expect(result.ok && result.api.model.operations.length).toBe(4);
+  });
+
+  it('bundles external files and keeps a circular $ref as a reference, not an object cycle', async () => {
+    const result = await loadOpenApi(`${FIXTURES}external/main.yaml`, { noCache: true });
+    if (!result.ok) throw new Error(errorsOf(result).join('\n'));
+    expect(result.api.files.map((f) => f.slice(FIXTURES.length)).sort()).toEqual(['external/main.yaml', 'external/parameters.yaml', 'external/schemas.yaml']);
+    // Serialisable: no object cycle anywhere.
+    expect(() => JSON.stringify(result.api.model.document)).not.toThrow();
+    const op = result.api.model.operations[0]!;
+    expect(op.parameters.map((p) => [p.name, p.in])).toEqual([['dryRun', 'query']]);
+  });
+
+  it('normalises Swagger 2.0 body, formData, consumes, produces and collectionFormat', async () => {
+    const result = await loadOpenApi(`${FIXTURES}swagger-2.0.yaml`);
+    if (!result.ok) throw new Error();
+    const byKey = new Map(result.api.model.operations.map((o) => [o.key, o]));
+    const list = byKey.get('listBooks')!;
+    expect(list.parameters.map((p) => [p.name, p.style, p.explode])).toEqual([
+      ['tags', 'form', false],
+      ['authors', 'form', true],
+      ['pages', 'pipeDelimited', false],
+      ['limit', 'form', false],
+    ]);
+    expect(list.produces).toEqual(['application/json']);
+    expect(byKey.get('createBook')!.requestBody!.content.map((m) => m.mediaType)).toEqual(['application/json']);
+    const cover = byKey.get('uploadCover')!;
+    expect(cover.requestBody!.content.map((m) => m.mediaType)).toEqual(['multipart/form-data']);
+    expect(cover.requestBody!.content[0]!.schema!.schema).toMatchObject({ type: 'object', required: ['file'], properties: { file: { type: 'string', format: 'binary' } } });
+    expect(byKey.get('rateBook')!.requestBody!.content.map((m) => m.mediaType)).toEqual(['application/x-www-form-urlencoded']);
+  });
+});
+
+describe('loadOpenApi: errors name the file, the JSON pointer and the line', () => {
+  it.each([
+    ['broken/bad-ref.yaml', /bad-ref\.yaml:11:25 #\/paths\/~1a\/get\/responses\/200\/content\/application~1json\/schema\/\$ref: \$ref "#\/components\/schemas\/Missing": target #\/components\/schemas\/Missing does not exist/],
+    ['broken/bad-external.yaml', /bad-external\.yaml:11:25 #\/paths\/.*\/schema\/\$ref: \$ref "\.\/does-not-exist\.yaml#\/Thing": file .*does-not-exist\.yaml cannot be read/],
+    ['broken/remote-ref.yaml', /remote-ref\.yaml:11:25 .*: \$ref "https:\/\/schemas\.example\.invalid\/thing\.yaml": remote references are refused/],
+    ['broken/bad-schema-3.0.yaml', /bad-schema-3\.0\.yaml:12:26 #\/paths\/~1a\/post\/requestBody\/content\/application~1json\/schema\/properties\/count\/type: must be equal to one of the allowed values/],
+    ['broken/bad-yaml.yaml', /bad-yaml\.yaml:7:1 #: does not parse: /],
+    ['broken/duplicate-parameter.yaml', /duplicate-parameter\.yaml:8:11 #\/paths\/~1a\/get\/parameters\/1: parameter "q" in query is defined twice/],
+  ])('%s', (file, expected) => {
+    const errors = errorsOf(loadOpenApiSync(FIXTURES + file, { noCache: true }));
+    expect(errors.some((e) => expected.test(e)), errors.join('\n')).toBe(true);
+  });
+
+  it('names the file a problem sits in when it is a referenced file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    copyFileSync(`${FIXTURES}external/main.yaml`, join(dir, 'main.yaml'));
+    copyFileSync(`${FIXTURES}external/parameters.yaml`, join(dir, 'parameters.yaml'));
+    writeFileSync(join(dir, 'schemas.yaml'), 'Tree:\n  type: object\n  properties:\n    root: { $ref: "#/Nowhere" }\n');
+    const errors = errorsOf(loadOpenApiSync(join(dir, 'main.yaml'), { noCache: true }));
+    expect(errors.some((e) => e.includes(`${join(dir, 'schemas.yaml')}:4:13 #/Tree/properties/root/$ref`)), errors.join('\n')).toBe(true);
+  });
+
+  it('a missing file is an error naming it', () => {
+    expect(errorsOf(loadOpenApiSync('/nonexistent/dir/spec.yaml', { noCache: true }))[0]).toMatch(/^\/nonexistent\/dir\/spec\.yaml #: file cannot be read/);
+  });
+
+  it('a document that is not OpenAPI is an error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    writeFileSync(join(dir, 'x.yaml'), 'hello: world\n');
+    expect(errorsOf(loadOpenApiSync(join(dir, 'x.yaml'), { noCache: true })).join('\n')).toMatch(/not a Swagger 2\.0, OpenAPI 3\.0 or OpenAPI 3\.1 document/);
+  });
+
+  it('metadata problems and duplicate operationIds are warnings, with positions', () => {
+    const result = loadOpenApiSync(`${FIXTURES}broken/warnings-only.yaml`, { noCache: true });
+    if (!result.ok) throw new Error(errorsOf(result).join('\n'));
+    expect(result.api.warnings.map((w) => w.text)).toEqual([
+      expect.stringMatching(/warnings-only\.yaml:5:3 #\/info\/license: /),
+      expect.stringMatching(/warnings-only\.yaml:13:7 #\/paths\/~1b\/get\/operationId: operationId "same" is also used at #\/paths\/~1a\/get\/operationId/),
+    ]);
+  });
+});
+
+describe('loadOpenApi: cache', () => {
+  it('returns the same result while no file changed, and reloads when one did', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    for (const f of ['main.yaml', 'schemas.yaml', 'parameters.yaml']) copyFileSync(`${FIXTURES}external/${f}`, join(dir, f));
+    const first = loadOpenApiSync(join(dir, 'main.yaml'));
+    expect(loadOpenApiSync(join(dir, 'main.yaml'))).toBe(first);
+    // A referenced file changes: the document is loaded again (and the new schema is seen).
+    writeFileSync(join(dir, 'schemas.yaml'), readFileSync(join(dir, 'schemas.yaml'), 'utf8').replace('value: { type: integer }', 'value: { type: string }'));
+    utimesSync(join(dir, 'schemas.yaml'), new Date(), new Date(Date.now() + 5000));
+    const second = loadOpenApiSync(join(dir, 'main.yaml'));
+    expect(second).not.toBe(first);
+    expect(JSON.stringify(second.ok && second.api.model.document)).toContain('"value":{"type":"string"}');
+  });
+});

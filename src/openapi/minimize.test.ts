@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { Minimizer } from './minimize.ts';
+
+const schemas: Record<string, unknown> = {
+  User: {
+    type: 'object',
+    properties: {
+      id: { type: 'integer', readOnly: true },
+      email: { type: 'string' },
+      password: { type: 'string', writeOnly: true },
+      secretRef: { $ref: '#/components/schemas/Secret' },
+      profile: { $ref: '#/components/schemas/Profile' },
+      tags: { type: 'array', items: { $ref: '#/components/schemas/Tag' } },
+      labels: { type: 'object', additionalProperties: { type: 'object', properties: { v: { type: 'string' } } } },
+      free: { type: 'object' },
+      anything: {},
+      pair: { type: 'array', prefixItems: [{ $ref: '#/components/schemas/Tag' }, { type: 'integer' }] },
+    },
+  },
+  Secret: { type: 'string', writeOnly: true },
+  Profile: { allOf: [{ $ref: '#/components/schemas/Named' }, { type: 'object', properties: { bio: { type: 'string' } } }] },
+  Named: { type: 'object', properties: { name: { type: 'string' } } },
+  Tag: { type: 'object', properties: { name: { type: 'string' } }, patternProperties: { '^x-': { type: 'string' } } },
+  Shape: {
+    oneOf: [{ $ref: '#/components/schemas/Circle' }, { $ref: '#/components/schemas/Square' }],
+    discriminator: { propertyName: 'type', mapping: { round: '#/components/schemas/Circle' } },
+  },
+  Circle: { type: 'object', properties: { type: { type: 'string' }, r: { type: 'number' } } },
+  Square: { type: 'object', properties: { type: { type: 'string' }, side: { type: 'number' } } },
+  Either: { anyOf: [{ type: 'object', required: ['a'], properties: { a: { type: 'string' }, a2: { type: 'string' } } }, { type: 'object', required: ['b'], properties: { b: { type: 'string' } } }] },
+  Node: { type: 'object', properties: { v: { type: 'integer' }, next: { $ref: '#/components/schemas/Node' } } },
+  Loop1: { allOf: [{ $ref: '#/components/schemas/Loop2' }], properties: { one: {} } },
+  Loop2: { allOf: [{ $ref: '#/components/schemas/Loop1' }], properties: { two: {} } },
+};
+const doc = { openapi: '3.1.0', components: { schemas } };
+const at = (name: string) => ({ schema: { $ref: `#/components/schemas/${name}` }, pointer: `/x/${name}` });
+
+describe('Minimizer (responses)', () => {
+  it('removes undeclared properties at every depth and writeOnly ones (direct or through $ref)', () => {
+    const m = new Minimizer(doc, '3.1');
+    const value = {
+      id: 1,
+      email: 'e',
+      password: 'p',
+      secretRef: 's',
+      passwordHash: 'h',
+      profile: { name: 'n', bio: 'b', ssn: '123' },
+      tags: [{ name: 't', 'x-color': 'red', hidden: 1 }, { name: 'u' }],
+      labels: { any: { v: '1', w: '2' }, other: { v: '3' } },
+      free: { whatever: { deep: true } },
+      anything: { a: 1 },
+      pair: [{ name: 'p', junk: 1 }, 5],
+    };
+    const result = m.minimize(at('User'), value, 'remove');
+    expect(value).toEqual({
+      id: 1,
+      email: 'e',
+      profile: { name: 'n', bio: 'b' },
+      tags: [{ name: 't', 'x-color': 'red' }, { name: 'u' }],
+      labels: { any: { v: '1' }, other: { v: '3' } },
+      free: { whatever: { deep: true } },
+      anything: { a: 1 },
+      pair: [{ name: 'p' }, 5],
+    });
+    expect(result.changed).toBe(true);
+    expect(result.undeclared).toEqual(['/passwordHash', '/profile/ssn', '/tags/0/hidden', '/labels/any/w', '/pair/0/junk']);
+    expect(result.removed).toBe(7);
+  });
+
+  it('reject mode reports without modifying; allow mode keeps undeclared but still drops writeOnly', () => {
+    const m = new Minimizer(doc, '3.1');
+    const rejected = { email: 'e', password: 'p', extra: 1 };
+    const r = m.minimize(at('User'), rejected, 'reject');
+    expect(r.undeclared).toEqual(['/extra']);
+    expect(rejected).toEqual({ email: 'e', extra: 1 });
+    const allowed = { email: 'e', password: 'p', extra: 1 };
+    const a = m.minimize(at('User'), allowed, 'allow');
+    expect(a.undeclared).toEqual([]);
+    expect(allowed).toEqual({ email: 'e', extra: 1 });
+  });
+
+  it('the request direction keeps writeOnly properties and only lists undeclared ones', () => {
+    const m = new Minimizer(doc, '3.1');
+    const value = { email: 'e', password: 'p', extra: 1 };
+    expect(m.minimize(at('User'), value, 'reject', 'request').undeclared).toEqual(['/extra']);
+    expect(value).toEqual({ email: 'e', password: 'p', extra: 1 });
+  });
+
+  it('a discriminator selects the branch whose properties are declared', () => {
+    const m = new Minimizer(doc, '3.1');
+    const round = { type: 'round', r: 1, side: 2 };
+    m.minimize(at('Shape'), round, 'remove');
+    expect(round).toEqual({ type: 'round', r: 1 });
+    const square = { type: 'Square', r: 1, side: 2 };
+    m.minimize(at('Shape'), square, 'remove');
+    expect(square).toEqual({ type: 'Square', side: 2 });
+    const unknown = { type: 'hexagon', r: 1, side: 2 };
+    m.minimize(at('Shape'), unknown, 'remove');
+    expect(unknown).toEqual({});
+  });
+
+  it('anyOf without a discriminator: branches whose required properties are present apply', () => {
+    const m = new Minimizer(doc, '3.1');
+    const a = { a: '1', a2: '2', b2: 3 };
+    m.minimize(at('Either'), a, 'remove');
+    expect(a).toEqual({ a: '1', a2: '2' });
+    const both = { a: '1', b: '2', z: 0 };
+    m.minimize(at('Either'), both, 'remove');
+    expect(both).toEqual({ a: '1', b: '2' });
+  });
+
+  it('follows recursive schemas as deep as the data goes, and cuts schema-only cycles', () => {
+    const m = new Minimizer(doc, '3.1');
+    let value: Record<string, unknown> = { v: 0, junk: 0 };
+    const root = value;
+    for (let i = 1; i < 50; i++) {
+      const next = { v: i, junk: i };
+      value.next = next;
+      value = next;
+    }
+    expect(m.minimize(at('Node'), root, 'remove').removed).toBe(50);
+    expect(JSON.stringify(root)).not.toContain('junk');
+    const loop = { one: 1, two: 2, three: 3 };
+    m.minimize(at('Loop1'), loop, 'remove');
+    expect(loop).toEqual({ one: 1, two: 2 });
+  });
+
+  it('without a schema nothing is declared', () => {
+    const m = new Minimizer(doc, '3.1');
+    const object = { a: 1, b: { c: 2 } };
+    expect(m.minimize(undefined, object, 'remove').undeclared).toEqual(['/a', '/b']);
+    expect(object).toEqual({});
+    const array = [{ a: 1 }];
+    m.minimize(undefined, array, 'remove');
+    expect(array).toEqual([]);
+  });
+
+  it('says whether any response schema carries writeOnly properties', () => {
+    const m = new Minimizer(doc, '3.1');
+    expect(m.hasWriteOnly(at('User'))).toBe(true);
+    expect(m.hasWriteOnly(at('Shape'))).toBe(false);
+    expect(m.hasWriteOnly(at('Loop1'))).toBe(false);
+  });
+});

@@ -1,0 +1,338 @@
+/**
+ * Which properties a schema declares, applied to a JSON value (OWASP API3:2023 Broken Object Property Level
+ * Authorization, both of its halves):
+ * - Responses (issue 5 item 4, checklist item 16): the upstream's answer is walked against the response schema
+ *   declared for its status; properties the schema does not declare are removed (mode `remove`) or reported so the
+ *   policy can refuse the answer (`reject`). `writeOnly` properties (passwords, secrets sent on create) are removed
+ *   in every mode, `allow` included (OpenAPI 3 §4.8.24: "SHOULD NOT be sent as part of the response").
+ * - Requests (mass assignment): the same walk in `reject` mode lists undeclared body properties, without touching
+ *   the body (validator.ts refuses the request).
+ *
+ * What counts as declared:
+ * - `properties` of the schema and of every `allOf` part; `additionalProperties: true` or a schema, and
+ *   `patternProperties`, declare the rest (their schemas are walked in turn); a free-form object (no `properties`
+ *   at all) declares everything.
+ * - `oneOf`/`anyOf` with a discriminator: the branch its value maps to; without one, every branch whose `required`
+ *   properties are all present (every branch when none is), so a property declared in any applicable branch is kept.
+ *
+ * The walk follows the data, which the gateway parsed with depth and size limits, so it ends however circular the
+ * schemas are; a schema cycle without data progress (`A = allOf[B]`, `B = allOf[A]`) is cut by a seen-set. Plans
+ * (what an object schema declares) are cached per schema when they do not depend on the data.
+ */
+import type { OpenApiVersion, SchemaAt } from './model.ts';
+import { escapeToken, getAt, isObject, joinPointer, type Located } from './pointer.ts';
+import { Discriminators, isFreeForm, resolveSchema } from './schema-info.ts';
+
+export type ResponseMode = 'remove' | 'reject' | 'allow';
+export type Direction = 'request' | 'response';
+
+export interface MinimizeResult {
+  /** The value was modified in place (properties removed). */
+  readonly changed: boolean;
+  /** Pointers (in the body) of undeclared properties, first few only; for `reject` and for the log. */
+  readonly undeclared: readonly string[];
+  /** How many properties were removed (undeclared and writeOnly). */
+  readonly removed: number;
+}
+
+interface Plan {
+  readonly declared: ReadonlyMap<string, readonly Located[]>;
+  readonly writeOnly: ReadonlySet<string>;
+  /** Every property is declared (additionalProperties true or a schema, or a free-form object). */
+  readonly open: boolean;
+  readonly additional: readonly Located[];
+  readonly patterns: ReadonlyArray<readonly [RegExp, Located]>;
+}
+
+const MAX_REPORTED = 10;
+const MAX_COLLECT_DEPTH = 64;
+
+export class Minimizer {
+  readonly #doc: Readonly<Record<string, unknown>>;
+  readonly #plans = new Map<string, Plan>();
+  readonly #regexps = new Map<string, RegExp | null>();
+  readonly #writeOnlyMemo = new Map<string, boolean>();
+  readonly #itemsCache = new Map<string, Items | null>();
+  readonly #discriminators: Discriminators;
+
+  constructor(document: Readonly<Record<string, unknown>>, version: OpenApiVersion) {
+    this.#doc = document;
+    this.#discriminators = new Discriminators(document, version);
+  }
+
+  /**
+   * Minimises `value` in place against `schema`. Without a schema nothing is declared: every property of an object
+   * (or every element of an array) is undeclared.
+   */
+  minimize(schema: SchemaAt | undefined, value: unknown, mode: ResponseMode, direction: Direction = 'response'): MinimizeResult {
+    const state = { changed: false, removed: 0, undeclared: [] as string[], mode, removeWriteOnly: direction === 'response' };
+    if (schema === undefined) {
+      if (isObject(value)) {
+        for (const key of Object.keys(value)) this.#undeclared(value, key, [], state);
+      } else if (Array.isArray(value) && value.length > 0) {
+        state.undeclared.push('/0');
+        if (mode === 'remove') {
+          state.removed += value.length;
+          value.length = 0;
+          state.changed = true;
+        }
+      }
+      return state;
+    }
+    this.#walk(value, [{ value: schema.schema, pointer: schema.pointer }], [], state);
+    return state;
+  }
+
+  /** Whether any schema reachable from `schema` marks a property writeOnly (then `allow` mode still walks). */
+  hasWriteOnly(schema: SchemaAt): boolean {
+    const seen = new Set<string>();
+    const visit = (node: unknown, pointer: string, depth: number): boolean => {
+      if (depth > MAX_COLLECT_DEPTH) return false;
+      const { value, pointer: at } = resolveSchema(this.#doc, node, pointer);
+      if (!isObject(value)) return false;
+      const memo = this.#writeOnlyMemo.get(at);
+      if (memo !== undefined) return memo;
+      if (seen.has(at)) return false;
+      seen.add(at);
+      let found = value.writeOnly === true;
+      for (const [key, sub] of Object.entries(value)) {
+        if (found) break;
+        if (key === 'properties' || key === 'patternProperties') {
+          if (isObject(sub)) for (const [name, s] of Object.entries(sub)) if (visit(s, joinPointer(at, key, name), depth + 1)) found = true;
+        } else if (key === 'allOf' || key === 'oneOf' || key === 'anyOf' || key === 'prefixItems') {
+          if (Array.isArray(sub)) sub.forEach((s, i) => (found ||= visit(s, joinPointer(at, key, i), depth + 1)));
+        } else if (key === 'items' || key === 'additionalProperties') {
+          if (isObject(sub)) found = visit(sub, joinPointer(at, key), depth + 1);
+        }
+      }
+      this.#writeOnlyMemo.set(at, found);
+      return found;
+    };
+    return visit(schema.schema, schema.pointer, 0);
+  }
+
+  /**
+   * `path` is the stack of keys down to `value`; the pointer string is only built for a property that is reported,
+   * so a conforming answer costs no string work.
+   */
+  #walk(value: unknown, schemas: readonly Located[], path: Array<string | number>, state: State): void {
+    if (Array.isArray(value)) {
+      const items = this.#items(schemas);
+      if (!items) return;
+      for (let i = 0; i < value.length; i++) {
+        const element = value[i];
+        if (element === null || typeof element !== 'object') continue;
+        const schemasForItem = items.prefix.length > 0 ? [...(items.prefix[i] ?? []), ...(i >= items.prefixLength ? items.rest : [])] : items.rest;
+        if (schemasForItem.length === 0) continue;
+        path.push(i);
+        this.#walk(element, schemasForItem, path, state);
+        path.pop();
+      }
+      return;
+    }
+    if (!isObject(value)) return;
+    const plan = this.#plan(schemas, value);
+    for (const key of Object.keys(value)) {
+      if (state.removeWriteOnly && plan.writeOnly.has(key)) {
+        delete value[key];
+        state.changed = true;
+        state.removed++;
+        continue;
+      }
+      const child = value[key];
+      const nested = child !== null && typeof child === 'object';
+      const declared = plan.declared.get(key);
+      let next: readonly Located[] | undefined;
+      if (declared) next = declared;
+      else {
+        const pattern = plan.patterns.length > 0 ? plan.patterns.find(([regex]) => regex.test(key)) : undefined;
+        if (pattern) next = [pattern[1]];
+        else if (plan.open) next = plan.additional;
+        else {
+          this.#undeclared(value, key, path, state);
+          continue;
+        }
+      }
+      if (nested && next.length > 0) {
+        path.push(key);
+        this.#walk(child, next, path, state);
+        path.pop();
+      }
+    }
+  }
+
+  #undeclared(object: Record<string, unknown>, key: string, path: ReadonlyArray<string | number>, state: State): void {
+    if (state.mode === 'allow') return;
+    if (state.undeclared.length < MAX_REPORTED) {
+      const name = key.length > 64 ? `${key.slice(0, 64)}…` : key;
+      let pointer = '';
+      for (const token of path) pointer += `/${typeof token === 'number' ? token : escapeToken(token)}`;
+      state.undeclared.push(`${pointer}/${escapeToken(name)}`);
+    }
+    if (state.mode === 'remove') {
+      delete object[key];
+      state.changed = true;
+      state.removed++;
+    }
+  }
+
+  /** What the schemas (a union) declare for this object. Cached when the answer does not depend on the data. */
+  #plan(schemas: readonly Located[], value: Record<string, unknown>): Plan {
+    const key = schemas.length === 1 ? schemas[0]!.pointer : schemas.map((s) => s.pointer).join('\n');
+    const cached = this.#plans.get(key);
+    if (cached) return cached;
+    const declared = new Map<string, Located[]>();
+    const writeOnly = new Set<string>();
+    const additional: Located[] = [];
+    const patterns: Array<readonly [RegExp, Located]> = [];
+    let open = false;
+    let dynamic = false;
+    const seen = new Set<string>();
+    const collect = (node: unknown, pointer: string, depth: number): void => {
+      if (depth > MAX_COLLECT_DEPTH) return;
+      const { value: schema, pointer: at } = resolveSchema(this.#doc, node, pointer);
+      if (schema === true) {
+        open = true;
+        return;
+      }
+      if (!isObject(schema) || seen.has(at)) return;
+      seen.add(at);
+      if (isFreeForm(this.#doc, schema, at)) {
+        open = true;
+        return;
+      }
+      if (isObject(schema.properties)) {
+        for (const [name, sub] of Object.entries(schema.properties)) {
+          const subPointer = joinPointer(at, 'properties', name);
+          const list = declared.get(name);
+          if (list) list.push({ value: sub, pointer: subPointer });
+          else declared.set(name, [{ value: sub, pointer: subPointer }]);
+          if (this.#isWriteOnly(sub, subPointer)) writeOnly.add(name);
+        }
+      }
+      if (schema.additionalProperties === true || isObject(schema.additionalProperties)) {
+        open = true;
+        if (isObject(schema.additionalProperties)) additional.push({ value: schema.additionalProperties, pointer: joinPointer(at, 'additionalProperties') });
+      }
+      if (isObject(schema.patternProperties)) {
+        for (const [source, sub] of Object.entries(schema.patternProperties)) {
+          const regex = this.#regexp(source);
+          // A pattern that does not compile declares nothing (fail closed: its properties count as undeclared).
+          if (regex) patterns.push([regex, { value: sub, pointer: joinPointer(at, 'patternProperties', source) }]);
+        }
+      }
+      if (Array.isArray(schema.allOf)) schema.allOf.forEach((sub, i) => collect(sub, joinPointer(at, 'allOf', i), depth + 1));
+      const target = this.#discriminated(schema, at, value);
+      if (target !== undefined) {
+        dynamic = true;
+        if (target !== null) collect(getAt(this.#doc, target), target, depth + 1);
+        return;
+      }
+      for (const keyword of ['oneOf', 'anyOf'] as const) {
+        const branches = schema[keyword];
+        if (!Array.isArray(branches) || branches.length === 0) continue;
+        dynamic = true;
+        const located = branches.map((sub, i) => resolveSchema(this.#doc, sub, joinPointer(at, keyword, i)));
+        const applicable = located.filter((b) => isObject(b.value) && requiredPresent(b.value, value));
+        for (const b of applicable.length > 0 ? applicable : located) collect(b.value, b.pointer, depth + 1);
+      }
+    };
+    for (const s of schemas) collect(s.value, s.pointer, 0);
+    const plan: Plan = { declared, writeOnly, open, additional, patterns };
+    if (!dynamic) this.#plans.set(key, plan);
+    return plan;
+  }
+
+  /**
+   * The schema a discriminator selects for this value: a pointer, null when the value names no mapped schema
+   * (nothing beyond the base is declared then), undefined when the schema has no usable discriminator.
+   */
+  #discriminated(schema: Record<string, unknown>, pointer: string, value: Record<string, unknown>): string | null | undefined {
+    const info = this.#discriminators.resolve(schema, pointer);
+    if (!info || info.targets.size === 0) return undefined;
+    const tag = value[info.property];
+    return typeof tag === 'string' ? (info.targets.get(tag) ?? null) : null;
+  }
+
+  /** What an array schema (a union) declares for its elements; cached per schema set. */
+  #items(schemas: readonly Located[]): Items | undefined {
+    const key = schemas.length === 1 ? schemas[0]!.pointer : schemas.map((s) => s.pointer).join('\n');
+    let items = this.#itemsCache.get(key);
+    if (items === undefined) {
+      items = this.#collectItems(schemas) ?? null;
+      this.#itemsCache.set(key, items);
+    }
+    return items ?? undefined;
+  }
+
+  #collectItems(schemas: readonly Located[]): Items | undefined {
+    const rest: Located[] = [];
+    const prefix: Located[][] = [];
+    let prefixLength = 0;
+    const seen = new Set<string>();
+    const collect = (node: unknown, pointer: string, depth: number): void => {
+      if (depth > MAX_COLLECT_DEPTH) return;
+      const { value: schema, pointer: at } = resolveSchema(this.#doc, node, pointer);
+      if (!isObject(schema) || seen.has(at)) return;
+      seen.add(at);
+      if (isObject(schema.items)) rest.push({ value: schema.items, pointer: joinPointer(at, 'items') });
+      const tuple = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : undefined;
+      if (tuple) {
+        prefixLength = Math.max(prefixLength, tuple.length);
+        tuple.forEach((sub, i) => (prefix[i] ??= []).push({ value: sub, pointer: joinPointer(at, Array.isArray(schema.prefixItems) ? 'prefixItems' : 'items', i) }));
+      }
+      for (const keyword of ['allOf', 'oneOf', 'anyOf'] as const) {
+        const branches = schema[keyword];
+        if (Array.isArray(branches)) branches.forEach((sub, i) => collect(sub, joinPointer(at, keyword, i), depth + 1));
+      }
+    };
+    for (const s of schemas) collect(s.value, s.pointer, 0);
+    // An array schema without `items` declares its elements as anything.
+    if (rest.length === 0 && prefix.length === 0) return undefined;
+    return { rest, prefix, prefixLength };
+  }
+
+  #isWriteOnly(sub: unknown, pointer: string): boolean {
+    if (!isObject(sub)) return false;
+    if (sub.writeOnly === true) return true;
+    if (sub.$ref === undefined) return false;
+    const target = resolveSchema(this.#doc, sub, pointer).value;
+    return isObject(target) && target.writeOnly === true;
+  }
+
+  #regexp(source: string): RegExp | null {
+    let regex = this.#regexps.get(source);
+    if (regex === undefined) {
+      try {
+        regex = new RegExp(source, 'u');
+      } catch {
+        try {
+          regex = new RegExp(source);
+        } catch {
+          regex = null;
+        }
+      }
+      this.#regexps.set(source, regex);
+    }
+    return regex;
+  }
+}
+
+interface Items {
+  readonly rest: readonly Located[];
+  readonly prefix: ReadonlyArray<readonly Located[]>;
+  readonly prefixLength: number;
+}
+
+interface State {
+  changed: boolean;
+  removed: number;
+  readonly undeclared: string[];
+  readonly mode: ResponseMode;
+  readonly removeWriteOnly: boolean;
+}
+
+function requiredPresent(schema: Record<string, unknown>, value: Record<string, unknown>): boolean {
+  if (!Array.isArray(schema.required)) return true;
+  return schema.required.every((name) => typeof name === 'string' && Object.hasOwn(value, name));
+}
