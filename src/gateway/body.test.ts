@@ -17,6 +17,9 @@ describe('parseStrictJson: the hardened JSON parser', () => {
     ['single quotes', "{'a':1}"],
     ['NaN', '{"a":NaN}'],
     ['empty', ''],
+    ['escaped duplicate of an unescaped key, both orders', '{"\\u0061":1,"a":2}'],
+    ['duplicate key after a key with an escape', '{"a\\"b":1,"c":2,"c":3}'],
+    ['a raw newline inside a key', '{"a\nb":1}'],
   ];
   it.each(refused)('refuses %s', (_name, text) => {
     expect(() => parseStrictJson(text)).toThrow(BodyError);
@@ -29,6 +32,7 @@ describe('parseStrictJson: the hardened JSON parser', () => {
     ['a word proto inside a value', '{"note":"__proto__"}', { note: '__proto__' }],
     ['nesting at the limit', '['.repeat(32) + ']'.repeat(32), JSON.parse('['.repeat(32) + ']'.repeat(32))],
     ['unicode', '{"name":"O\'Brien – Zoë"}', { name: "O'Brien – Zoë" }],
+    ['keys that differ only by an escaped quote', '{"a\\"":1,"a":2}', { 'a"': 1, a: 2 }],
   ];
   it.each(accepted)('accepts %s', (_name, text, value) => {
     expect(parseStrictJson(text)).toEqual(value);

@@ -50,7 +50,6 @@ export interface MatchedOperation {
   readonly wantsResponseBody: boolean;
 }
 
-const UTF8_BOM = [0xef, 0xbb, 0xbf] as const;
 
 // --- config time --------------------------------------------------------------------------------------------------
 
@@ -181,11 +180,7 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
     try {
       const kind = bodyKind(type);
       if (kind === 'json') {
-        const bytes = await readBody(ctx, maxBody);
-        // RFC 8259 §8.1 lets parsers ignore a BOM; two parsers disagreeing on it is how smuggling starts: refuse.
-        if (bytes.length >= 3 && bytes[0] === UTF8_BOM[0] && bytes[1] === UTF8_BOM[1] && bytes[2] === UTF8_BOM[2]) {
-          return problem('RAMPART_ERR_BAD_REQUEST', 'contract: JSON body starts with a byte order mark');
-        }
+        // The shared reader refuses a byte order mark (RFC 8259 §8.1), as it refuses duplicate and prototype keys.
         const value = await readJson(ctx, maxBody, maxDepth);
         operation.validateJson(media, value, errors);
       } else if (kind === 'form') {
