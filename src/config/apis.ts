@@ -14,7 +14,9 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import { DURATION_SCHEMA } from './units.ts';
+import { resolve } from 'node:path';
 import { parseDuration } from './units.ts';
+import { loadOpenApiSync } from '../openapi/load.ts';
 
 /** Attached (as a symbol, invisible to JSON Schema) to each route object an API expanded into. */
 export const API_ROUTE = Symbol('rampart.api-route');
@@ -88,7 +90,7 @@ export const APIS_SCHEMA = {
   items: {
     type: 'object',
     additionalProperties: false,
-    required: ['id', 'routes'],
+    required: ['id'],
     properties: {
       id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$' },
       upstream: { description: 'the upstream of every route and version that does not set its own' },
@@ -139,8 +141,9 @@ export const APIS_SCHEMA = {
       },
       routes: {
         type: 'array',
-        minItems: 1,
         maxItems: 2000,
+        description:
+          "routes of the API; with openapi:, every operation not covered by one of these becomes a route of its own (one method, the document's path template) with the API's defaults",
         items: {
           type: 'object',
           required: ['id', 'match'],
@@ -210,7 +213,7 @@ function deprecationOf(raw: Record<string, unknown>, source: string, errors: str
  * API), with settings merged in this order, later winning: the API's `defaults`, the version's `overrides`, the
  * route's own keys. The upstream is the version's, else the API's, unless the route sets one.
  */
-export function expandApis(document: Record<string, unknown>): Expansion {
+export function expandApis(document: Record<string, unknown>, baseDir: string = process.cwd()): Expansion {
   const handRoutes = Array.isArray(document.routes) ? (document.routes as unknown[]) : [];
   const labels = new Map<number, string>();
   if (document.apis === undefined) return { document, handWritten: handRoutes.length, labels, errors: [] };
@@ -237,10 +240,36 @@ export function expandApis(document: Record<string, unknown>): Expansion {
       else if (!supported.includes(versioning.default)) errors.push(`${apiPath}.versioning.default: "${versioning.default}" is not one of the versions (${supported.join(', ')})`);
     }
     const apiDefaults = (api.defaults as Record<string, unknown> | undefined) ?? {};
-    const routes = api.routes as Array<Record<string, unknown>>;
+    const routes = [...((api.routes as Array<Record<string, unknown>> | undefined) ?? [])];
+    const operations = api.openapi === undefined ? undefined : operationsOf(resolve(baseDir, api.openapi as string), `${apiPath}.openapi`, errors);
+    if (operations === undefined && routes.length === 0) errors.push(`${apiPath}.routes: an API needs routes, or an openapi: document whose operations become routes`);
+    const explicitCount = routes.length;
+    for (const operation of operations ?? []) {
+      const covered = routes.slice(0, explicitCount).some((r) => {
+        const match = r.match as { path?: string; methods?: string[] } | undefined;
+        return match?.path !== undefined && shape(match.path) === shape(operation.path) && (match.methods === undefined || match.methods.includes(operation.method));
+      });
+      if (covered) continue;
+      routes.push({ id: operation.id, match: { path: operation.routePath, methods: [operation.method] }, ...(operation.deprecation ? { deprecation: operation.deprecation } : {}) });
+      if (operation.deprecatedWithoutDate) {
+        errors.push(`${apiPath}.openapi: ${operation.method} ${operation.path} is deprecated: give it x-deprecation-date (RFC 9745 needs a date), or a route of this API with deprecation:`);
+      }
+    }
+    // Routes written in the config that cover a deprecated operation need a date too.
+    for (const operation of operations ?? []) {
+      if (!operation.deprecatedWithoutDate) continue;
+      const explicit = routes.slice(0, explicitCount).find((r) => {
+        const match = r.match as { path?: string; methods?: string[] } | undefined;
+        return match?.path !== undefined && shape(match.path) === shape(operation.path) && (match.methods === undefined || match.methods.includes(operation.method));
+      });
+      if (explicit !== undefined && explicit.deprecation === undefined) {
+        errors.push(`${apiPath}.routes[${routes.indexOf(explicit)}]: serves ${operation.method} ${operation.path}, deprecated in the document without x-deprecation-date: add deprecation: { deprecated: DATE }`);
+      }
+    }
     const seenRoutes = new Set<string>();
     routes.forEach((route, r) => {
-      const routePath = `${apiPath}.routes[${r}]`;
+      // Routes generated from the document are named by their operation, not by a position the config does not have.
+      const routePath = r < explicitCount ? `${apiPath}.routes[${r}]` : `${apiPath}.openapi(${(route.match as { methods: string[] }).methods[0]} ${(route.match as { path: string }).path})`;
       const routeId = route.id as string;
       if (typeof routeId === 'string' && seenRoutes.has(routeId)) errors.push(`${routePath}.id: "${routeId}" is already used in this API`);
       seenRoutes.add(routeId);
@@ -275,10 +304,23 @@ export function expandApis(document: Record<string, unknown>): Expansion {
           deprecation: routeDeprecation ?? versionDeprecation,
           source: routePath,
         };
+        const overrides = (version?.overrides as Record<string, unknown> | undefined) ?? {};
+        const openapi = (version?.openapi as string | undefined) ?? (api.openapi as string | undefined);
+        // The contract of the API (or of the version) applies to every route, matched after the version prefix.
+        const contract =
+          openapi === undefined || apiDefaults.contract === false || overrides.contract === false || routeOwn.contract === false
+            ? undefined
+            : {
+                openapi: resolve(baseDir, openapi),
+                ...(apiDefaults.contract as Record<string, unknown> | undefined),
+                ...(overrides.contract as Record<string, unknown> | undefined),
+                ...(routeOwn.contract as Record<string, unknown> | undefined),
+              };
         const expandedRoute: Record<string | symbol, unknown> = {
           ...structuredClone(apiDefaults),
-          ...structuredClone((version?.overrides as Record<string, unknown> | undefined) ?? {}),
+          ...structuredClone(overrides),
           ...structuredClone(routeOwn),
+          ...(contract === undefined ? {} : { contract }),
           id: name === undefined ? `${apiId}.${routeId}` : `${apiId}.${name}.${routeId}`,
           match,
           ...(upstream === undefined ? {} : { upstream: structuredClone(upstream) }),
@@ -307,6 +349,58 @@ export function expandApis(document: Record<string, unknown>): Expansion {
     }
   });
   return { document: { ...document, apis, routes: [...handRoutes, ...expanded] }, handWritten: handRoutes.length, labels, errors };
+}
+
+/** A path template with parameter names erased, to compare `/orders/{id}` with `/orders/{orderId}`. */
+function shape(path: string): string {
+  return path.replace(/\{[^}/]*\}/g, '{}');
+}
+
+interface GeneratedOperation {
+  readonly id: string;
+  readonly method: string;
+  /** The template as the document writes it. */
+  readonly path: string;
+  /** The route pattern: whole-segment parameters only (a segment like `{name}.json` becomes one parameter). */
+  readonly routePath: string;
+  readonly deprecation: Record<string, unknown> | undefined;
+  readonly deprecatedWithoutDate: boolean;
+}
+
+/** The operations of a document, as routes: ids from operationIds (made unique), deprecation from x-* dates. */
+function operationsOf(file: string, path: string, errors: string[]): GeneratedOperation[] | undefined {
+  const loaded = loadOpenApiSync(file);
+  if (!loaded.ok) {
+    for (const issue of loaded.errors) errors.push(`${path}: ${issue.text}`);
+    return undefined;
+  }
+  const document = loaded.api.model.document as { paths?: Record<string, Record<string, Record<string, unknown>>> };
+  const used = new Set<string>();
+  const out: GeneratedOperation[] = [];
+  for (const operation of loaded.api.model.operations) {
+    const raw = document.paths?.[operation.path]?.[operation.method.toLowerCase()] ?? {};
+    let id = (operation.operationId ?? `${operation.method}-${operation.path}`).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 48) || 'operation';
+    for (let n = 2; used.has(id); n++) id = `${id.slice(0, 44)}-${n}`;
+    used.add(id);
+    let counter = 0;
+    const routePath = operation.path
+      .split('/')
+      .map((segment) => (/^\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(segment) ? segment : segment.includes('{') ? `{segment${counter++}}` : segment))
+      .join('/');
+    const deprecated = raw.deprecated === true;
+    const date = typeof raw['x-deprecation-date'] === 'string' ? raw['x-deprecation-date'] : undefined;
+    const sunset = typeof raw['x-sunset-date'] === 'string' ? raw['x-sunset-date'] : undefined;
+    const link = typeof raw['x-deprecation-link'] === 'string' ? raw['x-deprecation-link'] : undefined;
+    out.push({
+      id,
+      method: operation.method.toUpperCase(),
+      path: operation.path,
+      routePath,
+      deprecation: deprecated && date !== undefined ? { deprecated: date, ...(sunset ? { sunset } : {}), ...(link ? { link } : {}) } : undefined,
+      deprecatedWithoutDate: deprecated && date === undefined,
+    });
+  }
+  return out;
 }
 
 /** Rewrites `routes[N]` of expanded routes in messages to the API route they came from. */

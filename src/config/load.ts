@@ -337,7 +337,7 @@ export function loadConfigObject(input: unknown, options: LoadOptions = {}): Loa
     return { ok: false, errors: ['(root): must be an object'], warnings: [] };
   }
   // `apis:` expands into routes first, so its routes are checked exactly like hand-written ones.
-  const expansion = expandApis(substituted);
+  const expansion = expandApis(substituted, options.baseDir ?? process.cwd());
   if (expansion.errors.length > 0) return { ok: false, errors: [...errors, ...expansion.errors], warnings: [] };
   const result = loadDocument(expansion.document, errors, options);
   const labels = expansion.labels;

@@ -207,7 +207,8 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
 
   return {
     onRequest(ctx: RequestContext): Outcome | Promise<Outcome> {
-      let path = ctx.path;
+      // Routes of a versioned API: matched after the version prefix the gateway removed (apiPath).
+      let path = ctx.apiPath ?? ctx.path;
       if (prefix !== undefined) {
         if (!path.startsWith(prefix) || path.charCodeAt(prefix.length) !== 0x2f /* / */) {
           return passthrough ? CONTINUE : problem('RAMPART_ERR_ROUTE_NOT_FOUND', `contract: ${ctx.method} ${path} is outside ${prefix}`);

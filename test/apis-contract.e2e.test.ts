@@ -1,0 +1,98 @@
+/**
+ * The `apis:` form with an OpenAPI contract (issue 5 point 1, issue 7 points 1 and 2): every operation of the
+ * document becomes a route with the API's policies, the contract is enforced after the version prefix is removed,
+ * a deprecated operation takes its dates from `x-deprecation-date` / `x-sunset-date`, and an operation deprecated
+ * without a date, or left without authentication, is a config error naming the operation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfigObject } from '../src/config/load.ts';
+import { startRecordingUpstream, startTestGateway, tempDir, type RecordingUpstream, type TestGateway } from './helpers.ts';
+
+const SPEC = fileURLToPath(new URL('./fixtures/apis/orders.yaml', import.meta.url));
+
+describe('apis with an OpenAPI document', () => {
+  let upstream: RecordingUpstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    upstream = await startRecordingUpstream();
+    gw = await startTestGateway({
+      apis: [{ id: 'orders', upstream: upstream.url, openapi: SPEC, defaults: { public: true }, versions: [{ version: 'v1' }] }],
+      routes: [],
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  it('routes every operation of the document, under the version prefix, stripped before forwarding', async () => {
+    expect(gw.gateway.runtime.routes.map((r) => r.id).sort()).toEqual(['orders.v1.createOrder', 'orders.v1.deleteOrder', 'orders.v1.getFile', 'orders.v1.getOrder', 'orders.v1.listOrders']);
+    expect((await fetch(`${gw.url}/v1/orders`)).status).toBe(200);
+    expect(upstream.seen.at(-1)!.url).toBe('/orders');
+    expect((await fetch(`${gw.url}/v1/files/report.json`)).status).toBe(200);
+    expect(upstream.seen.at(-1)!.url).toBe('/files/report.json');
+    // A segment-embedded parameter is still checked by the contract.
+    expect((await fetch(`${gw.url}/v1/files/REPORT.json`)).status).toBe(400);
+    expect((await fetch(`${gw.url}/v1/nothing`)).status).toBe(404);
+    expect((await fetch(`${gw.url}/v1/orders`, { method: 'PUT' })).status).toBe(405);
+  });
+
+  it('enforces the contract on the path without the prefix', async () => {
+    const before = upstream.seen.length;
+    const bad = await fetch(`${gw.url}/v1/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qty: 500 }) });
+    expect(bad.status).toBe(400);
+    const problem = (await bad.json()) as { errors: Array<{ pointer: string; rule: string }> };
+    expect(problem.errors).toEqual([expect.objectContaining({ pointer: '/body/qty' })]);
+    expect(JSON.stringify(problem)).not.toContain('500');
+    expect((await fetch(`${gw.url}/v1/orders/abc`)).status).toBe(400);
+    expect(upstream.seen.length).toBe(before);
+    expect((await fetch(`${gw.url}/v1/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"qty":5}' })).status).toBe(200);
+  });
+
+  it('a deprecated operation answers with its RFC 9745/8594 headers from the document', async () => {
+    const res = await fetch(`${gw.url}/v1/orders/7`, { method: 'DELETE' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('deprecation')).toBe(`@${Date.parse('2026-01-15T00:00:00Z') / 1000}`);
+    expect(res.headers.get('sunset')).toBe('Thu, 01 Jan 2099 00:00:00 GMT');
+    expect(res.headers.get('link')).toContain('<https://docs.example.com/orders-delete>; rel="deprecation"');
+    expect((await fetch(`${gw.url}/v1/orders/7`)).headers.get('deprecation')).toBeNull();
+  });
+});
+
+describe('apis config errors from the document', () => {
+  const base = { mode: 'development', listen: { host: '127.0.0.1', port: 0 }, admin: false, routes: [] };
+
+  it('refuses an operation deprecated without a date, naming it', () => {
+    const dir = tempDir();
+    const spec = join(dir, 'orders.yaml');
+    writeFileSync(spec, readFileSync(SPEC, 'utf8').replace("      x-deprecation-date: '2026-01-15'\n", ''));
+    const result = loadConfigObject({ ...base, apis: [{ id: 'orders', upstream: 'http://127.0.0.1:1', openapi: spec, defaults: { public: true } }] });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors).toContain('apis[0].openapi: DELETE /orders/{id} is deprecated: give it x-deprecation-date (RFC 9745 needs a date), or a route of this API with deprecation:');
+  });
+
+  it('refuses operations left without authentication, naming each one', () => {
+    const dir = tempDir();
+    copyFileSync(SPEC, join(dir, 'orders.yaml'));
+    const result = loadConfigObject({ ...base, apis: [{ id: 'orders', upstream: 'http://127.0.0.1:1', openapi: 'orders.yaml' }] }, { baseDir: dir });
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.errors.some((e) => e.startsWith('apis[0].openapi(GET /orders): '))).toBe(true);
+      expect(result.errors.some((e) => e.startsWith('apis[0].openapi(DELETE /orders/{id}): '))).toBe(true);
+    }
+  });
+
+  it('an explicit route covers its operations; the rest are generated', () => {
+    const result = loadConfigObject({
+      ...base,
+      apis: [{ id: 'orders', upstream: 'http://127.0.0.1:1', openapi: SPEC, defaults: { public: true }, routes: [{ id: 'orders', match: { path: '/orders', methods: ['GET', 'POST'] } }] }],
+    });
+    if (!result.ok) throw new Error(result.errors.join('\n'));
+    expect(result.config.routes.map((r) => r.id).sort()).toEqual(['orders.deleteOrder', 'orders.getFile', 'orders.getOrder', 'orders.orders']);
+  });
+});
