@@ -15,6 +15,7 @@ import { registerAuthzCommands } from './authz-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerEventsCommands } from './events-commands.ts';
 import { registerDeprecationCommands } from './deprecation-commands.ts';
+import { registerKeyringCommands } from './keyring-commands.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command();
@@ -104,6 +105,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerAuditCommands(program);
   registerEventsCommands(program);
   registerDeprecationCommands(program);
+  registerKeyringCommands(program);
 
   try {
     await program.parseAsync([...argv]);

@@ -13,6 +13,7 @@ import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from '.
 import { formatAjvErrors } from './errors.ts';
 import { loadOpenApiSync } from '../openapi/load.ts';
 import { checkAuditSettings } from '../audit/configured.ts';
+import { keyRingSettingsOf } from '../storage/configured.ts';
 import { checkDetectorsConfig, type DetectorsConfig } from '../detect/schema.ts';
 import { checkAlertsConfig, type AlertDestinationConfig } from '../alerts/schema.ts';
 import { API_ROUTE, expandApis, relabel, type ApiRouteInfo } from './apis.ts';
@@ -714,6 +715,11 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
   const needsStores = identity !== undefined || routes.some((r) => r.policies.some((p) => p.definition.requiresStores));
   const masterKey = (document.keyring as { masterKey?: string } | undefined)?.masterKey;
   errors.push(...checkAuditSettings(document));
+  try {
+    keyRingSettingsOf(document);
+  } catch (error) {
+    errors.push((error as Error).message);
+  }
   errors.push(...checkDetectorsConfig(document.detectors as DetectorsConfig));
   errors.push(...checkAlertsConfig(document.alerts as AlertDestinationConfig[], mode));
   if ((document.audit !== undefined || document.events !== undefined) && masterKey === undefined && mode === 'production') {

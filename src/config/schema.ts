@@ -199,7 +199,13 @@ export const CONFIG_SCHEMA = {
         masterKey: {
           type: 'string',
           minLength: 1,
-          description: '32 random bytes (base64, base64url or hex), normally "${env:RAMPART_MASTER_KEY}"; seals stored secrets and keys hashes',
+          description:
+            '32 random bytes (base64, base64url or hex), normally "${env:RAMPART_MASTER_KEY}"; wraps the key ring of the SQLite store (data keys, pepper, audit chain and privacy keys). Change it with `rampart keyring rotate`',
+        },
+        rotateDataKeysEvery: {
+          ...DURATION_SCHEMA,
+          description:
+            'how long a data key of the key ring seals new secrets before a new one takes over (old ones stay for reading); default 90d, from 1h to 730d; checked at start and daily',
         },
       },
     },

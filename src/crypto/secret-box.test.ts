@@ -80,7 +80,9 @@ describe('SecretBox', () => {
     ['empty iv', () => [version, keyId, '', ciphertext, tag].join('.'), AAD, 'MALFORMED'],
     ['extra field', () => `${sealed}.AAAA`, AAD, 'MALFORMED'],
     ['trailing dot', () => `${sealed}.`, AAD, 'MALFORMED'],
-    ['wrong version v2', () => ['v2', keyId, iv, ciphertext, tag].join('.'), AAD, 'UNSUPPORTED_VERSION'],
+    ['wrong version v3', () => ['v3', keyId, iv, ciphertext, tag].join('.'), AAD, 'UNSUPPORTED_VERSION'],
+    // v2 names a key-ring data key: a box without a ring (or another ring) does not have it.
+    ['relabelled v2 without a key ring', () => ['v2', keyId, iv, ciphertext, tag].join('.'), AAD, 'UNKNOWN_KEY'],
     ['wrong version v0', () => ['v0', keyId, iv, ciphertext, tag].join('.'), AAD, 'UNSUPPORTED_VERSION'],
     ['upper-case version', () => ['V1', keyId, iv, ciphertext, tag].join('.'), AAD, 'MALFORMED'],
     ['no version', () => [keyId, iv, ciphertext, tag].join('.'), AAD, 'MALFORMED'],

@@ -24,6 +24,7 @@ import { DeprecationUsage } from './deprecation-usage.ts';
 import { createDocsService } from '../docs/service.ts';
 import { countersConfigOf } from '../storage/counters-config.ts';
 import { openAuditFromConfig, type OpenedAudit } from '../audit/configured.ts';
+import { parseMasterKey } from '../crypto/master-key.ts';
 import type { DurableSecurityEvents } from '../audit/sink.ts';
 import { AnomalyDetection } from '../detect/index.ts';
 import type { DetectorsConfig } from '../detect/schema.ts';
@@ -848,6 +849,11 @@ export class Gateway {
     if (this.#stores !== undefined && countersConfigOf(config.document).store !== countersConfigOf(current.config.document).store) {
       // The brute-force counters live in the stores, opened once: a half-applied change would split them.
       throw new Error('counters.store changed: the stores (and their brute-force counters) are opened once: restart the gateway');
+    }
+    if (this.#stores?.keyring !== undefined && config.masterKey !== undefined) {
+      // A master key rotated with `rampart keyring rotate` takes over here; a key that does not open the ring fails
+      // the reload and the old config keeps serving.
+      this.#stores.keyring.adoptMasterKey(parseMasterKey(config.masterKey));
     }
     const next = await Runtime.build(config, {
       logger: this.logger,

@@ -10,8 +10,14 @@
  *   directory leaks.
  * - missing in production → an error (`rampart config check` already refuses this when a policy needs the stores).
  *
- * The key hashes API keys, session ids and refresh tokens (through the pepper) and seals TOTP seeds and signing
- * keys: losing or changing it invalidates all of them.
+ * Key ring (issue 7): in a SQLite store the master key only wraps the store's key ring (crypto/keyring.ts): the
+ * random data keys that seal TOTP seeds and signing keys, and the stable secrets: the pepper (keyed hashes of API
+ * keys, session ids, refresh tokens), the audit chain key and the privacy key. They were seeded from the master
+ * key's former derivations when the ring was created and survive `rampart keyring rotate`, which re-wraps them
+ * under a new master key. Losing the master key still loses all of them; changing it without `rampart keyring
+ * rotate` is refused at open ("not the key that wraps this store's key ring"). Stores without a ring (`memory:`,
+ * `sqlite::memory:`, which live as long as the process) keep deriving the pepper, chain and privacy keys from the
+ * master key, and say so at open. `keyring.rotateDataKeysEvery` (default 90d) is the data keys' period.
  *
  * Counters: `stores.counters` (the brute-force counters of api-key, login, MFA and client authentication) is the
  * store the top-level `counters:` setting names. With `counters.store: redis://...` it is the Redis adapter on the
@@ -19,11 +25,20 @@
  * failure counts and locks.
  */
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/load.ts';
-import { deriveSecretPepper } from '../crypto/hashing.ts';
+import { parseDuration } from '../config/units.ts';
+import {
+  DEFAULT_ROTATE_DATA_KEYS_EVERY_MS,
+  LEGACY_DERIVATIONS,
+  MAX_ROTATE_DATA_KEYS_EVERY_MS,
+  MIN_ROTATE_DATA_KEYS_EVERY_MS,
+  type KeyRing,
+  type StableSecretPurpose,
+} from '../crypto/keyring.ts';
 import { MasterKeyError, generateMasterKey, parseMasterKey } from '../crypto/master-key.ts';
 import { openStores } from './index.ts';
+import { keyRingOf, openSqliteDatabase, openSqliteKeyRing } from './sqlite/index.ts';
 import { openCounterStore } from './counter-store.ts';
 import { StoreConfigError, type CounterStore, type Stores } from './ports.ts';
 import { countersConfigOf } from './counters-config.ts';
@@ -43,8 +58,10 @@ export interface OpenConfiguredStoresOptions {
 export interface ConfiguredStores {
   readonly stores: Stores;
   readonly masterKey: Buffer;
-  /** `deriveSecretPepper(masterKey)`: the key of `hashSecret` for API keys, session ids, refresh tokens. */
+  /** The key of `hashSecret` for API keys, session ids, refresh tokens: from the key ring, else derived from the master key. */
   readonly pepper: Buffer;
+  /** The store's key ring (SQLite file stores). */
+  readonly keyring?: KeyRing;
   /** Set when a development key file was used or created. */
   readonly generatedKeyFile?: string;
 }
@@ -57,6 +74,9 @@ export const DEVELOPMENT_KEY_WARNING =
 export const EPHEMERAL_KEY_WARNING =
   'DEVELOPMENT ONLY: no keyring.masterKey configured and the store is in memory; using a random master key that ' +
   'lives as long as this process.';
+
+export const DERIVED_KEYS_NOTE =
+  'storage is in memory: no key ring; the pepper, audit chain and privacy keys derive from keyring.masterKey and change with it';
 
 /** The SQLite file path of a store URL, or undefined for in-memory stores. */
 export function sqliteFilePath(storage: string): string | undefined {
@@ -98,8 +118,25 @@ function developmentKey(file: string, logger: WarningSink | undefined): Buffer {
   try {
     return parseMasterKey(text);
   } catch (error) {
-    throw new StoreConfigError(`development master key file ${file}: ${(error as Error).message}`);
+    throw new StoreConfigError(`store sqlite:${file.slice(0, -'.master-key'.length)}: development master key file ${file}: ${(error as Error).message}`);
   }
+}
+
+/** The key ring settings of a config (`keyring.rotateDataKeysEvery`, default 90 days, from 1 hour to 730 days). */
+export function keyRingSettingsOf(document: Readonly<Record<string, unknown>> | undefined): { rotateDataKeysEveryMs: number } {
+  const keyring = document?.['keyring'];
+  const value = typeof keyring === 'object' && keyring !== null ? (keyring as Record<string, unknown>)['rotateDataKeysEvery'] : undefined;
+  if (value === undefined) return { rotateDataKeysEveryMs: DEFAULT_ROTATE_DATA_KEYS_EVERY_MS };
+  let ms: number;
+  try {
+    ms = parseDuration(value as string | number);
+  } catch {
+    throw new StoreConfigError('keyring.rotateDataKeysEvery: must be a duration such as 90d');
+  }
+  if (ms < MIN_ROTATE_DATA_KEYS_EVERY_MS) throw new StoreConfigError('keyring.rotateDataKeysEvery: must be at least 1h');
+  // NIST SP 800-57 Part 1 §5.3.6: up to 2 years of originator use for a symmetric data-encryption key.
+  if (!Number.isSafeInteger(ms) || ms > MAX_ROTATE_DATA_KEYS_EVERY_MS) throw new StoreConfigError('keyring.rotateDataKeysEvery: must be at most 730d');
+  return { rotateDataKeysEveryMs: ms };
 }
 
 export function resolveMasterKey(
@@ -131,11 +168,60 @@ export function resolveMasterKey(
   return { masterKey, generatedKeyFile: keyFile };
 }
 
+/** The pepper, audit chain key and privacy key, and where they came from. */
+export interface StableSecrets {
+  readonly pepper: Buffer;
+  readonly auditChain: Buffer;
+  readonly privacy: Buffer;
+  /** `keyring`: read from the SQLite store's key ring; `derived`: derived from the master key (in-memory stores). */
+  readonly source: 'keyring' | 'derived';
+}
+
+function derivedSecrets(masterKey: Buffer): StableSecrets {
+  return {
+    pepper: LEGACY_DERIVATIONS.pepper(masterKey),
+    auditChain: LEGACY_DERIVATIONS['audit-chain'](masterKey),
+    privacy: LEGACY_DERIVATIONS.privacy(masterKey),
+    source: 'derived',
+  };
+}
+
+function ringSecrets(ring: KeyRing): StableSecrets {
+  const get = (purpose: StableSecretPurpose) => ring.secret(purpose);
+  return { pepper: get('pepper'), auditChain: get('audit-chain'), privacy: get('privacy'), source: 'keyring' };
+}
+
+/**
+ * The stable secrets of a config without opening its stores (the audit log needs the chain and privacy keys before
+ * the gateway opens the stores, and the CLI's `audit` commands never open them): from the key ring of the SQLite
+ * file `storage:` names (creating the file and its ring on first use), else derived from the master key.
+ */
+export function resolveStableSecrets(
+  config: Pick<GatewayConfig, 'storage' | 'masterKey' | 'mode'> & { readonly document?: Readonly<Record<string, unknown>> },
+  logger?: WarningSink,
+): StableSecrets {
+  const { masterKey } = resolveMasterKey(config, logger);
+  const file = sqliteFilePath(config.storage);
+  if (file === undefined) {
+    logger?.info?.({ storage: config.storage }, DERIVED_KEYS_NOTE);
+    return derivedSecrets(masterKey);
+  }
+  const path = resolve(process.cwd(), file);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = openSqliteDatabase(path);
+  try {
+    return ringSecrets(openSqliteKeyRing(db, `sqlite:${path}`, masterKey, { ...keyRingSettingsOf(config.document), ...(logger ? { log: logger } : {}) }));
+  } finally {
+    db.close();
+  }
+}
+
 export async function openConfiguredStores(
   config: Pick<GatewayConfig, 'storage' | 'masterKey' | 'mode'> & { readonly document?: Readonly<Record<string, unknown>> },
   options: OpenConfiguredStoresOptions = {},
 ): Promise<ConfiguredStores> {
   const { masterKey, generatedKeyFile } = resolveMasterKey(config, options.logger);
+  const keyring = { ...keyRingSettingsOf(config.document), ...(options.logger ? { log: options.logger } : {}) };
   const sqliteFile = sqliteFilePath(config.storage);
   if (sqliteFile !== undefined) mkdirSync(dirname(sqliteFile), { recursive: true, mode: 0o700 });
   const countersConfig = countersConfigOf(config.document);
@@ -153,15 +239,18 @@ export async function openConfiguredStores(
   }
   let stores: Stores;
   try {
-    stores = openStores(config.storage, { masterKey, ...(counterStore ? { counterStore } : {}) });
+    stores = openStores(config.storage, { masterKey, sqlite: { keyring }, ...(counterStore ? { counterStore } : {}) });
   } catch (error) {
     await counterStore?.close?.();
     throw error;
   }
+  const ring = keyRingOf(stores);
+  if (ring === undefined) options.logger?.info?.({ storage: config.storage }, DERIVED_KEYS_NOTE);
   return {
     stores,
     masterKey,
-    pepper: deriveSecretPepper(masterKey),
+    pepper: ring === undefined ? derivedSecrets(masterKey).pepper : ring.secret('pepper'),
+    ...(ring === undefined ? {} : { keyring: ring }),
     ...(generatedKeyFile === undefined ? {} : { generatedKeyFile }),
   };
 }

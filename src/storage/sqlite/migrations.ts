@@ -8,7 +8,8 @@
  * refused rather than silently run against a schema this code does not know).
  *
  * Secrets never appear in plaintext columns: `*_hash` columns hold `hashSecret` HMACs or argon2id
- * strings, `sealed_*` columns hold SecretBox envelopes bound to `<table>:<id>`.
+ * strings, `sealed_*` columns hold SecretBox envelopes bound to `<table>:<id>` (a new one is also listed in
+ * sqlite/keyring.ts `SEALED_COLUMNS`), `keyring.wrapped` holds keys wrapped by the master key.
  * Tables are STRICT (SQLite ≥ 3.37) so a value of the wrong type is an error, not a silent coercion.
  */
 import { createHash } from 'node:crypto';
@@ -159,6 +160,32 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         expires_at  INTEGER NOT NULL
       ) STRICT, WITHOUT ROWID;
       CREATE INDEX revoked_access_tokens_by_expiry ON revoked_access_tokens (expires_at);
+    `,
+  },
+  {
+    version: 2,
+    name: 'key ring',
+    // crypto/keyring.ts: random keys wrapped by the master key. Values sealed before (SecretBox v1) are re-sealed
+    // as v2 under the ring's data key when the store opens (storage/sqlite/keyring.ts).
+    sql: `
+      CREATE TABLE keyring (
+        id          TEXT PRIMARY KEY,           -- d… data key, s… stable secret
+        purpose     TEXT NOT NULL CHECK (purpose IN ('secrets', 'pepper', 'audit-chain', 'privacy')),
+        wrapped     TEXT NOT NULL,              -- w1.<iv>.<ct>.<tag>: AES-256-GCM under the master key, AAD id + purpose
+        created_at  INTEGER NOT NULL,
+        retired_at  INTEGER,                    -- secrets only: no longer seals, still opens
+        CHECK (purpose = 'secrets' OR retired_at IS NULL)
+      ) STRICT;
+      -- One active key per purpose: one sealing data key, one of each stable secret.
+      CREATE UNIQUE INDEX keyring_active ON keyring (purpose) WHERE retired_at IS NULL;
+
+      -- The fingerprint of the master key that wraps the ring, so a wrong one is named as such.
+      CREATE TABLE keyring_kek (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        fingerprint  TEXT NOT NULL,             -- HKDF(master key, "rampart/v2/keyring-kek-fingerprint"), 128 bits hex
+        created_at   INTEGER NOT NULL,
+        rotated_at   INTEGER                    -- last rampart keyring rotate
+      ) STRICT;
     `,
   },
 ]);
