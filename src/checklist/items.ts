@@ -115,6 +115,14 @@ const ITEMS: ChecklistItem[] = [
       'auth.jwt-expired-accepted',
       'auth.credentials-in-query',
       'auth.mfa-missing-on-sensitive',
+      'auth.spec-operation-without-security',
+      'auth.spec-undefined-security-scheme',
+      'auth.spec-http-basic',
+      'auth.spec-insecure-http-scheme',
+      'auth.spec-api-key-in-query',
+      'auth.spec-api-key-in-cookie',
+      'auth.spec-credentials-in-url',
+      'auth.spec-oauth-deprecated-flow',
     ],
     gatewayEnforceable: true,
   },
@@ -139,7 +147,13 @@ const ITEMS: ChecklistItem[] = [
     // API3: property-level (reading or writing fields the role may not touch, e.g. mass assignment).
     owasp: ['API1:2023', 'API5:2023', 'API3:2023'],
     policies: ['authorize'],
-    scannerChecks: ['authz.bola', 'authz.bfla-admin', 'authz.mass-assignment', 'authz.operation-without-security'],
+    scannerChecks: [
+      'authz.bola',
+      'authz.bfla-admin',
+      'authz.mass-assignment',
+      'authz.spec-writable-privileged-property',
+      'authz.spec-admin-not-separated',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -161,7 +175,13 @@ const ITEMS: ChecklistItem[] = [
     // API8 names missing TLS explicitly; API2 names plain-text or weakly hashed credentials.
     owasp: ['API8:2023', 'API2:2023'],
     policies: ['mtls'],
-    scannerChecks: ['tls.plain-http', 'tls.weak-protocol', 'tls.hsts-missing', 'tls.spec-http-server'],
+    scannerChecks: [
+      'tls.plain-http',
+      'tls.weak-protocol',
+      'tls.hsts-missing',
+      'tls.spec-http-server',
+      'tls.certificate-invalid',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -197,6 +217,14 @@ const ITEMS: ChecklistItem[] = [
       'input.wrong-content-type-accepted',
       'input.oversized-body-accepted',
       'input.injection-reflected',
+      'input.unbounded-integer',
+      'input.unbounded-map',
+      'input.invalid-input-5xx',
+      'input.sql-injection',
+      'input.nosql-injection',
+      'input.command-injection',
+      'input.path-traversal',
+      'input.ssrf',
     ],
     gatewayEnforceable: true,
   },
@@ -216,7 +244,12 @@ const ITEMS: ChecklistItem[] = [
     // API2: brute force and credential stuffing against authentication.
     owasp: ['API4:2023', 'API6:2023', 'API2:2023'],
     policies: ['address-limit', 'rate-limit'],
-    scannerChecks: ['rate-limit.missing', 'rate-limit.headers-missing', 'rate-limit.spec-undeclared-429'],
+    scannerChecks: [
+      'rate-limit.missing',
+      'rate-limit.headers-missing',
+      'rate-limit.spec-undeclared-429',
+      'rate-limit.spec-undocumented',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -263,7 +296,17 @@ const ITEMS: ChecklistItem[] = [
     // API8 lists "error messages include stack traces, or expose other sensitive information".
     owasp: ['API8:2023'],
     policies: ['errors'],
-    scannerChecks: ['errors.stack-trace', 'errors.verbose-5xx', 'errors.not-problem-json', 'errors.banner-headers'],
+    scannerChecks: [
+      'errors.stack-trace',
+      'errors.verbose-5xx',
+      'errors.not-problem-json',
+      'errors.banner-headers',
+      'errors.spec-undeclared-401',
+      'errors.spec-undeclared-403',
+      'errors.spec-undeclared-5xx',
+      'errors.sql-error',
+      'errors.internal-address',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -282,7 +325,13 @@ const ITEMS: ChecklistItem[] = [
     // exposed routes; API4: limits applied centrally.
     owasp: ['API8:2023', 'API9:2023', 'API4:2023'],
     policies: ['gateway'],
-    scannerChecks: ['gateway.path-ambiguity-accepted', 'gateway.forwarded-header-trusted', 'gateway.inconsistent-controls'],
+    scannerChecks: [
+      'gateway.path-ambiguity-accepted',
+      'gateway.forwarded-header-trusted',
+      'gateway.inconsistent-controls',
+      'methods.trace-enabled',
+      'methods.unexpected-accepted',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -315,7 +364,11 @@ const ITEMS: ChecklistItem[] = [
       'API10:2023',
     ],
     policies: [],
-    scannerChecks: ['spec.missing', 'scan.baseline-regression'],
+    scannerChecks: [
+      'spec.missing',
+      'scan.baseline-regression',
+      'spec.invalid',
+    ],
     gatewayEnforceable: false,
   },
   {
@@ -333,7 +386,12 @@ const ITEMS: ChecklistItem[] = [
     // API9: inventory of deployed versions, forgotten old versions.
     owasp: ['API9:2023'],
     policies: ['versioning'],
-    scannerChecks: ['versioning.missing', 'inventory.undocumented-endpoint', 'inventory.old-version-live'],
+    scannerChecks: [
+      'versioning.missing',
+      'inventory.undocumented-endpoint',
+      'inventory.old-version-live',
+      'inventory.spec-server-audience-undeclared',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -355,7 +413,12 @@ const ITEMS: ChecklistItem[] = [
     // API2 covers weak token handling: unvalidated expiry, tokens in URLs, no revocation.
     owasp: ['API2:2023'],
     policies: ['session', 'jwt'],
-    scannerChecks: ['session.cookie-insecure', 'session.token-no-expiry', 'session.token-in-url'],
+    scannerChecks: [
+      'session.cookie-insecure',
+      'session.token-no-expiry',
+      'session.token-in-url',
+      'session.spec-long-lived-tokens',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -409,7 +472,12 @@ const ITEMS: ChecklistItem[] = [
     // API9: documentation and inventory, exposed debug endpoints; API8: unprotected files in the stack.
     owasp: ['API9:2023', 'API8:2023'],
     policies: ['docs'],
-    scannerChecks: ['docs.public', 'docs.internal-operations-exposed', 'docs.secrets-in-examples'],
+    scannerChecks: [
+      'docs.public',
+      'docs.internal-operations-exposed',
+      'docs.secrets-in-examples',
+      'docs.spec-exposed',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -427,7 +495,11 @@ const ITEMS: ChecklistItem[] = [
     // API9: deprecated API versions left running.
     owasp: ['API9:2023'],
     policies: ['deprecation', 'versioning'],
-    scannerChecks: ['deprecation.headers-missing', 'deprecation.past-sunset-live'],
+    scannerChecks: [
+      'deprecation.headers-missing',
+      'deprecation.past-sunset-live',
+      'deprecation.spec-no-sunset',
+    ],
     gatewayEnforceable: true,
   },
   {
@@ -451,7 +523,14 @@ const ITEMS: ChecklistItem[] = [
     // personal data in caches.
     owasp: ['API3:2023', 'API8:2023'],
     policies: ['contract', 'pii', 'authorize'],
-    scannerChecks: ['exposure.sensitive-fields', 'exposure.undocumented-fields', 'exposure.pii-in-url', 'privacy.cache-control-missing'],
+    scannerChecks: [
+      'exposure.sensitive-fields',
+      'exposure.undocumented-fields',
+      'exposure.pii-in-url',
+      'privacy.cache-control-missing',
+      'exposure.spec-sensitive-property',
+      'exposure.spec-credential-in-response',
+    ],
     gatewayEnforceable: true,
   },
 ];

@@ -16,6 +16,7 @@ import { registerAuditCommands } from './audit-commands.ts';
 import { registerEventsCommands } from './events-commands.ts';
 import { registerDeprecationCommands } from './deprecation-commands.ts';
 import { registerKeyringCommands } from './keyring-commands.ts';
+import { registerScanCommands } from './scan-commands.ts';
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command();
@@ -106,6 +107,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerEventsCommands(program);
   registerDeprecationCommands(program);
   registerKeyringCommands(program);
+  registerScanCommands(program);
 
   try {
     await program.parseAsync([...argv]);

@@ -11,6 +11,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
 import { formatAjvErrors } from './errors.ts';
+import { substituteEnv } from './env.ts';
 import { loadOpenApiSync } from '../openapi/load.ts';
 import { checkAuditSettings } from '../audit/configured.ts';
 import { keyRingSettingsOf } from '../storage/configured.ts';
@@ -184,33 +185,6 @@ export function loadConfigText(text: string, options: LoadOptions = {}, name = '
   return loadConfigObject(value, options);
 }
 
-/** Replaces `${env:NAME}` in every string value; a missing variable is an error at that path. */
-function substituteEnv(value: unknown, env: Readonly<Record<string, string | undefined>>, path: string, errors: string[]): unknown {
-  if (typeof value === 'string') {
-    return value.replace(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, varName: string) => {
-      const found = env[varName];
-      if (found === undefined) {
-        errors.push(`${path || '(root)'}: environment variable ${varName} is not set`);
-        return '';
-      }
-      return found;
-    });
-  }
-  if (Array.isArray(value)) return value.map((item, i) => substituteEnv(item, env, `${path}[${i}]`, errors));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) {
-      // Guard against prototype pollution from hostile config: these keys are never valid settings anyway.
-      if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
-        errors.push(`${path ? `${path}.` : ''}${key}: is not allowed`);
-        continue;
-      }
-      out[key] = substituteEnv(item, env, path ? `${path}.${key}` : key, errors);
-    }
-    return out;
-  }
-  return value;
-}
 
 function isHttpUrl(value: string): URL | null {
   try {
