@@ -54,6 +54,19 @@ describe('apis with an OpenAPI document', () => {
     expect((await fetch(`${gw.url}/v1/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"qty":5}' })).status).toBe(200);
   });
 
+  it('posture: items 4 and 16 enforced by the contract; a route without one says what is missing', async () => {
+    const { evaluatePosture } = await import('../src/posture/posture.ts');
+    const report = evaluatePosture(gw.gateway.runtime.config);
+    const cell = (route: string, item: number) => report.routes.find((r) => r.route === route)!.cells.find((c) => c.item === item)!;
+    expect(cell('orders.v1.createOrder', 4)).toMatchObject({ status: 'enforced', reason: expect.stringContaining('orders.yaml') });
+    expect(cell('orders.v1.createOrder', 16)).toMatchObject({ status: 'enforced', reason: expect.stringContaining('undeclared properties removed') });
+    const plain = loadConfigObject({ mode: 'development', listen: { host: '127.0.0.1', port: 0 }, admin: false, routes: [{ id: 'a', match: { path: '/a' }, upstream: 'http://127.0.0.1:1', public: true }] });
+    if (!plain.ok) throw new Error(plain.errors.join('\n'));
+    const bare = evaluatePosture(plain.config).routes[0]!.cells;
+    expect(bare.find((c) => c.item === 4)!.status).toBe('missing');
+    expect(bare.find((c) => c.item === 16)!.status).toBe('partial');
+  });
+
   it('a deprecated operation answers with its RFC 9745/8594 headers from the document', async () => {
     const res = await fetch(`${gw.url}/v1/orders/7`, { method: 'DELETE' });
     expect(res.status).toBe(200);

@@ -189,7 +189,7 @@ describe('routes answered by a gateway service (upstream: rampart:NAME)', () => 
 
   it('refuses an unknown service at config time', async () => {
     await expect(startTestGateway({ routes: [{ id: 'x', match: { path: '/x' }, upstream: 'rampart:nope', public: true }] })).rejects.toThrow(
-      'routes[0].upstream: no gateway service named "nope" (available: csp-report, identity)',
+      'routes[0].upstream: no gateway service named "nope" (available: csp-report, identity, docs)',
     );
   });
 });

@@ -51,6 +51,10 @@ const RULE_ITEM: Record<string, ChecklistItemId> = {
   'cors-credentials-pattern': 13,
   'upstream-5xx-passthrough': 7,
   'admin-not-loopback': 8,
+  'contract-undeclared-query': 4,
+  'contract-undeclared-body': 4,
+  'contract-passthrough': 4,
+  'contract-responses-unfiltered': 16,
 };
 
 /**
@@ -151,12 +155,19 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     const upstreamNote = plainUpstreams.length > 0 ? `; plain HTTP to the upstream outside loopback (${plainUpstreams.join(', ')})` : '';
     return cell(3, 'partial', `in transit: TLS (min ${min}, AEAD ciphers, HSTS), plain HTTP redirected or refused${mutual}${upstreamTls}${upstreamNote}; ${atRest}`);
   },
-  4: (route) =>
-    cell(
-      4,
-      'partial',
-      `canonical path, header and body-size checks (max ${route.maxBodyBytes} bytes) on; no contract validation of parameters and bodies yet`,
-    ),
+  4: (route, config) => {
+    const contract = route.policies.find((p) => p.definition.name === 'contract');
+    const screen = route.policies.find((p) => p.definition.name === 'screen');
+    const screening = screen === undefined ? '' : `; injection screening (${(screen.config as { mode?: string }).mode ?? 'block'})`;
+    if (contract === undefined) {
+      return cell(4, screen === undefined ? 'missing' : 'partial', `no contract: parameters and bodies are not validated (canonical path, headers and body size only)${screening}`);
+    }
+    const file = (contract.config as { openapi: string }).openapi.split('/').pop();
+    const weak = weakeningsFor(config, route, 4);
+    const what = `requests validated against ${file} (parameters, bodies, media types; undeclared query and body properties refused)${screening}`;
+    if (weak.length > 0) return cell(4, 'weakened', `${what}; ${weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; ')}`);
+    return cell(4, 'enforced', `${what}; run rampart scan --spec for unbounded strings, arrays and numbers in the contract`);
+  },
   5: (route, config) => {
     const limits = route.policies.filter((p) => p.definition.name === 'rate-limit' || p.definition.name === 'address-limit');
     const described = limits.map((p) => {
@@ -278,7 +289,20 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     const what = `deprecated since ${day(d.deprecatedAt)}${d.sunsetAt === undefined ? '' : `, sunset ${day(d.sunsetAt)}`}, ${d.brownouts.length} brownout(s); Deprecation/Sunset/Link headers on every answer`;
     return missing.length > 0 ? cell(15, 'partial', `${what}; lacks ${missing.join(' and ')} (${d.source})`) : cell(15, 'enforced', what);
   },
-  16: () => cell(16, 'partial', 'banner headers stripped and 5xx bodies replaced; no response minimization or PII masking yet'),
+  16: (route, config) => {
+    const parts: string[] = [];
+    const contract = route.policies.find((p) => p.definition.name === 'contract');
+    const responses = (contract?.config as { responses?: { undeclared?: string } } | undefined)?.responses?.undeclared ?? 'remove';
+    if (contract !== undefined && responses !== 'allow') parts.push(`answers minimized to the contract (${responses === 'reject' ? 'undeclared properties: 502' : 'undeclared properties removed'}, writeOnly removed)`);
+    const reads = route.policies.find((p) => p.definition.name === 'authorize' && (p.config as { properties?: { read?: unknown } }).properties?.read !== undefined);
+    if (reads !== undefined) parts.push('read rules per role');
+    const pii = route.policies.find((p) => p.definition.name === 'pii');
+    if (pii !== undefined) parts.push(`PII detection (${(pii.config as { mode?: string }).mode ?? 'mask'})`);
+    const weak = weakeningsFor(config, route, 16);
+    if (weak.length > 0) return cell(16, 'weakened', [...parts, ...weak.map((w) => `${w.message} (acknowledged: ${w.reason})`)].join('; '));
+    if (parts.length === 0) return cell(16, 'partial', 'banner headers stripped and 5xx bodies replaced; answers are not minimized (no contract), no PII detection');
+    return cell(16, contract !== undefined && responses !== 'allow' ? 'enforced' : 'partial', parts.join('; '));
+  },
 };
 
 export function evaluatePosture(config: GatewayConfig): PostureReport {
