@@ -2,30 +2,36 @@
  * Opening the audit chain and the events store that a gateway config names, for the gateway (`openAuditFromConfig`)
  * and for the CLI (`openConfiguredAuditStore`, `openConfiguredEventsStore`), so both use the same store and keys.
  *
- * Keys, all derived from `keyring.masterKey` with HKDF unless configured (storage/configured.ts `resolveMasterKey`:
- * required in production, a development key file otherwise):
- * - the privacy key (address hashing, username pseudonyms): `deriveSubkey(masterKey, PRIVACY_KEY_PURPOSE)`;
- * - the chain key: `audit.chainKey` when set, none when `false`, else `deriveSubkey(masterKey, CHAIN_KEY_PURPOSE)`.
- * Like the secret-hash pepper, both must survive a master-key rotation (issue 7 makes them data keys of the ring).
+ * Keys (storage/configured.ts `resolveStableSecrets`; `keyring.masterKey` is required in production, a development
+ * key file is used otherwise):
+ * - the privacy key (address hashing, username pseudonyms) and the chain key (`audit.chainKey` when set, none when
+ *   `false`, else the ring's) are stable secrets of the key ring in the SQLite file `storage:` names (crypto/keyring.ts):
+ *   seeded once from their former derivations (`deriveSubkey(masterKey, PRIVACY_KEY_PURPOSE | CHAIN_KEY_PURPOSE)`),
+ *   so chains and pseudonyms written before keep verifying, and unchanged by `rampart keyring rotate`;
+ * - with `storage: memory:` (no ring) they are still derived from the master key, change with it, and the log says so.
  */
 import { dirname } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseDuration } from '../config/units.ts';
-import { deriveSubkey, parseMasterKey, MasterKeyError } from '../crypto/master-key.ts';
+import { parseMasterKey, MasterKeyError } from '../crypto/master-key.ts';
 import type { SecurityEvents } from '../observe/events.ts';
-import { resolveMasterKey, sqliteFilePath, type WarningSink } from '../storage/configured.ts';
+import { resolveStableSecrets, sqliteFilePath, type StableSecrets, type WarningSink } from '../storage/configured.ts';
 import { EventRecorder } from '../events-store/recorder.ts';
 import { openEventsStore } from '../events-store/index.ts';
 import type { EventsStore } from '../events-store/types.ts';
 import type { AuditCategory } from './audit-events.ts';
 import { ChainHasher } from './chain.ts';
-import { createPrivacy, PRIVACY_KEY_PURPOSE, type AddressPrivacy, type Privacy } from './privacy.ts';
+import { createPrivacy, type AddressPrivacy, type Privacy } from './privacy.ts';
+import { AuditRetention, retentionOf } from './retention.ts';
 import { auditConfigSchema, eventsConfigSchema, privacyConfigSchema } from './schema.ts';
 import { AuditingSecurityEvents } from './sink.ts';
 import { openAuditStore, type AuditDurability, type AuditStore } from './store.ts';
 import { AuditWriter } from './writer.ts';
 
-/** HKDF purpose of the default chain key. Never change it: existing chains are keyed with it. */
+/**
+ * HKDF purpose the default chain key was derived with (the key ring is seeded with it: crypto/keyring.ts
+ * `LEGACY_DERIVATIONS`; stores without a ring still derive it). Never change it: existing chains are keyed with it.
+ */
 export const CHAIN_KEY_PURPOSE = 'rampart/v1/audit-chain-key';
 
 export class AuditConfigError extends Error {
@@ -103,10 +109,13 @@ export function resolveAuditSettings(document: Readonly<Record<string, unknown>>
   const audit = validated('audit', document['audit'], errors);
   const events = validated('events', document['events'], errors);
   const privacy = validated('privacy', document['privacy'] ?? {}, errors);
+  const retention = retentionOf(privacy, document, errors);
   let retentionMs = 0;
   let sweepEveryMs = 0;
   if (events !== undefined) {
     retentionMs = parseDuration(events['retention'] as string | number);
+    // privacy.retention.events may only shorten what events.retention keeps.
+    if (retention.eventsMs !== undefined) retentionMs = Math.min(retentionMs, retention.eventsMs);
     sweepEveryMs = parseDuration(events['sweepEvery'] as string | number);
     if (retentionMs < 60_000) errors.push('events.retention: must be at least 1m');
     if (sweepEveryMs < 1000) errors.push('events.sweepEvery: must be at least 1s');
@@ -154,18 +163,21 @@ export function checkAuditSettings(document: Readonly<Record<string, unknown>>):
   }
 }
 
-function masterKeyOf(config: AuditConfigSource, logger?: WarningSink): Buffer {
+/** The chain and privacy keys: from the key ring of the SQLite store, else derived from the master key. */
+function stableSecretsOf(config: AuditConfigSource, logger?: WarningSink): StableSecrets {
   try {
-    return resolveMasterKey(config, logger).masterKey;
+    return resolveStableSecrets(config, logger);
   } catch (error) {
     throw new AuditConfigError(`the audit log needs a master key for its keyed hashes: ${(error as Error).message}`);
   }
 }
 
-export function chainHasherFor(settings: AuditSettings, masterKey: () => Buffer): ChainHasher {
-  if (settings.chainKey === false) return new ChainHasher();
-  if (typeof settings.chainKey === 'string') return new ChainHasher(parseMasterKey(settings.chainKey));
-  return new ChainHasher(deriveSubkey(masterKey(), CHAIN_KEY_PURPOSE));
+/** `chainKey` gives the default chain key (the key ring's `audit-chain` secret), asked only when the config sets none. */
+export function chainHasherFor(settings: AuditSettings, chainKey: () => Buffer): ChainHasher {
+  // Format 2 (chain.ts): entries the gateway writes can be erased later (`rampart privacy erase`) and still verify.
+  if (settings.chainKey === false) return new ChainHasher(undefined, { format: 2 });
+  if (typeof settings.chainKey === 'string') return new ChainHasher(parseMasterKey(settings.chainKey), { format: 2 });
+  return new ChainHasher(chainKey(), { format: 2 });
 }
 
 /** Where warnings and errors go: a pino logger fits, and so does a small adapter printing to stderr. */
@@ -192,8 +204,7 @@ function baseDirOf(config: AuditConfigSource, options: OpenAuditOptions): string
 export async function openConfiguredAuditStore(config: AuditConfigSource, options: OpenAuditOptions = {}): Promise<AuditStore> {
   const settings = resolveAuditSettings(config.document).audit;
   if (settings === undefined) throw new AuditConfigError('the config has no audit: section');
-  let masterKey: Buffer | undefined;
-  const hasher = chainHasherFor(settings, () => (masterKey ??= masterKeyOf(config, options.logger)));
+  const hasher = chainHasherFor(settings, () => stableSecretsOf(config, options.logger).auditChain);
   return openAuditStore(settings.store, { hasher, durability: settings.durability, schema: settings.schema, baseDir: baseDirOf(config, options) });
 }
 
@@ -209,7 +220,7 @@ export interface OpenedAudit {
   readonly events: AuditingSecurityEvents;
   readonly settings: ResolvedSettings;
   readonly privacy: Privacy;
-  readonly audit?: { readonly store: AuditStore; readonly writer: AuditWriter };
+  readonly audit?: { readonly store: AuditStore; readonly writer: AuditWriter; readonly retention?: AuditRetention };
   readonly eventsStore?: { readonly store: EventsStore; readonly recorder: EventRecorder };
   /** Writes what is queued (bounded wait), then closes the stores. */
   close(): Promise<void>;
@@ -238,8 +249,8 @@ function errorReporter(logger: OpenAuditOptions['logger']): (error: unknown, whe
 export async function openAuditFromConfig(config: AuditConfigSource, options: OpenAuditOptions = {}): Promise<OpenedAudit | undefined> {
   const settings = resolveAuditSettings(config.document);
   if (settings.audit === undefined && settings.events === undefined) return undefined;
-  const masterKey = masterKeyOf(config, options.logger);
-  const privacy = createPrivacy({ addresses: settings.addresses, key: deriveSubkey(masterKey, PRIVACY_KEY_PURPOSE) });
+  const secrets = stableSecretsOf(config, options.logger);
+  const privacy = createPrivacy({ addresses: settings.addresses, key: secrets.privacy });
   const baseDir = baseDirOf(config, options);
   const report = errorReporter(options.logger);
   const now = options.now ?? Date.now;
@@ -252,8 +263,15 @@ export async function openAuditFromConfig(config: AuditConfigSource, options: Op
       if (a.chainKey === false) {
         options.logger?.warn({}, 'audit.chainKey is false: anyone with write access to the audit store can rewrite the chain undetected');
       }
-      const store = await openAuditStore(a.store, { hasher: chainHasherFor(a, () => masterKey), durability: a.durability, schema: a.schema, baseDir });
+      const store = await openAuditStore(a.store, { hasher: chainHasherFor(a, () => secrets.auditChain), durability: a.durability, schema: a.schema, baseDir });
       audit = { store, writer: new AuditWriter(store, { maxQueue: a.maxQueue, now, onError: (error, n) => report(error, 'audit', n) }) };
+      // privacy.retention.audit: prune with an anchor now and every sweepEvery (retention.ts).
+      const { auditMs: keepMs, sweepEveryMs } = retentionOf(config.document['privacy'] as Record<string, unknown> | undefined, config.document, []);
+      if (keepMs !== undefined) {
+        const retention = new AuditRetention(store, { retentionMs: keepMs, everyMs: sweepEveryMs, now, onError: (error) => report(error, 'audit') });
+        retention.start();
+        audit = { ...audit, retention };
+      }
     }
     if (settings.events !== undefined) {
       const e = settings.events;
@@ -270,6 +288,7 @@ export async function openAuditFromConfig(config: AuditConfigSource, options: Op
       eventsStore = { store, recorder };
     }
   } catch (error) {
+    await audit?.retention?.stop();
     await audit?.store.close().catch(() => undefined);
     eventsStore?.store.close();
     throw error;
@@ -292,6 +311,7 @@ export async function openAuditFromConfig(config: AuditConfigSource, options: Op
     ...(audit ? { audit } : {}),
     ...(eventsStore ? { eventsStore } : {}),
     async close() {
+      await audit?.retention?.stop();
       await audit?.writer.close();
       await eventsStore?.recorder.close();
       await audit?.store.close();

@@ -47,7 +47,9 @@ const USER_REF = /^[0-9a-f]{16}$/;
 /** Three base64url segments starting with `eyJ` (`{"`): a JWS/JWE compact serialisation (RFC 7515 §7.1). */
 const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/;
 const HTTP_CREDENTIAL = /^\s*(?:bearer|basic|digest|dpop|negotiate|token)\s+\S/i;
-const EMAIL = /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+/g;
+// Letters and digits of any script (RFC 6531 internationalised addresses): an ASCII-only class would pseudonymise
+// `Zoë.Q@example.org` as `.Q@example.org` and leave `Zoë` in clear.
+const EMAIL = /[\p{L}\p{N}\p{M}._%+-]{1,64}@[\p{L}\p{N}\p{M}-]{1,63}(?:\.[\p{L}\p{N}\p{M}-]{1,63})+/gu;
 // Lone surrogates have no canonical JSON form (RFC 8785 §3.2.2.2): replaced by U+FFFD, as String#toWellFormed does.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 

@@ -3,7 +3,7 @@
  *
  *   audit:   auditConfigSchema    where and how the tamper-evident audit chain is written
  *   events:  eventsConfigSchema   the security events store behind `rampart events`
- *   privacy: privacyConfigSchema  (the `addresses` part; issue 7 owns the rest of `privacy:`)
+ *   privacy: privacyConfigSchema  how client addresses are kept, and how long each store keeps personal data
  *
  * configured.ts validates these sections itself with the same schemas (defaults filled in), so it works whether or
  * not the loader has applied them yet, and reports errors with their exact config path.
@@ -103,8 +103,41 @@ export const eventsConfigSchema = {
   },
 } as const;
 
+/**
+ * `privacy.retention`: how long each store keeps what it holds about people (GDPR art. 5(1)(e) storage limitation).
+ * Purged automatically where Rampart owns the store (privacy/subject/retention.ts); `accessLogs` is what the log
+ * shipper (logrotate, journald, the collector) must apply to the files pino writes, reported, not enforced.
+ */
+export const retentionConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'how long each store keeps personal data; absent: no time limit (posture reports it)',
+  properties: {
+    accessLogs: {
+      ...DURATION_SCHEMA,
+      description: 'access log files: enforced by the log shipper or logrotate (Rampart writes to stdout or a file), reported by posture and privacy report',
+    },
+    audit: {
+      ...DURATION_SCHEMA,
+      description: 'audit entries older than this are pruned with an anchor (rampart audit verify keeps working); at least 1d',
+    },
+    events: { ...DURATION_SCHEMA, description: 'security events older than this are deleted (the shorter of this and events.retention applies)' },
+    sessions: {
+      ...DURATION_SCHEMA,
+      description:
+        'ended sessions and expired refresh-token families are purged as they end; any session or family older than this is purged too (at least identity.refreshTokenTtl)',
+    },
+    deprecationUsage: {
+      ...DURATION_SCHEMA,
+      description: 'per-consumer usage of deprecated versions, kept in gateway memory: entries not seen for this long are forgotten',
+    },
+    sweepEvery: { ...DURATION_SCHEMA, default: '1h', description: 'how often the automatic purge runs' },
+  },
+} as const;
+
 export const privacyConfigSchema = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     addresses: {
       enum: ADDRESS_PRIVACY_MODES,
@@ -112,6 +145,7 @@ export const privacyConfigSchema = {
       description:
         'client addresses in the audit log and events store: hash (keyed HMAC, equal addresses stay equal), truncate (IPv4 /24, IPv6 /48) or keep',
     },
+    retention: retentionConfigSchema,
   },
 } as const;
 

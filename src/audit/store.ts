@@ -46,6 +46,55 @@ export function readConditions(options: AuditReadOptions): { where: string[]; ar
   return { where, args };
 }
 
+/** An erasure of v2 entries (chain.ts "Why v2"): which entries, and the tombstone's fields. */
+export interface EraseRequest {
+  readonly seqs: readonly number[];
+  /** Keyed hash of the subject (`e:` + 32 hex), stored in every tombstone and in the record. */
+  readonly by: string;
+  readonly at: number;
+  /** Id of this erasure (tombstones and record name it). */
+  readonly erasure: string;
+  /** The entry that records the erasure, appended in the same transaction, built from the outcome. */
+  record(outcome: EraseOutcome): AuditEntryInput;
+}
+
+export interface EraseOutcome {
+  /** Entries now tombstones. */
+  readonly erased: readonly number[];
+  /** v1 entries: their hash covers their content, so they cannot be erased in place (chain.ts). */
+  readonly notErasable: readonly number[];
+  readonly alreadyErased: readonly number[];
+  /** Asked for but not in the chain (pruned meanwhile). */
+  readonly missing: readonly number[];
+}
+
+export interface EraseResult extends EraseOutcome {
+  readonly record: AuditEntry;
+}
+
+export interface PruneResult {
+  /** Entries deleted by this call. */
+  readonly pruned: number;
+  /** The chain's anchor after the call (null: it starts at genesis). */
+  readonly anchor: ChainHead | null;
+  /** The `audit.pruned` entry, when something was pruned. */
+  readonly record?: AuditEntry;
+}
+
+export interface PruneOptions {
+  /** Delete at most this many entries per call (default 100,000): a large backlog goes in several short transactions. */
+  readonly maxEntries?: number;
+}
+
+/** What a prune record says; `record` in `prune` turns it into an entry. */
+export interface PruneInfo {
+  readonly anchor: ChainHead;
+  readonly pruned: number;
+  readonly beforeTime: number;
+}
+
+export const DEFAULT_PRUNE_BATCH = 100_000;
+
 export interface AuditStore {
   readonly kind: 'sqlite' | 'postgres';
   readonly hasher: ChainHasher;
@@ -62,6 +111,20 @@ export interface AuditStore {
   verify(options?: VerifyOptions): Promise<VerifyReport>;
   /** The durability settings actually in force on the store's connection (asserted by tests, shown by the CLI). */
   durabilityInForce(): Promise<Record<string, string>>;
+  /**
+   * Replaces the personal part of v2 entries by sealed tombstones and appends the erasure record, in one
+   * transaction under the write lock. Each entry is checked against its hash first: an entry that does not verify
+   * aborts the whole erasure (`AuditStoreError`), so tampering is never laundered into a valid tombstone.
+   */
+  erase(request: EraseRequest): Promise<EraseResult>;
+  /**
+   * Retention: deletes the oldest entries whose time is before `beforeTime` (a prefix of the chain: it stops at the
+   * first newer entry), after verifying them, keeps the hash of the last one as the anchor and appends an
+   * `audit.pruned` entry naming it, in one transaction.
+   */
+  prune(beforeTime: number, record: (info: PruneInfo) => AuditEntryInput, options?: PruneOptions): Promise<PruneResult>;
+  /** The prune anchor, or null while the chain starts at genesis. */
+  anchor(): Promise<ChainHead | null>;
   close(): Promise<void>;
 }
 

@@ -8,11 +8,15 @@
  * - `edited`: the entry's content does not hash to its stored hash, or its `prev` is not the previous entry's hash
  *   and no other entry links there either (the row, or the one before it, was changed and re-hashed).
  * - `head`: the head row does not match the last entry, or an expected head (`--expect-head`) is not in the chain.
+ * - `erased`: a tombstone that is not valid (malformed, or its seal does not match: made without the chain key).
+ * - `pruned`: the chain starts at an anchor (its oldest entries were pruned by retention) that no `audit.pruned`
+ *   entry of the chain names: old entries were deleted outside `rampart privacy`.
  *
+ * Erased v2 entries (tombstones) verify: their link covers a commitment, not the erased content (chain.ts).
  * Adapters provide the rows (streamed, never all in memory) and one lookup used only after a break was found.
  */
 import { constantTimeEqual } from '../crypto/constant-time.ts';
-import { GENESIS_HASH, linkText, type AuditEntry, type AuditOutcome, type ChainHasher, type ChainHead } from './chain.ts';
+import { GENESIS_HASH, PRUNE_RECORD_TYPE, linkFault, type AuditEntry, type AuditOutcome, type ChainHasher, type ChainHead } from './chain.ts';
 
 /** A row as stored: `details` is the canonical JSON text written at append time. */
 export interface StoredLink {
@@ -27,6 +31,12 @@ export interface StoredLink {
   readonly details: string;
   readonly prev: string;
   readonly hash: string;
+  /** Entry format (absent: 1). */
+  readonly v?: number;
+  /** v2: the commitment's salt, null once erased. */
+  readonly salt?: string | null;
+  /** v2: the commitment the link covers. */
+  readonly commitment?: string | null;
 }
 
 export interface VerifySource {
@@ -36,9 +46,11 @@ export interface VerifySource {
   successorsOf(hash: string): Promise<number[]>;
   /** The head row, or null for an empty chain. */
   head(): Promise<ChainHead | null>;
+  /** The anchor the chain starts from after a prune (the last pruned entry), or null: it starts at genesis. */
+  anchor?(): Promise<ChainHead | null>;
 }
 
-export type BreakKind = 'edited' | 'missing' | 'reordered' | 'head';
+export type BreakKind = 'edited' | 'missing' | 'reordered' | 'head' | 'erased' | 'pruned';
 
 export interface ChainBreak {
   readonly seq: number;
@@ -53,6 +65,10 @@ export interface VerifyReport {
   /** The last intact link. */
   readonly head: ChainHead;
   readonly broken?: ChainBreak;
+  /** Set when the chain starts from a prune anchor instead of genesis. */
+  readonly anchor?: ChainHead;
+  /** Erased entries (tombstones) among the verified ones, when there are any. */
+  readonly erased?: number;
 }
 
 export interface VerifyOptions {
@@ -62,7 +78,7 @@ export interface VerifyOptions {
 
 /** The entry a stored row claims to be; throws when its details are not JSON. */
 export function entryOf(link: StoredLink): Omit<AuditEntry, 'hash'> {
-  return {
+  const entry = {
     seq: link.seq,
     time: link.time,
     type: link.type,
@@ -74,25 +90,38 @@ export function entryOf(link: StoredLink): Omit<AuditEntry, 'hash'> {
     details: JSON.parse(link.details) as Record<string, unknown>,
     prev: link.prev,
   };
+  // v2 entries carry what a verifier elsewhere needs (the salt opens the commitment); v1 entries look as they did.
+  return link.v === 2 ? { ...entry, v: 2, salt: link.salt ?? null, commitment: link.commitment ?? '' } : entry;
 }
 
-/** Hashes the stored bytes (details as stored), so a non-canonical rewrite of equal JSON is an edit too. */
-function recomputes(link: StoredLink, hasher: ChainHasher): boolean {
-  let computed: string;
+/** Does this entry record the prune that left `anchor` as the chain's start? */
+function namesAnchor(link: StoredLink, anchor: ChainHead): boolean {
+  if (link.type !== PRUNE_RECORD_TYPE) return false;
   try {
-    computed = hasher.hashText(linkText(link, link.details));
+    const details = JSON.parse(link.details) as Record<string, unknown>;
+    return details['anchorSeq'] === anchor.seq && typeof details['anchorHash'] === 'string' && constantTimeEqual(details['anchorHash'], anchor.hash);
   } catch {
     return false;
   }
-  return constantTimeEqual(computed, link.hash);
 }
 
 export async function verifyChain(source: VerifySource, hasher: ChainHasher, options: VerifyOptions = {}): Promise<VerifyReport> {
-  let last: ChainHead = { seq: 0, hash: GENESIS_HASH };
+  const anchor = (await source.anchor?.()) ?? null;
+  let last: ChainHead = anchor ?? { seq: 0, hash: GENESIS_HASH };
   let count = 0;
-  const broken = (seq: number, kind: BreakKind, message: string): VerifyReport => ({ ok: false, count, head: last, broken: { seq, kind, message } });
+  let erased = 0;
+  let anchorNamed = false;
+  const extra = () => ({ ...(anchor !== null ? { anchor } : {}), ...(erased > 0 ? { erased } : {}) });
+  const broken = (seq: number, kind: BreakKind, message: string): VerifyReport => ({ ok: false, count, head: last, broken: { seq, kind, message }, ...extra() });
   const expect = options.expectHead;
   let expectSeen = false;
+  if (expect !== undefined && anchor !== null && expect.seq <= anchor.seq) {
+    if (expect.seq < anchor.seq) {
+      return broken(expect.seq, 'head', `seq ${expect.seq} was pruned by retention (the chain now starts after seq ${anchor.seq}); it cannot be checked any more`);
+    }
+    if (!constantTimeEqual(anchor.hash, expect.hash)) return broken(expect.seq, 'head', `seq ${expect.seq} does not have the expected hash ${expect.hash.slice(0, 16)}…`);
+    expectSeen = true;
+  }
 
   for await (const link of source.links()) {
     const want = last.seq + 1;
@@ -102,13 +131,14 @@ export async function verifyChain(source: VerifySource, hasher: ChainHasher, opt
       return broken(want, 'missing', `${range} missing (deleted): the chain jumps from seq ${last.seq} to ${link.seq}`);
     }
     const linksBack = constantTimeEqual(link.prev, last.hash);
-    const intact = recomputes(link, hasher);
-    if (!linksBack || !intact) {
+    const fault = linkFault(link, hasher);
+    if (!linksBack || fault !== undefined) {
       const successors = (await source.successorsOf(last.hash)).filter((seq) => seq !== link.seq);
       if (successors.length > 0) {
         return broken(want, 'reordered', `the entry that follows seq ${last.seq} is stored at seq ${successors[0]}, not at seq ${want} (entries were swapped or moved)`);
       }
-      if (!intact) return broken(want, 'edited', `seq ${want}: the stored content does not match its hash (the entry was edited)`);
+      if (fault === 'tombstone') return broken(want, 'erased', `seq ${want}: an erased entry whose tombstone is not valid (forged without the chain key, or edited)`);
+      if (fault !== undefined) return broken(want, 'edited', `seq ${want}: the stored content does not match its hash (the entry was edited)`);
       return broken(
         want,
         'edited',
@@ -119,6 +149,8 @@ export async function verifyChain(source: VerifySource, hasher: ChainHasher, opt
       if (!constantTimeEqual(link.hash, expect.hash)) return broken(link.seq, 'head', `seq ${link.seq} does not have the expected hash ${expect.hash.slice(0, 16)}…`);
       expectSeen = true;
     }
+    if (link.v === 2 && (link.salt === null || link.salt === undefined)) erased++;
+    if (anchor !== null && !anchorNamed && namesAnchor(link, anchor)) anchorNamed = true;
     last = { seq: link.seq, hash: link.hash };
     count++;
   }
@@ -132,8 +164,15 @@ export async function verifyChain(source: VerifySource, hasher: ChainHasher, opt
     return broken(head.seq, 'head', `the head row (seq ${head.seq}) does not match the last entry (seq ${last.seq})`);
   }
   if (head === null && last.seq > 0) return broken(last.seq, 'head', 'the head row is missing');
+  if (anchor !== null && !anchorNamed) {
+    return broken(
+      anchor.seq,
+      'pruned',
+      `the chain starts after seq ${anchor.seq} but no ${PRUNE_RECORD_TYPE} entry records that prune (the oldest entries were deleted outside retention)`,
+    );
+  }
   if (expect !== undefined && !expectSeen) {
     return broken(expect.seq, 'missing', `the expected head seq ${expect.seq} is not in the chain (it ends at seq ${last.seq}: entries were deleted)`);
   }
-  return { ok: true, count, head: last };
+  return { ok: true, count, head: last, ...extra() };
 }

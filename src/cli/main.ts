@@ -15,6 +15,7 @@ import { registerAuthzCommands } from './authz-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerEventsCommands } from './events-commands.ts';
 import { registerDeprecationCommands } from './deprecation-commands.ts';
+import { registerPrivacyCommands } from './privacy-commands.ts';
 import { registerKeyringCommands } from './keyring-commands.ts';
 import { registerScanCommands } from './scan-commands.ts';
 
@@ -106,6 +107,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerAuditCommands(program);
   registerEventsCommands(program);
   registerDeprecationCommands(program);
+  registerPrivacyCommands(program);
   registerKeyringCommands(program);
   registerScanCommands(program);
 

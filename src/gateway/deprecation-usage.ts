@@ -60,6 +60,19 @@ export class DeprecationUsage {
     });
   }
 
+  /** Forgets consumers not seen since `cutoff` (epoch ms): `privacy.retention.deprecationUsage`. */
+  forgetOlderThan(cutoff: number): number {
+    const at = new Date(cutoff).toISOString();
+    let forgotten = 0;
+    for (const [key, entry] of this.#entries) {
+      if (entry.lastSeen < at) {
+        this.#entries.delete(key);
+        forgotten++;
+      }
+    }
+    return forgotten;
+  }
+
   snapshot(): { entries: DeprecationUsageEntry[]; untracked: number } {
     return { entries: [...this.#entries.values()].map((e) => ({ ...e })), untracked: this.untracked };
   }

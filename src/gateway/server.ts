@@ -25,6 +25,8 @@ import { createDocsService } from '../docs/service.ts';
 import { countersConfigOf } from '../storage/counters-config.ts';
 import { openAuditFromConfig, type OpenedAudit } from '../audit/configured.ts';
 import { parseMasterKey } from '../crypto/master-key.ts';
+import { retentionOf } from '../audit/retention.ts';
+import { RetentionSweeper } from '../privacy/subject/retention.ts';
 import type { DurableSecurityEvents } from '../audit/sink.ts';
 import { AnomalyDetection } from '../detect/index.ts';
 import type { DetectorsConfig } from '../detect/schema.ts';
@@ -213,6 +215,20 @@ export class Gateway {
     const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile, services);
     gateway.#closers = closers;
     gateway.#audit = audit;
+    // privacy.retention: expired and old sessions purged, deprecation usage forgotten, on a timer (the audit chain
+    // and the events store prune themselves).
+    const retention = retentionOf(config.document.privacy as Record<string, unknown> | undefined, config.document, []);
+    if (stores !== undefined || retention.deprecationUsageMs !== undefined) {
+      const sweeper = new RetentionSweeper(stores === undefined ? {} : { sessions: stores.stores.sessions }, retention, {
+        onError: (error) => logger.error({ err: error }, 'retention sweep failed'),
+        onRun: () => {
+          if (retention.deprecationUsageMs !== undefined) gateway.deprecationUsage.forgetOlderThan(Date.now() - retention.deprecationUsageMs);
+        },
+      });
+      sweeper.start();
+      // Stopped first on shutdown, before the stores it sweeps close.
+      closers.unshift(() => sweeper.stop());
+    }
     gateway.#detection = detection;
     gateway.#stores = stores;
     gateway.#assertions = assertions;

@@ -205,6 +205,19 @@ export interface TotpRecord {
   readonly lastUsedStep: number | null;
 }
 
+/** TOTP enrolment without the secret (subject access: what is shown is never decrypted). */
+export interface TotpEnrolment {
+  readonly userId: string;
+  readonly createdAt: EpochMs;
+  readonly confirmedAt: EpochMs | null;
+}
+
+/** One recovery code as its creation and use times (never its hash). */
+export interface RecoveryCodeUse {
+  readonly createdAt: EpochMs;
+  readonly usedAt: EpochMs | null;
+}
+
 export interface WebAuthnCredentialRecord {
   /** Credential id, base64url. */
   readonly id: string;
@@ -364,6 +377,11 @@ export interface IdentityStore {
   getSigningKeyPrivateJwk(kid: string): Promise<JsonObject | undefined>;
   retireSigningKey(kid: string, at: EpochMs): Promise<boolean>;
   deleteSigningKey(kid: string): Promise<boolean>;
+
+  // Subject access (privacy/subject export): metadata only, nothing sealed is opened
+  getTotpEnrolment(userId: string): Promise<TotpEnrolment | undefined>;
+  /** Ordered by creation, then use. */
+  listRecoveryCodeUses(userId: string): Promise<RecoveryCodeUse[]>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,6 +507,21 @@ export interface SessionStore {
    * Revoked but unexpired families are kept so reuse of their tokens is still detected.
    */
   purgeExpired(now: EpochMs): Promise<PurgeCounts>;
+
+  // Subject access and erasure (privacy/subject), retention
+  /** Every stored session of the user whatever its state (revoked, ended), oldest first. */
+  listAllUserSessions(userId: string): Promise<SessionRecord[]>;
+  /** Deletes every session of the user; resolves how many. */
+  deleteUserSessions(userId: string): Promise<number>;
+  /** Every refresh-token family of the subject (user id or client id) whatever its state, oldest first. */
+  listSubjectRefreshFamilies(subject: string): Promise<RefreshFamilyRecord[]>;
+  /** Deletes the subject's refresh-token families with every token they issued; resolves how many families. */
+  deleteSubjectRefreshFamilies(subject: string): Promise<number>;
+  /**
+   * Retention (`privacy.retention.sessions`): deletes sessions and refresh-token families created before `cutoff`,
+   * whatever their state (`revokedAccessTokens` is 0: those end with their token's expiry, `purgeExpired`).
+   */
+  purgeCreatedBefore(cutoff: EpochMs): Promise<PurgeCounts>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ import {
   type OAuthClientPatch,
   type OAuthClientRecord,
   type SigningKeyRecord,
+  type RecoveryCodeUse,
+  type TotpEnrolment,
   type TotpRecord,
   type UserPatch,
   type UserRecord,
@@ -494,5 +496,18 @@ export class MemoryIdentityStore implements IdentityStore {
 
   async deleteSigningKey(kid: string): Promise<boolean> {
     return this.#signingKeys.delete(kid);
+  }
+
+  // Subject access ----------------------------------------------------------------------------
+
+  async getTotpEnrolment(userId: string): Promise<TotpEnrolment | undefined> {
+    const stored = this.#totp.get(userId);
+    return stored === undefined ? undefined : Object.freeze({ userId, createdAt: stored.createdAt, confirmedAt: stored.confirmedAt });
+  }
+
+  async listRecoveryCodeUses(userId: string): Promise<RecoveryCodeUse[]> {
+    return [...(this.#recoveryCodes.get(userId)?.values() ?? [])]
+      .map((code) => Object.freeze({ createdAt: code.createdAt, usedAt: code.usedAt }))
+      .sort((a, b) => a.createdAt - b.createdAt || (a.usedAt ?? Infinity) - (b.usedAt ?? Infinity));
   }
 }

@@ -216,4 +216,56 @@ export class MemorySessionStore implements SessionStore {
     }
     return { sessions, refreshFamilies, revokedAccessTokens };
   }
+
+  // Subject access, erasure, retention --------------------------------------------------------
+
+  async listAllUserSessions(userId: string): Promise<SessionRecord[]> {
+    return [...this.#sessions.values()].filter((s) => s.userId === userId).sort((a, b) => a.createdAt - b.createdAt || (a.idHash < b.idHash ? -1 : 1));
+  }
+
+  async deleteUserSessions(userId: string): Promise<number> {
+    let deleted = 0;
+    for (const session of [...this.#sessions.values()]) {
+      if (session.userId === userId) {
+        this.#sessions.delete(session.idHash);
+        deleted += 1;
+      }
+    }
+    return deleted;
+  }
+
+  async listSubjectRefreshFamilies(subject: string): Promise<RefreshFamilyRecord[]> {
+    return [...this.#families.values()].filter((f) => f.subject === subject).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+  }
+
+  async deleteSubjectRefreshFamilies(subject: string): Promise<number> {
+    return this.#deleteFamilies((family) => family.subject === subject);
+  }
+
+  async purgeCreatedBefore(cutoff: EpochMs): Promise<PurgeCounts> {
+    requireTime(cutoff, 'cutoff');
+    let sessions = 0;
+    for (const session of [...this.#sessions.values()]) {
+      if (session.createdAt < cutoff) {
+        this.#sessions.delete(session.idHash);
+        sessions += 1;
+      }
+    }
+    return { sessions, refreshFamilies: this.#deleteFamilies((family) => family.createdAt < cutoff), revokedAccessTokens: 0 };
+  }
+
+  /** Deletes the matching families and every token they issued. */
+  #deleteFamilies(match: (family: RefreshFamilyRecord) => boolean): number {
+    const gone = new Set<string>();
+    for (const family of [...this.#families.values()]) {
+      if (match(family)) {
+        this.#families.delete(family.id);
+        gone.add(family.id);
+      }
+    }
+    if (gone.size > 0) {
+      for (const [hash, token] of [...this.#refreshTokens]) if (gone.has(token.familyId)) this.#refreshTokens.delete(hash);
+    }
+    return gone.size;
+  }
 }

@@ -25,6 +25,8 @@ import {
   type OAuthClientPatch,
   type OAuthClientRecord,
   type SigningKeyRecord,
+  type RecoveryCodeUse,
+  type TotpEnrolment,
   type TotpRecord,
   type UserPatch,
   type UserRecord,
@@ -692,5 +694,23 @@ export class SqliteIdentityStore implements IdentityStore {
 
   async deleteSigningKey(kid: string): Promise<boolean> {
     return this.#sql.deleteSigningKey.run(kid).changes === 1;
+  }
+
+  // Subject access (privacy/subject export) -----------------------------------------------------
+  // Prepared per call: rare operator commands, and the constructor's statement table stays as it is.
+
+  async getTotpEnrolment(userId: string): Promise<TotpEnrolment | undefined> {
+    // The sealed secret is not even selected: what export shows is never decrypted.
+    const row = this.#db.prepare('SELECT user_id, created_at, confirmed_at FROM totp_secrets WHERE user_id = ?').get(userId) as
+      | { user_id: string; created_at: number; confirmed_at: number | null }
+      | undefined;
+    return row === undefined ? undefined : Object.freeze({ userId: row.user_id, createdAt: row.created_at, confirmedAt: row.confirmed_at });
+  }
+
+  async listRecoveryCodeUses(userId: string): Promise<RecoveryCodeUse[]> {
+    const rows = this.#db
+      .prepare('SELECT created_at, used_at FROM recovery_codes WHERE user_id = ? ORDER BY created_at, used_at IS NULL, used_at')
+      .all(userId) as Array<{ created_at: number; used_at: number | null }>;
+    return rows.map((row) => Object.freeze({ createdAt: row.created_at, usedAt: row.used_at }));
   }
 }

@@ -95,6 +95,7 @@ function familyRecord(row: FamilyRow): RefreshFamilyRecord {
 }
 
 export class SqliteSessionStore implements SessionStore {
+  readonly #db: Database.Database;
   readonly #sql;
   readonly #touch: (idHash: string, now: number) => SessionRecord | undefined;
   readonly #createFamily: (params: Record<string, unknown>) => void;
@@ -102,6 +103,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #purge: (now: number) => PurgeCounts;
 
   constructor(db: Database.Database) {
+    this.#db = db;
     const prepare = (sql: string) => db.prepare(sql);
     const sql = {
       insertSession: prepare(
@@ -309,5 +311,35 @@ export class SqliteSessionStore implements SessionStore {
   async purgeExpired(now: EpochMs): Promise<PurgeCounts> {
     requireTime(now, 'now');
     return this.#purge(now);
+  }
+
+  // Subject access, erasure, retention (privacy/subject) ---------------------------------------
+  // Statements prepared per call: operator commands and a periodic sweep, never the request path.
+
+  async listAllUserSessions(userId: string): Promise<SessionRecord[]> {
+    return (this.#db.prepare('SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id_hash').all(userId) as SessionRow[]).map(sessionRecord);
+  }
+
+  async deleteUserSessions(userId: string): Promise<number> {
+    return this.#db.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId).changes;
+  }
+
+  async listSubjectRefreshFamilies(subject: string): Promise<RefreshFamilyRecord[]> {
+    return (this.#db.prepare('SELECT * FROM refresh_families WHERE subject = ? ORDER BY created_at, id').all(subject) as FamilyRow[]).map(familyRecord);
+  }
+
+  async deleteSubjectRefreshFamilies(subject: string): Promise<number> {
+    // refresh_tokens rows go with their family: ON DELETE CASCADE.
+    return this.#db.prepare('DELETE FROM refresh_families WHERE subject = ?').run(subject).changes;
+  }
+
+  async purgeCreatedBefore(cutoff: EpochMs): Promise<PurgeCounts> {
+    requireTime(cutoff, 'cutoff');
+    const purge = this.#db.transaction(() => ({
+      sessions: this.#db.prepare('DELETE FROM sessions WHERE created_at < ?').run(cutoff).changes,
+      refreshFamilies: this.#db.prepare('DELETE FROM refresh_families WHERE created_at < ?').run(cutoff).changes,
+      revokedAccessTokens: 0,
+    }));
+    return purge.immediate();
   }
 }
