@@ -138,13 +138,14 @@ describe('posture per route and per item', () => {
     expect(cellOf(report, 'api', 12).status).toBe('enforced');
   });
 
-  it('reports a TLS listener as partial for item 3, naming TLS', () => {
+  it('reports item 3 from the listeners, the upstreams and the store: enforced only when all three hold', () => {
     const report = evaluatePosture(load({ listen: tlsListener(), routes: [route('api', '/api')] }));
     const transport = cellOf(report, 'api', 3);
-    expect(transport.status).toBe('partial');
+    expect(transport.status).toBe('enforced');
     expect(transport.reason).toMatch(/\bTLS\b/);
-    // At-rest encryption is not built yet: posture must say so, never claim "enforced".
-    expect(transport.reason).toContain('encryption at rest');
+    expect(transport.reason).toContain('at rest: no stored secrets');
+    const plainUpstream = evaluatePosture(load({ listen: tlsListener(), routes: [{ ...route('api', '/api'), upstream: 'http://orders.internal:3000' }] }));
+    expect(cellOf(plainUpstream, 'api', 3)).toMatchObject({ status: 'partial', reason: expect.stringContaining('plain HTTP to the upstream outside loopback') });
   });
 
   // Regression (was a bug in src/config/load.ts): listener defaults are never filled in (ajv skips defaults inside the `listen` anyOf),
@@ -261,7 +262,7 @@ describe('posture per route and per item', () => {
       }),
     );
     expect(cellOf(report, 'short', 3).status).toBe('weakened');
-    expect(cellOf(report, 'strict', 3).status).toBe('partial');
+    expect(cellOf(report, 'strict', 3).status).toBe('enforced');
   });
 
   // Regression (was a bug in src/posture/posture.ts): RULE_ITEM maps `admin-not-loopback` to item 8, but item 8 is always "enforced".

@@ -138,7 +138,12 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
   3: (_route, config) => {
     const plain = config.listeners.filter((l) => !l.tls && l.http === 'serve');
     const tls = config.listeners.filter((l) => l.tls);
-    const atRest = 'encryption at rest: the key ring is not built yet';
+    const sqlite = config.storage.startsWith('sqlite:') && config.storage !== 'sqlite::memory:';
+    const atRest = !config.needsStores
+      ? 'at rest: no stored secrets on this gateway'
+      : sqlite
+        ? `at rest: stored secrets sealed under the key ring of ${config.storage} (data keys wrapped by keyring.masterKey${config.masterKey === undefined ? ', a development key file: set keyring.masterKey' : ''})`
+        : `at rest: ${config.storage} holds secrets in process memory only (no key ring)`;
     if (plain.length > 0) {
       const accepted = config.accepted.some((a) => a.rule === 'plain-http-listener');
       return cell(3, accepted ? 'weakened' : 'missing', `a listener serves plain HTTP${accepted ? ' (acknowledged)' : ''}; ${atRest}`);
@@ -153,7 +158,9 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     const mutual = _route.policies.some((p) => p.definition.name === 'mtls') ? '; clients authenticate with certificates (mTLS)' : '';
     const upstreamTls = _route.upstream.tls?.cert !== undefined ? '; mTLS to the upstream' : '';
     const upstreamNote = plainUpstreams.length > 0 ? `; plain HTTP to the upstream outside loopback (${plainUpstreams.join(', ')})` : '';
-    return cell(3, 'partial', `in transit: TLS (min ${min}, AEAD ciphers, HSTS), plain HTTP redirected or refused${mutual}${upstreamTls}${upstreamNote}; ${atRest}`);
+    const restOk = !config.needsStores || (sqlite && config.masterKey !== undefined);
+    const status = plainUpstreams.length === 0 && restOk ? 'enforced' : 'partial';
+    return cell(3, status, `in transit: TLS (min ${min}, AEAD ciphers, HSTS), plain HTTP redirected or refused${mutual}${upstreamTls}${upstreamNote}; ${atRest}`);
   },
   4: (route, config) => {
     const contract = route.policies.find((p) => p.definition.name === 'contract');
