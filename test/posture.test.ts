@@ -95,7 +95,7 @@ describe('posture per route and per item', () => {
       status: 'weakened',
       reason: 'upstream 5xx bodies reach clients (errors.replaceUpstream5xx: false)',
     });
-    expect(cellOf(report, 'modern', 7).status).toBe('enforced');
+    expect(cellOf(report, 'modern', 7).status).toBe('partial');
     expect(report.acknowledged).toEqual([
       {
         rule: 'upstream-5xx-passthrough',

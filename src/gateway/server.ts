@@ -514,6 +514,9 @@ export class Gateway {
     const declared = ctx.req.headers['content-length'];
     if (declared !== undefined && Number(declared) > route.maxBodyBytes) {
       ctx.bytesIn = 0;
+      // Answered before the route's policies run: the gateway-wide security headers still apply (found by the
+      // scanner's posture check: a 413 without CSP and nosniff).
+      for (const step of runtime.fallbackSteps) step.run(ctx);
       this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_BODY_TOO_LARGE', detail: `content-length ${declared}` }, true);
       return;
     }

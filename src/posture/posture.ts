@@ -210,7 +210,11 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     return cell(6, gaps.length === 0 ? 'enforced' : 'partial', gaps.length === 0 ? have : `${have}; ${gaps.join('; ')}`);
   },
   7: (route, config) => {
-    if (route.replaceUpstream5xx) return cell(7, 'enforced', 'RFC 9457 problems with correlation ids; upstream 5xx bodies replaced');
+    if (route.service !== undefined) return cell(7, 'enforced', 'answered by the gateway itself: RFC 9457 problems with correlation ids');
+    if (route.replaceUpstream5xx) {
+      // The scanner showed the gap: an upstream's own 4xx bodies reach the client as the upstream wrote them.
+      return cell(7, 'partial', "the gateway's errors are RFC 9457 problems with correlation ids and upstream 5xx bodies are replaced; the upstream's own 4xx bodies pass as it wrote them");
+    }
     const accepted = weakeningsFor(config, route, 7).length > 0;
     return cell(7, accepted ? 'weakened' : 'missing', 'upstream 5xx bodies reach clients (errors.replaceUpstream5xx: false)');
   },
