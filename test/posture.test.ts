@@ -191,6 +191,15 @@ describe('posture per route and per item', () => {
     expect(cellOf(unshed, 'a', 6)).toEqual({ item: 6, status: 'missing', reason: 'access log is off' });
   });
 
+  it('item 16 names the stores that keep personal data without retention', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-posture-'));
+    const keyring = { masterKey: Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 1)).toString('base64') };
+    const withAudit = evaluatePosture(load({ keyring, audit: { store: `sqlite:${join(dir, 'audit.db')}` }, routes: [route('a', '/a')] }));
+    expect(cellOf(withAudit, 'a', 16).reason).toContain('no retention for audit (privacy.retention)');
+    const retained = evaluatePosture(load({ keyring, audit: { store: `sqlite:${join(dir, 'audit.db')}` }, privacy: { retention: { audit: '400d' } }, routes: [route('a', '/a')] }));
+    expect(cellOf(retained, 'a', 16).reason).not.toContain('no retention');
+  });
+
   it('has summary counts that add up to routes × items and match the cells', () => {
     const report = evaluatePosture(
       load({

@@ -6,6 +6,7 @@
 import { CHECKLIST, type ChecklistItemId } from '../checklist/items.ts';
 import type { AcceptedWeakening, GatewayConfig, RouteConfig } from '../config/load.ts';
 import { countersConfigOf } from '../storage/counters-config.ts';
+import { retentionByStore } from '../privacy/subject/report.ts';
 
 export type PostureStatus = 'enforced' | 'partial' | 'weakened' | 'missing' | 'not-applicable';
 
@@ -309,10 +310,16 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     if (reads !== undefined) parts.push('read rules per role');
     const pii = route.policies.find((p) => p.definition.name === 'pii');
     if (pii !== undefined) parts.push(`PII detection (${(pii.config as { mode?: string }).mode ?? 'mask'})`);
+    // Stores that keep personal data with no retention (privacy.retention): the gateway keeps them forever.
+    // (Accounts live as long as the account: identities are not a retention question.)
+    const unbounded = retentionByStore(config)
+      .filter((store) => store.enforcedBy === 'none' && store.store !== 'identities')
+      .map((store) => store.store);
+    if (unbounded.length > 0) parts.push(`no retention for ${unbounded.join(', ')} (privacy.retention)`);
     const weak = weakeningsFor(config, route, 16);
     if (weak.length > 0) return cell(16, 'weakened', [...parts, ...weak.map((w) => `${w.message} (acknowledged: ${w.reason})`)].join('; '));
     if (parts.length === 0) return cell(16, 'partial', 'banner headers stripped and 5xx bodies replaced; answers are not minimized (no contract), no PII detection');
-    return cell(16, contract !== undefined && responses !== 'allow' ? 'enforced' : 'partial', parts.join('; '));
+    return cell(16, contract !== undefined && responses !== 'allow' && unbounded.length === 0 ? 'enforced' : 'partial', parts.join('; '));
   },
 };
 
