@@ -122,11 +122,19 @@ describe('two processes appending to one SQLite file', () => {
   it('keeps one linear chain: no seq lost or duplicated', async () => {
     const url = `sqlite:${join(dir, 'concurrent.db')}`;
     const PER_CHILD = 250;
-    const a = startChild([url, String(PER_CHILD), 'A']);
-    const b = startChild([url, String(PER_CHILD), 'B']);
+    const BATCH = 25;
+    const a = startChild([url, String(PER_CHILD), 'A'], { AUDIT_BATCH: String(BATCH) });
+    const b = startChild([url, String(PER_CHILD), 'B'], { AUDIT_BATCH: String(BATCH) });
     await Promise.all([a.ready, b.ready]);
-    a.process.stdin!.write('go\n');
-    b.process.stdin!.write('go\n');
+    // Both are released together for every batch, so the appends race inside each batch and the two chains of
+    // seqs cannot come out as one block each, however slowly one process is scheduled.
+    for (let done = BATCH; done <= PER_CHILD; done += BATCH) {
+      a.process.stdin!.write('go\n');
+      b.process.stdin!.write('go\n');
+      await Promise.all([a.acked(done), b.acked(done)]);
+    }
+    a.process.stdin!.end();
+    b.process.stdin!.end();
     const [ea, eb] = await Promise.all([a.exited, b.exited]);
     expect(ea.code, a.stderr()).toBe(0);
     expect(eb.code, b.stderr()).toBe(0);
