@@ -654,6 +654,12 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
     if (mode === 'production' && !identity.issuer.startsWith('https://')) errors.push('identity.issuer: must be an https URL in production');
   }
 
+  // Client addresses are personal data (GDPR art. 4(1), CJEU C-582/14 Breyer): logs, audit and events keep them
+  // hashed or truncated by default; keeping them in clear is a weakened default (src/privacy/log-privacy.ts).
+  if ((document.privacy as { addresses?: string } | undefined)?.addresses === 'keep') {
+    weakenings.push({ rule: 'client-addresses-in-clear', path: 'privacy.addresses', message: 'client addresses are written in clear to logs, audit entries and events' });
+  }
+
   // Acknowledgements: the only way to accept a weakened default; each must match a finding and be in date.
   const today = (options.now ?? new Date()).toISOString().slice(0, 10);
   const acknowledgements = document.acknowledge as Acknowledgement[];

@@ -27,6 +27,8 @@ import { openAuditFromConfig, type OpenedAudit } from '../audit/configured.ts';
 import { parseMasterKey } from '../crypto/master-key.ts';
 import { retentionOf } from '../audit/retention.ts';
 import { RetentionSweeper } from '../privacy/subject/retention.ts';
+import { resolveLogPrivacy } from '../privacy/log-privacy.ts';
+import type { Privacy } from '../audit/privacy.ts';
 import type { DurableSecurityEvents } from '../audit/sink.ts';
 import { AnomalyDetection } from '../detect/index.ts';
 import type { DetectorsConfig } from '../detect/schema.ts';
@@ -107,6 +109,7 @@ export class Gateway {
   readonly #services: GatewayServices;
   #closers: Array<() => Promise<void>> = [];
   #audit: OpenedAudit | undefined;
+  #logPrivacy!: Privacy;
   #detection: AnomalyDetection | undefined;
   #stores: ConfiguredStores | undefined;
   #assertions: IdentityAssertionSigner | undefined;
@@ -140,7 +143,10 @@ export class Gateway {
     const logger =
       options.logger ?? createAppLogger({ level: config.logLevel, redact: [...config.accessLog.redact, ...secretHeaders], destination: 'stdout' });
     const accessLog = options.accessLog ?? new AccessLog({ redact: config.accessLog.redact, destination: config.accessLog.destination });
-    const logging = options.events ?? new LoggingSecurityEvents(logger);
+    // Client addresses in the access log and in security-event lines: hashed or truncated per privacy.addresses,
+    // with the audit chain's key when there is one (src/privacy/log-privacy.ts).
+    const logPrivacy = resolveLogPrivacy(config, logger);
+    const logging = options.events ?? new LoggingSecurityEvents(logger, logPrivacy);
     // The audit chain and the events store (issue 6), when configured, see every event before the log does.
     const audit = await openAuditFromConfig(config, { logger, next: logging, baseDir: options.configFile ? dirname(options.configFile) : undefined });
     const baseEvents: SecurityEvents = audit?.events ?? logging;
@@ -149,7 +155,7 @@ export class Gateway {
     // request (#finished). Their own anomaly.* events come back through `events`, so they are audited and alerted too.
     const destinations = (config.document.alerts as AlertDestinationConfig[] | undefined ?? []).map(resolveAlertDestination);
     const alerts =
-      destinations.length === 0 ? undefined : new AlertDispatcher(destinations, { clock: Date.now, privacy: audit?.privacy, log: (message, fields) => logger.warn(fields, message) });
+      destinations.length === 0 ? undefined : new AlertDispatcher(destinations, { clock: Date.now, privacy: audit?.privacy ?? logPrivacy, log: (message, fields) => logger.warn(fields, message) });
     const fanOut = (event: SecurityEvent) => {
       metrics.securityEvents.labels(event.type).inc();
       alerts?.emit(event);
@@ -215,6 +221,7 @@ export class Gateway {
     const gateway = new Gateway(runtime, logger, accessLog, events, metrics, options.configFile, services);
     gateway.#closers = closers;
     gateway.#audit = audit;
+    gateway.#logPrivacy = logPrivacy;
     // privacy.retention: expired and old sessions purged, deprecation usage forgotten, on a timer (the audit chain
     // and the events store prune themselves).
     const retention = retentionOf(config.document.privacy as Record<string, unknown> | undefined, config.document, []);
@@ -714,7 +721,7 @@ export class Gateway {
     if (this.#accessLogEnabled) {
       this.accessLog.write({
         reqId: ctx.requestId,
-        client: ctx.clientAddress,
+        client: this.#logPrivacy.address(ctx.clientAddress) ?? '',
         method: ctx.method,
         path: ctx.path,
         route: ctx.routeId,

@@ -4,6 +4,8 @@
  * store behind this same interface, so policies never change when storage arrives.
  */
 import type { Logger } from 'pino';
+import type { Privacy } from '../audit/privacy.ts';
+import { redactDetails } from '../audit/redact.ts';
 
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
 
@@ -25,14 +27,31 @@ export interface SecurityEvents {
 /** Writes each event as one structured log line at a level that follows its severity. */
 export class LoggingSecurityEvents implements SecurityEvents {
   readonly #logger: Logger;
-  constructor(logger: Logger) {
+  readonly #privacy: Privacy | undefined;
+  /**
+   * With `privacy`, the line carries the client address as privacy.addresses says (hashed by default) and the
+   * details redacted as the audit chain stores them (no credential, identifiers pseudonymised: redact.ts), so
+   * the log never holds more personal data than the audit chain. Without it (tests), the event as emitted.
+   */
+  constructor(logger: Logger, privacy?: Privacy) {
     this.#logger = logger.child({ stream: 'security' });
+    this.#privacy = privacy;
   }
   emit(event: SecurityEvent): void {
     // `info` events are per-request records (a successful authentication, a data access) that the audit chain
     // keeps: at debug level here, so a normal log level does not write a line for every request.
     const level = event.severity === 'high' || event.severity === 'critical' ? 'warn' : event.severity === 'info' ? 'debug' : 'info';
-    this.#logger[level]({ event }, `security event ${event.type}`);
+    if (!this.#logger.isLevelEnabled(level)) return;
+    const privacy = this.#privacy;
+    const logged =
+      privacy === undefined
+        ? event
+        : {
+            ...event,
+            ...(event.clientAddress === undefined ? {} : { clientAddress: privacy.address(event.clientAddress) ?? undefined }),
+            ...(event.details === undefined ? {} : { details: redactDetails(event.details, privacy) }),
+          };
+    this.#logger[level]({ event: logged }, `security event ${event.type}`);
   }
 }
 

@@ -56,6 +56,7 @@ const RULE_ITEM: Record<string, ChecklistItemId> = {
   'contract-undeclared-body': 4,
   'contract-passthrough': 4,
   'contract-responses-unfiltered': 16,
+  'client-addresses-in-clear': 16,
 };
 
 /**
