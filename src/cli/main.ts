@@ -4,20 +4,36 @@
  */
 import { Command, CommanderError } from 'commander';
 import { resolve } from 'node:path';
-import { loadConfigFile, publishedSchema } from '../config/load.ts';
-import { Gateway } from '../gateway/server.ts';
-import { evaluatePosture, formatPostureTable } from '../posture/posture.ts';
-import { registerUserCommands } from './user-commands.ts';
-import { printConfigErrors } from './shared.ts';
-import { registerOAuthClientCommands } from './oauth-client-commands.ts';
-import { registerIdentityCommands } from './identity-commands.ts';
-import { registerAuthzCommands } from './authz-commands.ts';
-import { registerAuditCommands } from './audit-commands.ts';
-import { registerEventsCommands } from './events-commands.ts';
-import { registerDeprecationCommands } from './deprecation-commands.ts';
-import { registerPrivacyCommands } from './privacy-commands.ts';
-import { registerKeyringCommands } from './keyring-commands.ts';
-import { registerScanCommands } from './scan-commands.ts';
+
+type Register = (program: Command) => void;
+
+/**
+ * The command groups, each loaded only when its command runs: `rampart scan` should not load the gateway, the
+ * stores and every policy (a second of start-up and ~100 MB through tsx). Top-level help loads them all, since it
+ * lists them. Keys are the top-level command names each module registers.
+ */
+const COMMAND_GROUPS: ReadonlyArray<{ readonly names: readonly string[]; readonly load: () => Promise<Register> }> = [
+  { names: ['users'], load: async () => (await import('./user-commands.ts')).registerUserCommands },
+  { names: ['clients'], load: async () => (await import('./oauth-client-commands.ts')).registerOAuthClientCommands },
+  { names: ['consumers', 'api-keys'], load: async () => (await import('./identity-commands.ts')).registerIdentityCommands },
+  { names: ['authz'], load: async () => (await import('./authz-commands.ts')).registerAuthzCommands },
+  { names: ['audit'], load: async () => (await import('./audit-commands.ts')).registerAuditCommands },
+  { names: ['events'], load: async () => (await import('./events-commands.ts')).registerEventsCommands },
+  { names: ['deprecations'], load: async () => (await import('./deprecation-commands.ts')).registerDeprecationCommands },
+  { names: ['privacy'], load: async () => (await import('./privacy-commands.ts')).registerPrivacyCommands },
+  { names: ['keyring'], load: async () => (await import('./keyring-commands.ts')).registerKeyringCommands },
+  { names: ['scan'], load: async () => (await import('./scan-commands.ts')).registerScanCommands },
+];
+const BUILT_IN = new Set(['gateway', 'config', 'posture']);
+
+/** The command groups `argv` needs: the one its command names, none for a built-in command, all otherwise (help). */
+export function groupsFor(argv: readonly string[]): typeof COMMAND_GROUPS {
+  const first = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  const target = first === 'help' ? argv.slice(2).filter((arg) => !arg.startsWith('-'))[1] : first;
+  if (target !== undefined && BUILT_IN.has(target)) return [];
+  const group = target === undefined ? undefined : COMMAND_GROUPS.find((g) => g.names.includes(target));
+  return group === undefined ? COMMAND_GROUPS : [group];
+}
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command();
@@ -32,6 +48,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .description('run the gateway (reloads on config change and SIGHUP; drains on SIGTERM)')
     .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
     .action(async (options: { config: string }) => {
+      const [{ loadConfigFile }, { Gateway }, { printConfigErrors }] = await Promise.all([import('../config/load.ts'), import('../gateway/server.ts'), import('./shared.ts')]);
       const file = resolve(options.config);
       const result = loadConfigFile(file);
       if (!result.ok) {
@@ -40,7 +57,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         return;
       }
       for (const warning of result.config.warnings) console.error(`warning: ${warning}`);
-      let gateway: Gateway;
+      let gateway: Awaited<ReturnType<typeof Gateway.start>>;
       try {
         gateway = await Gateway.start(result.config, { configFile: file });
       } catch (error) {
@@ -65,7 +82,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     .description('validate a config file: exit 0, or print every error with its path and exit 1')
     .argument('<file>')
     .option('--json', 'print the result as JSON')
-    .action((file: string, options: { json?: boolean }) => {
+    .action(async (file: string, options: { json?: boolean }) => {
+      const [{ loadConfigFile }, { printConfigErrors }] = await Promise.all([import('../config/load.ts'), import('./shared.ts')]);
       const result = loadConfigFile(resolve(file));
       if (options.json) {
         console.log(JSON.stringify(result.ok ? { ok: true, warnings: result.config.warnings, accepted: result.config.accepted } : result, null, 2));
@@ -82,14 +100,18 @@ export async function main(argv: readonly string[]): Promise<void> {
   config
     .command('schema')
     .description('print the JSON Schema of the config file')
-    .action(() => console.log(JSON.stringify(publishedSchema(), null, 2)));
+    .action(async () => {
+      const { publishedSchema } = await import('../config/load.ts');
+      console.log(JSON.stringify(publishedSchema(), null, 2));
+    });
 
   program
     .command('posture')
     .description('report, per route and per checklist item, what is enforced, missing or not applicable')
     .requiredOption('-c, --config <file>', 'gateway config')
     .option('--json', 'print JSON instead of a table')
-    .action((options: { config: string; json?: boolean }) => {
+    .action(async (options: { config: string; json?: boolean }) => {
+      const [{ loadConfigFile }, { evaluatePosture, formatPostureTable }, { printConfigErrors }] = await Promise.all([import('../config/load.ts'), import('../posture/posture.ts'), import('./shared.ts')]);
       const result = loadConfigFile(resolve(options.config));
       if (!result.ok) {
         printConfigErrors(options.config, result.errors);
@@ -100,16 +122,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       console.log(options.json ? JSON.stringify(report, null, 2) : formatPostureTable(report));
     });
 
-  registerUserCommands(program);
-  registerOAuthClientCommands(program);
-  registerIdentityCommands(program);
-  registerAuthzCommands(program);
-  registerAuditCommands(program);
-  registerEventsCommands(program);
-  registerDeprecationCommands(program);
-  registerPrivacyCommands(program);
-  registerKeyringCommands(program);
-  registerScanCommands(program);
+  for (const register of await Promise.all(groupsFor(argv).map((group) => group.load()))) register(program);
 
   try {
     await program.parseAsync([...argv]);
