@@ -7,6 +7,7 @@ import { CHECKLIST, type ChecklistItemId } from '../checklist/items.ts';
 import type { AcceptedWeakening, GatewayConfig, RouteConfig } from '../config/load.ts';
 import { countersConfigOf } from '../storage/counters-config.ts';
 import { retentionByStore } from '../privacy/subject/report.ts';
+import { describeUnbounded, unboundedInputsOf } from './contract-bounds.ts';
 
 export type PostureStatus = 'enforced' | 'partial' | 'weakened' | 'missing' | 'not-applicable';
 
@@ -175,7 +176,10 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     const weak = weakeningsFor(config, route, 4);
     const what = `requests validated against ${file} (parameters, bodies, media types; undeclared query and body properties refused)${screening}`;
     if (weak.length > 0) return cell(4, 'weakened', `${what}; ${weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; ')}`);
-    return cell(4, 'enforced', `${what}; run rampart scan --spec for unbounded strings, arrays and numbers in the contract`);
+    // OWASP API4:2023: a field the contract leaves unbounded is limited only by the body size limit.
+    const unbounded = unboundedInputsOf(route) ?? [];
+    if (unbounded.length > 0) return cell(4, 'partial', `${what}; the contract leaves ${describeUnbounded(unbounded)} bounded only by the body size limit`);
+    return cell(4, 'enforced', `${what}; every string, array and number of the requests is bounded by the contract`);
   },
   5: (route, config) => {
     const limits = route.policies.filter((p) => p.definition.name === 'rate-limit' || p.definition.name === 'address-limit');
