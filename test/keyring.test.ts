@@ -19,7 +19,7 @@ import { hashPassword } from '../src/crypto/passwords.ts';
 import { SecretBox } from '../src/crypto/secret-box.ts';
 import { generateApiKey } from '../src/policies/api-key/keys.ts';
 import { DERIVED_KEYS_NOTE, keyRingSettingsOf, openConfiguredStores, resolveStableSecrets, type ConfiguredStores, type WarningSink } from '../src/storage/configured.ts';
-import { MIGRATIONS, SqliteIdentityStore, migrate } from '../src/storage/sqlite/index.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, SqliteIdentityStore, migrate } from '../src/storage/sqlite/index.ts';
 import { encodeTotpSecret } from '../src/identity/mfa/totp.ts';
 import { loadTestConfig, startRecordingUpstream, startTestGateway, tempDir, type RecordingUpstream } from './helpers.ts';
 
@@ -103,7 +103,7 @@ describe('upgrading a store sealed before the key ring', () => {
       expect(await opened.stores.identities.getSigningKeyPrivateJwk('old-kid')).toEqual(jwk);
       expect(sink.infos.join('\n')).toMatch(/key ring created/);
       expect(sink.infos.join('\n')).toMatch(/re-sealed under its data key/);
-      expect(raw.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: 2 });
+      expect(raw.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: LATEST_SCHEMA_VERSION });
     } finally {
       await opened.stores.close();
       raw.close();

@@ -22,6 +22,7 @@ const COMMAND_GROUPS: ReadonlyArray<{ readonly names: readonly string[]; readonl
   { names: ['deprecations'], load: async () => (await import('./deprecation-commands.ts')).registerDeprecationCommands },
   { names: ['privacy'], load: async () => (await import('./privacy-commands.ts')).registerPrivacyCommands },
   { names: ['keyring'], load: async () => (await import('./keyring-commands.ts')).registerKeyringCommands },
+  { names: ['secrets'], load: async () => (await import('./secrets-commands.ts')).registerSecretsCommands },
   { names: ['scan'], load: async () => (await import('./scan-commands.ts')).registerScanCommands },
 ];
 const BUILT_IN = new Set(['gateway', 'config', 'posture']);

@@ -11,11 +11,12 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
 import { formatAjvErrors } from './errors.ts';
-import { substituteEnv } from './env.ts';
+import { resolveConfigReferences } from './env.ts';
 import { loadOpenApiSync } from '../openapi/load.ts';
 import { checkAuditSettings } from '../audit/configured.ts';
 import { keyRingSettingsOf } from '../storage/configured.ts';
 import { checkDetectorsConfig, type DetectorsConfig } from '../detect/schema.ts';
+import { countersConfigOf } from '../storage/counters-config.ts';
 import { checkAlertsConfig, type AlertDestinationConfig } from '../alerts/schema.ts';
 import { API_ROUTE, expandApis, relabel, type ApiRouteInfo } from './apis.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -305,9 +306,12 @@ function issuerPolicy(issuer: Record<string, unknown>): { policy: string; config
 }
 
 export function loadConfigObject(input: unknown, options: LoadOptions = {}): LoadResult {
-  const errors: string[] = [];
-  const env = options.env ?? process.env;
-  const substituted = substituteEnv(input, env, '', errors) as Record<string, unknown>;
+  // `${env:}`, `${file:}` and `${secret:}` resolve first; no resolved value appears in a message (env.ts).
+  const references = resolveConfigReferences(input, { env: options.env ?? process.env, baseDir: options.baseDir ?? process.cwd() });
+  return references.finish(loadResolvedObject(references.value as Record<string, unknown>, references.errors, options));
+}
+
+function loadResolvedObject(substituted: Record<string, unknown>, errors: string[], options: LoadOptions): LoadResult {
   if (substituted === null || typeof substituted !== 'object' || Array.isArray(substituted)) {
     return { ok: false, errors: ['(root): must be an object'], warnings: [] };
   }
@@ -660,6 +664,18 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
     weakenings.push({ rule: 'client-addresses-in-clear', path: 'privacy.addresses', message: 'client addresses are written in clear to logs, audit entries and events' });
   }
 
+  // Spans carry request paths and routes: sent in clear across a network, anyone on the way reads them.
+  const tracingEndpoint = (document.observability as { tracing?: { endpoint: string } } | undefined)?.tracing?.endpoint;
+  if (tracingEndpoint !== undefined) {
+    const endpoint = URL.canParse(tracingEndpoint) ? new URL(tracingEndpoint) : undefined;
+    if (endpoint === undefined) errors.push('observability.tracing.endpoint: is not a URL');
+    else if (endpoint.protocol === 'http:' && !isLoopbackHost(endpoint.hostname.replace(/^\[(.*)\]$/, '$1'))) {
+      const issue = { rule: 'tracing-plain-http', path: 'observability.tracing.endpoint', message: 'spans (paths, routes, statuses) go to the collector over plain HTTP' };
+      if (mode === 'production') weakenings.push(issue);
+      else warnings.push(`${issue.path}: ${issue.message} (allowed in development mode only)`);
+    }
+  }
+
   // Acknowledgements: the only way to accept a weakened default; each must match a finding and be in date.
   const today = (options.now ?? new Date()).toISOString().slice(0, 10);
   const acknowledgements = document.acknowledge as Acknowledgement[];
@@ -700,7 +716,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
   } catch (error) {
     errors.push((error as Error).message);
   }
-  errors.push(...checkDetectorsConfig(document.detectors as DetectorsConfig));
+  errors.push(...checkDetectorsConfig(document.detectors as DetectorsConfig, countersConfigOf(document)));
   errors.push(...checkAlertsConfig(document.alerts as AlertDestinationConfig[], mode));
   if ((document.audit !== undefined || document.events !== undefined) && masterKey === undefined && mode === 'production') {
     errors.push('keyring.masterKey: is required in production for audit: and events: (the chain key and the keyed hashes of addresses derive from it)');

@@ -14,6 +14,7 @@ import { detectorsConfigSchema } from '../detect/schema.ts';
 import { alertsConfigSchema } from '../alerts/schema.ts';
 import { auditConfigSchema, eventsConfigSchema, privacyConfigSchema } from '../audit/schema.ts';
 import { COUNTERS_SCHEMA } from '../storage/counters-config.ts';
+import { OBSERVABILITY_SCHEMA } from '../observe/config.ts';
 
 const upstreamTarget = {
   anyOf: [
@@ -192,6 +193,7 @@ export const CONFIG_SCHEMA = {
     privacy: privacyConfigSchema,
     detectors: detectorsConfigSchema,
     alerts: alertsConfigSchema,
+    observability: OBSERVABILITY_SCHEMA,
     keyring: {
       type: 'object',
       additionalProperties: false,

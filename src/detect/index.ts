@@ -10,8 +10,15 @@
  * Anomalies go to `sink` as `anomaly.*` security events (normally that same fan-out, so they are logged, stored and
  * alerted on like any other event). `anomaly.*` events coming back in are ignored, so the loop cannot feed itself.
  * Neither entry point throws: a detector bug is counted in `errors` and never fails the request being handled.
+ *
+ * State (`detectors.state`): memory, per process; or shared by every gateway process through Redis (shared.ts). In
+ * both cases `emit` and `observe` stay synchronous and never wait for Redis: with Redis they also note per-key deltas
+ * that a background sync sends every `syncInterval`. `close()` stops that sync and releases the connection.
  */
 import type { SecurityEvent, SecurityEvents } from '../observe/events.ts';
+import { acquireRedis, type RedisLease } from '../storage/redis/connection.ts';
+import type { CountersConfig } from '../storage/counters-config.ts';
+import type { BaseDetector } from './detector.ts';
 import { AdminActivityDetector } from './detectors/admin-activity.ts';
 import { BolaEnumerationDetector } from './detectors/bola-enumeration.ts';
 import { BruteForceDetector } from './detectors/brute-force.ts';
@@ -19,7 +26,8 @@ import { CredentialStuffingDetector } from './detectors/credential-stuffing.ts';
 import { ErrorSpikeDetector } from './detectors/error-spike.ts';
 import { ScrapingDetector } from './detectors/scraping.ts';
 import { TokenSharingDetector } from './detectors/token-sharing.ts';
-import type { DetectorsConfig } from './schema.ts';
+import { resolveDetectorsState, type DetectorsConfig } from './schema.ts';
+import { SharedState, type SharedStateLog, type SharedStateStats } from './shared.ts';
 import type { Clock, Detector, DetectorStats, RequestObservation } from './types.ts';
 
 export interface AnomalyDetectionOptions {
@@ -27,9 +35,17 @@ export interface AnomalyDetectionOptions {
   readonly clock: Clock;
   /** Where `anomaly.*` events go. */
   readonly sink: SecurityEvents;
+  /** The `counters:` section: the Redis that `detectors.state: redis` names (src/storage/counters-config.ts). */
+  readonly counters?: CountersConfig;
+  /** Where shared state reports Redis becoming unavailable and available again (a pino logger fits). */
+  readonly log?: SharedStateLog;
+  /** Sync shared state in the background every `syncInterval` (default true; tests call `sync()` instead). */
+  readonly autoSync?: boolean;
 }
 
 export interface AnomalyDetectionStats {
+  /** Where detector state lives; with Redis, whether it is usable right now (`degraded`: each process alone). */
+  readonly state: { readonly store: 'memory' } | SharedStateStats;
   readonly detectors: readonly DetectorStats[];
   readonly events: number;
   readonly observations: number;
@@ -44,14 +60,21 @@ export class AnomalyDetection implements SecurityEvents {
   readonly #detectors: readonly Detector[];
   readonly #observers: readonly Detector[];
   readonly #byType = new Map<string, Detector[]>();
+  readonly #shared: SharedState | undefined;
+  readonly #lease: RedisLease | undefined;
+  /** Resolves once state is usable: at once in memory; with Redis, true after the first sync succeeded. */
+  readonly ready: Promise<boolean>;
   #events = 0;
   #observations = 0;
   #errors = 0;
 
+  /** Throws when `detectors.state` names a Redis that is not configured (a config error the loader reports first). */
   constructor(config: DetectorsConfig, options: AnomalyDetectionOptions) {
     this.#clock = options.clock;
     const sink = options.sink;
-    const detectors: Detector[] = [];
+    const state = resolveDetectorsState(config.state, options.counters);
+    if (typeof state === 'string') throw new Error(state);
+    const detectors: BaseDetector[] = [];
     if (config.bruteForce.enabled) detectors.push(new BruteForceDetector(config.bruteForce, sink));
     if (config.credentialStuffing.enabled) detectors.push(new CredentialStuffingDetector(config.credentialStuffing, sink));
     if (config.tokenSharing.enabled) detectors.push(new TokenSharingDetector(config.tokenSharing, sink));
@@ -68,6 +91,32 @@ export class AnomalyDetection implements SecurityEvents {
         else list.push(detector);
       }
     }
+    if (state.store === 'memory') {
+      this.ready = Promise.resolve(true);
+      return;
+    }
+    // The process's one connection to this Redis (shared with the rate-limit counters when they name the same one);
+    // its transitions are logged by whoever opened it, the detectors' own by SharedState.
+    const lease = acquireRedis(state.url, { commandTimeoutMs: state.timeoutMs });
+    const shared = new SharedState({
+      client: lease.client,
+      keyPrefix: `${state.keyPrefix}detect:`,
+      where: lease.where,
+      log: options.log,
+      onError: () => this.#errors++,
+    });
+    for (const detector of detectors) detector.share(shared);
+    this.#lease = lease;
+    this.#shared = shared;
+    if (options.autoSync !== false) shared.start(state.syncIntervalMs);
+    this.ready = lease.ready.then(async (connected) => {
+      if (!connected) {
+        options.log?.warn({ redis: lease.where }, 'detectors: Redis does not answer; each process judges on its own state until it does');
+        return false;
+      }
+      await shared.sync();
+      return !shared.degraded;
+    });
   }
 
   /** The names of the detectors that run (for posture: the others are disabled). */
@@ -99,10 +148,36 @@ export class AnomalyDetection implements SecurityEvents {
     }
   }
 
+  /** Sends the shared-state deltas noted so far now and acts on the answer (no-op in memory). Never rejects. */
+  async sync(): Promise<void> {
+    await this.#shared?.sync();
+  }
+
+  /** Stops the background sync, sends what is pending one last time and releases the Redis connection. */
+  async close(): Promise<void> {
+    await this.#shared?.close();
+    await this.#lease?.release();
+  }
+
   stats(): AnomalyDetectionStats {
-    return { detectors: this.#detectors.map((d) => d.stats()), events: this.#events, observations: this.#observations, errors: this.#errors };
+    return {
+      state: this.#shared?.stats() ?? { store: 'memory' },
+      detectors: this.#detectors.map((d) => d.stats()),
+      events: this.#events,
+      observations: this.#observations,
+      errors: this.#errors,
+    };
   }
 }
 
-export { detectorsConfigSchema, parseDetectorsConfig, checkDetectorsConfig, type DetectorsConfig } from './schema.ts';
+export {
+  detectorsConfigSchema,
+  parseDetectorsConfig,
+  checkDetectorsConfig,
+  resolveDetectorsState,
+  type DetectorsConfig,
+  type DetectorsState,
+  type DetectorsStateConfig,
+} from './schema.ts';
+export type { SharedStateStats } from './shared.ts';
 export { ANOMALY_TYPES, DETECTOR_NAMES, type AnomalyDetails, type Clock, type DetectorName, type DetectorStats, type RequestObservation } from './types.ts';

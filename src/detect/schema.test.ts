@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
-import { detectorsConfigSchema, parseDetectorsConfig } from './schema.ts';
+import { AnomalyDetection } from './index.ts';
+import { checkDetectorsConfig, detectorsConfigSchema, parseDetectorsConfig, resolveDetectorsState, type DetectorsConfig } from './schema.ts';
 import { DETECTOR_NAMES } from './types.ts';
+import { RecordingSecurityEvents } from '../observe/events.ts';
+import type { CountersConfig } from '../storage/counters-config.ts';
 
 describe('detectors config', () => {
   it('fills every default from an empty section, every detector on', () => {
@@ -73,5 +76,68 @@ describe('detectors config', () => {
     };
     walk(detectorsConfigSchema as unknown as Record<string, unknown>, 'detectors');
     expect(missing).toEqual([]);
+  });
+});
+
+describe('detectors.state', () => {
+  const memoryCounters: CountersConfig = { store: 'memory', onFailure: 'closed', keyPrefix: 'rampart:', timeoutMs: 500 };
+  const redisCounters: CountersConfig = { store: 'redis://:secret@cache.internal:6380/2', onFailure: 'local', keyPrefix: 'acme:', timeoutMs: 250 };
+  const parse = (state: unknown): DetectorsConfig => {
+    const parsed = parseDetectorsConfig({ state });
+    if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+    return parsed.config;
+  };
+
+  it('defaults to memory', () => {
+    const parsed = parseDetectorsConfig({});
+    expect(parsed.ok && parsed.config.state).toBe('memory');
+    expect(resolveDetectorsState(undefined, redisCounters)).toEqual({ store: 'memory' });
+    expect(resolveDetectorsState('memory', redisCounters)).toEqual({ store: 'memory' });
+  });
+
+  it('`redis` reuses the Redis of counters.store, with its key prefix and timeout', () => {
+    expect(resolveDetectorsState(parse('redis').state, redisCounters)).toEqual({
+      store: 'redis',
+      url: 'redis://:secret@cache.internal:6380/2',
+      keyPrefix: 'acme:',
+      syncIntervalMs: 500,
+      timeoutMs: 250,
+    });
+    expect(resolveDetectorsState(parse({ redis: {} }).state, redisCounters)).toMatchObject({ url: redisCounters.store, keyPrefix: 'acme:' });
+  });
+
+  it('its own url, prefix, interval and timeout win over the counters section', () => {
+    const state = parse({ redis: { url: 'rediss://other:6379', keyPrefix: 'det:', syncInterval: '250ms', timeout: '1s' } }).state;
+    expect(resolveDetectorsState(state, redisCounters)).toEqual({ store: 'redis', url: 'rediss://other:6379', keyPrefix: 'det:', syncIntervalMs: 250, timeoutMs: 1000 });
+    expect(resolveDetectorsState(state, undefined)).toMatchObject({ url: 'rediss://other:6379', keyPrefix: 'det:' });
+    expect(resolveDetectorsState(parse({ redis: { url: 'redis://h' } }).state, undefined)).toMatchObject({ keyPrefix: 'rampart:', timeoutMs: 500 });
+  });
+
+  it('`redis` without a Redis to name is a config error, and AnomalyDetection refuses it', () => {
+    const config = parse('redis');
+    const message = 'detectors.state: Redis without a url needs counters.store to be a Redis URL (or give detectors.state.redis.url)';
+    expect(resolveDetectorsState(config.state, memoryCounters)).toBe(message);
+    expect(resolveDetectorsState(config.state, undefined)).toBe(message);
+    expect(checkDetectorsConfig(config, memoryCounters)).toEqual([message]);
+    expect(checkDetectorsConfig(config, redisCounters)).toEqual([]);
+    expect(() => new AnomalyDetection(config, { clock: () => 0, sink: new RecordingSecurityEvents() })).toThrow(message);
+  });
+
+  it.each([
+    ['another store name', 'postgres', 'detectors.state'],
+    ['an http url', { redis: { url: 'http://cache:6379' } }, 'detectors.state'],
+    ['a url with a space', { redis: { url: 'redis://a b' } }, 'detectors.state'],
+    ['an unknown setting', { redis: { host: 'cache' } }, 'detectors.state'],
+    ['a key prefix with a space', { redis: { keyPrefix: 'a b' } }, 'detectors.state'],
+    ['a key prefix with a glob', { redis: { keyPrefix: 'a*' } }, 'detectors.state'],
+    ['a 10 ms sync interval', { redis: { syncInterval: '10ms' } }, 'detectors.state.redis.syncInterval: must be between 50ms and 10s'],
+    ['a one-minute sync interval', { redis: { syncInterval: '1m' } }, 'detectors.state.redis.syncInterval: must be between 50ms and 10s'],
+    ['a zero timeout', { redis: { timeout: 0 } }, 'detectors.state.redis.timeout: must be at least 1ms'],
+    ['redis beside other keys', { redis: {}, memory: true }, 'detectors.state'],
+  ])('refuses %s', (_name, state, path) => {
+    const parsed = parseDetectorsConfig({ state });
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    expect(parsed.errors.some((e) => e.startsWith(path)), parsed.errors.join('; ')).toBe(true);
   });
 });

@@ -10,11 +10,18 @@
  *
  * `maxTracked` everywhere: the most keys the detector keeps state for; beyond it the least recently seen key is
  * forgotten (and counted in the detector's `evictions`), so floods of distinct keys cost no memory.
+ *
+ * `state`: `memory` (each gateway process judges what it sees) or Redis, shared by every process (shared.ts):
+ *
+ *   detectors: { state: memory }                                   # the default
+ *   detectors: { state: redis }                                    # the Redis of counters.store, its keyPrefix and timeout
+ *   detectors: { state: { redis: { url: "${env:REDIS_URL}", keyPrefix: "rampart:", syncInterval: 500ms } } }
  */
 import { Ajv } from 'ajv';
 import { formatAjvErrors } from '../config/errors.ts';
 import { DURATION_SCHEMA, parseDuration } from '../config/units.ts';
-import type { DetectorName, Severity } from './types.ts';
+import { isRedisCounterStore, type CountersConfig } from '../storage/counters-config.ts';
+import { DETECTOR_NAMES, type Severity } from './types.ts';
 
 const SEVERITY = { enum: ['info', 'low', 'medium', 'high', 'critical'] } as const;
 
@@ -64,8 +71,45 @@ export const detectorsConfigSchema = {
   description:
     'Anomaly detectors over security events and finished requests. Each raises an `anomaly.<name>` security event ' +
     '(severity, counts, window, up to 10 sample request ids, principal and client address), at most once per ' +
-    'cool-down per key. State is in memory, per gateway process.',
+    'cool-down per key. State is in memory, per gateway process, or shared by every process through Redis (`state`).',
   properties: {
+    state: {
+      default: 'memory',
+      description:
+        'Where detector state lives. memory: each gateway process judges the traffic it sees. redis: the Redis of ' +
+        'counters.store (with its keyPrefix and timeout), or { redis: { url, keyPrefix, syncInterval, timeout } }: ' +
+        'every process shares per-key counts (an attack spread over the nodes is seen whole, one event per key and ' +
+        'signal per cool-down for the cluster). Processes sync batched deltas every syncInterval, never per request; ' +
+        'while Redis is unreachable each process judges alone and rejoins by itself.',
+      anyOf: [
+        { enum: ['memory', 'redis'] },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['redis'],
+          properties: {
+            redis: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                url: {
+                  type: 'string',
+                  pattern: '^rediss?://\\S+$',
+                  description: 'redis://[:password@]host:port[/db] (rediss:// for TLS); absent: counters.store',
+                },
+                keyPrefix: {
+                  type: 'string',
+                  pattern: '^[A-Za-z0-9:._-]{0,128}$',
+                  description: 'prefix of every key (then `detect:`); absent: counters.keyPrefix, else `rampart:`',
+                },
+                syncInterval: { ...DURATION_SCHEMA, description: 'how often each process sends its batched deltas (default 500ms)' },
+                timeout: { ...DURATION_SCHEMA, description: 'a sync not answered within this counts as Redis unavailable (default: counters.timeout, else 500ms)' },
+              },
+            },
+          },
+        },
+      ],
+    },
     bruteForce: {
       type: 'object',
       additionalProperties: false,
@@ -255,8 +299,54 @@ export const detectorsConfigSchema = {
 
 type Duration = number | string;
 
+/** `detectors.state` as written (see the module comment). */
+export type DetectorsStateConfig =
+  | 'memory'
+  | 'redis'
+  | {
+      readonly redis: {
+        readonly url?: string;
+        readonly keyPrefix?: string;
+        readonly syncInterval?: Duration;
+        readonly timeout?: Duration;
+      };
+    };
+
+/** Where detector state lives, with every default resolved. */
+export type DetectorsState =
+  | { readonly store: 'memory' }
+  | { readonly store: 'redis'; readonly url: string; readonly keyPrefix: string; readonly syncIntervalMs: number; readonly timeoutMs: number };
+
+const DEFAULT_SYNC_INTERVAL_MS = 500;
+const DEFAULT_STATE_TIMEOUT_MS = 500;
+const MIN_SYNC_INTERVAL_MS = 50;
+const MAX_SYNC_INTERVAL_MS = 10_000;
+
+/**
+ * Resolves `detectors.state` against the `counters:` section (whose Redis `state: redis` names). Returns an error
+ * message instead when the state names a Redis that does not exist.
+ */
+export function resolveDetectorsState(state: DetectorsStateConfig | undefined, counters: CountersConfig | undefined): DetectorsState | string {
+  if (state === undefined || state === 'memory') return { store: 'memory' };
+  const redis = state === 'redis' ? {} : state.redis;
+  const countersRedis = counters !== undefined && isRedisCounterStore(counters.store) ? counters : undefined;
+  const url = redis.url ?? countersRedis?.store;
+  if (url === undefined) {
+    return 'detectors.state: Redis without a url needs counters.store to be a Redis URL (or give detectors.state.redis.url)';
+  }
+  return {
+    store: 'redis',
+    url,
+    keyPrefix: redis.keyPrefix ?? counters?.keyPrefix ?? 'rampart:',
+    syncIntervalMs: redis.syncInterval === undefined ? DEFAULT_SYNC_INTERVAL_MS : parseDuration(redis.syncInterval),
+    timeoutMs: redis.timeout === undefined ? (countersRedis?.timeoutMs ?? DEFAULT_STATE_TIMEOUT_MS) : parseDuration(redis.timeout),
+  };
+}
+
 /** The `detectors:` section after schema validation with defaults (what the config loader hands over). */
 export interface DetectorsConfig {
+  /** Absent in hand-built configs: memory. */
+  readonly state?: DetectorsStateConfig;
   readonly bruteForce: Windowed & { readonly threshold: number };
   readonly credentialStuffing: Windowed & {
     readonly distinctAccounts: number;
@@ -332,8 +422,11 @@ export function parseDetectorsConfig(value: unknown = {}): { ok: true; config: D
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
 }
 
-/** Checks the schema cannot express: buckets shorter than their baseline, windows of at least 1 s. */
-export function checkDetectorsConfig(config: DetectorsConfig): string[] {
+/**
+ * Checks the schema cannot express: buckets shorter than their baseline, windows of at least 1 s, a sync interval
+ * within bounds and, when the `counters:` section is given, a Redis for `state: redis` to use.
+ */
+export function checkDetectorsConfig(config: DetectorsConfig, counters?: CountersConfig): string[] {
   const errors: string[] = [];
   const atLeastOneSecond = (path: string, value: Duration | undefined) => {
     if (value !== undefined && parseDuration(value) < 1000) errors.push(`detectors.${path}: must be at least 1s`);
@@ -342,10 +435,24 @@ export function checkDetectorsConfig(config: DetectorsConfig): string[] {
     atLeastOneSecond(`${path}.bucket`, bucket);
     if (parseDuration(bucket) > parseDuration(baseline)) errors.push(`detectors.${path}.baseline: must be at least the bucket`);
   };
-  for (const name of Object.keys(config) as DetectorName[]) {
-    const settings: Common & { window?: Duration } = config[name];
+  for (const name of DETECTOR_NAMES) {
+    const settings: (Common & { window?: Duration }) | undefined = config[name];
+    if (settings === undefined) continue;
     atLeastOneSecond(`${name}.window`, settings.window);
     atLeastOneSecond(`${name}.cooldown`, settings.cooldown);
+  }
+  const state = config.state;
+  if (typeof state === 'object') {
+    const interval = state.redis.syncInterval;
+    if (interval !== undefined && (parseDuration(interval) < MIN_SYNC_INTERVAL_MS || parseDuration(interval) > MAX_SYNC_INTERVAL_MS)) {
+      errors.push('detectors.state.redis.syncInterval: must be between 50ms and 10s');
+    }
+    const timeout = state.redis.timeout;
+    if (timeout !== undefined && parseDuration(timeout) < 1) errors.push('detectors.state.redis.timeout: must be at least 1ms');
+  }
+  if (counters !== undefined) {
+    const resolved = resolveDetectorsState(state, counters);
+    if (typeof resolved === 'string') errors.push(resolved);
   }
   bucketWithin('credentialStuffing.burst', config.credentialStuffing.burst.bucket, config.credentialStuffing.burst.baseline);
   bucketWithin('scraping', config.scraping.bucket, config.scraping.baseline);

@@ -129,6 +129,11 @@ export class DistinctWindow {
   readonly #cap: number;
   /** The last-seen time of the first entry, or a lower bound of it: expiry runs only when it may find something. */
   #oldestAt = Number.POSITIVE_INFINITY;
+  /**
+   * Whether the last `add` recorded something new: a value not seen in the window, or a sighting that moved a value's
+   * time on. Shared state (shared.ts) sends only those sightings to Redis; the others change nothing there either.
+   */
+  fresh = false;
 
   constructor(cap: number) {
     this.#cap = cap;
@@ -148,7 +153,10 @@ export class DistinctWindow {
     if (now - this.#oldestAt > windowMs) this.#expire(now, windowMs);
     const seenAt = seen.get(value);
     if (seenAt !== undefined) {
-      if (windowMs !== Number.POSITIVE_INFINITY && now - seenAt < windowMs / 8) return seen.size;
+      if (windowMs !== Number.POSITIVE_INFINITY && now - seenAt < windowMs / 8) {
+        this.fresh = false;
+        return seen.size;
+      }
       seen.delete(value);
     } else if (seen.size >= this.#cap) {
       seen.delete(seen.keys().next().value as string);
@@ -156,6 +164,7 @@ export class DistinctWindow {
     }
     seen.set(value, now);
     if (seen.size === 1) this.#oldestAt = now;
+    this.fresh = true;
     return seen.size;
   }
 
@@ -239,6 +248,15 @@ export class Cooldown {
     this.#raisedAt = now;
     this.#suppressed = 0;
     return suppressed;
+  }
+
+  /**
+   * Another gateway node raised this anomaly at `raisedAt` (the cluster's cool-down lock says so): this node's own
+   * cool-down follows it, so that if Redis becomes unreachable this node, judging alone, does not raise it again
+   * before the cluster's cool-down is over.
+   */
+  heldElsewhere(raisedAt: number): void {
+    if (raisedAt > this.#raisedAt) this.#raisedAt = raisedAt;
   }
 }
 

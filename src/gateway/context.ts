@@ -5,6 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal, RequestContext } from '../policies/types.ts';
 import type { CompiledRoute, Runtime } from './runtime.ts';
+import type { Answerer } from '../observe/metrics.ts';
+import type { RequestTrace } from '../observe/tracing.ts';
 
 export class GatewayContext implements RequestContext {
   readonly req: IncomingMessage;
@@ -38,6 +40,10 @@ export class GatewayContext implements RequestContext {
   errorCode: string | undefined = undefined;
   /** Internal detail of the error, logged under the correlation id, never sent. */
   errorDetail: string | undefined = undefined;
+  /** The policy step (or the pipeline) that refused the request, for the refusal metrics and the phase span. */
+  answeredBy: Answerer | undefined = undefined;
+  /** The request's spans, when tracing is configured (observability.tracing). */
+  trace: RequestTrace | undefined = undefined;
   /** Set by the chunked-body limiter when the body exceeded the route's limit. */
   bodyTooLarge = false;
   /** Aborts the upstream attempt in flight (client went away). */

@@ -19,6 +19,7 @@ import type { UpstreamResponseView } from '../policies/types.ts';
 import { bufferedBody, hasBody } from './body.ts';
 import { deliverBuffered, selectBodyHandlers } from './response-body.ts';
 import type { ResponseBodyHandler } from './runtime.ts';
+import type { UpstreamSpan } from '../observe/tracing.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -27,6 +28,19 @@ const FORWARDING_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-f
 
 /** Where the server puts the signed identity assertion for this request (forwardIdentity.as: jwt). */
 export const IDENTITY_ASSERTION_KEY = 'rampart.identity-assertion';
+
+/**
+ * Puts the gateway's trace context in the upstream request instead of whatever the client sent (tracing with
+ * propagateUpstream): every `traceparent` / `tracestate` line goes, one of each comes in (W3C Trace Context §3).
+ */
+export function replaceTraceHeaders(headers: string[], traceparent: string, tracestate: string | undefined): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = headers[i]!;
+    if (name === 'traceparent' || name === 'tracestate') headers.splice(i, 2);
+  }
+  headers.push('traceparent', traceparent);
+  if (tracestate !== undefined) headers.push('tracestate', tracestate);
+}
 
 /** Upstream answers the gateway replaces, with the code each becomes (generic, status kept where it means something). */
 function replacementFor(status: number): ErrorCode {
@@ -160,6 +174,8 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
   readonly bodyHandlers: ResponseBodyHandler[] | undefined;
   buffered: { status: number; headers: string[]; chunks: Buffer[]; size: number } | undefined = undefined;
   responseTooLarge = false;
+  /** The attempt's client span, when tracing is on. */
+  span: UpstreamSpan | undefined = undefined;
 
   constructor(
     ctx: GatewayContext,
@@ -186,7 +202,10 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     ctx.upstreamMs = performance.now() - this.started;
     this.route.metrics.upstreamDuration.observe(ctx.upstreamMs / 1000);
+    this.span?.status(statusCode);
     if (statusCode >= 500) {
+      // Every 5xx answer counts, whether it is retried, replaced or passed on: it is the upstream failing.
+      this.route.metrics.upstreamError('server-error');
       if ((statusCode === 502 || statusCode === 503) && this.mayRetry()) {
         this.discarding = true;
         this.retryAfterDiscard = true;
@@ -257,6 +276,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.done) return;
     this.done = true;
+    this.span?.end();
     const ctx = this.ctx;
     if (this.retryAfterDiscard) {
       this.route.upstream.finish(this.target, 'server-error');
@@ -265,7 +285,6 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
     if (this.replaceWith !== undefined) {
       this.route.upstream.finish(this.target, 'server-error');
-      this.route.metrics.upstreamError('server-error');
       ctx.errorCode = this.replaceWith;
       ctx.errorDetail = 'upstream 5xx body replaced';
       sendProblem(ctx.res, this.replaceWith, ctx.requestId, ctx.responseHeaders);
@@ -288,6 +307,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.done = true;
     const ctx = this.ctx;
     const code = (err as NodeJS.ErrnoException).code ?? '';
+    this.span?.end(code || err.name);
     if (this.responseTooLarge) {
       this.route.upstream.finish(this.target, 'success');
       ctx.errorCode = 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE';
@@ -414,6 +434,12 @@ function dispatchAttempt(
   const req = ctx.req;
   let body: Dispatcher.DispatchOptions['body'] = null;
   const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders, route.identityAssertion?.header);
+  const trace = ctx.trace;
+  if (trace !== undefined) {
+    const span = trace.startUpstream({ method: ctx.method, origin: target.origin, path: target.basePath + routedPath, attempt });
+    handler.span = span;
+    if (span.traceparent !== undefined) replaceTraceHeaders(headers, span.traceparent, span.tracestate);
+  }
   if (bodyHandlers !== undefined) {
     // The answer will be inspected: ask for it unencoded (RFC 9110 §12.5.3); deliverBuffered still decodes
     // gzip/deflate/br from an upstream that ignores this.

@@ -9,7 +9,7 @@ import { Router } from './router.ts';
 import { AddressSet } from './addresses.ts';
 import { UpstreamGroup } from './upstream/group.ts';
 import type { UpstreamGroupApi } from './upstream/types.ts';
-import type { Outcome, PolicyHandlers, RequestContext, SharedResources, UpstreamBodyView, UpstreamResponseView } from '../policies/types.ts';
+import type { Outcome, Phase, PolicyHandlers, RequestContext, SharedResources, UpstreamBodyView, UpstreamResponseView } from '../policies/types.ts';
 import type { SecurityEvents } from '../observe/events.ts';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.ts';
 import { POLICIES } from '../policies/registry.ts';
@@ -20,6 +20,8 @@ import type { IdentityAssertionSigner } from '../identity/assertion.ts';
 
 export interface PolicyStep {
   readonly policy: string;
+  /** The policy's phase (policies/types.ts PHASES): the refusal metrics and the phase spans of tracing use it. */
+  readonly phase: Phase;
   readonly run: (ctx: RequestContext) => Outcome | Promise<Outcome>;
   /** Authentication step: NOT_RESPONSIBLE passes to the next authenticator, CONTINUE skips the rest of them. */
   readonly authenticator: boolean;
@@ -219,7 +221,7 @@ async function closeRoute(route: CompiledRoute): Promise<void> {
 
 async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: RuntimeDeps, shared: SharedResources): Promise<CompiledRoute> {
   const handlers: PolicyHandlers[] = [];
-  const stepsDraft: Array<{ policy: string; run: PolicyStep['run']; authenticator: boolean }> = [];
+  const stepsDraft: Array<{ policy: string; phase: Phase; run: PolicyStep['run']; authenticator: boolean }> = [];
   const responseHandlers: CompiledRoute['responseHandlers'][number][] = [];
   const bodyHandlers: ResponseBodyHandler[] = [];
   const policyDeps = { logger: deps.logger, events: deps.events, routeId: route.id, development: config.mode === 'development', shared, stores: deps.stores, pepper: deps.pepper };
@@ -229,6 +231,7 @@ async function compileRoute(route: RouteConfig, config: GatewayConfig, deps: Run
     if (instance.onRequest) {
       stepsDraft.push({
         policy: policy.definition.name,
+        phase: policy.definition.phase,
         run: instance.onRequest.bind(instance),
         authenticator: policy.definition.authenticates === true,
       });
@@ -313,7 +316,7 @@ async function fallbackSteps(config: GatewayConfig, deps: RuntimeDeps, shared: S
     shared,
   });
   return instance.onRequest
-    ? [{ policy: def.name, run: instance.onRequest.bind(instance), authenticator: false, afterAuthenticators: 0 }]
+    ? [{ policy: def.name, phase: def.phase, run: instance.onRequest.bind(instance), authenticator: false, afterAuthenticators: 0 }]
     : [];
 }
 

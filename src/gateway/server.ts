@@ -19,7 +19,7 @@ import type { GatewayService, GatewayServices } from './services.ts';
 import { openConfiguredStores, type ConfiguredStores } from '../storage/configured.ts';
 import { createIdentityService } from '../identity/service.ts';
 import type { IdentityAssertionSigner } from '../identity/assertion.ts';
-import { IDENTITY_ASSERTION_KEY, forward, upstreamRequestHeaders } from './proxy.ts';
+import { IDENTITY_ASSERTION_KEY, forward, replaceTraceHeaders, upstreamRequestHeaders } from './proxy.ts';
 import { DeprecationUsage } from './deprecation-usage.ts';
 import { createDocsService } from '../docs/service.ts';
 import { countersConfigOf } from '../storage/counters-config.ts';
@@ -40,7 +40,9 @@ import { BANNER_HEADERS, HOP_BY_HOP, answerOutcome, sendDirect, sendProblem } fr
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
 import { NOT_RESPONSIBLE, type Outcome, type Respond } from '../policies/types.ts';
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../errors/catalogue.ts';
-import { GatewayMetrics } from '../observe/metrics.ts';
+import { GatewayMetrics, PIPELINE_AUTHENTICATION } from '../observe/metrics.ts';
+import { consumerLabelOptionsOf } from '../observe/config.ts';
+import { createTracing, tracingConfigOf, type Tracing } from '../observe/tracing.ts';
 import { LoggingSecurityEvents, type SecurityEvent, type SecurityEvents } from '../observe/events.ts';
 import { AccessLog, createAppLogger, flushLogger } from '../observe/logger.ts';
 import { createCspReportHandler } from '../policies/security-headers/csp-report.ts';
@@ -113,6 +115,8 @@ export class Gateway {
   #detection: AnomalyDetection | undefined;
   #stores: ConfiguredStores | undefined;
   #assertions: IdentityAssertionSigner | undefined;
+  /** OpenTelemetry spans, when observability.tracing is configured (created once; a reload does not change it). */
+  #tracing: Tracing | undefined;
   readonly #accessLogEnabled: boolean;
   readonly #debug: boolean;
 
@@ -151,6 +155,8 @@ export class Gateway {
     const audit = await openAuditFromConfig(config, { logger, next: logging, baseDir: options.configFile ? dirname(options.configFile) : undefined });
     const baseEvents: SecurityEvents = audit?.events ?? logging;
     const metrics = new GatewayMetrics();
+    // The consumer label's pseudonyms are the ones the logs and the audit chain use (same key).
+    metrics.consumers.configure({ ...consumerLabelOptionsOf(config.document), pseudonym: (value) => logPrivacy.pseudonym(value) });
     // Alerts (signed webhooks, grouped) and anomaly detection see every event; detectors also see every finished
     // request (#finished). Their own anomaly.* events come back through `events`, so they are audited and alerted too.
     const destinations = (config.document.alerts as AlertDestinationConfig[] | undefined ?? []).map(resolveAlertDestination);
@@ -158,6 +164,8 @@ export class Gateway {
       destinations.length === 0 ? undefined : new AlertDispatcher(destinations, { clock: Date.now, privacy: audit?.privacy ?? logPrivacy, log: (message, fields) => logger.warn(fields, message) });
     const fanOut = (event: SecurityEvent) => {
       metrics.securityEvents.labels(event.type).inc();
+      // Denials are counted from their event: it names the deciding rule (a config path), request or response side.
+      if (event.type === 'authz.denied') metrics.countDenial(event.routeId ?? '-', String(event.details?.['rule'] ?? 'unknown'));
       alerts?.emit(event);
       // Declared below: the detectors need `events` as their sink, and nothing is emitted before both exist.
       detection.emit(event);
@@ -176,7 +184,13 @@ export class Gateway {
         return written;
       };
     }
-    const detection = new AnomalyDetection(config.document.detectors as DetectorsConfig, { clock: Date.now, sink: events });
+    // detectors.state: redis shares detector state through the Redis of counters.store; outages and returns are logged.
+    const detection = new AnomalyDetection(config.document.detectors as DetectorsConfig, {
+      clock: Date.now,
+      sink: events,
+      counters: countersConfigOf(config.document),
+      log: logger.child({ component: 'detectors' }),
+    });
     // Stores open only when a policy or service needs them (config.needsStores); the gateway owns what it opened.
     let stores = options.stores;
     const ownsStores = stores === undefined && config.needsStores;
@@ -187,7 +201,15 @@ export class Gateway {
     ]);
     const closers: Array<() => Promise<void>> = [];
     let assertions: IdentityAssertionSigner | undefined;
+    let tracing: Tracing | undefined;
     try {
+      // Loads the OpenTelemetry SDK only when tracing is configured; what is queued is sent at shutdown.
+      tracing = await createTracing(tracingConfigOf(config.document), logger);
+      if (tracing !== undefined) {
+        // A collector that hangs delays the stop by the drain time at most (what is still queued is then lost).
+        const opened = tracing;
+        closers.push(() => Promise.race([opened.shutdown(), new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeout).unref())]));
+      }
       if (config.identity && stores) {
         const identity = await createIdentityService({
           config: config.identity,
@@ -203,10 +225,14 @@ export class Gateway {
       }
     } catch (error) {
       if (ownsStores) await stores!.stores.close();
+      await tracing?.shutdown().catch(() => undefined);
+      await detection.close();
       await audit?.close();
       throw error;
     }
     for (const [name, service] of options.services ?? []) services.set(name, service);
+    // Stop the detector sync, send what is pending and release Redis, before alerts and audit close.
+    closers.push(() => detection.close());
     if (ownsStores) closers.push(() => stores!.stores.close());
     // Undelivered alerts get the drain time; the audit stores close last: what the others log on the way out is recorded.
     if (alerts !== undefined) closers.push(() => alerts.close(AbortSignal.timeout(config.drainTimeout)));
@@ -239,6 +265,7 @@ export class Gateway {
     gateway.#detection = detection;
     gateway.#stores = stores;
     gateway.#assertions = assertions;
+    gateway.#tracing = tracing;
     if (config.mode === 'development') {
       logger.warn('DEVELOPMENT MODE: plain-HTTP listeners and other relaxed defaults are allowed; never run this in production');
     }
@@ -370,6 +397,8 @@ export class Gateway {
     const started = performance.now();
     const runtime = this.#runtime;
     const ctx = this.#context(req, res, listener, runtime, started);
+    const tracing = this.#tracing;
+    if (tracing !== undefined) ctx.trace = tracing.start(req, ctx.method, ctx.requestId, ctx.secure);
     this.#inFlight++;
     runtime.enter();
     res.once('close', () => {
@@ -541,10 +570,13 @@ export class Gateway {
    */
   #runSteps(ctx: GatewayContext, route: CompiledRoute, from: number, next: () => void): void {
     const steps = route.steps;
+    const trace = ctx.trace;
     for (let i = from; i < steps.length; i++) {
       const step = steps[i]!;
+      if (trace !== undefined) trace.enterPhase(step.phase);
       if (i === route.firstAuthenticator && route.credentialProbes.length > 1 && presentsSeveralCredentials(ctx, route)) {
         // RFC 6750 §3.1: more than one method of presenting a credential is an invalid request; never pick one.
+        ctx.answeredBy = PIPELINE_AUTHENTICATION;
         this.#answer(ctx, {
           kind: 'problem',
           code: 'RAMPART_ERR_CREDENTIAL_CONFLICT',
@@ -579,6 +611,7 @@ export class Gateway {
       if (resume < 0) return;
       i = resume - 1;
     }
+    if (trace !== undefined) trace.endPhase();
     next();
   }
 
@@ -590,6 +623,7 @@ export class Gateway {
       if (step.authenticator && index + 1 < step.afterAuthenticators) return index + 1;
       if (step.authenticator) {
         const route = ctx.route!;
+        ctx.answeredBy = PIPELINE_AUTHENTICATION;
         if (presentsAnyCredential(ctx, route)) {
           // A credential was presented but no accepted method recognised it (e.g. a token of another issuer).
           this.#answer(ctx, {
@@ -605,6 +639,7 @@ export class Gateway {
       }
       return index + 1;
     }
+    ctx.answeredBy = step;
     this.#answer(ctx, outcome);
     return -1;
   }
@@ -702,9 +737,25 @@ export class Gateway {
     const status = res.writableFinished || res.statusCode === 101 ? res.statusCode : 499;
     const elapsed = performance.now() - ctx.startedAt;
     const metrics = ctx.route?.metrics ?? ctx.runtime.unroutedMetrics;
+    const seconds = elapsed / 1000;
     metrics.countRequest(status);
-    metrics.duration.observe(elapsed / 1000);
-    if (ctx.errorCode === 'RAMPART_ERR_RATE_LIMITED') this.metrics.rejected.labels('rate-limit').inc();
+    metrics.duration.observe(seconds);
+    metrics.observeConsumer(this.metrics.consumers.labelOf(ctx.principal), status, seconds);
+    if (ctx.errorCode !== undefined) {
+      if (ctx.errorCode === 'RAMPART_ERR_RATE_LIMITED') this.metrics.rejected.labels('rate-limit').inc();
+      this.metrics.countRefusal(metrics.route, ctx.errorCode, ctx.answeredBy, ctx.route?.service?.name, ctx.errorDetail);
+    }
+    const trace = ctx.trace;
+    if (trace !== undefined) {
+      trace.finish({
+        status,
+        path: ctx.path,
+        routeId: ctx.routeId,
+        routeTemplate: ctx.route?.config.path,
+        errorCode: ctx.errorCode,
+        refusedBy: ctx.answeredBy?.policy,
+      });
+    }
     this.#detection?.observe({
       at: Date.now(),
       requestId: ctx.requestId,
@@ -747,6 +798,8 @@ export class Gateway {
     const started = performance.now();
     const runtime = this.#runtime;
     const ctx = this.#context(req, res, listener, runtime, started);
+    const tracing = this.#tracing;
+    if (tracing !== undefined) ctx.trace = tracing.start(req, ctx.method, ctx.requestId, ctx.secure);
     this.#inFlight++;
     runtime.enter();
     let finished = false;
@@ -785,12 +838,16 @@ export class Gateway {
     route.upstream.start(target);
     const headers = upstreamRequestHeaders(ctx, target, route.preserveHost, route.secretHeaders, route.identityAssertion?.header);
     const path = ctx.query === '' ? target.basePath + ctx.path : `${target.basePath}${ctx.path}?${ctx.query}`;
+    const span = ctx.trace?.startUpstream({ method: 'GET', origin: target.origin, path: target.basePath + ctx.path, attempt: 0 });
+    if (span?.traceparent !== undefined) replaceTraceHeaders(headers, span.traceparent, span.tracestate);
     const started = performance.now();
     target.pool
       .upgrade({ path, method: 'GET', headers: headerObject(headers), protocol: 'websocket' })
       .then(({ headers: upstreamHeaders, socket: upstream }) => {
         ctx.upstreamMs = performance.now() - started;
         route.upstream.finish(target, 'success');
+        span?.status(101);
+        span?.end();
         if (socket.destroyed) {
           upstream.destroy();
           return;
@@ -813,6 +870,7 @@ export class Gateway {
         socket.pipe(upstream);
       })
       .catch((error: NodeJS.ErrnoException) => {
+        span?.end(error.code ?? error.name);
         route.upstream.finish(target, error.code === 'ECONNREFUSED' ? 'connect-error' : 'server-error');
         this.#answer(ctx, { kind: 'problem', code: 'RAMPART_ERR_UPSTREAM_ERROR', detail: `websocket upgrade failed: ${error.code ?? error.message}` });
       });
@@ -881,6 +939,9 @@ export class Gateway {
       // the reload and the old config keeps serving.
       this.#stores.keyring.adoptMasterKey(parseMasterKey(config.masterKey));
     }
+    if (JSON.stringify(tracingConfigOf(config.document)) !== JSON.stringify(tracingConfigOf(current.config.document))) {
+      this.logger.warn('observability.tracing changed: it takes effect at the next restart');
+    }
     const next = await Runtime.build(config, {
       logger: this.logger,
       events: this.events,
@@ -903,6 +964,7 @@ export class Gateway {
       }
     }
     this.#runtime = next;
+    this.metrics.consumers.configure({ ...consumerLabelOptionsOf(config.document), pseudonym: (value) => this.#logPrivacy.pseudonym(value) });
     void current.close(next.config.drainTimeout);
     this.logger.info({ routes: config.routes.length }, 'configuration reloaded');
     this.events.emit({ type: 'config.reloaded', severity: 'info', details: { routes: config.routes.length } });

@@ -6,6 +6,7 @@
 import { CHECKLIST, type ChecklistItemId } from '../checklist/items.ts';
 import type { AcceptedWeakening, GatewayConfig, RouteConfig } from '../config/load.ts';
 import { countersConfigOf } from '../storage/counters-config.ts';
+import { tracingConfigOf } from '../observe/tracing.ts';
 import { retentionByStore } from '../privacy/subject/report.ts';
 import { describeUnbounded, unboundedInputsOf } from './contract-bounds.ts';
 
@@ -201,7 +202,9 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
   6: (route, config) => {
     if (!config.accessLog.enabled) return cell(6, 'missing', 'access log is off');
     const audit = config.document.audit as { authentication?: boolean; dataAccess?: boolean } | undefined;
-    if (audit === undefined) return cell(6, 'partial', 'access log and security events in the log only: no tamper-evident audit store (audit:)');
+    // Said, not scored: traces help follow an attack across services, but their absence loses no record.
+    const tracing = tracingConfigOf(config.document) === undefined ? 'tracing off (observability.tracing)' : 'OpenTelemetry tracing on';
+    if (audit === undefined) return cell(6, 'partial', `access log and security events in the log only: no tamper-evident audit store (audit:); ${tracing}`);
     const routeAudit = route.policies.find((p) => p.definition.name === 'audit');
     const dataAccess = routeAudit !== undefined ? (routeAudit.config as { dataAccess?: boolean }).dataAccess !== false : audit.dataAccess === true;
     const gaps: string[] = [];
@@ -213,7 +216,7 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     if (alerts.length === 0) gaps.push('alerts with no destination (alerts:)');
     if (!dataAccess && !route.public) gaps.unshift('data access on this route is not audited (audit: { dataAccess: true })');
     const have = `tamper-evident audit chain (authentication, denials${dataAccess ? ', data access' : ''}), anomaly detectors, ${alerts.length} alert destination(s)`;
-    return cell(6, gaps.length === 0 ? 'enforced' : 'partial', gaps.length === 0 ? have : `${have}; ${gaps.join('; ')}`);
+    return cell(6, gaps.length === 0 ? 'enforced' : 'partial', gaps.length === 0 ? `${have}; ${tracing}` : `${have}; ${gaps.join('; ')}; ${tracing}`);
   },
   7: (route, config) => {
     if (route.service !== undefined) return cell(7, 'enforced', 'answered by the gateway itself: RFC 9457 problems with correlation ids');

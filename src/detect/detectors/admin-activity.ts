@@ -11,6 +11,8 @@
  * - `rate`: admin requests per bucket far above the principal's own baseline.
  *
  * Successful requests keep teaching the profile, so a genuinely new office address is one event, not one per hour.
+ *
+ * With shared state the profile stays per process and only the cool-down is shared (README "Shared state").
  */
 import type { SecurityEvents } from '../../observe/events.ts';
 import { parseDuration } from '../../config/units.ts';
@@ -166,6 +168,8 @@ export class AdminActivityDetector extends BaseDetector {
       routeId: o.routeId,
       requestId: o.requestId,
       extra,
+      key: o.principal ?? o.clientAddress,
+      cooldownMs: this.#cooldownMs,
     });
   }
 }

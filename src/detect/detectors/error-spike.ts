@@ -8,6 +8,8 @@
  * exceed n·p + z·sqrt(n·p·(1-p)), reach `ratio`·n·p, and reach `minErrors` (with at least `minRequests`). A rate at or
  * above `absoluteRate` is a spike during the warm-up (so a route that fails from its first minute is reported) and,
  * after it, whenever it is also `ratio` times the baseline.
+ *
+ * With shared state the baseline stays per process and only the cool-down is shared (README "Shared state").
  */
 import type { SecurityEvents } from '../../observe/events.ts';
 import { parseDuration } from '../../config/units.ts';
@@ -128,6 +130,8 @@ export class ErrorSpikeDetector extends BaseDetector {
       clientAddress: o.clientAddress,
       requestId: o.requestId,
       extra: { requests: n, rate: Math.round((errors / n) * 1000) / 1000 },
+      key: o.routeId,
+      cooldownMs: this.#cooldownMs,
     });
   }
 }

@@ -3,6 +3,8 @@
  * principal's requests per bucket far above its own baseline. Rate limits cap everyone at one number; this compares
  * each principal (or, unauthenticated, each address) with itself, so a customer who normally makes 5 requests a
  * minute and suddenly makes 600 is noticed long before any global limit.
+ *
+ * With shared state the baseline stays per process and only the cool-down is shared (README "Shared state").
  */
 import type { SecurityEvents } from '../../observe/events.ts';
 import { parseDuration } from '../../config/units.ts';
@@ -13,11 +15,16 @@ import type { RequestObservation } from '../types.ts';
 
 class VolumeState implements LruEntry {
   lruTick = 0;
+  /** `p:<principal>` or `a:<address>`: the key of the cluster's cool-down lock when state is shared. */
+  readonly key: string;
   readonly volume = new VolumeBaseline();
   readonly samples = new SampleRing();
   readonly cooldown = new Cooldown();
   /** The bucket already reported (or suppressed), so one busy bucket is one anomaly. */
   flagged = Number.NaN;
+  constructor(key: string) {
+    this.key = key;
+  }
 }
 
 /** The baseline settings of a detector config with bucket/baseline/warmup/zScore/ratio (shared with adminActivity). */
@@ -52,8 +59,8 @@ export class ScrapingDetector extends BaseDetector {
     this.#settings = settings;
     this.#baseline = baselineSettings(settings, settings.minRequests, settings.ceiling);
     this.#cooldownMs = parseDuration(settings.cooldown ?? '15m');
-    this.#byPrincipal = this.keyed(settings.maxTracked, () => new VolumeState());
-    this.#byAddress = this.keyed(settings.maxTracked, () => new VolumeState());
+    this.#byPrincipal = this.keyed(settings.maxTracked, (principal) => new VolumeState(`p:${principal}`));
+    this.#byAddress = this.keyed(settings.maxTracked, (address) => new VolumeState(`a:${address}`));
   }
 
   override observe(o: RequestObservation): void {
@@ -77,6 +84,8 @@ export class ScrapingDetector extends BaseDetector {
       clientAddress: o.clientAddress,
       routeId: o.routeId,
       requestId: o.requestId,
+      key: state.key,
+      cooldownMs: this.#cooldownMs,
     });
   }
 }

@@ -188,6 +188,20 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'secret vault',
+    // secrets/vault.ts: named secrets that config references as ${secret:NAME} (webhook secrets, upstream
+    // credentials). The AAD is rampart/secret/<name>, not <table>:<id>, so they are not in SEALED_COLUMNS.
+    sql: `
+      CREATE TABLE secrets (
+        name        TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 128),
+        sealed      TEXT NOT NULL,              -- SecretBox v2 under a key ring data key, AAD rampart/secret/<name>
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ]);
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((latest, migration) => Math.max(latest, migration.version), 0);
