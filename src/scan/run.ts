@@ -16,6 +16,7 @@ import { resolve as resolvePath } from 'node:path';
 import { BaselineError, applyBaseline, loadBaseline, type Baseline } from './baseline.ts';
 import type { Finding, RuleInfo, ScanReport, Severity } from './model.ts';
 import { SEVERITY_ORDER } from './model.ts';
+import { releaseGarbageBetweenDocuments } from './memory.ts';
 import { auditSpec, sortFindings } from './static/index.ts';
 
 /** What the dynamic scanner is given. Paths are as the user wrote them, relative to `cwd`. */
@@ -198,6 +199,8 @@ export async function runScan(options: ScanOptions): Promise<ScanOutcome> {
       partial = true;
       break;
     }
+    // Each document's parse trees are garbage once its findings are made: collected before the next one is read.
+    releaseGarbageBetweenDocuments();
     const result = await auditSpec(spec, { cwd });
     for (const rule of result.rules) rules.set(rule.id, rule);
     findings.push(...result.findings);
@@ -207,6 +210,9 @@ export async function runScan(options: ScanOptions): Promise<ScanOutcome> {
     stats.specs = (stats.specs ?? 0) + 1;
     if (result.loadFailed) incomplete = true;
   }
+
+  // The last document's too, before the reports are built.
+  if (options.specs.length > 0) releaseGarbageBetweenDocuments();
 
   if (dynamic && options.target && !options.signal?.aborted) {
     const result = await dynamic({

@@ -8,8 +8,9 @@ import { join, resolve } from 'node:path';
 import type { Finding, ScanReport } from '../model.ts';
 import { maskSecrets } from './common.ts';
 import { renderHtml } from './html.ts';
+import { writeJsonFile } from './json-file.ts';
 import { renderJUnit } from './junit.ts';
-import { renderSarif } from './sarif.ts';
+import { renderSarif, sarifLog, SARIF_STREAMED_DEPTH } from './sarif.ts';
 import { renderTerminal, type TerminalOptions } from './terminal.ts';
 
 export const FORMATS = ['terminal', 'json', 'sarif', 'junit', 'html'] as const;
@@ -25,12 +26,28 @@ export const FILE_NAMES: Readonly<Record<Exclude<ReportFormat, 'terminal'>, stri
 
 /** The report as is, with evidence masked again like every other format (the scanners mask before they report). */
 export function renderJson(report: ScanReport): string {
+  return JSON.stringify(jsonReport(report), null, 2) + '\n';
+}
+
+/** How deep `writeJsonFile` streams the JSON report: down to each finding (the report, its arrays). */
+const JSON_STREAMED_DEPTH = 2;
+
+function jsonReport(report: ScanReport): ScanReport {
   const mask = (f: Finding): Finding =>
     f.evidence
       ? { ...f, evidence: f.evidence.map((e) => Object.fromEntries(Object.entries(e).map(([k, v]) => [k, typeof v === 'string' ? maskSecrets(v) : v]))) }
       : f;
-  const masked: ScanReport = { ...report, findings: report.findings.map(mask), suppressed: report.suppressed.map((s) => ({ ...s, finding: mask(s.finding) })) };
-  return JSON.stringify(masked, null, 2) + '\n';
+  return { ...report, findings: report.findings.map(mask), suppressed: report.suppressed.map((s) => ({ ...s, finding: mask(s.finding) })) };
+}
+
+/**
+ * A report file: the JSON and SARIF ones, which reach tens of megabytes on large documents, are streamed to the file
+ * (same bytes as `render`); the others are rendered whole.
+ */
+function writeReportFile(file: string, report: ScanReport, format: Exclude<ReportFormat, 'terminal'>): void {
+  if (format === 'json') writeJsonFile(file, jsonReport(report), JSON_STREAMED_DEPTH);
+  else if (format === 'sarif') writeJsonFile(file, sarifLog(report), SARIF_STREAMED_DEPTH);
+  else writeFileSync(file, render(report, format));
 }
 
 export function render(report: ScanReport, format: ReportFormat, terminal: TerminalOptions = {}): string {
@@ -68,21 +85,20 @@ export function planError(plan: OutputPlan): string | undefined {
 export function writeReports(report: ScanReport, plan: OutputPlan, print: (text: string) => void, terminal: TerminalOptions = {}, cwd = process.cwd()): string[] {
   const written: string[] = [];
   for (const format of plan.formats) {
-    const text = render(report, format, terminal);
     if (format === 'terminal') {
-      print(text);
+      print(render(report, format, terminal));
     } else if (plan.outFile !== undefined) {
       const file = resolve(cwd, plan.outFile);
-      writeFileSync(file, text);
+      writeReportFile(file, report, format);
       written.push(file);
     } else if (plan.outDir !== undefined) {
       const dir = resolve(cwd, plan.outDir);
       mkdirSync(dir, { recursive: true });
       const file = join(dir, FILE_NAMES[format]);
-      writeFileSync(file, text);
+      writeReportFile(file, report, format);
       written.push(file);
     } else {
-      print(text);
+      print(render(report, format, terminal));
     }
   }
   return written;

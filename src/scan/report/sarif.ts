@@ -99,6 +99,14 @@ function result(finding: Finding, ruleIndex: number, operations: readonly Report
 }
 
 export function renderSarif(report: ScanReport): string {
+  return JSON.stringify(sarifLog(report), null, 2) + '\n';
+}
+
+/** How deep `writeJsonFile` streams a SARIF log: down to each result (log, runs, the run, its results). */
+export const SARIF_STREAMED_DEPTH = 4;
+
+/** The SARIF log of a report, as an object (`renderSarif` serialises it; a report file is streamed from it). */
+export function sarifLog(report: ScanReport): Record<string, unknown> {
   const rules = [...report.rules];
   const index = new Map(rules.map((r, i) => [r.id, i]));
   // A finding of a rule the report does not list (should not happen) still gets a descriptor.
@@ -109,7 +117,7 @@ export function renderSarif(report: ScanReport): string {
     }
   }
   const operations = report.operations ?? [];
-  const log = {
+  return {
     $schema: SARIF_SCHEMA_URI,
     version: '2.1.0',
     runs: [
@@ -139,5 +147,4 @@ export function renderSarif(report: ScanReport): string {
       },
     ],
   };
-  return JSON.stringify(log, null, 2) + '\n';
 }

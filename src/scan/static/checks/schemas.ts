@@ -28,27 +28,29 @@ interface Group {
 
 export function checkSchemas(doc: AuditDocument, sink: FindingSink): void {
   const groups = new Map<string, Group>();
-  const add = (rule: RuleInfo, site: SchemaSite, side: Side | 'any', what: string, pointer: string, name: string) => {
+  const add: Add = (rule, site, side, what, pointer, name) => {
     const id = `${rule.id}\u0000${site.owner}`;
     let group = groups.get(id);
     if (!group) groups.set(id, (group = { rule, owner: site.owner, side, what, pointers: [], names: [] }));
     if (group.pointers.includes(pointer)) return;
     group.pointers.push(pointer);
-    group.names.push(name);
+    group.names.push(typeof name === 'string' ? name : name());
   };
   const composedTargets = allOfTargets(doc);
 
   for (const site of doc.schemas()) {
     const node = site.node;
     const types = declaredTypes(node);
-    const name = doc.relativeName(site.pointer, site.owner);
+    // Only a schema with a finding needs its name.
+    let known: string | undefined;
+    const name = () => (known ??= doc.relativeName(site.pointer, site.owner));
     if (types.includes('string') && !isBoundedString(node)) add(STATIC_RULES.unboundedString, site, 'any', 'string without a maximum length', site.pointer, name);
     if (types.includes('array') && typeof node.maxItems !== 'number') add(STATIC_RULES.unboundedArray, site, 'any', 'array without maxItems', site.pointer, name);
     if (types.includes('integer')) {
       const bounds = integerBounds(node);
       if (!bounds.lower || !bounds.upper) {
         const missing = !bounds.lower && !bounds.upper ? 'minimum and maximum' : !bounds.lower ? 'minimum' : 'maximum';
-        add(STATIC_RULES.unboundedInteger, site, 'any', 'integer without bounds', site.pointer, `${name} (no ${missing})`);
+        add(STATIC_RULES.unboundedInteger, site, 'any', 'integer without bounds', site.pointer, () => `${name()} (no ${missing})`);
       }
     }
     if (site.legacy) continue;
@@ -84,9 +86,10 @@ function pluralWhat(what: string): string {
   return `${head}s${tail}`;
 }
 
-type Add = (rule: RuleInfo, site: SchemaSite, side: Side | 'any', what: string, pointer: string, name: string) => void;
+/** `name`: how the finding lists the place, or a function computing it (most places have no finding). */
+type Add = (rule: RuleInfo, site: SchemaSite, side: Side | 'any', what: string, pointer: string, name: string | (() => string)) => void;
 
-function checkObject(doc: AuditDocument, site: SchemaSite, composedTargets: ReadonlySet<string>, add: Add, name: string): void {
+function checkObject(doc: AuditDocument, site: SchemaSite, composedTargets: ReadonlySet<string>, add: Add, name: () => string): void {
   const node = site.node;
   const additional = node.additionalProperties;
   if (additional === true) {
@@ -114,7 +117,7 @@ function checkProperties(doc: AuditDocument, site: SchemaSite, properties: Recor
     const pointer = joinPointer(site.pointer, 'properties', property);
     const resolved = doc.resolve(value, pointer).node;
     const flag = (key: string) => (isObject(value) && value[key] === true) || (isObject(resolved) && resolved[key] === true);
-    const name = doc.relativeName(pointer, site.owner);
+    const name = () => doc.relativeName(pointer, site.owner);
     if (isPrivilegedName(property) && !flag('readOnly')) {
       add(STATIC_RULES.writablePrivileged, site, 'request', 'writable privileged property', pointer, name);
     }
