@@ -47,7 +47,8 @@ export function readBody(ctx: RequestContext, maxBytes: number): Promise<Buffer>
       chunks.push(chunk);
     });
     req.on('end', () => {
-      const bytes = Buffer.concat(chunks, size);
+      // One chunk (most small bodies) is kept as it is: nothing else holds or reuses it.
+      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       ctx.locals[BODY_BYTES_KEY] = bytes;
       resolve(bytes);
     });
@@ -122,66 +123,116 @@ function decodeUtf8(buffer: Buffer): string {
   }
 }
 
-/** Parses JSON text, refusing duplicate keys, prototype keys and nesting deeper than `maxDepth`. */
-export function parseStrictJson(text: string, maxDepth = 32): unknown {
-  checkStructure(text, maxDepth);
+/**
+ * Parses JSON text, refusing duplicate keys, prototype keys and nesting deeper than `maxDepth`.
+ *
+ * Three steps, so that the character-level work is done by V8's native parser:
+ * 1. `scanStructure` walks the text once, skipping string contents with `indexOf`, to refuse excessive nesting before
+ *    anything is allocated and to count the colons outside strings;
+ * 2. `JSON.parse` builds the value (and refuses anything that is not RFC 8259 JSON);
+ * 3. `countMembers` walks the value: it refuses prototype keys (escaped spellings included, since the walk sees decoded
+ *    keys) and counts the members of every object.
+ * In valid JSON every colon outside a string separates one object member's name from its value, so the text holds
+ * exactly as many members as colons. JSON.parse keeps one member per distinct name, so the value holds fewer members
+ * than the text exactly when some object repeats a name (JSON.parse would otherwise silently keep the last one, and two
+ * parsers could disagree about what a body says: RFC 8259 §4).
+ */
+export function parseStrictJson(text: string, maxDepth = 32, layout?: JsonLayout): unknown {
+  const members = scanStructure(text, maxDepth, layout);
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new BodyError('RAMPART_ERR_BAD_REQUEST', 'body is not valid JSON');
+  }
+  // No colon: no object has a member, so there is neither a duplicate nor a prototype key to look for.
+  if (members > 0 && countMembers(value) !== members) throw new BodyError('RAMPART_ERR_BAD_REQUEST', 'duplicate key in JSON object');
+  return value;
+}
+
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Where each object and array of a parsed JSON text ends: the index of its opening bracket → the index of its closing
+ * one. Lets a serialiser copy an untouched value from the text without scanning it again (response-body.ts).
+ */
+export type JsonLayout = Map<number, number>;
+
+/** The index of the quote that closes the string opened at `quote` (the next quote not escaped), -1 if none. */
+export function closingQuote(text: string, quote: number): number {
+  let end = quote;
+  for (;;) {
+    end = text.indexOf('"', end + 1);
+    if (end < 0) return -1;
+    // Escaped when preceded by an odd run of backslashes.
+    let backslashes = 0;
+    while (text.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
+    if ((backslashes & 1) === 0) return end;
   }
 }
 
 /**
- * One pass over the text: tracks nesting, and for each object the set of keys seen. Strings are decoded
- * with JSON.parse of the quoted token so escaped forms (`"__pro\u0074o__"`) are caught too.
+ * Refuses nesting deeper than `maxDepth` and returns the number of colons outside strings (and fills `layout` when
+ * given). Exact for valid JSON; on other text it may count anything, which does not matter: JSON.parse refuses it next.
  */
-function checkStructure(text: string, maxDepth: number): void {
-  const stack: Array<Set<string> | null> = [];
-  let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      let j = i + 1;
-      let escaped = false;
-      while (j < text.length) {
-        const d = text.charCodeAt(j);
-        if (d === 0x5c) {
-          escaped = true;
-          j += 2;
-        } else if (d === 0x22) break;
-        else j++;
+function scanStructure(text: string, maxDepth: number, layout: JsonLayout | undefined): number {
+  const length = text.length;
+  const opened: number[] = [];
+  let colons = 0;
+  let depth = 0;
+  let position = 0;
+  while (position < length) {
+    let quote = text.indexOf('"', position);
+    if (quote < 0) quote = length;
+    // Between strings: structure, numbers, literals and whitespace only (a few characters each time).
+    for (let i = position; i < quote; i++) {
+      const c = text.charCodeAt(i);
+      if (c === COLON) colons++;
+      else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+        if (depth >= maxDepth) throw new BodyError('RAMPART_ERR_BAD_REQUEST', `JSON nested deeper than ${maxDepth}`);
+        if (layout !== undefined) opened[depth] = i;
+        depth++;
+      } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+        depth--;
+        if (layout !== undefined && depth >= 0) layout.set(opened[depth]!, i);
       }
-      const top = stack[stack.length - 1];
-      if (expectKey && top) {
-        let key: string;
-        if (!escaped) {
-          // Most keys have no escape: the characters between the quotes are the key (JSON.parse only for escapes).
-          key = text.slice(i + 1, j);
-        } else {
-          try {
-            key = JSON.parse(text.slice(i, j + 1)) as string;
-          } catch {
-            throw new BodyError('RAMPART_ERR_BAD_REQUEST', 'body is not valid JSON');
-          }
-        }
-        if (FORBIDDEN_KEYS.has(key)) throw new BodyError('RAMPART_ERR_BAD_REQUEST', `forbidden key "${key}"`);
-        if (top.has(key)) throw new BodyError('RAMPART_ERR_BAD_REQUEST', 'duplicate key in JSON object');
-        top.add(key);
-        expectKey = false;
-      }
-      i = j;
-    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (stack.length >= maxDepth) throw new BodyError('RAMPART_ERR_BAD_REQUEST', `JSON nested deeper than ${maxDepth}`);
-      stack.push(c === 0x7b ? new Set() : null);
-      expectKey = c === 0x7b;
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      stack.pop();
-      expectKey = false;
-    } else if (c === 0x2c /* , */) {
-      expectKey = stack[stack.length - 1] !== null && stack.length > 0;
     }
+    if (quote === length) break;
+    const end = closingQuote(text, quote);
+    if (end < 0) return colons; // unterminated string: JSON.parse refuses it
+    position = end + 1;
   }
+  return colons;
+}
+
+/**
+ * The members of every object in a parsed value; throws on a `__proto__`, `constructor` or `prototype` key (prototype
+ * pollution in code that merges bodies into objects: OWASP Prototype Pollution Prevention Cheat Sheet). Recursion is
+ * bounded by the depth `scanStructure` allowed. JSON.parse defines `__proto__` as an own property, so it is enumerated.
+ */
+function countMembers(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  let members = 0;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const element: unknown = value[i];
+      if (typeof element === 'object' && element !== null) members += countMembers(element);
+    }
+    return members;
+  }
+  const object = value as Record<string, unknown>;
+  for (const key in object) {
+    members++;
+    if (FORBIDDEN_KEYS.has(key)) throw new BodyError('RAMPART_ERR_BAD_REQUEST', `forbidden key "${key}"`);
+    const child = object[key];
+    if (typeof child === 'object' && child !== null) members += countMembers(child);
+  }
+  return members;
 }
 
 /** Whether a request carries a body: a non-zero Content-Length, or Transfer-Encoding (RFC 9112 §6.3). */

@@ -33,6 +33,12 @@ export interface MinimizeResult {
   readonly undeclared: readonly string[];
   /** How many properties were removed (undeclared and writeOnly). */
   readonly removed: number;
+  /**
+   * The objects and arrays (the value itself included) whose content changed, directly or further down: what a
+   * serialiser must write anew. Every other object or array is exactly as parsed (response-body.ts copies those from
+   * the upstream's text instead of serialising them again).
+   */
+  readonly dirty: ReadonlySet<object>;
 }
 
 interface Plan {
@@ -50,6 +56,14 @@ const MAX_COLLECT_DEPTH = 64;
 export class Minimizer {
   readonly #doc: Readonly<Record<string, unknown>>;
   readonly #plans = new Map<string, Plan>();
+  /**
+   * The same plans by the identity of the schema list they were asked for: the lists a walk passes down come from
+   * cached plans (`declared`, `additional`, `rest`), so after the first response each object costs one identity lookup
+   * instead of building and hashing a pointer key.
+   */
+  readonly #plansByList = new WeakMap<readonly Located[], Plan>();
+  readonly #itemsByList = new WeakMap<readonly Located[], Items | null>();
+  readonly #roots = new WeakMap<SchemaAt, readonly Located[]>();
   readonly #regexps = new Map<string, RegExp | null>();
   readonly #writeOnlyMemo = new Map<string, boolean>();
   readonly #itemsCache = new Map<string, Items | null>();
@@ -65,21 +79,27 @@ export class Minimizer {
    * (or every element of an array) is undeclared.
    */
   minimize(schema: SchemaAt | undefined, value: unknown, mode: ResponseMode, direction: Direction = 'response'): MinimizeResult {
-    const state = { changed: false, removed: 0, undeclared: [] as string[], mode, removeWriteOnly: direction === 'response' };
+    const state = new State(mode, direction === 'response');
     if (schema === undefined) {
       if (isObject(value)) {
-        for (const key of Object.keys(value)) this.#undeclared(value, key, [], state);
+        state.containers.push(value);
+        const keys = Object.keys(value);
+        for (const key of keys) this.#undeclared(key, [], state);
+        if (mode === 'remove' && keys.length > 0) state.removeAll(value, keys);
       } else if (Array.isArray(value) && value.length > 0) {
-        state.undeclared.push('/0');
+        state.note([], '0', false);
         if (mode === 'remove') {
+          state.containers.push(value);
           state.removed += value.length;
           value.length = 0;
-          state.changed = true;
+          state.markChanged();
         }
       }
       return state;
     }
-    this.#walk(value, [{ value: schema.schema, pointer: schema.pointer }], [], state);
+    let root = this.#roots.get(schema);
+    if (root === undefined) this.#roots.set(schema, (root = [{ value: schema.schema, pointer: schema.pointer }]));
+    this.#walk(value, root, [], state);
     return state;
   }
 
@@ -119,6 +139,7 @@ export class Minimizer {
     if (Array.isArray(value)) {
       const items = this.#items(schemas);
       if (!items) return;
+      state.containers.push(value);
       for (let i = 0; i < value.length; i++) {
         const element = value[i];
         if (element === null || typeof element !== 'object') continue;
@@ -128,15 +149,17 @@ export class Minimizer {
         this.#walk(element, schemasForItem, path, state);
         path.pop();
       }
+      state.containers.pop();
       return;
     }
     if (!isObject(value)) return;
     const plan = this.#plan(schemas, value);
+    state.containers.push(value);
+    let removals: string[] | undefined;
+    const writeOnly = state.removeWriteOnly && plan.writeOnly.size > 0 ? plan.writeOnly : undefined;
     for (const key of Object.keys(value)) {
-      if (state.removeWriteOnly && plan.writeOnly.has(key)) {
-        delete value[key];
-        state.changed = true;
-        state.removed++;
+      if (writeOnly !== undefined && writeOnly.has(key)) {
+        (removals ??= []).push(key);
         continue;
       }
       const child = value[key];
@@ -149,7 +172,7 @@ export class Minimizer {
         if (pattern) next = [pattern[1]];
         else if (plan.open) next = plan.additional;
         else {
-          this.#undeclared(value, key, path, state);
+          if (this.#undeclared(key, path, state)) (removals ??= []).push(key);
           continue;
         }
       }
@@ -159,28 +182,27 @@ export class Minimizer {
         path.pop();
       }
     }
+    if (removals !== undefined) state.removeAll(value, removals);
+    state.containers.pop();
   }
 
-  #undeclared(object: Record<string, unknown>, key: string, path: ReadonlyArray<string | number>, state: State): void {
-    if (state.mode === 'allow') return;
-    if (state.undeclared.length < MAX_REPORTED) {
-      const name = key.length > 64 ? `${key.slice(0, 64)}…` : key;
-      let pointer = '';
-      for (const token of path) pointer += `/${typeof token === 'number' ? token : escapeToken(token)}`;
-      state.undeclared.push(`${pointer}/${escapeToken(name)}`);
-    }
-    if (state.mode === 'remove') {
-      delete object[key];
-      state.changed = true;
-      state.removed++;
-    }
+  /** Notes an undeclared property; true when it is to be removed (`remove` mode). */
+  #undeclared(key: string, path: ReadonlyArray<string | number>, state: State): boolean {
+    if (state.mode === 'allow') return false;
+    state.note(path, key, true);
+    return state.mode === 'remove';
   }
 
   /** What the schemas (a union) declare for this object. Cached when the answer does not depend on the data. */
   #plan(schemas: readonly Located[], value: Record<string, unknown>): Plan {
+    const known = this.#plansByList.get(schemas);
+    if (known) return known;
     const key = schemas.length === 1 ? schemas[0]!.pointer : schemas.map((s) => s.pointer).join('\n');
     const cached = this.#plans.get(key);
-    if (cached) return cached;
+    if (cached) {
+      this.#plansByList.set(schemas, cached);
+      return cached;
+    }
     const declared = new Map<string, Located[]>();
     const writeOnly = new Set<string>();
     const additional: Located[] = [];
@@ -239,7 +261,10 @@ export class Minimizer {
     };
     for (const s of schemas) collect(s.value, s.pointer, 0);
     const plan: Plan = { declared, writeOnly, open, additional, patterns };
-    if (!dynamic) this.#plans.set(key, plan);
+    if (!dynamic) {
+      this.#plans.set(key, plan);
+      this.#plansByList.set(schemas, plan);
+    }
     return plan;
   }
 
@@ -256,11 +281,15 @@ export class Minimizer {
 
   /** What an array schema (a union) declares for its elements; cached per schema set. */
   #items(schemas: readonly Located[]): Items | undefined {
-    const key = schemas.length === 1 ? schemas[0]!.pointer : schemas.map((s) => s.pointer).join('\n');
-    let items = this.#itemsCache.get(key);
+    let items = this.#itemsByList.get(schemas);
     if (items === undefined) {
-      items = this.#collectItems(schemas) ?? null;
-      this.#itemsCache.set(key, items);
+      const key = schemas.length === 1 ? schemas[0]!.pointer : schemas.map((s) => s.pointer).join('\n');
+      items = this.#itemsCache.get(key);
+      if (items === undefined) {
+        items = this.#collectItems(schemas) ?? null;
+        this.#itemsCache.set(key, items);
+      }
+      this.#itemsByList.set(schemas, items);
     }
     return items ?? undefined;
   }
@@ -324,12 +353,73 @@ interface Items {
   readonly prefixLength: number;
 }
 
-interface State {
-  changed: boolean;
-  removed: number;
-  readonly undeclared: string[];
+const NOTHING_DIRTY: ReadonlySet<object> = new Set();
+
+/**
+ * The result being built. Pointers are kept as key paths and written out only when read: with the response event
+ * cool-down (policies/contract) most results are never reported, so a leaking upstream costs no string work.
+ */
+class State implements MinimizeResult {
+  changed = false;
+  removed = 0;
   readonly mode: ResponseMode;
   readonly removeWriteOnly: boolean;
+  /** The objects and arrays from the value down to the one being walked. */
+  readonly containers: object[] = [];
+  // Created on first use: a conforming body (every request that passes) allocates neither.
+  #dirty: Set<object> | undefined;
+  #found: Array<{ readonly path: ReadonlyArray<string | number>; readonly key: string; readonly bounded: boolean }> | undefined;
+  #pointers: string[] | undefined;
+
+  constructor(mode: ResponseMode, removeWriteOnly: boolean) {
+    this.mode = mode;
+    this.removeWriteOnly = removeWriteOnly;
+  }
+
+  /**
+   * Removes properties of the innermost container, after its walk, last first: V8 keeps an object in its fast
+   * representation when the property deleted is the last one added, and upstreams usually add the undeclared
+   * extras last, so the answer stays cheap to read and to serialise.
+   */
+  removeAll(object: Record<string, unknown>, keys: readonly string[]): void {
+    for (let i = keys.length - 1; i >= 0; i--) delete object[keys[i]!];
+    this.removed += keys.length;
+    this.markChanged();
+  }
+
+  /** The innermost container changed: it and every container above it are dirty. */
+  markChanged(): void {
+    this.changed = true;
+    const dirty = (this.#dirty ??= new Set());
+    for (let i = this.containers.length - 1; i >= 0; i--) {
+      const container = this.containers[i]!;
+      // Already dirty: so is everything above it.
+      if (dirty.has(container)) break;
+      dirty.add(container);
+    }
+  }
+
+  get dirty(): ReadonlySet<object> {
+    return this.#dirty ?? NOTHING_DIRTY;
+  }
+
+  /** Records an undeclared property (the first MAX_REPORTED); `bounded`: the key came from the data, cut at 64. */
+  note(path: ReadonlyArray<string | number>, key: string, bounded: boolean): void {
+    const found = (this.#found ??= []);
+    if (found.length < MAX_REPORTED) found.push({ path: path.slice(), key, bounded });
+  }
+
+  get undeclared(): readonly string[] {
+    if (this.#pointers === undefined) {
+      this.#pointers = (this.#found ?? []).map(({ path, key, bounded }) => {
+        const name = bounded && key.length > 64 ? `${key.slice(0, 64)}…` : key;
+        let pointer = '';
+        for (const token of path) pointer += `/${typeof token === 'number' ? token : escapeToken(token)}`;
+        return `${pointer}/${escapeToken(name)}`;
+      });
+    }
+    return this.#pointers;
+  }
 }
 
 function requiredPresent(schema: Record<string, unknown>, value: Record<string, unknown>): boolean {

@@ -19,7 +19,8 @@
  *
  * Responses (`onResponseBody`, on the buffered and parsed upstream answer): properties not declared by the response
  * schema for the status are removed (default) or make the answer a 502 (`responses.undeclared: reject`); `writeOnly`
- * properties are always removed (minimize.ts).
+ * properties are always removed (minimize.ts). Every answer is checked; the `contract.response-undeclared` event is
+ * raised once per operation, status and severity per minute, repeats counted (`RESPONSE_EVENT_COOLDOWN_MS`).
  *
  * The document is loaded and every validator compiled when the config is checked (synchronously: see
  * openapi/load.ts `loadOpenApiSync`); `create()` reuses that work, so the request path never compiles anything.
@@ -28,13 +29,15 @@ import { resolve } from 'node:path';
 import type { ConfigIssue, Outcome, PolicyDefinition, PolicyDeps, PolicyHandlers, RequestContext, RouteInfo, UpstreamBodyView } from '../types.ts';
 import { CONTINUE, PARSE_FAILED, problem } from '../types.ts';
 import { BodyError, readBody, readJson } from '../../gateway/body.ts';
+import { setMinimizedJson } from '../../gateway/response-body.ts';
 import { parseSize } from '../../config/units.ts';
 import { loadOpenApi, loadOpenApiSync, type LoadResult, type LocatedIssue } from '../../openapi/load.ts';
 import { CompiledContract, add, responseFor, bodyKind, type CompiledMedia, type CompiledOperation, type ValidationSettings } from '../../openapi/validator.ts';
 import { formatError, type ValidationError } from '../../openapi/json-schema.ts';
-import { Minimizer, type ResponseMode } from '../../openapi/minimize.ts';
+import { Minimizer, type MinimizeResult, type ResponseMode } from '../../openapi/minimize.ts';
 import { acceptable, isJsonMediaType, mediaTypeOf, selectMedia } from '../../openapi/media.ts';
 import { parseMultipart } from '../../openapi/multipart.ts';
+import { Cooldown } from '../../detect/state.ts';
 import { contractSchema, type ContractConfig, type ContractOverride } from './schema.ts';
 
 export { contractSchema, type ContractConfig } from './schema.ts';
@@ -135,7 +138,22 @@ function check(config: ContractConfig, path: string, route: RouteInfo): ConfigIs
 
 // --- request time -------------------------------------------------------------------------------------------------
 
-export async function createContractHandlers(config: ContractConfig, deps: PolicyDeps): Promise<PolicyHandlers> {
+/**
+ * `contract.response-undeclared` is about the upstream, not about one request: an upstream that answers an undeclared
+ * property answers it every time, and one line per response would flood the log and the audit chain (and cost more
+ * CPU than the minimization itself). The first occurrence per operation, status and severity is emitted at once;
+ * repeats within this time are counted and reported with the next one as `details.suppressed`, the convention the
+ * detectors and alert webhooks share (src/detect/state.ts `Cooldown`). The minimization itself runs on every
+ * response whatever the events say.
+ */
+export const RESPONSE_EVENT_COOLDOWN_MS = 60_000;
+
+export interface ContractHandlerOptions {
+  /** Monotonic milliseconds for the response event cool-down (tests move it on). */
+  readonly now?: () => number;
+}
+
+export async function createContractHandlers(config: ContractConfig, deps: PolicyDeps, options: ContractHandlerOptions = {}): Promise<PolicyHandlers> {
   let contract = prepared.get(config);
   if (!contract) {
     // create() without check() (tests, programmatic use): load and compile now, failing at startup, never per request.
@@ -162,6 +180,27 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
   const maxDepth = config.maxDepth;
   const multipart = { maxParts: config.multipart.maxParts, maxPartSize: parseSize(config.multipart.maxPartSize) };
   const passthrough = config.passthroughUnknownOperations;
+  const now = options.now ?? (() => performance.now());
+  // Keyed by operation, status and severity: bounded by the document (statuses are three digits).
+  const responseEventCooldowns = new Map<string, Cooldown>();
+
+  const reportUndeclaredResponse = (ctx: RequestContext, operation: CompiledOperation, status: number, mode: ResponseMode, result: MinimizeResult): void => {
+    // Undeclared data leaving is the exposure signal; writeOnly removals alone are routine.
+    const severity = result.undeclared.length > 0 ? 'medium' : 'low';
+    const key = `${operation.model.key}\0${status}\0${severity}`;
+    let cooldown = responseEventCooldowns.get(key);
+    if (cooldown === undefined) responseEventCooldowns.set(key, (cooldown = new Cooldown()));
+    const at = now();
+    if (!cooldown.admit(at, RESPONSE_EVENT_COOLDOWN_MS)) return;
+    const suppressed = cooldown.raised(at);
+    deps.events.emit({
+      type: 'contract.response-undeclared',
+      severity,
+      requestId: ctx.requestId,
+      routeId: ctx.routeId,
+      details: { operation: operation.model.key, status, undeclared: result.undeclared, removed: result.removed, mode, ...(suppressed > 0 ? { suppressed } : {}) },
+    });
+  };
 
   const refuse = (ctx: RequestContext, operation: CompiledOperation, errors: readonly ValidationError[]): Outcome => {
     const lines = errors.map(formatError);
@@ -281,22 +320,14 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
       const schema = media?.schema;
       // Nothing declares a bare JSON value (a string, a number) answered for a status or media type without schema.
       const bare = schema === undefined && (value === null || typeof value !== 'object');
-      const result = bare ? { changed: false, removed: 0, undeclared: mode === 'allow' ? [] : [''] } : minimizer.minimize(schema, value, mode);
-      if (result.undeclared.length > 0 || result.removed > 0) {
-        deps.events.emit({
-          type: 'contract.response-undeclared',
-          // Undeclared data leaving is the exposure signal; writeOnly removals alone are routine.
-          severity: result.undeclared.length > 0 ? 'medium' : 'low',
-          requestId: ctx.requestId,
-          routeId: ctx.routeId,
-          details: { operation: entry.operation.model.key, status: view.status, undeclared: result.undeclared, removed: result.removed, mode },
-        });
-      }
+      const result: MinimizeResult = bare ? { changed: false, removed: 0, undeclared: mode === 'allow' ? [] : [''], dirty: new Set() } : minimizer.minimize(schema, value, mode);
+      if (result.undeclared.length > 0 || result.removed > 0) reportUndeclaredResponse(ctx, entry.operation, view.status, mode, result);
       if (mode === 'reject' && result.undeclared.length > 0) {
         return problem('RAMPART_ERR_UPSTREAM_BAD_RESPONSE', `contract: ${entry.operation.model.key}: ${view.status} response has undeclared ${result.undeclared.join(', ') || 'content'}`);
       }
       if (bare && mode === 'remove') view.setJson(null);
-      else if (result.changed) view.setJson(value);
+      // Only members were removed: the gateway copies the rest of the upstream's text instead of serialising it all.
+      else if (result.changed) setMinimizedJson(view, value, result.dirty);
       return CONTINUE;
     },
   };
