@@ -31,9 +31,15 @@ describe('audit settings', () => {
       chainKey: undefined,
       required: true,
       authentication: true,
+      authSuccess: { record: 'per-window', windowMs: 60_000, maxKeys: 10_000 },
       dataAccess: false,
       categories: undefined,
       maxQueue: 10_000,
+    });
+    expect(resolveAuditSettings({ audit: { authSuccess: { record: 'every-request', window: '5m', maxKeys: 500 } } }).audit?.authSuccess).toEqual({
+      record: 'every-request',
+      windowMs: 300_000,
+      maxKeys: 500,
     });
     expect(settings.events).toEqual({ store: 'sqlite:./rampart-events.db', retentionMs: 90 * 86_400_000, maxRows: 10_000_000, sweepEveryMs: 600_000, maxQueue: 10_000 });
     expect(settings.addresses).toBe('hash');
@@ -53,6 +59,12 @@ describe('audit settings', () => {
     ['a retention that is not a duration', { events: { retention: '90 days' } }, /events\.retention: must match/],
     ['an unknown address mode', { privacy: { addresses: 'plain' } }, /privacy\.addresses/],
     ['audit as a string', { audit: 'on' }, /audit: must be object/],
+    ['an unknown auth-success mode', { audit: { authSuccess: { record: 'sometimes' } } }, /audit\.authSuccess\.record: must be equal to one of the allowed values/],
+    ['an auth-success window under a second', { audit: { authSuccess: { window: '500ms' } } }, /audit\.authSuccess\.window: must be from 1s to 1h/],
+    ['an auth-success window over an hour', { audit: { authSuccess: { window: '2h' } } }, /audit\.authSuccess\.window: must be from 1s to 1h/],
+    ['an auth-success window that is not a duration', { audit: { authSuccess: { window: 'a minute' } } }, /audit\.authSuccess\.window: must match/],
+    ['no room for a single key', { audit: { authSuccess: { maxKeys: 0 } } }, /audit\.authSuccess\.maxKeys: must be >= 1/],
+    ['an unknown auth-success key', { audit: { authSuccess: { windows: '1m' } } }, /audit\.authSuccess: must NOT have additional properties \(windows\)/],
   ];
   it.each(hostile)('refuses %s with its path', (_what, document, message) => {
     expect(() => resolveAuditSettings(document)).toThrow(AuditConfigError);

@@ -18,6 +18,7 @@ import { createPrivacy } from '../src/audit/privacy.ts';
 import { AuditingSecurityEvents } from '../src/audit/sink.ts';
 import { SqliteAuditStore } from '../src/audit/sqlite.ts';
 import { AuditWriter } from '../src/audit/writer.ts';
+import type { AuthSuccessRecord } from '../src/audit/auth-success.ts';
 import { SharedResourcePool } from '../src/gateway/runtime.ts';
 import { RecordingSecurityEvents, type SecurityEvents } from '../src/observe/events.ts';
 import type { Principal, RequestContext } from '../src/policies/types.ts';
@@ -27,10 +28,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const privacy = createPrivacy({ key: randomBytes(32) });
 let n = 0;
 
-function chain(busyTimeoutMs = 5000) {
+/** A chain behind the sink; successes one entry each unless `record` says per-window (the gateway's default). */
+function chain(busyTimeoutMs = 5000, record: AuthSuccessRecord = 'every-request') {
   const path = join(dir, `policy-${++n}.db`);
   const store = SqliteAuditStore.open(path, { hasher: new ChainHasher(), busyTimeoutMs });
-  const events = new AuditingSecurityEvents({ privacy, audit: new AuditWriter(store) });
+  const events = new AuditingSecurityEvents({ privacy, audit: new AuditWriter(store), authSuccess: { record, windowMs: 60_000, maxKeys: 1000 } });
   return { path, store, events };
 }
 
@@ -81,6 +83,28 @@ describe('audit route policy', () => {
     expect(written[1]!.details).toMatchObject({ operation: 'GET', objectId: '7', kind: 'user' });
     expect(written[3]!.details).toMatchObject({ operation: 'DELETE', objectId: '8' });
     expect(written[1]).toMatchObject({ route: 'orders', requestId: 'req-9', client: privacy.address('203.0.113.4') });
+    expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('per window: data access stays one entry per request, successes become one entry per principal and credential with the count', async () => {
+    const { store, events } = chain(5000, 'per-window');
+    const h = await handlers({}, events);
+    const withKey: Principal = { ...alice, method: 'api-key', credentialId: 'key_7' };
+    for (let i = 0; i < 3; i++) expect(await h.onRequest!(context(withKey, { orderId: String(i) }))).toBeUndefined();
+    expect(await h.onRequest!(context(alice))).toBeUndefined();
+    await events.flush();
+    const written = await entries(store);
+    expect(written.map((e) => [e.type, e.details['objectId'] ?? e.details['count']])).toEqual([
+      ['data.access', '0'],
+      ['data.access', '1'],
+      ['data.access', '2'],
+      ['data.access', '7'],
+      ['auth.succeeded', 3],
+      ['auth.succeeded', 1],
+    ]);
+    expect(written[4]!.details).toMatchObject({ subject: 'user-1', method: 'api-key', credentialId: 'key_7', record: 'per-window' });
+    expect(written[5]!.details).toMatchObject({ subject: 'user-1', method: 'identity-token' });
+    expect(written[5]!.details['credentialId']).toBeUndefined();
     expect((await store.verify()).ok).toBe(true);
   });
 

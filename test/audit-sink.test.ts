@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AuthSuccessSettings } from '../src/audit/auth-success.ts';
 import { ChainHasher } from '../src/audit/chain.ts';
 import { createPrivacy } from '../src/audit/privacy.ts';
 import { AuditingSecurityEvents, isDurableSecurityEvents } from '../src/audit/sink.ts';
@@ -24,14 +25,22 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const privacy = createPrivacy({ key: randomBytes(32) });
 let n = 0;
 
-function setup(options: { authentication?: boolean; busyTimeoutMs?: number; maxQueue?: number } = {}) {
+function setup(options: { authentication?: boolean; busyTimeoutMs?: number; maxQueue?: number; authSuccess?: AuthSuccessSettings; now?: () => number } = {}) {
   const base = join(dir, `sink-${++n}`);
   const store = SqliteAuditStore.open(`${base}-audit.db`, { hasher: new ChainHasher(randomBytes(32)), busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
   const writer = new AuditWriter(store, { retryDelayMs: () => 5, ...(options.maxQueue ? { maxQueue: options.maxQueue } : {}) });
   const eventsStore = new SqliteEventsStore(`${base}-events.db`);
   const recorder = new EventRecorder(eventsStore, { privacy, sweepEveryMs: 0 });
   const next = new RecordingSecurityEvents();
-  const events = new AuditingSecurityEvents({ privacy, audit: writer, events: recorder, next, ...(options.authentication === undefined ? {} : { authentication: options.authentication }) });
+  const events = new AuditingSecurityEvents({
+    privacy,
+    audit: writer,
+    events: recorder,
+    next,
+    ...(options.authentication === undefined ? {} : { authentication: options.authentication }),
+    ...(options.authSuccess === undefined ? {} : { authSuccess: options.authSuccess }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   return { base, store, writer, eventsStore, recorder, next, events };
 }
 
@@ -112,7 +121,7 @@ describe('AuditingSecurityEvents', () => {
   });
 
   it('batches the per-request types within one batch window, in order with the entries committed at once', async () => {
-    const { base, store, events } = setup();
+    const { base, store, events } = setup({ authSuccess: { record: 'every-request', windowMs: 60_000, maxKeys: 10_000 } });
     const reader = new Database(`${base}-audit.db`, { readonly: true });
     const count = () => (reader.prepare('SELECT count(*) AS n FROM audit_chain').get() as { n: number }).n;
     const ok = (id: string): SecurityEvent => ({ type: 'auth.succeeded', severity: 'info', requestId: id, details: { subject: 'svc', method: 'jwt' } });
@@ -130,6 +139,75 @@ describe('AuditingSecurityEvents', () => {
     reader.close();
     expect((await chainEntries(store)).map((e) => e.requestId)).toEqual(['a', 'b', 'c', 'd']);
     expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('per window (the default): one entry per principal, credential, address and route with the count; failures stay one by one, at once', async () => {
+    let now = 1_700_000_000_000;
+    const { base, store, recorder, eventsStore, events } = setup({ now: () => now });
+    const reader = new Database(`${base}-audit.db`, { readonly: true });
+    const rows = () => reader.prepare('SELECT type, actor, request_id AS requestId FROM audit_chain ORDER BY seq').all() as Array<{ type: string; actor: string; requestId: string }>;
+    const ok = (subject: string, id: string, client = '203.0.113.9'): SecurityEvent => ({
+      type: 'auth.succeeded',
+      severity: 'info',
+      requestId: id,
+      routeId: 'orders',
+      clientAddress: client,
+      details: { subject, kind: 'user', method: 'jwt', credentialId: `jti-${subject}` },
+    });
+    for (let i = 0; i < 500; i++) {
+      events.emit(ok('alice', `a${i}`));
+      now += 10;
+    }
+    events.emit(ok('bob', 'b0'));
+    events.emit(ok('alice', 'a-other-address', '198.51.100.4'));
+    // Successes are counted, not written; a failure in the middle is written at once, on its own.
+    expect(rows()).toEqual([]);
+    events.emit({ ...loginFailed, requestId: 'fail-1' });
+    expect(rows()).toEqual([{ type: 'auth.login-failed', actor: 'anonymous', requestId: 'fail-1' }]);
+    await events.flush();
+    expect(rows().slice(1)).toEqual([
+      { type: 'auth.succeeded', actor: 'alice', requestId: 'a0' },
+      { type: 'auth.succeeded', actor: 'bob', requestId: 'b0' },
+      { type: 'auth.succeeded', actor: 'alice', requestId: 'a-other-address' },
+    ]);
+    reader.close();
+    const [alice, bob, aliceElsewhere] = (await chainEntries(store)).slice(1);
+    expect(alice).toMatchObject({
+      route: 'orders',
+      outcome: 'success',
+      client: privacy.address('203.0.113.9'),
+      details: { record: 'per-window', count: 500, credentialId: 'jti-alice', firstAt: 1_700_000_000_000, lastAt: 1_700_000_004_990 },
+    });
+    expect(bob!.details).toMatchObject({ count: 1 });
+    expect(aliceElsewhere).toMatchObject({ client: privacy.address('198.51.100.4'), details: { count: 1 } });
+    expect((await store.verify()).ok).toBe(true);
+    // The events store gets the same summaries: one row per key and window, not one per request.
+    await recorder.flush();
+    const stored = eventsStore.query({}).filter((e) => e.type === 'auth.succeeded');
+    expect(stored.map((e) => e.details['count']).sort()).toEqual([1, 1, 500]);
+  });
+
+  it('every-request: one entry per success', async () => {
+    const { store, events } = setup({ authSuccess: { record: 'every-request', windowMs: 60_000, maxKeys: 10_000 } });
+    for (let i = 0; i < 5; i++) events.emit({ type: 'auth.succeeded', severity: 'info', requestId: `r${i}`, details: { subject: 'svc', method: 'api-key' } });
+    await events.flush();
+    const chain = await chainEntries(store);
+    expect(chain.map((e) => e.requestId)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    expect(chain.every((e) => e.details['count'] === undefined)).toBe(true);
+  });
+
+  it('close() writes the open window; successes after it get an entry each', async () => {
+    const { store, writer, events } = setup();
+    events.emit({ type: 'auth.succeeded', severity: 'info', requestId: 'r1', details: { subject: 'svc', method: 'api-key' } });
+    events.emit({ type: 'auth.succeeded', severity: 'info', requestId: 'r2', details: { subject: 'svc', method: 'api-key' } });
+    events.close();
+    events.emit({ type: 'auth.succeeded', severity: 'info', requestId: 'r3', details: { subject: 'svc', method: 'api-key' } });
+    await writer.close();
+    const chain = await chainEntries(store);
+    expect(chain.map((e) => [e.requestId, e.details['count']])).toEqual([
+      ['r1', 2],
+      ['r3', undefined],
+    ]);
   });
 
   it('never writes a planted secret or PII value to the database files', async () => {

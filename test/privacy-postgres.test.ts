@@ -51,7 +51,8 @@ describe('privacy erase with a PostgreSQL audit chain', () => {
       admin: false,
       storage: `sqlite:${join(dir, 'rampart.db')}`,
       keyring: { masterKey: randomBytes(32).toString('base64') },
-      audit: { store: DATABASE_URL, schema },
+      // One entry per success, so the chain below is in emission order (per-window successes come at the window's end).
+      audit: { store: DATABASE_URL, schema, authSuccess: { record: 'every-request' } },
       events: { store: `sqlite:${join(dir, 'events.db')}` },
       routes: [],
     };

@@ -9,7 +9,7 @@
  * | match                              | category        | emitted today by                                       |
  * |------------------------------------|-----------------|--------------------------------------------------------|
  * | `auth.`                            | authentication  | identity login/sessions/tokens, api-key, session, lockouts |
- * | `auth.succeeded`                   | authentication  | (not yet: per-request success, see README "emit points") |
+ * | `auth.succeeded`                   | authentication  | the audit route policy, per request (chain: auth-success.ts) |
  * | `auth.mfa-` `auth.step-up-`        | mfa             | identity mfa and webauthn endpoints                    |
  * | `auth.insufficient-authentication` | mfa             | mfa policy                                             |
  * | `auth.webauthn-`                   | mfa             | webauthn endpoints (clone suspected)                   |

@@ -20,6 +20,7 @@ import { EventRecorder } from '../events-store/recorder.ts';
 import { openEventsStore } from '../events-store/index.ts';
 import type { EventsStore } from '../events-store/types.ts';
 import type { AuditCategory } from './audit-events.ts';
+import type { AuthSuccessRecord, AuthSuccessSettings } from './auth-success.ts';
 import { ChainHasher } from './chain.ts';
 import { createPrivacy, type AddressPrivacy, type Privacy } from './privacy.ts';
 import { AuditRetention, retentionOf } from './retention.ts';
@@ -62,6 +63,7 @@ export interface AuditSettings {
   readonly chainKey: string | false | undefined;
   readonly required: boolean;
   readonly authentication: boolean;
+  readonly authSuccess: AuthSuccessSettings;
   readonly dataAccess: boolean;
   readonly categories: readonly AuditCategory[] | undefined;
   readonly maxQueue: number;
@@ -120,6 +122,13 @@ export function resolveAuditSettings(document: Readonly<Record<string, unknown>>
     if (retentionMs < 60_000) errors.push('events.retention: must be at least 1m');
     if (sweepEveryMs < 1000) errors.push('events.sweepEvery: must be at least 1s');
   }
+  let authSuccess: AuthSuccessSettings | undefined;
+  if (audit !== undefined) {
+    const raw = audit['authSuccess'] as { record: AuthSuccessRecord; window: string | number; maxKeys: number };
+    const windowMs = parseDuration(raw.window);
+    if (windowMs < 1000 || windowMs > 3_600_000) errors.push('audit.authSuccess.window: must be from 1s to 1h');
+    authSuccess = { record: raw.record, windowMs, maxKeys: raw.maxKeys };
+  }
   if (audit !== undefined && typeof audit['chainKey'] === 'string') {
     try {
       parseMasterKey(audit['chainKey']);
@@ -140,6 +149,7 @@ export function resolveAuditSettings(document: Readonly<Record<string, unknown>>
             chainKey: audit['chainKey'] as string | false | undefined,
             required: audit['required'] as boolean,
             authentication: audit['authentication'] as boolean,
+            authSuccess: authSuccess!,
             dataAccess: audit['dataAccess'] as boolean,
             categories: audit['categories'] as AuditCategory[] | undefined,
             maxQueue: audit['maxQueue'] as number,
@@ -300,6 +310,7 @@ export async function openAuditFromConfig(config: AuditConfigSource, options: Op
     ...(eventsStore ? { events: eventsStore.recorder } : {}),
     ...(options.next ? { next: options.next } : {}),
     authentication: settings.audit?.authentication ?? true,
+    ...(settings.audit ? { authSuccess: settings.audit.authSuccess } : {}),
     ...(settings.audit?.categories ? { categories: settings.audit.categories } : {}),
     now,
     onError: (error, where) => report(error, where),
@@ -312,6 +323,8 @@ export async function openAuditFromConfig(config: AuditConfigSource, options: Op
     ...(eventsStore ? { eventsStore } : {}),
     async close() {
       await audit?.retention?.stop();
+      // The open auth-success window is written before the writer drains.
+      events.close();
       await audit?.writer.close();
       await eventsStore?.recorder.close();
       await audit?.store.close();

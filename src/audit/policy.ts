@@ -4,8 +4,9 @@
  *
  * It runs last among the request phases (`validate`, high order), so it sees the request exactly as it will be
  * forwarded: authenticated, authorised and validated. Per request it emits, through the one `SecurityEvents`:
- * - `auth.succeeded` (subject, method, kind) when a principal was authenticated and `authentication` is on: the
- *   authentication policies themselves report only failures;
+ * - `auth.succeeded` (subject, method, kind, credential id) when a principal was authenticated and `authentication`
+ *   is on: the authentication policies themselves report only failures. The chain records these per window and key
+ *   or per request (`audit.authSuccess`, auth-success.ts);
  * - `data.access` (subject, operation = method, object id, route) when `dataAccess` is on.
  *
  * With `required` (default: `audit.required`, true) the data-access record must be durable before the request is
@@ -97,7 +98,12 @@ export const auditPolicy: PolicyDefinition<AuditRoutePolicyConfig> = {
             requestId: ctx.requestId,
             routeId: ctx.routeId,
             clientAddress: ctx.clientAddress,
-            details: { subject: principal.subject, kind: principal.kind, method: principal.method },
+            // credentialId: a non-secret id of the credential (key id, token jti), so who used which credential
+            // stays visible when successes are counted per window (auth-success.ts).
+            details:
+              principal.credentialId === undefined
+                ? { subject: principal.subject, kind: principal.kind, method: principal.method }
+                : { subject: principal.subject, kind: principal.kind, method: principal.method, credentialId: principal.credentialId },
           });
         }
         if (!config.dataAccess) return CONTINUE;

@@ -56,7 +56,28 @@ export const auditConfigSchema = {
     authentication: {
       type: 'boolean',
       default: true,
-      description: 'record every successful authentication of an API request (auth.succeeded); failures, logins, MFA and lockouts are always recorded',
+      description:
+        'record successful authentications of API requests (auth.succeeded, as authSuccess says); failures, logins, MFA and lockouts are always recorded',
+    },
+    authSuccess: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description:
+        'how successful authentications of API requests are recorded (auth-success.ts). per-window (default): one entry per route, ' +
+        'principal, credential and client address per window, with the request count and the first and last time; every-request: ' +
+        'one entry per request. Failures are always recorded one by one, and data access on routes that require audit stays per request and durable',
+      properties: {
+        record: { enum: ['per-window', 'every-request'], default: 'per-window', description: 'per-window (default) or every-request' },
+        window: { ...DURATION_SCHEMA, default: '60s', description: 'length of a window (per-window), from 1s to 1h' },
+        maxKeys: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1_000_000,
+          default: 10_000,
+          description: 'distinct keys one window holds at most; a new key beyond it closes the window early (bounded memory)',
+        },
+      },
     },
     dataAccess: {
       type: 'boolean',

@@ -7,7 +7,10 @@
  * 1. the next sink (the logging one), unchanged;
  * 2. the audit chain, when the type is an audit event (audit-events.ts) — redacted, address protected, actor set;
  *    committed before `emit` returns with SQLite, except the batched per-request types (`BATCHED_TYPES`);
- * 3. the events store (every event).
+ *    `auth.succeeded` is counted per window and key instead, unless `authSuccess.record` is `every-request`
+ *    (auth-success.ts): the per-request work is then a few map lookups, and redaction, address hashing, the chain
+ *    write and the events-store row happen once per key and window;
+ * 3. the events store (every event; counted successes as their window summaries).
  *
  * `emitDurable(event)` (not part of `SecurityEvents`) resolves once the audit entry is durable and rejects when it
  * cannot be written, for callers that must fail closed (the audit route policy with `required: true`).
@@ -15,6 +18,7 @@
 import type { SecurityEvent, SecurityEvents } from '../observe/events.ts';
 import type { EventRecorder } from '../events-store/recorder.ts';
 import { AUTH_SUCCEEDED, DATA_ACCESS, auditCategory, auditOutcome, type AuditCategory } from './audit-events.ts';
+import { AuthSuccessWindows, DEFAULT_AUTH_SUCCESS, type AuthSuccessSettings } from './auth-success.ts';
 import type { AuditEntryInput } from './chain.ts';
 import type { Privacy } from './privacy.ts';
 import { cleanText, redactDetails } from './redact.ts';
@@ -36,6 +40,8 @@ export interface AuditingSecurityEventsOptions {
   readonly next?: SecurityEvents;
   /** Record per-request authentication successes (`auth.succeeded`); default true. */
   readonly authentication?: boolean;
+  /** How they are recorded (auth-success.ts); default one entry per key per minute. */
+  readonly authSuccess?: AuthSuccessSettings;
   /** Audit categories recorded (default: all). */
   readonly categories?: readonly AuditCategory[];
   readonly now?: () => number;
@@ -66,12 +72,43 @@ export class AuditingSecurityEvents implements DurableSecurityEvents {
   readonly #now: () => number;
   readonly #categories: ReadonlySet<AuditCategory> | undefined;
   readonly #authentication: boolean;
+  /** Open auth-success windows (per-window recording with an audit chain that takes authentication entries). */
+  readonly #successes: AuthSuccessWindows | undefined;
 
   constructor(options: AuditingSecurityEventsOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#categories = options.categories === undefined ? undefined : new Set(options.categories);
     this.#authentication = options.authentication ?? true;
+    const authSuccess = options.authSuccess ?? DEFAULT_AUTH_SUCCESS;
+    const audited = options.audit !== undefined && this.#authentication && (this.#categories === undefined || this.#categories.has('authentication'));
+    this.#successes =
+      audited && authSuccess.record === 'per-window'
+        ? new AuthSuccessWindows({
+            windowMs: authSuccess.windowMs,
+            maxKeys: authSuccess.maxKeys,
+            now: this.#now,
+            write: (events) => this.#writeWindow(events),
+          })
+        : undefined;
+  }
+
+  /**
+   * A closed window: one chain entry per key, appended together (one transaction per writer batch), and the same
+   * summaries in the events store (which then holds one row per key and window too, not one per request).
+   */
+  #writeWindow(events: readonly SecurityEvent[]): void {
+    const audit = this.#options.audit!;
+    const time = this.#now();
+    for (const event of events) {
+      try {
+        const entry = this.auditEntryOf(event, time);
+        if (entry !== undefined) audit.write(entry, 'batch');
+      } catch (error) {
+        this.#options.onError?.(error, 'audit');
+      }
+      this.#record(event);
+    }
   }
 
   /** The audit entry for an event, or undefined when the event is not audited. */
@@ -95,12 +132,20 @@ export class AuditingSecurityEvents implements DurableSecurityEvents {
   }
 
   emit(event: SecurityEvent): void {
-    const { next, audit, events, onError } = this.#options;
+    const { next, audit, onError } = this.#options;
     if (next !== undefined) {
       try {
         next.emit(event);
       } catch (error) {
         onError?.(error, 'next');
+      }
+    }
+    // A success counted in its window reaches the chain and the events store when the window closes (auth-success.ts).
+    if (event.type === AUTH_SUCCEEDED && this.#successes !== undefined) {
+      try {
+        if (this.#successes.add(event)) return;
+      } catch (error) {
+        onError?.(error, 'audit');
       }
     }
     if (audit !== undefined) {
@@ -111,17 +156,22 @@ export class AuditingSecurityEvents implements DurableSecurityEvents {
         onError?.(error, 'audit');
       }
     }
-    if (events !== undefined) {
-      try {
-        events.record(event);
-      } catch (error) {
-        onError?.(error, 'events');
-      }
+    this.#record(event);
+  }
+
+  /** Step 3: the events store. */
+  #record(event: SecurityEvent): void {
+    const { events, onError } = this.#options;
+    if (events === undefined) return;
+    try {
+      events.record(event);
+    } catch (error) {
+      onError?.(error, 'events');
     }
   }
 
   async emitDurable(event: SecurityEvent): Promise<void> {
-    const { next, audit, events, onError } = this.#options;
+    const { next, audit, onError } = this.#options;
     if (next !== undefined) {
       try {
         next.emit(event);
@@ -129,13 +179,7 @@ export class AuditingSecurityEvents implements DurableSecurityEvents {
         onError?.(error, 'next');
       }
     }
-    if (events !== undefined) {
-      try {
-        events.record(event);
-      } catch (error) {
-        onError?.(error, 'events');
-      }
-    }
+    this.#record(event);
     if (audit === undefined) return;
     const entry = this.auditEntryOf(event);
     if (entry !== undefined) await audit.appendDurable(entry);
@@ -146,8 +190,17 @@ export class AuditingSecurityEvents implements DurableSecurityEvents {
     return this.#options.audit?.healthy ?? true;
   }
 
-  /** Resolves once every audit entry emitted so far is durable and every event is stored. */
+  /**
+   * Resolves once every audit entry emitted so far is durable and every event is stored. The open auth-success
+   * window is closed first (its counts are written now; the next success opens a new window).
+   */
   async flush(): Promise<void> {
+    this.#successes?.closeWindow();
     await Promise.all([this.#options.audit?.settled(), this.#options.events?.flush()]);
+  }
+
+  /** Writes the open auth-success window and stops windowing (successes emitted later get an entry each). */
+  close(): void {
+    this.#successes?.close();
   }
 }

@@ -106,6 +106,8 @@ export class Limiter {
   readonly #stores: LimitStores;
   readonly #options: LimiterOptions;
   readonly #unavailable: Outcome;
+  /** The last joined RateLimit-Policy list (see #appendPolicyHeader). */
+  #joinedPolicy: { readonly before: string; readonly value: string } | undefined;
 
   constructor(limits: readonly CompiledLimit[], stores: LimitStores, options: LimiterOptions) {
     const rank = (kind: LimitKind) => (kind === 'rate' ? 0 : kind === 'concurrency' ? 1 : 2);
@@ -120,6 +122,23 @@ export class Limiter {
   /** The RateLimit-Policy value of this instance. */
   get policyHeader(): string {
     return this.#policyHeader;
+  }
+
+  /**
+   * Adds this instance's RateLimit-Policy to the response's list. The list an earlier limit policy left there is
+   * the same string on every request of a route (its own policy value), so the joined value is kept for it rather
+   * than concatenated (and flattened when written) per request.
+   */
+  #appendPolicyHeader(headers: string[]): void {
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] !== 'ratelimit-policy') continue;
+      const before = headers[i + 1]!;
+      let joined = this.#joinedPolicy;
+      if (joined === undefined || joined.before !== before) this.#joinedPolicy = joined = { before, value: `${before}, ${this.#policyHeader}` };
+      headers[i + 1] = joined.value;
+      return;
+    }
+    headers.push('ratelimit-policy', this.#policyHeader);
   }
 
   check(ctx: RequestContext): Outcome | Promise<Outcome> {
@@ -158,7 +177,7 @@ export class Limiter {
       applied = next;
     }
     if (this.#options.headers && applied !== '') {
-      appendListHeader(ctx.responseHeaders, 'ratelimit-policy', this.#policyHeader);
+      this.#appendPolicyHeader(ctx.responseHeaders);
       appendListHeader(ctx.responseHeaders, 'ratelimit', applied);
     }
     return CONTINUE;
@@ -218,7 +237,7 @@ export class Limiter {
   #refuse(ctx: RequestContext, limit: CompiledLimit, retryAfterMs: number, applied: string): Outcome {
     // Written to the response headers (not the problem's own), so the list joins whatever an earlier limit policy
     // of this request added, and survives the pipeline's precedence of ctx.responseHeaders.
-    appendListHeader(ctx.responseHeaders, 'ratelimit-policy', this.#policyHeader);
+    this.#appendPolicyHeader(ctx.responseHeaders);
     appendListHeader(ctx.responseHeaders, 'ratelimit', applied);
     return problem('RAMPART_ERR_RATE_LIMITED', `${this.#options.policy}: limit "${limit.name}" (${limit.kind} by ${limit.keyKind}) exceeded`, {
       'retry-after': String(Math.max(1, seconds(retryAfterMs))),

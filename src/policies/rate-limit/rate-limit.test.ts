@@ -219,6 +219,32 @@ describe('limits with an injected clock', () => {
     expect(status(limit.onRequest!(context({ query: 'tenant=s&tenant=t' })))).toBe(429);
   });
 
+  it('joins the RateLimit lists of address-limit and rate-limit, on every request and after whatever came before', async () => {
+    const clock = { now: 1_750_000_000_000 };
+    const address = await handlers('address', [{ key: 'ip', rate: '10/m' }], clock);
+    const principal = await handlers('principal', [{ key: 'principal', rate: '5/m' }], clock);
+    for (let i = 0; i < 3; i++) {
+      const c = context({ principal: alice });
+      expect(status(address.onRequest!(c))).toBe(200);
+      expect(status(principal.onRequest!(c))).toBe(200);
+      expect(c.responseHeaders).toEqual([
+        'ratelimit-policy',
+        '"address-0";q=10;w=60, "rate-0";q=5;w=60',
+        'ratelimit',
+        `"address-0";r=${9 - i};t=${Math.ceil(6 * (i + 1))}, "rate-0";r=${4 - i};t=${12 * (i + 1)}`,
+      ]);
+    }
+    // Another list before it (a different policy value) is joined as it is, not mistaken for the last one.
+    const c = context({ principal: alice });
+    c.responseHeaders.push('ratelimit-policy', '"other";q=1');
+    expect(status(principal.onRequest!(c))).toBe(200);
+    expect(c.responseHeaders.slice(0, 2)).toEqual(['ratelimit-policy', '"other";q=1, "rate-0";q=5;w=60']);
+    // And alone, it is the only entry.
+    const alone = context({ principal: bob });
+    expect(status(principal.onRequest!(alone))).toBe(200);
+    expect(alone.responseHeaders[1]).toBe('"rate-0";q=5;w=60');
+  });
+
   it('omits success headers when headers: false, but never on refusals', async () => {
     const clock = { now: 1_750_000_000_000 };
     const limit = await handlers('address', [{ key: 'route', rate: '1/m' }], clock, { headers: false });

@@ -18,7 +18,8 @@
  */
 import { boundCounterKey, requireTime, requireWindow } from '../shared.ts';
 import { CounterStoreUnavailableError, type CounterStore, type EpochMs, type QuotaPeriod, type RateDecision } from '../ports.ts';
-import type { RedisLease } from './connection.ts';
+import { runScript, type RedisLease } from './connection.ts';
+import { ACQUIRE, GCRA, LOCK, QUOTA, WINDOW } from './scripts.ts';
 
 export interface RedisCounterOptions {
   /** Prepended to every key (e.g. `rampart:`), so several deployments can share one Redis. */
@@ -32,8 +33,9 @@ function requireCountLimit(value: unknown, what: string): number {
   return value;
 }
 
-function decision(reply: readonly number[]): RateDecision {
-  return { allowed: reply[0] === 1, remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), resetMs: Number(reply[3]) };
+function decision(reply: unknown): RateDecision {
+  const [allowed, remaining, retryAfterMs, resetMs] = reply as readonly number[];
+  return { allowed: allowed === 1, remaining: Number(remaining), retryAfterMs: Number(retryAfterMs), resetMs: Number(resetMs) };
 }
 
 export class RedisCounterStore implements CounterStore {
@@ -67,6 +69,12 @@ export class RedisCounterStore implements CounterStore {
     return `${this.#prefix}${family}:${boundCounterKey(key)}`;
   }
 
+  /** The client, with this turn's writes coalesced into one (connection.ts `coalesceWrites`). */
+  #sender(): RedisLease['client'] {
+    this.#lease.coalesceWrites();
+    return this.#lease.client;
+  }
+
   #unavailable(): Promise<never> {
     return Promise.reject(new CounterStoreUnavailableError(this.#closed ? 'counter store closed' : `Redis at ${this.#lease.where} is not connected`));
   }
@@ -76,7 +84,7 @@ export class RedisCounterStore implements CounterStore {
     requireWindow(windowMs);
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
-    return Number(await this.#lease.client.rampartWindow(redisKey, windowMs, now, 1));
+    return runScript(this.#sender(), WINDOW, redisKey, [windowMs, now, 1], Number);
   }
 
   async get(key: string, windowMs: number, now: EpochMs): Promise<number> {
@@ -84,28 +92,28 @@ export class RedisCounterStore implements CounterStore {
     requireWindow(windowMs);
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
-    return Number(await this.#lease.client.rampartWindow(redisKey, windowMs, now, 0));
+    return runScript(this.#sender(), WINDOW, redisKey, [windowMs, now, 0], Number);
   }
 
   async reset(key: string): Promise<void> {
     const windowKey = this.#key('w', key);
     const lockKey = this.#key('l', key);
     if (!this.available) return this.#unavailable();
-    await this.#lease.client.del(windowKey, lockKey);
+    await this.#sender().del(windowKey, lockKey);
   }
 
   async lockUntil(key: string, until: EpochMs): Promise<void> {
     const redisKey = this.#key('l', key);
     requireTime(until, 'until');
     if (!this.available) return this.#unavailable();
-    await this.#lease.client.rampartLock(redisKey, until);
+    await runScript(this.#sender(), LOCK, redisKey, [until], Number);
   }
 
   async lockedUntil(key: string, now: EpochMs): Promise<EpochMs | null> {
     const redisKey = this.#key('l', key);
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
-    const value = await this.#lease.client.get(redisKey);
+    const value = await this.#sender().get(redisKey);
     if (value === null) return null;
     const until = Number(value);
     return Number.isFinite(until) && until > now ? until : null;
@@ -120,7 +128,7 @@ export class RedisCounterStore implements CounterStore {
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
     const intervalUs = Math.max(1, Math.round(emissionIntervalMs * 1000));
-    return this.#lease.client.rampartGcra(redisKey, intervalUs, burst, this.#callerClock ? now : -1).then(decision);
+    return runScript(this.#sender(), GCRA, redisKey, [intervalUs, burst, this.#callerClock ? now : -1], decision);
   }
 
   quota(key: string, limit: number, period: QuotaPeriod, now: EpochMs): Promise<RateDecision> {
@@ -129,7 +137,7 @@ export class RedisCounterStore implements CounterStore {
     requireTime(now, 'now');
     if (period !== 'day' && period !== 'month') throw new TypeError('period must be day or month');
     if (!this.available) return this.#unavailable();
-    return this.#lease.client.rampartQuota(redisKey, limit, period, this.#callerClock ? now : -1).then(decision);
+    return runScript(this.#sender(), QUOTA, redisKey, [limit, period, this.#callerClock ? now : -1], decision);
   }
 
   acquire(key: string, leaseId: string, limit: number, leaseMs: number, now: EpochMs): Promise<number> {
@@ -138,13 +146,13 @@ export class RedisCounterStore implements CounterStore {
     requireCountLimit(leaseMs, 'leaseMs');
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
-    return this.#lease.client.rampartAcquire(redisKey, limit, leaseId, leaseMs, this.#callerClock ? now : -1).then(Number);
+    return runScript(this.#sender(), ACQUIRE, redisKey, [limit, leaseId, leaseMs, this.#callerClock ? now : -1], Number);
   }
 
   async release(key: string, leaseId: string): Promise<void> {
     const redisKey = this.#key('c', key);
     if (!this.available) return this.#unavailable();
-    await this.#lease.client.zrem(redisKey, leaseId);
+    await this.#sender().zrem(redisKey, leaseId);
   }
 
   /** Releases this store's hold on the shared connection (closed when the last holder releases it). */

@@ -11,7 +11,8 @@ import { describeCounterRateContract } from '../counters.testkit.ts';
 import { openMemoryStores } from '../memory/index.ts';
 import { openStores } from '../index.ts';
 import { CounterStoreUnavailableError } from '../ports.ts';
-import { openRedisCounterStore, openRedisConnections, RedisCounterStore } from './index.ts';
+import type { Socket } from 'node:net';
+import { acquireRedis, openRedisCounterStore, openRedisConnections, RedisCounterStore } from './index.ts';
 import { startRedisServer, stopTestRedis, testRedisUrl, uniqueKeyPrefix } from '../../../test/redis-server.ts';
 
 let url: string;
@@ -92,6 +93,40 @@ describe('Redis counters on Redis time', () => {
       expect(await admin.pttl(keys[0]!)).toBeGreaterThan(0);
     } finally {
       admin.disconnect();
+      await store.close();
+    }
+  });
+
+  it('sends the checks of one event-loop turn in one socket write, and each later turn in its own', async () => {
+    const store = await openReady(uniqueKeyPrefix('coalesce'));
+    // The store's own connection (one per URL and timeout in a process), to count the writes on its socket.
+    const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
+    const socket = lease.client.stream as Socket;
+    const writes: number[] = [];
+    const { _write: write, _writev: writev } = socket;
+    socket._write = function (chunk, encoding, callback) {
+      writes.push(1);
+      write.call(this, chunk, encoding, callback);
+    };
+    socket._writev = function (chunks, callback) {
+      writes.push(chunks.length);
+      writev!.call(this, chunks, callback);
+    };
+    try {
+      const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => store.take(`k${i % 10}`, 1000, 5, 1_000_000)));
+      expect(writes).toEqual([200]);
+      // Each check still has its own, correct answer: a burst of 5 per key.
+      expect(answers.filter((d) => d.allowed)).toHaveLength(50);
+      for (let k = 0; k < 10; k++) {
+        expect(answers.filter((_, i) => i % 10 === k).map((d) => (d.allowed ? d.remaining : -1))).toEqual([4, 3, 2, 1, 0, ...Array.from({ length: 15 }, () => -1)]);
+      }
+      // Awaiting each answer before the next check: one write per check.
+      for (let i = 0; i < 3; i++) await store.take('alone', 1000, 5, 1_000_000);
+      expect(writes).toEqual([200, 1, 1, 1]);
+    } finally {
+      socket._write = write;
+      socket._writev = writev;
+      await lease.release();
       await store.close();
     }
   });

@@ -1,7 +1,8 @@
 /**
  * The Lua scripts of the Redis counter adapter. Each check is one script: atomic (Redis runs a script alone), one
- * round trip, sent as EVALSHA with a fallback to EVAL when the server answers NOSCRIPT (ioredis `defineCommand`:
- * after a restart or SCRIPT FLUSH the script is loaded again by itself).
+ * round trip, sent as EVALSHA; the connection loads every script once when it becomes ready (SCRIPT LOAD), and a
+ * NOSCRIPT answer (SCRIPT FLUSH, a failover to a server that never saw them) is answered by sending the script
+ * itself once with EVAL, which caches it again (connection.ts `runScript`).
  *
  * Time: the rate-limit scripts read Redis' own clock (`TIME`) so every gateway node agrees on one time line, whatever
  * their clocks say; `now` < 0 in ARGV asks for it. A caller time (>= 0) is used as it is: the adapter's `clock:
@@ -12,6 +13,18 @@
  * they are written with '%.0f', never tostring(), whose '%.14g' would round them. Replies are integers except the
  * sliding-window estimate, which is fractional and returned as a '%.17g' string (exact round trip to a JS number).
  */
+
+import { createHash } from 'node:crypto';
+
+/** A script and its SHA-1 (the name EVALSHA runs it by). */
+export interface LuaScript {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): LuaScript {
+  return { lua, sha: createHash('sha1').update(lua, 'utf8').digest('hex') };
+}
 
 /** Shared helpers: the caller's time or Redis' own, in ms and µs. */
 const CLOCK = `
@@ -178,3 +191,11 @@ if ttl < 0 then ttl = 0 end
 redis.call('SET', KEYS[1], string.format('%.0f', untilv), 'PX', math.floor(ttl) + 60000)
 return 1
 `;
+
+export const GCRA = script(GCRA_LUA);
+export const QUOTA = script(QUOTA_LUA);
+export const ACQUIRE = script(ACQUIRE_LUA);
+export const WINDOW = script(WINDOW_LUA);
+export const LOCK = script(LOCK_LUA);
+/** Every script, loaded on each connection when it becomes ready. */
+export const COUNTER_SCRIPTS: readonly LuaScript[] = [GCRA, QUOTA, ACQUIRE, WINDOW, LOCK];
