@@ -189,3 +189,12 @@ export async function startRecordingUpstream(
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'rampart-test-'));
 }
+
+/**
+ * A response text with its correlation ids (random UUIDs, in the problem body and headers) blanked, so a
+ * "must not leak value X" assertion cannot fail by chance when a short number such as '99' happens to
+ * appear inside a fresh UUID.
+ */
+export function withoutCorrelationIds(text: string): string {
+  return text.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '<id>');
+}
