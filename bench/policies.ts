@@ -11,8 +11,9 @@
  *
  * Redis: a redis-server of its own (no persistence), pinned to CPU 0 with wrk and the upstream, so nothing else
  * (tests of other work on the same box) shares it or its CPU, and so the issue's "Redis shares the load generator's
- * core" holds. Its CPU (`INFO cpu`) over the whole run, divided by the rate-limit checks it ran (`INFO
- * commandstats`: EVALSHA and EVAL calls, warm-ups included on both sides), gives the exact CPU per check; times the
+ * core" holds. Its CPU (`INFO cpu`) over the whole run, divided by the rate-limit checks it ran (`INFO stats`: key
+ * lookups, one GET per check, warm-ups included on both sides; checks of one turn share one batched script call, so
+ * EVALSHA calls are reported beside them), gives the exact CPU per check; times the
  * checks per request (2: address-limit and rate-limit), the Redis CPU per request, reported beside the table with
  * the gateway-plus-Redis ratio. BENCH_REDIS_URL=redis://… uses an existing server instead (shared: its CPU then
  * includes whatever else it serves). Writes bench/RESULTS-policies.md.
@@ -143,7 +144,12 @@ const plan: BenchPlan = {
 interface RedisUsage {
   /** used_cpu_user + used_cpu_sys, seconds. */
   readonly cpuSeconds: number;
-  /** Scripts run: EVALSHA and EVAL calls (the rate-limit checks). */
+  /**
+   * Rate-limit checks Redis ran: every GCRA check reads its key once (GET), so the key lookups (`keyspace_hits` +
+   * `keyspace_misses`) count checks, whether they came one per script or many per batched script.
+   */
+  readonly checks: number;
+  /** Scripts run: EVALSHA and EVAL calls (one per batch of checks). */
   readonly scriptCalls: number;
 }
 
@@ -151,10 +157,14 @@ async function redisUsage(): Promise<RedisUsage> {
   const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await client.connect();
-    const info = (await client.info('cpu')) + (await client.info('commandstats'));
+    const info = (await client.info('cpu')) + (await client.info('commandstats')) + (await client.info('stats'));
     const value = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
     const calls = (command: string) => Number(new RegExp(`^cmdstat_${command}:calls=([0-9]+)`, 'm').exec(info)?.[1] ?? 0);
-    return { cpuSeconds: value('used_cpu_user') + value('used_cpu_sys'), scriptCalls: calls('evalsha') + calls('eval') };
+    return {
+      cpuSeconds: value('used_cpu_user') + value('used_cpu_sys'),
+      checks: value('keyspace_hits') + value('keyspace_misses'),
+      scriptCalls: calls('evalsha') + calls('eval'),
+    };
   } finally {
     client.disconnect();
   }
@@ -172,7 +182,8 @@ try {
 }
 const limited = report.summaries.find((s) => s.name === 'rampart-jwt-limits-audit');
 const reference = report.summaries.find((s) => s.name === 'rampart-jwt');
-const checks = after.scriptCalls - before.scriptCalls;
+const checks = after.checks - before.checks;
+const scripts = after.scriptCalls - before.scriptCalls;
 const redisCpu = after.cpuSeconds - before.cpuSeconds;
 let redisLine = '';
 if (limited !== undefined && checks > 0) {
@@ -181,7 +192,8 @@ if (limited !== undefined && checks > 0) {
   const gateway = limited.medians?.cpuUsPerRequest;
   const base = reference?.medians?.cpuUsPerRequest;
   redisLine =
-    `Redis (${redisWhere}): ${redisCpu.toFixed(2)} s CPU for ${checks} rate-limit checks over the run (warm-ups included), ` +
+    `Redis (${redisWhere}): ${redisCpu.toFixed(2)} s CPU for ${checks} rate-limit checks in ${scripts} script calls over the run (warm-ups included; ` +
+    `${(checks / Math.max(1, scripts)).toFixed(1)} checks per call), ` +
     `${perCheckUs.toFixed(1)} µs per check, ${perRequestUs.toFixed(1)} µs per request of rampart-jwt-limits-audit (${CHECKS_PER_REQUEST} checks).` +
     (gateway !== undefined && base !== undefined && base > 0
       ? ` Gateway + Redis: ${(gateway + perRequestUs).toFixed(1)} µs per request, ${((gateway + perRequestUs) / base).toFixed(3)}× rampart-jwt's ${base.toFixed(1)} µs.`

@@ -176,6 +176,9 @@ describe('refusal and upstream metrics on /metrics', () => {
     expect(sample(text, 'rampart_authz_denials_total', { route: 'orders', rule: 'permission orders:read' })).toBe(2);
     expect(sample(text, 'rampart_authz_denials_total', { route: 'sales', rule: 'authorize.rule' })).toBe(1);
     expect(samples(text, 'rampart_authz_denials_total')).toHaveLength(2);
+    // Every security event is counted by type too (the three denials above are the only ones of this file).
+    expect(text).toContain('# TYPE rampart_security_events_total counter');
+    expect(sample(text, 'rampart_security_events_total', { type: 'authz.denied' })).toBe(3);
     // A denial is not an authentication failure.
     expect(samples(text, 'rampart_auth_failures_total').filter(([l]) => l.route === 'orders' || l.route === 'sales')).toHaveLength(0);
     // A client-credentials principal (sub = client_id) is labelled with its client id.

@@ -200,6 +200,25 @@ describe('posture per route and per item', () => {
     expect(cellOf(retained, 'a', 16).reason).not.toContain('no retention');
   });
 
+  it('item 6 says how successful authentications reach the audit chain (per window by default, every request, or not at all)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-posture-'));
+    const keyring = { masterKey: Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 1)).toString('base64') };
+    const store = `sqlite:${join(dir, 'audit.db')}`;
+    const issuers = { corp: { issuer: 'https://idp.test', audiences: ['api'], algorithms: ['ES256'], jwksUrl: 'https://idp.test/jwks.json' } };
+    const jwtRoute = { id: 'p', match: { path: '/p' }, upstream: 'http://127.0.0.1:3000', authenticate: [{ jwt: 'corp' }] };
+    const load6 = (audit: Doc) => load({ keyring, issuers, audit: { store, ...audit }, routes: [jwtRoute] });
+    const byDefault = cellOf(evaluatePosture(load6({})), 'p', 6).reason;
+    expect(byDefault).toContain('successful authentications once per route, principal, credential and address per 60s window with a request count');
+    const custom = cellOf(evaluatePosture(load6({ authSuccess: { window: '5m' } })), 'p', 6).reason;
+    expect(custom).toContain('per 5m window');
+    const every = cellOf(evaluatePosture(load6({ authSuccess: { record: 'every-request' } })), 'p', 6).reason;
+    expect(every).toContain('every successful authentication');
+    const off = cellOf(evaluatePosture(load6({ authentication: false })), 'p', 6);
+    expect(off.status).toBe('partial');
+    expect(off.reason).toContain('successful authentications are not audited (audit.authentication: false)');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('has summary counts that add up to routes × items and match the cells', () => {
     const report = evaluatePosture(
       load({

@@ -163,7 +163,7 @@ export class Gateway {
     const alerts =
       destinations.length === 0 ? undefined : new AlertDispatcher(destinations, { clock: Date.now, privacy: audit?.privacy ?? logPrivacy, log: (message, fields) => logger.warn(fields, message) });
     const fanOut = (event: SecurityEvent) => {
-      metrics.securityEvents.labels(event.type).inc();
+      metrics.securityEvents.inc([event.type]);
       // Denials are counted from their event: it names the deciding rule (a config path), request or response side.
       if (event.type === 'authz.denied') metrics.countDenial(event.routeId ?? '-', String(event.details?.['rule'] ?? 'unknown'));
       alerts?.emit(event);

@@ -350,7 +350,8 @@ export class GatewayMetrics {
   readonly upstreamDuration = new RouteHistogram('rampart_upstream_duration_seconds', 'Time to the upstream response headers, by route (every attempt)');
   readonly upstreamErrors: Counter<'route' | 'kind'>;
   readonly rejected: Counter<'reason'>;
-  readonly securityEvents: Counter<'type'>;
+  /** Per event type (a bounded set named in code); a LabelledCounter, as every series counted per request is. */
+  readonly securityEvents = new LabelledCounter('rampart_security_events_total', 'Security events raised by policies, by type', ['type'], 1_000);
   readonly authFailures = new LabelledCounter(
     'rampart_auth_failures_total',
     'Authentication failures answered, by route, method (the authenticating policy or service; gateway: no credential, an unrecognised one or two kinds at once) and reason (from the answer\'s catalogue code)',
@@ -379,7 +380,7 @@ export class GatewayMetrics {
     const consumerRequests = new ConsumerRequests(this.#requests.routes);
     this.registry.registerMetric(consumerRequests.counter as never);
     this.registry.registerMetric(consumerRequests.histogram as never);
-    for (const counter of [this.authFailures, this.authzDenials, this.validationFailures, this.rateLimited]) this.registry.registerMetric(counter as never);
+    for (const counter of [this.authFailures, this.authzDenials, this.validationFailures, this.rateLimited, this.securityEvents]) this.registry.registerMetric(counter as never);
     this.upstreamErrors = new Counter({
       name: 'rampart_upstream_errors_total',
       help: 'Upstream failures, by route and kind (connect-error, timeout, reset, server-error: a 5xx answer, no-target)',
@@ -390,12 +391,6 @@ export class GatewayMetrics {
       name: 'rampart_rejected_requests_total',
       help: 'Requests refused before routing, by reason (path, header, overload, ...)',
       labelNames: ['reason'],
-      registers: [this.registry],
-    });
-    this.securityEvents = new Counter({
-      name: 'rampart_security_events_total',
-      help: 'Security events raised by policies, by type',
-      labelNames: ['type'],
       registers: [this.registry],
     });
   }

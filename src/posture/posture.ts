@@ -97,6 +97,23 @@ function cell(item: ChecklistItemId, status: PostureStatus, reason: string): Pos
   return { item, status, reason };
 }
 
+/** The `audit:` block as the config holds it after defaults (src/audit/schema.ts). */
+interface AuditDocument {
+  authentication?: boolean;
+  dataAccess?: boolean;
+  authSuccess?: { record?: 'per-window' | 'every-request'; window?: string | number };
+}
+
+/** How successful authentications reach the audit chain (src/audit/auth-success.ts), in posture's words. */
+function authSuccessStatement(audit: AuditDocument): string {
+  if (audit.authentication === false) return 'successes not recorded';
+  const settings = audit.authSuccess ?? {};
+  if (settings.record === 'every-request') return 'every successful authentication';
+  const window = settings.window ?? '60s';
+  const length = typeof window === 'number' ? `${window / 1000}s` : window;
+  return `successful authentications once per route, principal, credential and address per ${length} window with a request count`;
+}
+
 type Evaluator = (route: RouteConfig, config: GatewayConfig) => PostureCell;
 
 const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
@@ -201,7 +218,7 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
   },
   6: (route, config) => {
     if (!config.accessLog.enabled) return cell(6, 'missing', 'access log is off');
-    const audit = config.document.audit as { authentication?: boolean; dataAccess?: boolean } | undefined;
+    const audit = config.document.audit as AuditDocument | undefined;
     // Said, not scored: traces help follow an attack across services, but their absence loses no record.
     const tracing = tracingConfigOf(config.document) === undefined ? 'tracing off (observability.tracing)' : 'OpenTelemetry tracing on';
     if (audit === undefined) return cell(6, 'partial', `access log and security events in the log only: no tamper-evident audit store (audit:); ${tracing}`);
@@ -215,7 +232,10 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     const alerts = (config.document.alerts as unknown[] | undefined) ?? [];
     if (alerts.length === 0) gaps.push('alerts with no destination (alerts:)');
     if (!dataAccess && !route.public) gaps.unshift('data access on this route is not audited (audit: { dataAccess: true })');
-    const have = `tamper-evident audit chain (authentication, denials${dataAccess ? ', data access' : ''}), anomaly detectors, ${alerts.length} alert destination(s)`;
+    // How successes are kept is said, so an auditor reading the chain knows one entry may stand for many requests.
+    const successes = authSuccessStatement(audit);
+    if (audit.authentication === false && !route.public) gaps.unshift('successful authentications are not audited (audit.authentication: false)');
+    const have = `tamper-evident audit chain (authentication failures, ${successes}, denials${dataAccess ? ', data access' : ''}), anomaly detectors, ${alerts.length} alert destination(s)`;
     return cell(6, gaps.length === 0 ? 'enforced' : 'partial', gaps.length === 0 ? `${have}; ${tracing}` : `${have}; ${gaps.join('; ')}; ${tracing}`);
   },
   7: (route, config) => {

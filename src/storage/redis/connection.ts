@@ -147,6 +147,20 @@ export function runScript<T>(client: Redis, script: LuaScript, key: string, args
   });
 }
 
+/** `runScript` with several keys: KEYS = `keys`, ARGV = `args`, in one command (the batched checks of counters.ts). */
+export function runScriptOnKeys<T>(
+  client: Redis,
+  script: LuaScript,
+  keys: readonly string[],
+  args: ReadonlyArray<string | number>,
+  transform: (reply: unknown) => T,
+): Promise<T> {
+  return client.evalsha(script.sha, keys.length, ...keys, ...args).then(transform, (error: unknown) => {
+    if (!isNoScript(error)) throw error;
+    return client.eval(script.lua, keys.length, ...keys, ...args).then(transform);
+  });
+}
+
 /**
  * Corks the client's socket until `setImmediate` (Node's documented use of `writable.cork()`: many small writes in
  * quick succession). The socket is looked up on every call: after a reconnection ioredis has a new one. Uncorking a

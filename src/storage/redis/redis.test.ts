@@ -10,7 +10,10 @@ import { describeStoreContract } from '../contract.testkit.ts';
 import { describeCounterRateContract } from '../counters.testkit.ts';
 import { openMemoryStores } from '../memory/index.ts';
 import { openStores } from '../index.ts';
-import { CounterStoreUnavailableError } from '../ports.ts';
+import { CounterStoreUnavailableError, type RateDecision } from '../ports.ts';
+import { MemoryCounterStore } from '../memory/counters.ts';
+import { GCRA, GCRA_BATCH } from './scripts.ts';
+import { MAX_BATCH } from './counters.ts';
 import type { Socket } from 'node:net';
 import { acquireRedis, openRedisCounterStore, openRedisConnections, RedisCounterStore } from './index.ts';
 import { startRedisServer, stopTestRedis, testRedisUrl, uniqueKeyPrefix } from '../../../test/redis-server.ts';
@@ -97,7 +100,7 @@ describe('Redis counters on Redis time', () => {
     }
   });
 
-  it('sends the checks of one event-loop turn in one socket write, and each later turn in its own', async () => {
+  it('sends the commands of one event-loop turn in one socket write, and each later turn in its own', async () => {
     const store = await openReady(uniqueKeyPrefix('coalesce'));
     // The store's own connection (one per URL and timeout in a process), to count the writes on its socket.
     const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
@@ -113,15 +116,12 @@ describe('Redis counters on Redis time', () => {
       writev!.call(this, chunks, callback);
     };
     try {
-      const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => store.take(`k${i % 10}`, 1000, 5, 1_000_000)));
+      const counts = await Promise.all(Array.from({ length: 200 }, (_, i) => store.increment(`k${i % 10}`, 60_000, 1_000_000)));
       expect(writes).toEqual([200]);
-      // Each check still has its own, correct answer: a burst of 5 per key.
-      expect(answers.filter((d) => d.allowed)).toHaveLength(50);
-      for (let k = 0; k < 10; k++) {
-        expect(answers.filter((_, i) => i % 10 === k).map((d) => (d.allowed ? d.remaining : -1))).toEqual([4, 3, 2, 1, 0, ...Array.from({ length: 15 }, () => -1)]);
-      }
-      // Awaiting each answer before the next check: one write per check.
-      for (let i = 0; i < 3; i++) await store.take('alone', 1000, 5, 1_000_000);
+      // Each command still has its own, correct answer: 20 increments per key, in order.
+      for (let k = 0; k < 10; k++) expect(counts.filter((_, i) => i % 10 === k)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      // Awaiting each answer before the next command: one write per command.
+      for (let i = 0; i < 3; i++) await store.increment('alone', 60_000, 1_000_000);
       expect(writes).toEqual([200, 1, 1, 1]);
     } finally {
       socket._write = write;
@@ -129,6 +129,59 @@ describe('Redis counters on Redis time', () => {
       await lease.release();
       await store.close();
     }
+  });
+
+  it('sends the rate checks of one turn as one batched script (at most MAX_BATCH keys), each caller getting its own decision', async () => {
+    const store = await openReady(uniqueKeyPrefix('batch'));
+    const reference = new MemoryCounterStore();
+    // Count the scripts the store's own connection runs (the real client; the call goes through unchanged).
+    const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
+    const client = lease.client;
+    const sent: Array<{ sha: string; keys: number }> = [];
+    const evalsha = client.evalsha;
+    client.evalsha = function (this: typeof client, ...args: unknown[]) {
+      sent.push({ sha: String(args[0]), keys: Number(args[1]) });
+      return (evalsha as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof client.evalsha;
+    try {
+      // 200 checks over 10 keys with different rates in one turn, one key named 20 times: the decisions are those
+      // of the same checks made one by one, in order (the memory store is the reference).
+      const checks = Array.from({ length: 200 }, (_, i) => ({ key: `k${i % 10}`, interval: 1000 * ((i % 10) + 1), burst: (i % 10) + 1 }));
+      const answers = await Promise.all(checks.map((c) => store.take(c.key, c.interval, c.burst, 1_000_000)));
+      const expected: RateDecision[] = [];
+      // (copied: the memory store answers with one reused decision object)
+      for (const c of checks) expected.push({ ...(await reference.take(c.key, c.interval, c.burst, 1_000_000)) });
+      expect(answers).toEqual(expected);
+      expect(answers.filter((d) => d.allowed)).toHaveLength(55);
+      expect(sent).toEqual([
+        { sha: GCRA_BATCH.sha, keys: MAX_BATCH },
+        { sha: GCRA_BATCH.sha, keys: 200 - MAX_BATCH },
+      ]);
+      // A lone check goes as the single-key script; after SCRIPT FLUSH a batch still runs (EVAL fallback).
+      sent.length = 0;
+      expect((await store.take('alone', 1000, 5, 1_000_000)).remaining).toBe(4);
+      expect(sent).toEqual([{ sha: GCRA.sha, keys: 1 }]);
+      const admin = new Redis(url);
+      await admin.script('FLUSH');
+      admin.disconnect();
+      const again = await Promise.all([store.take('alone', 1000, 5, 1_000_000), store.take('other', 1000, 5, 1_000_000)]);
+      expect(again.map((d) => d.remaining)).toEqual([3, 4]);
+    } finally {
+      client.evalsha = evalsha;
+      await lease.release();
+      await store.close();
+      await reference.close();
+    }
+  });
+
+  it('fails every check of a batch when the store closes before the batch is sent, and none is lost silently', async () => {
+    const store = await openReady(uniqueKeyPrefix('batch-closed'));
+    const pending = Array.from({ length: 5 }, (_, i) => store.take(`k${i}`, 1000, 5, 1_000_000));
+    const closing = store.close();
+    const settled = await Promise.allSettled(pending);
+    await closing;
+    expect(settled.map((r) => r.status)).toEqual(Array.from({ length: 5 }, () => 'rejected'));
+    for (const r of settled) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(CounterStoreUnavailableError);
   });
 
   it('shares one connection per URL in a process and closes it with the last holder', async () => {

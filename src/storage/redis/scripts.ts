@@ -43,24 +43,51 @@ end
 `;
 
 /**
- * GCRA (see ports.ts CounterStore): KEYS[1] holds the theoretical arrival time in µs.
- * ARGV: emission interval µs, burst, now ms (or -1). Reply: {allowed, remaining, retryAfterMs, resetMs}.
- * The key expires exactly when the allowance is full again: an idle key costs nothing.
+ * GCRA (see ports.ts CounterStore) for one key: `key` holds the theoretical arrival time in µs.
+ * Reply: {allowed, remaining, retryAfterMs, resetMs}. The key expires exactly when the allowance is full again: an
+ * idle key costs nothing. Shared by GCRA_LUA (one key) and GCRA_BATCH_LUA (several), so both decide alike.
  */
-export const GCRA_LUA = `${CLOCK}
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = now_us(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if tat == nil or tat < now then tat = now end
-local next_tat = tat + interval
-local ahead = next_tat - now
-local tolerance = burst * interval
-if ahead > tolerance then
-  return {0, 0, math.ceil((ahead - tolerance) / 1000), math.ceil((tat - now) / 1000)}
+const GCRA_FUNCTION = `
+local function gcra(key, interval, burst, now)
+  local tat = tonumber(redis.call('GET', key))
+  if tat == nil or tat < now then tat = now end
+  local next_tat = tat + interval
+  local ahead = next_tat - now
+  local tolerance = burst * interval
+  if ahead > tolerance then
+    return {0, 0, math.ceil((ahead - tolerance) / 1000), math.ceil((tat - now) / 1000)}
+  end
+  redis.call('SET', key, string.format('%.0f', next_tat), 'PX', math.ceil(ahead / 1000))
+  return {1, math.floor((tolerance - ahead) / interval), 0, math.ceil(ahead / 1000)}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil(ahead / 1000))
-return {1, math.floor((tolerance - ahead) / interval), 0, math.ceil(ahead / 1000)}
+`;
+
+/** GCRA for KEYS[1]. ARGV: emission interval µs, burst, now ms (or -1). Reply: one decision. */
+export const GCRA_LUA = `${CLOCK}${GCRA_FUNCTION}
+return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now_us(ARGV[3]))
+`;
+
+/**
+ * GCRA for several keys at once: the checks one event-loop turn of a gateway issued (counters.ts batches them),
+ * in one round trip and one script run instead of one each. KEYS[i] gets ARGV[3i-2..3i] (interval µs, burst,
+ * now ms or -1) and the i-th decision of the reply. Redis' clock is read once for the batch. The checks run in
+ * order, so a key named twice is counted twice, exactly as two separate scripts would count it.
+ */
+export const GCRA_BATCH_LUA = `${CLOCK}${GCRA_FUNCTION}
+local server_now = nil
+local out = {}
+for i = 1, #KEYS do
+  local at = tonumber(ARGV[3 * i])
+  local now
+  if at >= 0 then
+    now = at * 1000
+  else
+    if server_now == nil then server_now = now_us(-1) end
+    now = server_now
+  end
+  out[i] = gcra(KEYS[i], tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), now)
+end
+return out
 `;
 
 /**
@@ -193,9 +220,10 @@ return 1
 `;
 
 export const GCRA = script(GCRA_LUA);
+export const GCRA_BATCH = script(GCRA_BATCH_LUA);
 export const QUOTA = script(QUOTA_LUA);
 export const ACQUIRE = script(ACQUIRE_LUA);
 export const WINDOW = script(WINDOW_LUA);
 export const LOCK = script(LOCK_LUA);
 /** Every script, loaded on each connection when it becomes ready. */
-export const COUNTER_SCRIPTS: readonly LuaScript[] = [GCRA, QUOTA, ACQUIRE, WINDOW, LOCK];
+export const COUNTER_SCRIPTS: readonly LuaScript[] = [GCRA, GCRA_BATCH, QUOTA, ACQUIRE, WINDOW, LOCK];
