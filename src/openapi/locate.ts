@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair } from 'yaml';
-import { joinPointer, splitPointer } from './pointer.ts';
+import { joinPointer, splitPointer, unescapeToken } from './pointer.ts';
 
 export interface SourcePosition {
   readonly file: string;
@@ -57,10 +57,24 @@ export interface PositionIndex<N = unknown> {
 
 const MAX_REF_HOPS = 64;
 
+/** Where the pointer walk of `SourceLocator.locate` stands after some tokens. */
+interface WalkState {
+  readonly file: string;
+  readonly source: PositionIndex;
+  readonly node: unknown;
+  /** Pointer inside `file`. */
+  readonly filePointer: string;
+  readonly at: { readonly line: number; readonly column: number } | undefined;
+  /** A token was not found: every longer pointer ends here too. */
+  readonly stopped: boolean;
+}
+
 export class SourceLocator {
   readonly #main: string;
   readonly #yaml = new Map<string, YamlIndex | null>();
   readonly #indexes = new Map<string, PositionIndex | null>();
+  /** Walk states by bundled-document pointer prefix (see `locate`); undefined under '' when the main file has no index. */
+  readonly #walked = new Map<string, WalkState | undefined>();
 
   constructor(mainFile: string) {
     this.#main = mainFile;
@@ -107,48 +121,94 @@ export class SourceLocator {
 
   /** Position of `pointer` (of the bundled document). Falls back to the deepest part of the pointer that exists. */
   locate(pointer: string): SourcePosition {
-    let file = this.#main;
-    let source = this.#index(file);
-    if (!source) return { file, pointer };
-    let node: unknown = source.root;
-    let filePointer = '';
-    let at = positionOf(source, source.offset(node));
-    for (const token of splitPointer(pointer)) {
-      // Go through references until the token is found (the bundled document has the target inlined here).
-      for (let hop = 0; hop < MAX_REF_HOPS; hop++) {
-        if (source.hasStringKey(node, token)) break;
-        const ref = source.ref(node);
-        if (ref === undefined) break;
-        const target = this.#resolveRef(file, ref);
-        if (!target) break;
-        const targetSource = this.#index(target.file);
-        if (!targetSource) break;
-        const found = walk(targetSource, target.pointer);
-        // Offsets are nodes for the JSON index: 0 is a node, as a YAML parser's node object is.
-        if (found === undefined || found === null) break;
-        file = target.file;
-        source = targetSource;
-        node = found;
-        filePointer = target.pointer;
-      }
-      let next: unknown;
-      let offset: number | undefined;
-      const entry = source.entry(node, token);
-      if (entry) {
-        next = entry.value;
-        offset = entry.keyOffset;
-      } else if (/^\d+$/.test(token)) {
-        next = source.item(node, Number(token));
-        if (next === undefined) break;
-        offset = source.offset(next);
-      } else {
+    // The walk to a pointer goes through the walks to each of its prefixes, and a static audit asks for tens of
+    // thousands of pointers that share most of their prefixes (every property of every schema): each prefix is walked
+    // once and remembered. Anything but a well-formed pointer takes the walk from the root, as splitPointer reads it.
+    const state = pointer === '' || pointer.startsWith('/') ? this.#stateAt(pointer) : this.#walkFrom(this.#rootState(), splitPointer(pointer));
+    if (!state) return { file: this.#main, pointer };
+    return { file: state.file, pointer: state.filePointer, ...state.at };
+  }
+
+  /** Where the walk stands after the tokens of the root, or undefined when the main file has no index. */
+  #rootState(): WalkState | undefined {
+    let state = this.#walked.get('');
+    if (state === undefined && !this.#walked.has('')) {
+      const source = this.#index(this.#main);
+      state = source ? { file: this.#main, source, node: source.root, filePointer: '', at: positionOf(source, source.offset(source.root)), stopped: false } : undefined;
+      this.#walked.set('', state);
+    }
+    return state;
+  }
+
+  /** The walk's state after every token of `pointer` (`''` or starting with `/`), from the longest prefix walked before. */
+  #stateAt(pointer: string): WalkState | undefined {
+    if (this.#walked.has(pointer)) return this.#walked.get(pointer);
+    let cut = pointer.length;
+    let state: WalkState | undefined;
+    for (;;) {
+      cut = pointer.lastIndexOf('/', cut - 1);
+      const prefix = cut <= 0 ? '' : pointer.slice(0, cut);
+      if (cut <= 0 || this.#walked.has(prefix)) {
+        state = prefix === '' ? this.#rootState() : this.#walked.get(prefix);
+        cut = Math.max(cut, 0);
         break;
       }
-      filePointer = joinPointer(filePointer, token);
-      at = positionOf(source, offset) ?? at;
-      node = next ?? null;
     }
-    return { file, pointer: filePointer, ...at };
+    while (state && !state.stopped && cut < pointer.length) {
+      const next = pointer.indexOf('/', cut + 1);
+      const end = next === -1 ? pointer.length : next;
+      state = this.#step(state, unescapeToken(pointer.slice(cut + 1, end)));
+      this.#walked.set(pointer.slice(0, end), state);
+      cut = end;
+    }
+    if (state && state.stopped) this.#walked.set(pointer, state);
+    return state;
+  }
+
+  #walkFrom(state: WalkState | undefined, tokens: readonly string[]): WalkState | undefined {
+    for (const token of tokens) {
+      if (!state || state.stopped) break;
+      state = this.#step(state, token);
+    }
+    return state;
+  }
+
+  /**
+   * One token further: through `$ref`s until the token is found (the bundled document has the target inlined here),
+   * then into the entry or item. A token that is not there stops the walk where it is (after any `$ref` hops).
+   */
+  #step(from: WalkState, token: string): WalkState {
+    let { file, source, node, filePointer } = from;
+    for (let hop = 0; hop < MAX_REF_HOPS; hop++) {
+      if (source.hasStringKey(node, token)) break;
+      const ref = source.ref(node);
+      if (ref === undefined) break;
+      const target = this.#resolveRef(file, ref);
+      if (!target) break;
+      const targetSource = this.#index(target.file);
+      if (!targetSource) break;
+      const found = walk(targetSource, target.pointer);
+      // Offsets are nodes for the JSON index: 0 is a node, as a YAML parser's node object is.
+      if (found === undefined || found === null) break;
+      file = target.file;
+      source = targetSource;
+      node = found;
+      filePointer = target.pointer;
+    }
+    let next: unknown;
+    let offset: number | undefined;
+    const entry = source.entry(node, token);
+    if (entry) {
+      next = entry.value;
+      offset = entry.keyOffset;
+    } else if (/^\d+$/.test(token)) {
+      next = source.item(node, Number(token));
+      if (next === undefined) return { file, source, node, filePointer, at: from.at, stopped: true };
+      offset = source.offset(next);
+    } else {
+      return { file, source, node, filePointer, at: from.at, stopped: true };
+    }
+    return { file, source, node: next ?? null, filePointer: joinPointer(filePointer, token), at: positionOf(source, offset) ?? from.at, stopped: false };
   }
 
   /** Every `$ref` in the main file and, transitively, in the files it references (for locating broken references). */

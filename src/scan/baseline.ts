@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import type { Finding, ScanReport } from './model.ts';
 
@@ -61,7 +61,13 @@ export const BASELINE_SCHEMA = {
 } as const;
 
 const MAX_BASELINE_BYTES = 16 * 1024 * 1024;
-const validate = new Ajv({ allErrors: true, strict: true }).compile(BASELINE_SCHEMA);
+let compiledValidator: ValidateFunction | undefined;
+
+/** Compiled on first use: every `rampart scan` loads this module, few runs read a baseline. */
+function baselineValidator(): ValidateFunction {
+  compiledValidator ??= new Ajv({ allErrors: true, strict: true }).compile(BASELINE_SCHEMA);
+  return compiledValidator;
+}
 
 export function loadBaseline(file: string, cwd: string = process.cwd()): Baseline {
   const path = resolve(cwd, file);
@@ -79,6 +85,7 @@ export function loadBaseline(file: string, cwd: string = process.cwd()): Baselin
   } catch (error) {
     throw new BaselineError(`--baseline ${file}: does not parse: ${(error as Error).message.split('\n')[0]}`);
   }
+  const validate = baselineValidator();
   if (!validate(data)) {
     const first = validate.errors?.[0];
     throw new BaselineError(`--baseline ${file}: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`);

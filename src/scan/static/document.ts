@@ -174,14 +174,26 @@ export class AuditDocument {
 
   /** The reusable part a pointer belongs to (see SchemaSite.owner). */
   ownerOf(pointer: string): string {
-    const t = splitPointer(pointer);
-    if ((t[0] === 'paths' || t[0] === 'webhooks') && t.length >= 2) {
-      if (t.length >= 3 && HTTP_METHODS.has(t[2]!)) return joinPointer('', t[0], t[1]!, t[2]!);
-      return joinPointer('', t[0], t[1]!);
+    // Asked for every schema and parameter of the document: when its first three tokens are escaped as joinPointer
+    // escapes them (every `~` starts `~0` or `~1`, RFC 6901 §3), the owner is a prefix of the pointer as written, found
+    // without splitting and re-joining the whole pointer.
+    if (!pointer.startsWith('/')) return ownerOfTokens(splitPointer(pointer));
+    const i1 = pointer.indexOf('/', 1);
+    const i2 = i1 < 0 ? -1 : pointer.indexOf('/', i1 + 1);
+    const i3 = i2 < 0 ? -1 : pointer.indexOf('/', i2 + 1);
+    const e1 = i1 < 0 ? pointer.length : i1;
+    const e2 = i2 < 0 ? pointer.length : i2;
+    const e3 = i3 < 0 ? pointer.length : i3;
+    if (NON_CANONICAL_ESCAPE.test(pointer.slice(0, e3))) return ownerOfTokens(splitPointer(pointer));
+    const first = pointer.slice(1, e1);
+    const count = i1 < 0 ? 1 : i2 < 0 ? 2 : 3;
+    if ((first === 'paths' || first === 'webhooks') && count >= 2) {
+      if (count >= 3 && HTTP_METHODS.has(pointer.slice(i2 + 1, e3))) return pointer.slice(0, e3);
+      return pointer.slice(0, e2);
     }
-    if (t[0] === 'components' && t.length >= 3) return joinPointer('', t[0], t[1]!, t[2]!);
-    if ((t[0] === 'definitions' || t[0] === 'parameters' || t[0] === 'responses') && t.length >= 2) return joinPointer('', t[0], t[1]!);
-    return t.length > 0 ? joinPointer('', t[0]!) : '';
+    if (first === 'components' && count >= 3) return pointer.slice(0, e3);
+    if ((first === 'definitions' || first === 'parameters' || first === 'responses') && count >= 2) return pointer.slice(0, e2);
+    return pointer.slice(0, e1);
   }
 
   /** `schema Pet`, `parameter limit`, `GET /pets`, `path /pets`. */
@@ -199,7 +211,9 @@ export class AuditDocument {
 
   /** A short name for a site relative to its owner: `name`, `tags[]`, `allOf[1].owner.id`. */
   relativeName(pointer: string, owner: string): string {
-    const tokens = splitPointer(pointer).slice(splitPointer(owner).length);
+    // Usually the owner is a prefix of the pointer: then the tokens after it are those of the rest of the pointer.
+    const under = owner.startsWith('/') && pointer.startsWith(owner) && (pointer.length === owner.length || pointer[owner.length] === '/');
+    const tokens = under ? splitPointer(pointer.slice(owner.length)) : splitPointer(pointer).slice(splitPointer(owner).length);
     let out = '';
     for (let i = 0; i < tokens.length; i++) {
       const token = tokens[i]!;
@@ -494,6 +508,20 @@ export class AuditDocument {
     this.#schemas = schemas;
     this.#parameters = parameters;
   }
+}
+
+/** A `~` that is not the start of `~0` or `~1`: the token would not read back as written. */
+const NON_CANONICAL_ESCAPE = /~(?![01])/;
+
+/** `AuditDocument.ownerOf` on the pointer's tokens (exported for the test that compares the two). */
+export function ownerOfTokens(t: readonly string[]): string {
+  if ((t[0] === 'paths' || t[0] === 'webhooks') && t.length >= 2) {
+    if (t.length >= 3 && HTTP_METHODS.has(t[2]!)) return joinPointer('', t[0], t[1]!, t[2]!);
+    return joinPointer('', t[0], t[1]!);
+  }
+  if (t[0] === 'components' && t.length >= 3) return joinPointer('', t[0], t[1]!, t[2]!);
+  if ((t[0] === 'definitions' || t[0] === 'parameters' || t[0] === 'responses') && t.length >= 2) return joinPointer('', t[0], t[1]!);
+  return t.length > 0 ? joinPointer('', t[0]!) : '';
 }
 
 function singular(kind: string): string {
