@@ -98,12 +98,17 @@ export async function readForm(ctx: RequestContext, maxBytes: number): Promise<M
  * refused by a scan of the text before parsing (JSON.parse silently keeps the last one, which lets two
  * parsers disagree about what a body says).
  */
-export async function readJson(ctx: RequestContext, maxBytes: number, maxDepth = 32): Promise<unknown> {
+export function readJson(ctx: RequestContext, maxBytes: number, maxDepth = 32): Promise<unknown> {
   const type = mediaType(ctx);
   if (type !== 'application/json' && !type.endsWith('+json')) {
-    throw new BodyError('RAMPART_ERR_UNSUPPORTED_MEDIA_TYPE', 'expected application/json');
+    return Promise.reject(new BodyError('RAMPART_ERR_UNSUPPORTED_MEDIA_TYPE', 'expected application/json'));
   }
-  const bytes = await readBody(ctx, maxBytes);
+  // One `then` on the body's promise rather than an async function awaiting it: one promise and one microtask fewer
+  // per request on the hot path (every JSON body a policy inspects comes through here).
+  return readBody(ctx, maxBytes).then((bytes) => parseJsonBytes(bytes, maxDepth));
+}
+
+function parseJsonBytes(bytes: Buffer, maxDepth: number): unknown {
   // RFC 8259 §8.1: JSON text carries no byte order mark. Parsers that skip one and parsers that refuse it would read
   // two different bodies (the gateway and the upstream must never disagree): refused.
   if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {

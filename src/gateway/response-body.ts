@@ -23,7 +23,7 @@ import { NOT_RESPONSIBLE, PARSE_FAILED, type UpstreamBodyView } from '../policie
 const BYTE_BOUND_HEADERS = ['content-md5', 'content-digest', 'repr-digest', 'digest', 'content-range'];
 
 /** Depth allowed in upstream JSON: generous (upstreams are trusted more than clients) but bounded. */
-const MAX_RESPONSE_JSON_DEPTH = 128;
+export const MAX_RESPONSE_JSON_DEPTH = 128;
 
 /** The body handlers that want this request's answer, or undefined when none does (the answer then streams). */
 export function selectBodyHandlers(ctx: GatewayContext, route: CompiledRoute): ResponseBodyHandler[] | undefined {
@@ -82,13 +82,16 @@ interface ParsedAnswer {
   readonly layout: JsonLayout;
 }
 
-function parseJsonBody(raw: Buffer): ParsedAnswer | typeof PARSE_FAILED {
-  let text: string;
+function decodeText(raw: Buffer): string | typeof PARSE_FAILED {
   try {
-    text = UPSTREAM_UTF8.decode(raw);
+    return UPSTREAM_UTF8.decode(raw);
   } catch {
     return PARSE_FAILED;
   }
+}
+
+function parseJsonBody(text: string | typeof PARSE_FAILED): ParsedAnswer | typeof PARSE_FAILED {
+  if (text === PARSE_FAILED) return PARSE_FAILED;
   const layout: JsonLayout = new Map();
   try {
     return { value: parseStrictJson(text, MAX_RESPONSE_JSON_DEPTH, layout), text, layout };
@@ -221,6 +224,10 @@ class BodyView implements UpstreamBodyView {
   #read = false;
   #writes = 0;
   #removedOnly: ReadonlySet<object> | undefined;
+  /** The decoded upstream text (decoded once, whoever asks first). */
+  #text: string | typeof PARSE_FAILED | undefined;
+  /** A rewritten answer given as JSON text (`setJsonText`): sent as is, parsed only if a later policy reads `json`. */
+  #textOut: string | undefined;
   changed = false;
 
   constructor(status: number, headers: Record<string, string | string[] | undefined>, raw: Buffer) {
@@ -235,7 +242,8 @@ class BodyView implements UpstreamBodyView {
   get json(): unknown {
     if (!this.#read) {
       this.#read = true;
-      const parsed = this.raw.length > 0 && isJsonMediaType(this.mediaType) ? parseJsonBody(this.raw) : undefined;
+      const source = this.#textOut ?? (this.raw.length > 0 && isJsonMediaType(this.mediaType) ? this.#decoded() : undefined);
+      const parsed = source === undefined ? undefined : parseJsonBody(source);
       if (parsed === PARSE_FAILED || parsed === undefined) this.#json = parsed;
       else {
         this.#parsed = parsed;
@@ -245,9 +253,34 @@ class BodyView implements UpstreamBodyView {
     return this.#json;
   }
 
+  #decoded(): string | typeof PARSE_FAILED {
+    return (this.#text ??= decodeText(this.raw));
+  }
+
+  /**
+   * The upstream's JSON text, decoded, for a policy that works on the text (minimize-text.ts) while nobody has read
+   * or rewritten the answer yet; undefined otherwise (not JSON, empty, already parsed or changed).
+   */
+  jsonText(): string | typeof PARSE_FAILED | undefined {
+    if (this.#read || this.#writes > 0 || this.raw.length === 0 || !isJsonMediaType(this.mediaType)) return undefined;
+    return this.#decoded();
+  }
+
+  /** `text`: strict JSON (what the answer becomes). A later `json` read parses it; a later `setJson` replaces it. */
+  setJsonText(text: string): void {
+    this.#read = false;
+    this.#json = undefined;
+    this.#parsed = undefined;
+    this.#textOut = text;
+    this.changed = true;
+    this.#writes++;
+    this.#removedOnly = undefined;
+  }
+
   setJson(value: unknown): void {
     this.#read = true;
     this.#json = value;
+    this.#textOut = undefined;
     this.changed = true;
     this.#writes++;
     this.#removedOnly = undefined;
@@ -262,6 +295,7 @@ class BodyView implements UpstreamBodyView {
 
   /** The bytes of the rewritten answer. */
   serialise(): Buffer {
+    if (this.#textOut !== undefined) return Buffer.from(this.#textOut);
     const parsed = this.#parsed;
     if (this.#removedOnly !== undefined && this.#writes === 1 && parsed !== undefined) {
       const spliced = spliceJson(parsed.text, parsed.layout, this.#json, this.#removedOnly);
@@ -279,6 +313,17 @@ class BodyView implements UpstreamBodyView {
 export function setMinimizedJson(view: UpstreamBodyView, value: unknown, dirty: ReadonlySet<object>): void {
   if (view instanceof BodyView) view.setMinimizedJson(value, dirty);
   else view.setJson(value);
+}
+
+/** The decoded JSON text of an answer nobody parsed or rewrote yet (`BodyView.jsonText`); undefined otherwise. */
+export function jsonTextOf(view: UpstreamBodyView): string | typeof PARSE_FAILED | undefined {
+  return view instanceof BodyView ? view.jsonText() : undefined;
+}
+
+/** Replaces the answer with strict JSON text (e.g. minimized by minimize-text.ts), sent as is. */
+export function setJsonText(view: UpstreamBodyView, text: string): void {
+  if (view instanceof BodyView) view.setJsonText(text);
+  else view.setJson(JSON.parse(text));
 }
 
 function headerObject(flat: readonly string[]): Record<string, string | string[] | undefined> {

@@ -41,7 +41,7 @@ export interface MinimizeResult {
   readonly dirty: ReadonlySet<object>;
 }
 
-interface Plan {
+export interface Plan {
   readonly declared: ReadonlyMap<string, readonly Located[]>;
   readonly writeOnly: ReadonlySet<string>;
   /** Every property is declared (additionalProperties true or a schema, or a free-form object). */
@@ -67,6 +67,8 @@ export class Minimizer {
   readonly #regexps = new Map<string, RegExp | null>();
   readonly #writeOnlyMemo = new Map<string, boolean>();
   readonly #itemsCache = new Map<string, Items | null>();
+  /** Schema lists whose plan depends on the object (oneOf/anyOf, discriminator): `staticPlan` has none for them. */
+  readonly #dynamicLists = new WeakSet<readonly Located[]>();
   readonly #discriminators: Discriminators;
 
   constructor(document: Readonly<Record<string, unknown>>, version: OpenApiVersion) {
@@ -97,10 +99,36 @@ export class Minimizer {
       }
       return state;
     }
+    this.#walk(value, this.rootOf(schema), [], state);
+    return state;
+  }
+
+  /** The schema list a walk starts from (one per schema, so the plans cached by list identity hit). */
+  rootOf(schema: SchemaAt): readonly Located[] {
     let root = this.#roots.get(schema);
     if (root === undefined) this.#roots.set(schema, (root = [{ value: schema.schema, pointer: schema.pointer }]));
-    this.#walk(value, root, [], state);
-    return state;
+    return root;
+  }
+
+  /**
+   * What `schemas` declare for any object, or undefined when that depends on the object itself (`oneOf`/`anyOf`,
+   * a discriminator): the text minimizer (minimize-text.ts) walks without building objects, so it can only use a
+   * plan known before it reads the members.
+   */
+  staticPlan(schemas: readonly Located[]): Plan | undefined {
+    const known = this.#plansByList.get(schemas);
+    if (known !== undefined) return known;
+    if (this.#dynamicLists.has(schemas)) return undefined;
+    const plan = this.#plan(schemas, NO_MEMBERS);
+    // #plan caches a plan by list exactly when it did not depend on the data.
+    if (this.#plansByList.get(schemas) === plan) return plan;
+    this.#dynamicLists.add(schemas);
+    return undefined;
+  }
+
+  /** What an array schema (a union) declares for its elements; undefined when it declares nothing (not walked). */
+  itemsOf(schemas: readonly Located[]): Items | undefined {
+    return this.#items(schemas);
   }
 
   /** Whether any schema reachable from `schema` marks a property writeOnly (then `allow` mode still walks). */
@@ -347,19 +375,20 @@ export class Minimizer {
   }
 }
 
-interface Items {
+export interface Items {
   readonly rest: readonly Located[];
   readonly prefix: ReadonlyArray<readonly Located[]>;
   readonly prefixLength: number;
 }
 
 const NOTHING_DIRTY: ReadonlySet<object> = new Set();
+const NO_MEMBERS: Record<string, unknown> = Object.freeze(Object.create(null) as Record<string, unknown>);
 
 /**
  * The result being built. Pointers are kept as key paths and written out only when read: with the response event
  * cool-down (policies/contract) most results are never reported, so a leaking upstream costs no string work.
  */
-class State implements MinimizeResult {
+export class State implements MinimizeResult {
   changed = false;
   removed = 0;
   readonly mode: ResponseMode;

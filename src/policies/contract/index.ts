@@ -29,12 +29,14 @@ import { resolve } from 'node:path';
 import type { ConfigIssue, Outcome, PolicyDefinition, PolicyDeps, PolicyHandlers, RequestContext, RouteInfo, UpstreamBodyView } from '../types.ts';
 import { CONTINUE, PARSE_FAILED, problem } from '../types.ts';
 import { BodyError, readBody, readJson } from '../../gateway/body.ts';
-import { setMinimizedJson } from '../../gateway/response-body.ts';
+import { MAX_RESPONSE_JSON_DEPTH, jsonTextOf, setJsonText, setMinimizedJson } from '../../gateway/response-body.ts';
 import { parseSize } from '../../config/units.ts';
 import { loadOpenApi, loadOpenApiSync, type LoadResult, type LocatedIssue } from '../../openapi/load.ts';
 import { CompiledContract, add, responseFor, bodyKind, type CompiledMedia, type CompiledOperation, type ValidationSettings } from '../../openapi/validator.ts';
 import { formatError, type ValidationError } from '../../openapi/json-schema.ts';
 import { Minimizer, type MinimizeResult, type ResponseMode } from '../../openapi/minimize.ts';
+import { INVALID_JSON, NEEDS_VALUE, minimizeJsonText } from '../../openapi/minimize-text.ts';
+import type { SchemaAt } from '../../openapi/model.ts';
 import { acceptable, isJsonMediaType, mediaTypeOf, selectMedia } from '../../openapi/media.ts';
 import { parseMultipart } from '../../openapi/multipart.ts';
 import { Cooldown } from '../../detect/state.ts';
@@ -163,6 +165,8 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
   }
   const { api } = contract;
   const minimizer = new Minimizer(api.model.document, api.model.version);
+  // Response schemas the text minimizer gave up on (a plan depends on the data): their answers are parsed directly.
+  const needsValue = new WeakSet<SchemaAt>();
   const defaultMode: ResponseMode = config.responses.undeclared ?? 'remove';
   const matched = new Map<CompiledOperation, MatchedOperation>();
   for (const operation of contract.operations) {
@@ -202,6 +206,13 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
     });
   };
 
+  // The answer claims JSON but is not: nothing can be minimised, so nothing is passed on (fail closed).
+  const notJson = (entry: MatchedOperation, mode: ResponseMode, status: number): Outcome =>
+    mode === 'allow' ? CONTINUE : problem('RAMPART_ERR_UPSTREAM_BAD_RESPONSE', `contract: ${entry.operation.model.key}: ${status} response is not valid JSON`);
+
+  const undeclaredProblem = (entry: MatchedOperation, status: number, result: MinimizeResult): Outcome =>
+    problem('RAMPART_ERR_UPSTREAM_BAD_RESPONSE', `contract: ${entry.operation.model.key}: ${status} response has undeclared ${result.undeclared.join(', ') || 'content'}`);
+
   const refuse = (ctx: RequestContext, operation: CompiledOperation, errors: readonly ValidationError[]): Outcome => {
     const lines = errors.map(formatError);
     deps.events.emit({
@@ -215,14 +226,23 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
     return problem('RAMPART_ERR_REQUEST_INVALID', `contract: ${operation.model.key}: ${lines.join('; ')}`, undefined, { errors });
   };
 
+  const bodyProblem = (error: unknown): Outcome => {
+    if (error instanceof BodyError) return problem(error.code, `contract: ${error.message}`);
+    throw error;
+  };
+
+  /** JSON bodies, the hot path: one `then` on the shared reader, no async function around it. */
+  const checkJson = (ctx: RequestContext, operation: CompiledOperation, media: CompiledMedia, errors: ValidationError[]): Promise<Outcome> =>
+    // The shared reader refuses a byte order mark (RFC 8259 §8.1), as it refuses duplicate and prototype keys.
+    readJson(ctx, maxBody, maxDepth).then((value) => {
+      operation.validateJson(media, value, errors);
+      return errors.length > 0 ? refuse(ctx, operation, errors) : CONTINUE;
+    }, bodyProblem);
+
   const checkBody = async (ctx: RequestContext, operation: CompiledOperation, media: CompiledMedia, type: string, errors: ValidationError[]): Promise<Outcome> => {
     try {
       const kind = bodyKind(type);
-      if (kind === 'json') {
-        // The shared reader refuses a byte order mark (RFC 8259 §8.1), as it refuses duplicate and prototype keys.
-        const value = await readJson(ctx, maxBody, maxDepth);
-        operation.validateJson(media, value, errors);
-      } else if (kind === 'form') {
+      if (kind === 'form') {
         const bytes = await readBody(ctx, maxBody);
         let text: string;
         try {
@@ -237,8 +257,7 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
         operation.validateMultipart(media, parts, errors);
       }
     } catch (error) {
-      if (error instanceof BodyError) return problem(error.code, `contract: ${error.message}`);
-      throw error;
+      return bodyProblem(error);
     }
     if (errors.length > 0) return refuse(ctx, operation, errors);
     return CONTINUE;
@@ -292,7 +311,9 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
       if (errors.length > 0) return refuse(ctx, operation, errors);
       // JSON, form and multipart bodies are always parsed (strictly, with limits), with or without a schema; other
       // media types stream through unread.
-      if (bodyKind(type) === 'other') return CONTINUE;
+      const kind = bodyKind(type);
+      if (kind === 'other') return CONTINUE;
+      if (kind === 'json') return checkJson(ctx, operation, media, errors);
       return checkBody(ctx, operation, media, type, errors);
     },
 
@@ -307,9 +328,23 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
       const mode = entry.responseMode;
       const response = responseFor(entry.operation.model, view.status);
       const media = response && view.mediaType !== '' ? selectMedia(response.content, view.mediaType) : undefined;
+      const schema = media?.schema;
+      // The usual case, a declared JSON schema: minimized on the text in one pass, without building the value.
+      const text = schema === undefined || needsValue.has(schema) ? undefined : jsonTextOf(view);
+      if (typeof text === 'string') {
+        const minimized = minimizeJsonText(minimizer, schema!, text, mode, MAX_RESPONSE_JSON_DEPTH);
+        if (minimized === INVALID_JSON) return notJson(entry, mode, view.status);
+        if (minimized === NEEDS_VALUE) needsValue.add(schema!);
+        else {
+          const result = minimized.result;
+          if (result.undeclared.length > 0 || result.removed > 0) reportUndeclaredResponse(ctx, entry.operation, view.status, mode, result);
+          if (mode === 'reject' && result.undeclared.length > 0) return undeclaredProblem(entry, view.status, result);
+          if (minimized.text !== undefined) setJsonText(view, minimized.text);
+          return CONTINUE;
+        }
+      }
       if (view.json === PARSE_FAILED) {
-        // The answer claims JSON but is not: nothing can be minimised, so nothing is passed on (fail closed).
-        return mode === 'allow' ? CONTINUE : problem('RAMPART_ERR_UPSTREAM_BAD_RESPONSE', `contract: ${entry.operation.model.key}: ${view.status} response is not valid JSON`);
+        return notJson(entry, mode, view.status);
       }
       if (view.json === undefined) {
         // Not JSON: passes only when the document declares this media type for this status.
@@ -317,14 +352,11 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
         return problem('RAMPART_ERR_UPSTREAM_BAD_RESPONSE', `contract: ${entry.operation.model.key}: ${view.status} ${view.mediaType || 'untyped'} response is not declared`);
       }
       const value = view.json;
-      const schema = media?.schema;
       // Nothing declares a bare JSON value (a string, a number) answered for a status or media type without schema.
       const bare = schema === undefined && (value === null || typeof value !== 'object');
       const result: MinimizeResult = bare ? { changed: false, removed: 0, undeclared: mode === 'allow' ? [] : [''], dirty: new Set() } : minimizer.minimize(schema, value, mode);
       if (result.undeclared.length > 0 || result.removed > 0) reportUndeclaredResponse(ctx, entry.operation, view.status, mode, result);
-      if (mode === 'reject' && result.undeclared.length > 0) {
-        return problem('RAMPART_ERR_UPSTREAM_BAD_RESPONSE', `contract: ${entry.operation.model.key}: ${view.status} response has undeclared ${result.undeclared.join(', ') || 'content'}`);
-      }
+      if (mode === 'reject' && result.undeclared.length > 0) return undeclaredProblem(entry, view.status, result);
       if (bare && mode === 'remove') view.setJson(null);
       // Only members were removed: the gateway copies the rest of the upstream's text instead of serialising it all.
       else if (result.changed) setMinimizedJson(view, value, result.dirty);
