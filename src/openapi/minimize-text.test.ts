@@ -9,6 +9,7 @@ import { INVALID_JSON, NEEDS_VALUE, minimizeJsonText } from './minimize-text.ts'
 import { parseStrictJson, type JsonLayout } from '../gateway/body.ts';
 import { spliceJson } from '../gateway/response-body.ts';
 import type { SchemaAt } from './model.ts';
+import { mulberry32 } from '../detect/traces.ts';
 
 const schemas: Record<string, unknown> = {
   User: {
@@ -73,16 +74,6 @@ function same(schema: SchemaAt, text: string, mode: ResponseMode = 'remove', dep
   return expected;
 }
 
-/** Seeded PRNG (mulberry32): reproducible random documents. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['id', 'email', 'password', 'secretRef', 'profile', 'tags', 'labels', 'free', 'anything', 'pair', 'matrix', 'next', 'name', 'bio', 'v', 'w', 'x-color', 'hidden', 'ssn', 'type', 'r', 'side', 'e\\u006dail', 'caf\u00e9', 'a"b', '0', '7'];
 const SCALARS = ['0', '-1', '12345678901234567891', '1.50', '-0.0e+5', '2E-3', 'true', 'false', 'null', '""', '"x"', '"a\\"b\\\\c\\n\\u00e9\\/"', '"\u00e9\u{1F600}"'];
@@ -217,7 +208,7 @@ describe('minimizeJsonText', () => {
   });
 
   it('agrees with parse + minimize + splice on random documents, compact and pretty-printed', () => {
-    const next = random(20261128);
+    const next = mulberry32(20261128);
     const roots = ['User', 'Users', 'Named', 'Tag', 'Profile'];
     for (let i = 0; i < 3000; i++) {
       const text = generate(next, 0, i % 2 === 1);
@@ -228,7 +219,7 @@ describe('minimizeJsonText', () => {
   });
 
   it('refuses exactly what the hardened parser refuses on random corruptions', () => {
-    const next = random(42);
+    const next = mulberry32(42);
     const noise = ['"', '\\', ',', ':', '{', '}', '[', ']', ' ', '\n', '\u0001', '0', '-', 'e', '.', 'u', 't', 'a'];
     for (let i = 0; i < 4000; i++) {
       const text = generate(next, 0, i % 2 === 0);

@@ -361,12 +361,7 @@ class Scan {
       at = skipSpace(text, end);
       const c = text.charCodeAt(at);
       if (c === COMMA) {
-        const comma = at;
-        at = skipSpace(text, at + 1);
-        if (plan !== undefined) {
-          this.space(end, comma);
-          this.space(comma + 1, at);
-        }
+        at = this.afterComma(end, at, plan !== undefined);
         continue;
       }
       if (c !== CLOSE_BRACE) throw INVALID;
@@ -378,6 +373,19 @@ class Scan {
       this.pos = at + 1;
       return dirty;
     }
+  }
+
+  /**
+   * Past the comma at `comma` that follows a member or element ending at `end`: where the next one starts. When the
+   * container is being rewritten (`tracking`), the space on both sides of the comma is recorded, as `space` does.
+   */
+  afterComma(end: number, comma: number, tracking: boolean): number {
+    const next = skipSpace(this.text, comma + 1);
+    if (tracking) {
+      this.space(end, comma);
+      this.space(comma + 1, next);
+    }
+    return next;
   }
 
   /** An array; true when it is dirty (something removed further down: the minimizer never removes elements). */
@@ -411,12 +419,7 @@ class Scan {
       at = skipSpace(text, end);
       const c = text.charCodeAt(at);
       if (c === COMMA) {
-        const comma = at;
-        at = skipSpace(text, at + 1);
-        if (items !== undefined) {
-          this.space(end, comma);
-          this.space(comma + 1, at);
-        }
+        at = this.afterComma(end, at, items !== undefined);
         continue;
       }
       if (c !== CLOSE_BRACKET) throw INVALID;

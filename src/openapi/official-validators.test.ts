@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import { GENERATED_FILE, officialValidatorsSource } from './official-validators-build.mjs';
 import { officialSchema, officialSchemaValidator, parseOpenApiFile, parserValidatorStats } from './parse-document.mjs';
+import { mulberry32 } from '../detect/traces.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/contract/', import.meta.url));
 const SHARED_SPECS = fileURLToPath(new URL('../../../shared/specs/', import.meta.url));
@@ -28,16 +29,6 @@ function versionOf(document: Record<string, unknown>): Version {
   return String(document.openapi).startsWith('3.1') ? '3.1' : '3.0';
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every object or array of a document, with a parent and key to change it through. */
 function slots(document: unknown): Array<{ parent: Record<string, unknown> | unknown[]; key: string | number }> {
@@ -116,7 +107,7 @@ describe('precompiled official schema validators', () => {
     const reference = { '2.0': compiledNow('2.0'), '3.0': compiledNow('3.0'), '3.1': compiledNow('3.1') };
     const documents = await bundledDocuments();
     expect(documents.length).toBeGreaterThanOrEqual(7);
-    const next = random(20261128);
+    const next = mulberry32(20261128);
     let invalid = 0;
     let valid = 0;
     for (const { document } of documents) {
