@@ -3,8 +3,8 @@
  * grouping and de-duplication, retries with backoff and a dead-letter list. A list of destinations, each with its own
  * filter, format and delivery settings.
  */
-import { Ajv } from 'ajv';
 import { formatAjvErrors } from '../config/errors.ts';
+import { validatorOnFirstUse } from '../config/config-ajv.ts';
 import { DURATION_SCHEMA, parseDuration } from '../config/units.ts';
 import type { Severity } from '../observe/events.ts';
 
@@ -207,8 +207,7 @@ export function checkAlertsConfig(alerts: readonly AlertDestinationConfig[], mod
   return errors;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true });
-const validate = ajv.compile(alertsConfigSchema);
+const validate = validatorOnFirstUse(alertsConfigSchema);
 
 /**
  * Validates an `alerts:` value, fills defaults (on a copy) and resolves it for the dispatcher. The gateway's loader

@@ -11,7 +11,7 @@
  * - with `storage: memory:` (no ring) they are still derived from the master key, change with it, and the log says so.
  */
 import { dirname } from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
+import { validatorOnFirstUse, type ConfigValidator } from '../config/config-ajv.ts';
 import { parseDuration } from '../config/units.ts';
 import { parseMasterKey, MasterKeyError } from '../crypto/master-key.ts';
 import type { SecurityEvents } from '../observe/events.ts';
@@ -83,11 +83,10 @@ export interface ResolvedSettings {
   readonly addresses: AddressPrivacy;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true });
-const validators: Record<'audit' | 'events' | 'privacy', ValidateFunction> = {
-  audit: ajv.compile(auditConfigSchema),
-  events: ajv.compile(eventsConfigSchema),
-  privacy: ajv.compile(privacyConfigSchema),
+const validators: Record<'audit' | 'events' | 'privacy', ConfigValidator> = {
+  audit: validatorOnFirstUse(auditConfigSchema),
+  events: validatorOnFirstUse(eventsConfigSchema),
+  privacy: validatorOnFirstUse(privacyConfigSchema),
 };
 
 function validated(name: 'audit' | 'events' | 'privacy', value: unknown, errors: string[]): Record<string, unknown> | undefined {

@@ -16,10 +16,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { Command } from 'commander';
-import { Ajv } from 'ajv';
 import YAML from 'yaml';
 import { loadConfigFile } from '../config/load.ts';
 import { formatAjvErrors } from '../config/errors.ts';
+import { validatorOnFirstUse } from '../config/config-ajv.ts';
 import { POLICIES } from '../policies/registry.ts';
 import { canonicalizeRequestTarget } from '../gateway/canonical-path.ts';
 import { Router } from '../gateway/router.ts';
@@ -157,8 +157,7 @@ export async function explain(options: ExplainOptions) {
   }
 
   const config = { ...(authorizePolicy.inheritConfig?.(document) ?? {}), ...structuredClone(route.authorize as Record<string, unknown>) };
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true });
-  const validate = ajv.compile(authorizeSchema);
+  const validate = validatorOnFirstUse(authorizeSchema);
   const routePath = `routes[${routes.indexOf(route)}].authorize`;
   if (!validate(config)) throw new InputError(`${options.config}: ${formatAjvErrors(validate.errors ?? [], routePath).join('\n  ')}`);
   const compiled = compileAuthorization(config as unknown as AuthorizeConfig, routePath);

@@ -12,7 +12,8 @@
  * `Deprecation`), a sunset date (RFC 8594 `Sunset`), a link to the migration notes (`Link` with rel="deprecation"
  * and rel="sunset") and brownout windows before the sunset; after the sunset the gateway answers 410 Gone.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { validatorOnFirstUse } from './config-ajv.ts';
 import { DURATION_SCHEMA } from './units.ts';
 import { resolve } from 'node:path';
 import { parseDuration } from './units.ts';
@@ -154,8 +155,7 @@ export const APIS_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validateApis = ajv.compile(APIS_SCHEMA);
+const validateApis = validatorOnFirstUse(APIS_SCHEMA);
 
 export interface Expansion {
   /** The document with `routes` extended by the expanded routes (the input is not changed). */

@@ -7,10 +7,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
 import { formatAjvErrors } from './errors.ts';
+import { validatorOnFirstUse, type ConfigValidator } from './config-ajv.ts';
 import { resolveConfigReferences } from './env.ts';
 import { loadOpenApiSync } from '../openapi/load.ts';
 import { checkAuditSettings } from '../audit/configured.ts';
@@ -148,10 +148,10 @@ export interface LoadOptions {
   readonly now?: Date;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true });
-const validateDocument = ajv.compile(CONFIG_SCHEMA);
-const policyValidators = new Map<string, ValidateFunction>();
-for (const [name, def] of POLICIES) policyValidators.set(name, ajv.compile(def.schema));
+const validateDocument = validatorOnFirstUse(CONFIG_SCHEMA);
+/** One validator per policy schema, each compiled when a config first uses that policy. */
+const policyValidators = new Map<string, ConfigValidator>();
+for (const [name, def] of POLICIES) policyValidators.set(name, validatorOnFirstUse(def.schema));
 
 export function loadConfigFile(file: string, options: Omit<LoadOptions, 'baseDir'> = {}): LoadResult {
   let text: string;
@@ -272,8 +272,8 @@ function normalizeUpstream(raw: RawUpstream, path: string, errors: string[], bas
 }
 
 // ajv applies no defaults inside anyOf branches: the object forms are filled in by their own validators.
-const fillListenerDefaults = ajv.compile(LISTENER_SCHEMA);
-const fillAdminDefaults = ajv.compile(ADMIN_SCHEMA);
+const fillListenerDefaults = validatorOnFirstUse(LISTENER_SCHEMA);
+const fillAdminDefaults = validatorOnFirstUse(ADMIN_SCHEMA);
 
 /** Loopback only: `localhost`, `::1` or 127.0.0.0/8. Anything else (a name, '', 0.0.0.0) may be reachable. */
 function isLoopbackHost(host: string): boolean {
@@ -281,7 +281,7 @@ function isLoopbackHost(host: string): boolean {
 }
 
 const upstreamObjectSchema = (CONFIG_SCHEMA.properties.routes.items.properties.upstream.anyOf as readonly unknown[])[2] as object;
-const validateUpstreamObject = ajv.compile(upstreamObjectSchema);
+const validateUpstreamObject = validatorOnFirstUse(upstreamObjectSchema);
 function validateUpstreamDefaults(object: Record<string, unknown>): void {
   validateUpstreamObject(object);
 }

@@ -17,8 +17,8 @@
  *   detectors: { state: redis }                                    # the Redis of counters.store, its keyPrefix and timeout
  *   detectors: { state: { redis: { url: "${env:REDIS_URL}", keyPrefix: "rampart:", syncInterval: 500ms } } }
  */
-import { Ajv } from 'ajv';
 import { formatAjvErrors } from '../config/errors.ts';
+import { validatorOnFirstUse } from '../config/config-ajv.ts';
 import { DURATION_SCHEMA, parseDuration } from '../config/units.ts';
 import { isRedisCounterStore, type CountersConfig } from '../storage/counters-config.ts';
 import { DETECTOR_NAMES, type Severity } from './types.ts';
@@ -407,8 +407,7 @@ interface BaselineInput {
   readonly zScore: number;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true });
-const validate = ajv.compile(detectorsConfigSchema);
+const validate = validatorOnFirstUse(detectorsConfigSchema);
 
 /**
  * Validates a `detectors:` value and fills in defaults (a deep copy: the input is not changed). The gateway's loader

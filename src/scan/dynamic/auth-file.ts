@@ -22,7 +22,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { substituteEnv } from '../../config/env.ts';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { validatorOnFirstUse } from '../../config/config-ajv.ts';
 import YAML from 'yaml';
 import { formatAjvErrors } from '../../config/errors.ts';
 
@@ -172,8 +173,7 @@ export const authFileSchema = Object.freeze({
   },
 });
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validate = ajv.compile(authFileSchema);
+const validate = validatorOnFirstUse(authFileSchema);
 
 export class AuthFileError extends Error {
   override readonly name = 'AuthFileError';
