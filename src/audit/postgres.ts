@@ -103,13 +103,9 @@ export class PostgresAuditStore implements AuditStore {
   static async open(url: string, options: OpenAuditStoreOptions): Promise<PostgresAuditStore> {
     const schema = options.schema ?? 'rampart_audit';
     if (!SCHEMA_NAME.test(schema)) throw new AuditStoreError('audit schema name must be lower-case letters, digits and "_" (at most 63)');
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4, idleTimeoutMillis: 30_000 });
+    const pool = new pg.Pool({ connectionString: withSynchronousCommit(url), max: options.poolSize ?? 4, idleTimeoutMillis: 30_000 });
     // An idle client losing its connection must not crash the gateway; the next query reports the failure.
     pool.on('error', () => undefined);
-    // Every connection: the server flushes WAL before acknowledging a commit (durable against a server crash).
-    pool.on('connect', (client) => {
-      client.query('SET synchronous_commit TO on').catch(() => undefined);
-    });
     const store = new PostgresAuditStore(pool, schema, options.hasher);
     try {
       if (options.mustExist) {
@@ -385,4 +381,23 @@ export class PostgresAuditStore implements AuditStore {
     this.#closed = true;
     await this.#pool.end();
   }
+}
+
+/**
+ * `url` with `-c synchronous_commit=on` appended to its PostgreSQL startup `options`: on every connection the server
+ * flushes its WAL before acknowledging a commit (durable against a server crash). A later `-c` for the same setting
+ * wins, so a URL asking for `off` gets `on`. A startup option rather than a `SET` from the pool's 'connect' event:
+ * that query would still be running when the pool hands the client out, and pg answers the caller's overlapping
+ * query with a deprecation warning now and will refuse it in pg 9.
+ */
+function withSynchronousCommit(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new AuditStoreError('the audit store URL is not a URL (postgres://user@host:port/database)');
+  }
+  const own = parsed.searchParams.get('options');
+  parsed.searchParams.set('options', `${own === null || own.trim() === '' ? '' : `${own} `}-c synchronous_commit=on`);
+  return parsed.toString();
 }
