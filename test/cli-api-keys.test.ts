@@ -1,7 +1,6 @@
 /**
- * `rampart consumers …` and `rampart api-keys …` as an operator runs them: one real process per command
- * (test/cli-identity-program.ts, the identity commands on a commander program set up like src/cli/main.ts; and the
- * real bin once main.ts registers them), against a SQLite file in a temp directory that this test process also
+ * `rampart consumers …` and `rampart api-keys …` as an operator runs them: one real process of bin/rampart.js per
+ * command, against a SQLite file in a temp directory that this test process also
  * opens, with the api-key policy on a real server on port 0, to see revocation and disabling take effect.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -24,9 +23,8 @@ import { openStores } from '../src/storage/index.ts';
 import type { Stores } from '../src/storage/ports.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PROGRAM = join(ROOT, 'test', 'cli-identity-program.ts');
 const BIN = join(ROOT, 'bin', 'rampart.js');
-/** Each process compiles TypeScript through tsx: seconds on a cold cache, more while the suite competes for CPU. */
+/** Each process starts the whole CLI (through tsx when dist/ is not current): seconds while the suite competes for CPU. */
 const PROCESS_TIMEOUT_MS = 50_000;
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
@@ -79,7 +77,7 @@ function writeConfig(file: string, lines: string[]): string {
 
 /** The identity commands, run as a separate process against CONFIG. */
 function rampart(...args: string[]): Promise<Run> {
-  return run(['--import', 'tsx', PROGRAM], args, ENV);
+  return run([BIN], args, ENV);
 }
 
 /**
@@ -372,12 +370,12 @@ describe('config handling', () => {
   it('development without a master key: a 0600 key file beside the database, a loud warning, and keys that work', async () => {
     const devDir = mkdtempSync(join(dir, 'dev-'));
     const devConfig = writeConfig(join(devDir, 'rampart.yaml'), ['storage: sqlite:./dev.db']);
-    const add = await run(['--import', 'tsx', PROGRAM], ['consumers', 'add', 'local', '--roles', 'dev', '-c', devConfig]);
+    const add = await run([BIN], ['consumers', 'add', 'local', '--roles', 'dev', '-c', devConfig]);
     expect(add.code).toBe(0);
     expect(add.stderr).toMatch(/^warning: DEVELOPMENT ONLY: no keyring\.masterKey configured/m);
     const keyFile = join(devDir, 'dev.db.master-key');
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
-    const created = await run(['--import', 'tsx', PROGRAM], ['api-keys', 'create', '--consumer', 'local', '-c', devConfig]);
+    const created = await run([BIN], ['api-keys', 'create', '--consumer', 'local', '-c', devConfig]);
     const devKey = KEY.exec(created.stdout)![0];
 
     // The gateway opens the same config the same way, so it finds the same key file and accepts the key.

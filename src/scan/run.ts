@@ -96,7 +96,8 @@ function readVersion(): string {
   }
 }
 
-const DYNAMIC_MODULE = new URL('./dynamic/index.ts', import.meta.url);
+// Beside this file in either form: src/scan/dynamic/index.ts, or dist/scan/dynamic/index.js in the compiled build.
+const DYNAMIC_MODULE = new URL(`./dynamic/index${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`, import.meta.url);
 
 /** What run.ts uses of ./dynamic/index.ts (typed here: the module is imported by a computed specifier). */
 interface DynamicModule {
