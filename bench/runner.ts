@@ -7,6 +7,7 @@
  * last. Medians over rounds then drop the odd outlier run.
  */
 import { execFileSync } from 'node:child_process';
+import { sourceState } from '../bin/build-state.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -180,13 +181,29 @@ export function machineInfo(): Record<string, string> {
   };
 }
 
+/**
+ * How bin/rampart.js runs the contenders it starts: the compiled build when dist/ matches src/ (as after `npm install`
+ * or `npm run build`), the TypeScript sources through tsx otherwise (slower to start; same request handling, measured
+ * within noise of the build in one run).
+ */
+export function rampartRuntime(): string {
+  try {
+    const { source } = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'dist', 'BUILD.json'), 'utf8')) as { source: { files: number; newestMs: number } };
+    const now = sourceState(path.join(REPO_ROOT, 'src'));
+    if (process.env.RAMPART_FROM_SOURCE !== '1' && source.files === now.files && now.newestMs <= source.newestMs) return 'compiled build (dist/)';
+  } catch {
+    // no build: the sources
+  }
+  return 'sources through tsx (dist/ missing or older than src/: npm run build)';
+}
+
 export function versionInfo(): Record<string, string> {
   let rampart = 'unknown';
   try {
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
     const head = firstLine(commandOutput('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']));
     const dirty = commandOutput('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']).trim() !== '';
-    rampart = `${pkg.version} (git ${head}${dirty ? ', with uncommitted changes' : ''})`;
+    rampart = `${pkg.version} (git ${head}${dirty ? ', with uncommitted changes' : ''}; ${rampartRuntime()})`;
   } catch {
     // keep what we have
   }
