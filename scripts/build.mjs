@@ -5,9 +5,10 @@
 // dist/BUILD.json records the state of src/ the build started from; bin/rampart.js uses dist/ only while src/ is
 // still in that state.
 //
-//     node scripts/build.mjs     (also run by `npm install` / `npm ci` as part of "prepare", and by `npm test`)
+//     node scripts/build.mjs [--force]   (also run by `npm install` / `npm ci` as part of "prepare", and by
+//                                         `npm test`; does nothing when dist/ was built from these sources)
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,16 @@ import { sourceState } from '../bin/build-state.js';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SRC = join(ROOT, 'src');
 const DIST = join(ROOT, 'dist');
+
+/** True when dist/BUILD.json records exactly `state` (what bin/rampart.js checks, but equal, not merely older). */
+function buildMatches(state) {
+  try {
+    const { source } = JSON.parse(readFileSync(join(DIST, 'BUILD.json'), 'utf8'));
+    return source.files === state.files && source.newestMs === state.newestMs;
+  } catch {
+    return false;
+  }
+}
 
 let tsc;
 try {
@@ -27,6 +38,11 @@ try {
 }
 
 const before = sourceState(SRC);
+// Already built from exactly these sources (`npm ci` builds, then `npm test` asks again): nothing to do.
+if (!process.argv.includes('--force') && buildMatches(before)) {
+  console.log('rampart build: dist/ is current');
+  process.exit(0);
+}
 rmSync(DIST, { recursive: true, force: true });
 const compiled = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (compiled.status !== 0) {
