@@ -42,48 +42,13 @@ import {
   type PruneOptions,
   type PruneResult,
 } from './store.ts';
-import { entryOf, verifyChain, type StoredLink, type VerifyOptions, type VerifyReport } from './verify.ts';
+import { entryOf, verifyChain, type VerifyOptions, type VerifyReport } from './verify.ts';
+import { CHAIN_COLUMNS, CHAIN_PAGE, linkOfRow, type ChainRow } from './stored-row.ts';
 
 /** Unquoted identifiers only: the schema name is interpolated into SQL, so nothing else may pass. */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-const PAGE = 1000;
-const COLUMNS = 'seq, time, type, actor, client, route, request_id, outcome, details, prev_hash, hash, v, salt, commitment';
 
-interface Row {
-  seq: string;
-  time: string;
-  type: string;
-  actor: string;
-  client: string | null;
-  route: string | null;
-  request_id: string | null;
-  outcome: string;
-  details: string;
-  prev_hash: string;
-  hash: string;
-  v: number;
-  salt: string | null;
-  commitment: string | null;
-}
 
-function linkOf(row: Row): StoredLink {
-  return {
-    seq: Number(row.seq),
-    time: Number(row.time),
-    type: row.type,
-    actor: row.actor,
-    client: row.client,
-    route: row.route,
-    requestId: row.request_id,
-    outcome: row.outcome,
-    details: row.details,
-    prev: row.prev_hash,
-    hash: row.hash,
-    v: Number(row.v),
-    salt: row.salt,
-    commitment: row.commitment,
-  };
-}
 
 export class PostgresAuditStore implements AuditStore {
   readonly kind = 'postgres' as const;
@@ -227,7 +192,7 @@ export class PostgresAuditStore implements AuditStore {
     }
     // One statement for the whole batch (unnest of column arrays), whatever its size.
     await client.query(
-      `INSERT INTO ${this.#t.chain} (${COLUMNS}) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::smallint[], $13::text[], $14::text[])`,
+      `INSERT INTO ${this.#t.chain} (${CHAIN_COLUMNS}) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::smallint[], $13::text[], $14::text[])`,
       columns,
     );
     const last = entries[entries.length - 1]!;
@@ -249,13 +214,13 @@ export class PostgresAuditStore implements AuditStore {
       const head = await this.#lockHead(client);
       const outcome = { erased: [] as number[], notErasable: [] as number[], alreadyErased: [] as number[], missing: [] as number[] };
       for (const seq of [...new Set(request.seqs)].sort((a, b) => a - b)) {
-        const { rows } = await client.query<Row>(`SELECT ${COLUMNS} FROM ${chain} WHERE seq = $1 FOR UPDATE`, [seq]);
+        const { rows } = await client.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM ${chain} WHERE seq = $1 FOR UPDATE`, [seq]);
         const row = rows[0];
         if (row === undefined) outcome.missing.push(seq);
         else if (Number(row.v) !== 2) outcome.notErasable.push(seq);
         else if (row.salt === null) outcome.alreadyErased.push(seq);
         else {
-          const link = linkOf(row);
+          const link = linkOfRow(row);
           if (linkFault(link, this.hasher) !== undefined) throw new AuditStoreError(`audit entry seq ${seq} does not match its hash; run rampart audit verify before erasing`);
           const fields = erasedFields(this.hasher, link, { by: request.by, at: request.at, erasure: request.erasure });
           const updated = await client.query(
@@ -289,10 +254,10 @@ export class PostgresAuditStore implements AuditStore {
       // Only a prefix that verifies is pruned (sqlite.ts says why).
       let last: ChainHead = anchor ?? { seq: 0, hash: GENESIS_HASH };
       for (let after = start; after < through; ) {
-        const { rows } = await client.query<Row>(`SELECT ${COLUMNS} FROM ${chain} WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT ${PAGE}`, [after, through]);
+        const { rows } = await client.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM ${chain} WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT ${CHAIN_PAGE}`, [after, through]);
         if (rows.length === 0) break;
         for (const row of rows) {
-          const link = linkOf(row);
+          const link = linkOfRow(row);
           if (link.seq !== last.seq + 1 || link.prev !== last.hash || linkFault(link, this.hasher) !== undefined) {
             throw new AuditStoreError(`audit entry seq ${last.seq + 1} does not verify; run rampart audit verify before pruning`);
           }
@@ -322,14 +287,14 @@ export class PostgresAuditStore implements AuditStore {
     return row === undefined ? null : { seq: Number(row.seq), hash: row.hash };
   }
 
-  async *#pages(client: pg.Pool | pg.PoolClient, where: string[], args: number[]): AsyncGenerator<Row> {
+  async *#pages(client: pg.Pool | pg.PoolClient, where: string[], args: number[]): AsyncGenerator<ChainRow> {
     const conditions = where.map((w, i) => `AND ${w.replace('?', `$${i + 2}`)} `).join('');
-    const sql = `SELECT ${COLUMNS} FROM ${this.#t.chain} WHERE seq > $1 ${conditions}ORDER BY seq LIMIT ${PAGE}`;
+    const sql = `SELECT ${CHAIN_COLUMNS} FROM ${this.#t.chain} WHERE seq > $1 ${conditions}ORDER BY seq LIMIT ${CHAIN_PAGE}`;
     let after = Number.MIN_SAFE_INTEGER;
     for (;;) {
-      const { rows } = await client.query<Row>(sql, [after, ...args]);
+      const { rows } = await client.query<ChainRow>(sql, [after, ...args]);
       yield* rows;
-      if (rows.length < PAGE) return;
+      if (rows.length < CHAIN_PAGE) return;
       after = Number(rows[rows.length - 1]!.seq);
     }
   }
@@ -337,7 +302,7 @@ export class PostgresAuditStore implements AuditStore {
   async *read(options: AuditReadOptions = {}): AsyncIterable<AuditEntry> {
     const { where, args } = readConditions(options);
     for await (const row of this.#pages(this.#pool, where, args)) {
-      const link = linkOf(row);
+      const link = linkOfRow(row);
       yield { ...entryOf(link), hash: link.hash };
     }
   }
@@ -346,11 +311,11 @@ export class PostgresAuditStore implements AuditStore {
     // One snapshot for the whole walk, so appends by running gateways during the verify are not half-seen.
     return this.#transaction(async (client) => {
       checkMeta(await this.#readMeta(client), this.hasher);
-      const pages = (): AsyncIterable<Row> => this.#pages(client, [], []);
+      const pages = (): AsyncIterable<ChainRow> => this.#pages(client, [], []);
       return verifyChain(
         {
           links: async function* () {
-            for await (const row of pages()) yield linkOf(row);
+            for await (const row of pages()) yield linkOfRow(row);
           },
           successorsOf: async (hash) =>
             (await client.query<{ seq: string }>(`SELECT seq FROM ${this.#t.chain} WHERE prev_hash = $1 ORDER BY seq`, [hash])).rows.map((r) => Number(r.seq)),

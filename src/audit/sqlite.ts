@@ -45,7 +45,8 @@ import {
   type PruneOptions,
   type PruneResult,
 } from './store.ts';
-import { entryOf, verifyChain, type StoredLink, type VerifyOptions, type VerifyReport } from './verify.ts';
+import { entryOf, verifyChain, type VerifyOptions, type VerifyReport } from './verify.ts';
+import { CHAIN_COLUMNS, CHAIN_PAGE, linkOfRow, type ChainRow } from './stored-row.ts';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS audit_meta (
@@ -100,44 +101,8 @@ const GUARDS = `
     BEGIN SELECT RAISE(ABORT, 'the audit chain is append-only'); END;
 `;
 
-interface Row {
-  seq: number;
-  time: number;
-  type: string;
-  actor: string;
-  client: string | null;
-  route: string | null;
-  request_id: string | null;
-  outcome: string;
-  details: string;
-  prev_hash: string;
-  hash: string;
-  v: number;
-  salt: string | null;
-  commitment: string | null;
-}
 
-const PAGE = 1000;
-const COLUMNS = 'seq, time, type, actor, client, route, request_id, outcome, details, prev_hash, hash, v, salt, commitment';
 
-function linkOf(row: Row): StoredLink {
-  return {
-    seq: row.seq,
-    time: row.time,
-    type: row.type,
-    actor: row.actor,
-    client: row.client,
-    route: row.route,
-    requestId: row.request_id,
-    outcome: row.outcome,
-    details: row.details,
-    prev: row.prev_hash,
-    hash: row.hash,
-    v: row.v,
-    salt: row.salt,
-    commitment: row.commitment,
-  };
-}
 
 function readAnchor(db: Database.Database): ChainHead | null {
   const rows = db.prepare("SELECT name, value FROM audit_meta WHERE name IN ('anchor_seq', 'anchor_hash')").all() as Array<{ name: string; value: string }>;
@@ -179,7 +144,7 @@ export class SqliteAuditStore implements AuditStore {
     this.#db = db;
     this.hasher = hasher;
     this.#selectHead = db.prepare('SELECT seq, hash FROM audit_head WHERE id = 1');
-    this.#insert = db.prepare(`INSERT INTO audit_chain (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.#insert = db.prepare(`INSERT INTO audit_chain (${CHAIN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#setHead = db.prepare('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1');
     // Inside a write transaction only.
     const appendLocked = (inputs: readonly AuditEntryInput[]): AuditEntry[] => {
@@ -198,17 +163,17 @@ export class SqliteAuditStore implements AuditStore {
     // BEGIN IMMEDIATE: take the write lock before reading the head, so two processes cannot link after the same head.
     this.#appendTx = (inputs) => tx.immediate(inputs);
 
-    const selectRow = db.prepare(`SELECT ${COLUMNS} FROM audit_chain WHERE seq = ?`);
+    const selectRow = db.prepare(`SELECT ${CHAIN_COLUMNS} FROM audit_chain WHERE seq = ?`);
     const tombstone = db.prepare('UPDATE audit_chain SET actor = ?, client = NULL, request_id = NULL, details = ?, salt = NULL WHERE seq = ? AND salt IS NOT NULL');
     const erase = db.transaction((request: EraseRequest): EraseResult => {
       const outcome = { erased: [] as number[], notErasable: [] as number[], alreadyErased: [] as number[], missing: [] as number[] };
       for (const seq of [...new Set(request.seqs)].sort((a, b) => a - b)) {
-        const row = selectRow.get(seq) as Row | undefined;
+        const row = selectRow.get(seq) as ChainRow | undefined;
         if (row === undefined) outcome.missing.push(seq);
         else if (row.v !== 2) outcome.notErasable.push(seq);
         else if (row.salt === null) outcome.alreadyErased.push(seq);
         else {
-          const link = linkOf(row);
+          const link = linkOfRow(row);
           if (linkFault(link, this.hasher) !== undefined) throw new AuditStoreError(`audit entry seq ${seq} does not match its hash; run rampart audit verify before erasing`);
           const fields = erasedFields(this.hasher, link, { by: request.by, at: request.at, erasure: request.erasure });
           if (tombstone.run(fields.actor, fields.details, seq).changes !== 1) throw new AuditStoreError(`audit entry seq ${seq} could not be erased`);
@@ -221,7 +186,7 @@ export class SqliteAuditStore implements AuditStore {
     this.#eraseTx = (request) => erase.immediate(request);
 
     const firstNewer = db.prepare('SELECT min(seq) AS seq FROM audit_chain WHERE seq > ? AND time >= ?');
-    const range = db.prepare(`SELECT ${COLUMNS} FROM audit_chain WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${PAGE}`);
+    const range = db.prepare(`SELECT ${CHAIN_COLUMNS} FROM audit_chain WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ${CHAIN_PAGE}`);
     const setMeta = db.prepare('INSERT INTO audit_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
     const deleteThrough = db.prepare('DELETE FROM audit_chain WHERE seq > ? AND seq <= ?');
     const prune = db.transaction((beforeTime: number, record: (info: PruneInfo) => AuditEntryInput, maxEntries: number): PruneResult => {
@@ -235,10 +200,10 @@ export class SqliteAuditStore implements AuditStore {
       // Only a prefix that verifies is pruned: deleting entries that were tampered with would destroy the evidence.
       let last: ChainHead = anchor ?? { seq: 0, hash: GENESIS_HASH };
       for (let after = start; after < through; ) {
-        const rows = range.all(after, through) as Row[];
+        const rows = range.all(after, through) as ChainRow[];
         if (rows.length === 0) break;
         for (const row of rows) {
-          const link = linkOf(row);
+          const link = linkOfRow(row);
           if (link.seq !== last.seq + 1 || link.prev !== last.hash || linkFault(link, this.hasher) !== undefined) {
             throw new AuditStoreError(`audit entry seq ${last.seq + 1} does not verify; run rampart audit verify before pruning`);
           }
@@ -309,23 +274,23 @@ export class SqliteAuditStore implements AuditStore {
    * Rows in `seq` order, a page at a time: an open better-sqlite3 iterator would keep the connection busy, and
    * callers (verify's break lookup, an export writing while it reads) need it in between.
    */
-  *#pages(where: string[], args: number[]): Generator<Row> {
-    const sql = `SELECT ${COLUMNS} FROM audit_chain WHERE seq > ? ${where.map((w) => `AND ${w} `).join('')}ORDER BY seq LIMIT ${PAGE}`;
+  *#pages(where: string[], args: number[]): Generator<ChainRow> {
+    const sql = `SELECT ${CHAIN_COLUMNS} FROM audit_chain WHERE seq > ? ${where.map((w) => `AND ${w} `).join('')}ORDER BY seq LIMIT ${CHAIN_PAGE}`;
     const statement = this.#db.prepare(sql);
     // Not 0: a row an attacker inserted at seq 0 or below must be seen (and reported) too.
     let after = Number.MIN_SAFE_INTEGER;
     for (;;) {
-      const rows = statement.all(after, ...args) as Row[];
+      const rows = statement.all(after, ...args) as ChainRow[];
       yield* rows;
-      if (rows.length < PAGE) return;
-      after = rows[rows.length - 1]!.seq;
+      if (rows.length < CHAIN_PAGE) return;
+      after = Number(rows[rows.length - 1]!.seq);
     }
   }
 
   async *read(options: AuditReadOptions = {}): AsyncIterable<AuditEntry> {
     const { where, args } = readConditions(options);
     for (const row of this.#pages(where, args)) {
-      const link = linkOf(row);
+      const link = linkOfRow(row);
       yield { ...entryOf(link), hash: link.hash };
     }
   }
@@ -342,7 +307,7 @@ export class SqliteAuditStore implements AuditStore {
       return await verifyChain(
         {
           links: function* () {
-            for (const row of pages()) yield linkOf(row);
+            for (const row of pages()) yield linkOfRow(row);
           },
           successorsOf: async (hash) => (db.prepare('SELECT seq FROM audit_chain WHERE prev_hash = ? ORDER BY seq').all(hash) as Array<{ seq: number }>).map((r) => r.seq),
           head: async () => (this.#selectHead.get() as ChainHead | undefined) ?? null,
