@@ -17,7 +17,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rampartRuntime } from './runner.ts';
+import { OTHER_LOAD_WARNING_PERCENT, rampartRuntime, sampleCpuBusy } from './runner.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -88,6 +88,8 @@ async function main(): Promise<void> {
   } as const;
   const samples: Record<keyof typeof tools, Sample[]> = { rampart: [], spectral: [] };
   const loadBefore = loadavg();
+  // What the CPUs do in the second before the run (the load average lags: it still counts a run that just ended).
+  const busyBefore = await sampleCpuBusy();
   console.log(`${files.length} specs, ${ROUNDS} rounds, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
     const rampartReport = JSON.parse(readFileSync(rampartOut, 'utf8')) as { findings: unknown[]; stats: Record<string, number> };
     const spectralResults = JSON.parse(readFileSync(spectralOut, 'utf8')) as unknown[];
     const loadAfter = loadavg();
-    const loads = `${loadBefore.map((l) => l.toFixed(2)).join(' / ')} before, ${loadAfter.map((l) => l.toFixed(2)).join(' / ')} after, on ${cpus().length} cores`;
+    const loads = `CPU busy in the second before: ${busyBefore.map((p, cpu) => `cpu${cpu} ${Math.round(p)} %`).join(', ')}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' / ')} before, ${loadAfter.map((l) => l.toFixed(2)).join(' / ')} after, on ${cpus().length} cores`;
     const m = (tool: keyof typeof tools, key: 'wallMs' | 'rssMiB' | 'cpuMs') => median(samples[tool].map((s) => s[key]));
     const speed = m('spectral', 'wallMs') / m('rampart', 'wallMs');
     const memory = m('rampart', 'rssMiB') / m('spectral', 'rssMiB');
@@ -117,10 +119,10 @@ user runs it, writing a JSON report; ${ROUNDS} rounds in alternating order; medi
 
 Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; Rampart ran from its ${rampartRuntime()}.
 ${
-  loadBefore[0]! > 0.5
-    ? `**The machine was shared with other work while this ran** (load average ${loads}), so wall times are inflated for both
+  busyBefore.some((p) => p > OTHER_LOAD_WARNING_PERCENT)
+    ? `**The machine was shared with other work while this ran** (${loads}), so wall times are inflated for both
 tools; CPU time and peak RSS are less sensitive to that.`
-    : `The machine was otherwise idle (load average ${loads}).`
+    : `The machine was otherwise idle (${loads}).`
 }
 
 | tool | wall time | CPU time | peak RSS | wall time per round |
