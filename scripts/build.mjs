@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sourceState } from '../bin/build-state.js';
+import { writeConfigValidators } from './config-validators.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SRC = join(ROOT, 'src');
@@ -65,6 +66,7 @@ if (!existsSync(join(DIST, 'cli', 'main.js'))) {
   console.error('rampart build: dist/cli/main.js was not written');
   process.exit(1);
 }
+const validators = await writeConfigValidators(DIST);
 // Written last: a build that stopped half-way has no BUILD.json and is never used.
 writeFileSync(join(DIST, 'BUILD.json'), JSON.stringify({ source: before }, null, 2) + '\n');
-console.log(`rampart build: src/ compiled to dist/ (${before.files} source files, ${copied} copied as they are)`);
+console.log(`rampart build: src/ compiled to dist/ (${before.files} source files, ${copied} copied as they are, ${validators} config validators precompiled)`);
