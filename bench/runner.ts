@@ -7,7 +7,7 @@
  * last. Medians over rounds then drop the odd outlier run.
  */
 import { execFileSync } from 'node:child_process';
-import { sourceState } from '../bin/build-state.js';
+import { buildIsCurrent } from '../bin/build-state.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -187,13 +187,7 @@ export function machineInfo(): Record<string, string> {
  * within noise of the build in one run).
  */
 export function rampartRuntime(): string {
-  try {
-    const { source } = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'dist', 'BUILD.json'), 'utf8')) as { source: { files: number; newestMs: number } };
-    const now = sourceState(path.join(REPO_ROOT, 'src'));
-    if (process.env.RAMPART_FROM_SOURCE !== '1' && source.files === now.files && now.newestMs <= source.newestMs) return 'compiled build (dist/)';
-  } catch {
-    // no build: the sources
-  }
+  if (process.env.RAMPART_FROM_SOURCE !== '1' && buildIsCurrent(REPO_ROOT)) return 'compiled build (dist/)';
   return 'sources through tsx (dist/ missing or older than src/: npm run build)';
 }
 

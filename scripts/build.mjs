@@ -8,26 +8,16 @@
 //     node scripts/build.mjs [--force]   (also run by `npm install` / `npm ci` as part of "prepare", and by
 //                                         `npm test`; does nothing when dist/ was built from these sources)
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sourceState } from '../bin/build-state.js';
+import { buildIsCurrent, sourceState } from '../bin/build-state.js';
 import { writeConfigValidators } from './config-validators.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SRC = join(ROOT, 'src');
 const DIST = join(ROOT, 'dist');
-
-/** True when dist/BUILD.json records exactly `state` (what bin/rampart.js checks, but equal, not merely older). */
-function buildMatches(state) {
-  try {
-    const { source } = JSON.parse(readFileSync(join(DIST, 'BUILD.json'), 'utf8'));
-    return source.files === state.files && source.newestMs === state.newestMs;
-  } catch {
-    return false;
-  }
-}
 
 let tsc;
 try {
@@ -40,7 +30,7 @@ try {
 
 const before = sourceState(SRC);
 // Already built from exactly these sources (`npm ci` builds, then `npm test` asks again): nothing to do.
-if (!process.argv.includes('--force') && buildMatches(before)) {
+if (!process.argv.includes('--force') && buildIsCurrent(ROOT)) {
   console.log('rampart build: dist/ is current');
   process.exit(0);
 }

@@ -5,37 +5,33 @@
  * values and on the real configs of the repository (the whole document, and each route's and each `defaults` entry's
  * policy settings against that policy's schema), valid and broken.
  *
- * Needs dist/ built from the sources now in src/ (`npm test` builds it first); otherwise it is skipped, loudly.
+ * The generator runs here on the schemas the sources register, exactly as scripts/build.mjs runs it on dist/'s, so
+ * the test needs no build.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { sourceState } from '../bin/build-state.js';
-import { CONFIG_AJV_OPTIONS, PRECOMPILED_FILE_NAME, configSchemaKey, registeredConfigSchemas } from '../src/config/config-ajv.ts';
+import { configValidatorsSource } from '../scripts/config-validators.mjs';
+import { CONFIG_AJV_OPTIONS, configSchemaKey, registeredConfigSchemas } from '../src/config/config-ajv.ts';
 import { CONFIG_SCHEMA } from '../src/config/schema.ts';
 import '../src/config/load.ts';
 import '../src/scan/dynamic/auth-file.ts';
 import { POLICIES } from '../src/policies/registry.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const GENERATED = join(ROOT, 'dist', 'config', PRECOMPILED_FILE_NAME);
+const AJV_FROM = join(ROOT, 'src', 'config', 'config-ajv.ts');
 
-function distIsCurrent(): boolean {
-  try {
-    const { source } = JSON.parse(readFileSync(join(ROOT, 'dist', 'BUILD.json'), 'utf8')) as { source: { files: number; newestMs: number } };
-    const now = sourceState(join(ROOT, 'src'));
-    return source.files === now.files && now.newestMs <= source.newestMs && existsSync(GENERATED);
-  } catch {
-    return false;
-  }
+/** The generated module, evaluated as CommonJS with `require` resolving from src/config (where Ajv is found). */
+function generatedValidators(): Record<string, () => ValidateFunction> {
+  const text = configValidatorsSource(registeredConfigSchemas(), { options: CONFIG_AJV_OPTIONS, keyOf: configSchemaKey, ajvFrom: AJV_FROM });
+  const module = { exports: {} as { load: Record<string, () => ValidateFunction> } };
+  new Function('module', 'exports', 'require', text)(module, module.exports, createRequire(AJV_FROM));
+  return module.exports.load;
 }
-
-const current = distIsCurrent();
-if (!current) console.warn('\n*** test/config-validators.test.ts SKIPPED: dist/ is missing or older than src/ (run `npm run build`) ***\n');
 
 const CONFIG_FILES = ['demo/rampart.yaml', 'test/fixtures/configs/valid.yaml', 'test/fixtures/configs/invalid.yaml', 'test/fixtures/configs/valid-with-acknowledgements.yaml', 'test/fixtures/scan-gateway/rampart.yaml'];
 const documents = CONFIG_FILES.map((file) => YAML.parse(readFileSync(join(ROOT, file), 'utf8')) as Record<string, unknown>);
@@ -71,8 +67,8 @@ function outcome(validate: ValidateFunction, value: unknown): { valid: boolean; 
   return { valid, errors: validate.errors ?? null, data };
 }
 
-describe.skipIf(!current)('precompiled config validators', () => {
-  const generated = current ? (createRequire(import.meta.url)(GENERATED) as { load: Record<string, () => ValidateFunction> }).load : {};
+describe('precompiled config validators', () => {
+  const generated = generatedValidators();
   const schemas = registeredConfigSchemas();
   const policyOf = new Map<object, string>([...POLICIES].map(([name, definition]) => [definition.schema as object, name]));
 
