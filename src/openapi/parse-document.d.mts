@@ -43,3 +43,9 @@ export function officialSchema(version: '2.0' | '3.0' | '3.1'): Record<string, u
 
 /** What the compiled code of an official validator depends on (Ajv versions, flavour, options, the schema's text). */
 export function officialSchemaFingerprint(version: '2.0' | '3.0' | '3.1'): string;
+
+/**
+ * How many documents went through the parser's `bundle`, and how many were kept as parsed because `bundle` would have
+ * returned them unchanged (a single file whose references are all canonical and direct, and no `$id`).
+ */
+export function parserBundleStats(): { bundled: number; skipped: number };

@@ -4,12 +4,12 @@
  * the parser answers: its own `validate` and `bundle`, called directly, are the reference.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseOpenApiFile, parserValidatorStats } from './parse-document.mjs';
+import { parseOpenApiFile, parserBundleStats, parserValidatorStats } from './parse-document.mjs';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/contract/', import.meta.url));
 const SHARED_SPECS = fileURLToPath(new URL('../../../shared/specs/', import.meta.url));
@@ -67,6 +67,90 @@ describe('parseOpenApiFile', () => {
     }
   }, 120_000);
 });
+
+/**
+ * A single-file document is kept as parsed, without the parser's second pass (`bundle`), only when that pass would give
+ * it back unchanged. Each document here is one the pass changes, or one it keeps; both must come out exactly as the
+ * parser's own `bundle` makes them, and the documents it keeps must actually skip the pass.
+ */
+describe('bundling only when it changes something', () => {
+  const head = (version: '3.0.3' | '3.1.0') => `openapi: ${version}\ninfo: {title: t, version: '1'}\n`;
+  const okResponse = (schemaRef: string) => `      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {$ref: '${schemaRef}'}\n`;
+  const documents: Array<{ name: string; text: string; kept: boolean }> = [
+    {
+      name: 'plain local references, a parameter by reference, a recursive schema',
+      kept: true,
+      text: `${head('3.0.3')}paths:\n  /pets/{id}:\n    parameters: [{$ref: '#/components/parameters/Id'}]\n    get:\n${okResponse('#/components/schemas/Pet')}components:\n  parameters:\n    Id: {name: id, in: path, required: true, schema: {type: string}}\n  schemas:\n    Pet:\n      type: object\n      properties:\n        parent: {$ref: '#/components/schemas/Pet'}\n        tags: {type: array, items: {$ref: '#/components/schemas/Tag'}}\n    Tag: {type: string}\n`,
+    },
+    {
+      name: 'a reference into a path item and an array element, braces in the path',
+      kept: true,
+      text: `${head('3.0.3')}paths:\n  /pets/{id}:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n${okResponse('#/components/schemas/Pet')}  /cats/{id}:\n    get:\n      parameters: [{$ref: '#/paths/~1pets~1{id}/get/parameters/0'}]\n${okResponse('#/components/schemas/Pet')}components:\n  schemas:\n    Pet: {type: object}\n`,
+    },
+    {
+      name: 'YAML anchors and aliases sharing a node that holds references',
+      kept: true,
+      text: `${head('3.0.3')}paths:\n  /a:\n    get: &op\n${okResponse('#/components/schemas/A')}  /b:\n    get: *op\ncomponents:\n  schemas:\n    A: {type: string}\n`,
+    },
+    {
+      name: 'a reference whose path runs through another reference',
+      kept: false,
+      text: `${head('3.0.3')}paths:\n  /a:\n    get:\n${okResponse('#/components/schemas/A/properties/name')}components:\n  schemas:\n    A: {$ref: '#/components/schemas/B'}\n    B: {type: object, properties: {name: {type: string}}}\n`,
+    },
+    {
+      name: 'a reference to a reference',
+      kept: false,
+      text: `${head('3.0.3')}paths:\n  /a:\n    get:\n${okResponse('#/components/schemas/A')}components:\n  schemas:\n    A: {$ref: '#/components/schemas/B'}\n    B: {type: string}\n`,
+    },
+    {
+      name: 'a percent-encoded reference',
+      kept: false,
+      text: `${head('3.0.3')}paths:\n  /a:\n    get:\n${okResponse('#/components/schemas/A%20B')}components:\n  schemas:\n    A B: {type: string}\n`,
+    },
+    {
+      name: 'a reference naming the document itself before the #',
+      kept: false,
+      text: `${head('3.0.3')}paths:\n  /a:\n    get:\n${okResponse('spec.yaml#/components/schemas/A')}components:\n  schemas:\n    A: {type: string}\n`,
+    },
+    {
+      name: 'a 3.1 schema with $id',
+      kept: false,
+      text: `${head('3.1.0')}paths:\n  /a:\n    get:\n${okResponse('#/components/schemas/A')}components:\n  schemas:\n    A: {$id: 'https://example.com/a', type: object, properties: {b: {$ref: '#/$defs/B'}}, $defs: {B: {type: string}}}\n`,
+    },
+    {
+      name: 'a reference to the whole document',
+      kept: true,
+      text: `${head('3.0.3')}paths:\n  /a:\n    get:\n${okResponse('#/components/schemas/A')}components:\n  schemas:\n    A: {type: object}\nx-self: {$ref: '#'}\n`,
+    },
+  ];
+
+  it.each(documents)('$name: kept as parsed = $kept, and what the parser makes', async ({ text, kept }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-bundle-'));
+    writeFileSync(join(dir, 'spec.yaml'), text);
+    const before = parserBundleStats();
+    await expectSameAsParser(join(dir, 'spec.yaml'));
+    const after = parserBundleStats();
+    expect({ skipped: after.skipped - before.skipped, bundled: after.bundled - before.bundled }).toEqual(kept ? { skipped: 1, bundled: 0 } : { skipped: 0, bundled: 1 });
+  });
+
+  it('bundles a document with external references', async () => {
+    const before = parserBundleStats();
+    await expectSameAsParser(FIXTURES + 'external/main.yaml');
+    expect(parserBundleStats().bundled - before.bundled).toBe(1);
+  });
+
+  it.skipIf(!existsSync(SHARED_SPECS))('answers for every document of ../shared/specs what the parser answers by itself', async () => {
+    const files = readdirSync(SHARED_SPECS).filter((f) => /\.(ya?ml|json)$/.test(f));
+    expect(files.length).toBeGreaterThan(20);
+    const before = parserBundleStats();
+    for (const file of files) await expectSameAsParser(SHARED_SPECS + file);
+    const after = parserBundleStats();
+    // Most public documents are one file with plain references: the second pass is skipped for them.
+    expect(after.skipped - before.skipped).toBeGreaterThan(files.length / 2);
+  }, 300_000);
+});
+
+if (!existsSync(SHARED_SPECS)) console.warn(`\n!!! ${SHARED_SPECS} is absent: the tests of parse-document.test.ts over the public OpenAPI documents are SKIPPED !!!\n`);
 
 async function expectSameAsParser(file: string): Promise<void> {
   const outcome = await parseOpenApiFile(file);
