@@ -4,7 +4,7 @@
  * and dist/ entry points say which of them ran.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,18 @@ describe('bin/rampart.js chooses dist/ or src/', () => {
       utimesSync(join(dir, 'src', 'added.ts'), past, past);
     }],
     ['a source removed', () => unlinkSync(join(dir, 'src', 'data.txt'))],
+    ['a source replaced by one of the same size dated before the build (cp -p of an older copy)', () => {
+      writeFileSync(join(dir, 'src', 'data.txt'), 'DATA\n');
+      const older = new Date(past.getTime() - 60_000);
+      utimesSync(join(dir, 'src', 'data.txt'), older, older);
+    }],
+    ['a source renamed, keeping its date', () => {
+      renameSync(join(dir, 'src', 'data.txt'), join(dir, 'src', 'renamed.txt'));
+    }],
+    ['a BUILD.json of an older build without a fingerprint', () => {
+      const { fingerprint: _fingerprint, ...legacy } = sourceState(join(dir, 'src'));
+      writeFileSync(join(dir, 'dist', 'BUILD.json'), JSON.stringify({ source: legacy }));
+    }],
     ['no BUILD.json (a build that stopped half-way)', () => unlinkSync(join(dir, 'dist', 'BUILD.json'))],
     ['a BUILD.json that is not JSON', () => writeFileSync(join(dir, 'dist', 'BUILD.json'), '{"source": ')],
     ['a BUILD.json of another shape', () => writeFileSync(join(dir, 'dist', 'BUILD.json'), '{"source": null}')],
@@ -84,5 +96,8 @@ describe('sourceState', () => {
     const after = sourceState(join(dir, 'src'));
     expect(after.files).toBe(3);
     expect(after.newestMs).toBeGreaterThan(before.newestMs);
+    expect(after.fingerprint).not.toBe(before.fingerprint);
+    // Nothing changed: the same state again (the walk's order does not matter).
+    expect(sourceState(join(dir, 'src'))).toEqual(after);
   });
 });
