@@ -315,8 +315,9 @@ const CANONICAL_LOCAL_REF = /^#(?:\/[\x21\x24\x26-\x3b\x3d\x3f-\x5b\x5d-\x5f\x61
  * @returns {boolean}
  */
 function bundleWouldKeep(root) {
-  /** @type {string[]} */
-  const refs = [];
+  // Distinct values only: a large document names the same few hundred targets thousands of times.
+  /** @type {Set<string>} */
+  const refs = new Set();
   /** @type {unknown[]} */
   const stack = [root];
   const seen = new Set();
@@ -333,7 +334,7 @@ function bundleWouldKeep(root) {
       const value = record[key];
       if (key === '$ref') {
         if (typeof value !== 'string') return false;
-        refs.push(value);
+        refs.add(value);
       } else if (key === '$id') {
         if (typeof value === 'string') return false;
       }
