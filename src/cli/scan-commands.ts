@@ -12,7 +12,6 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { baselineFor } from '../scan/baseline.ts';
 import { exitCodeFor, runScan, ScanUsageError, type FailOn } from '../scan/run.ts';
 import { FORMATS, planError, writeReports, type ReportFormat } from '../scan/report/index.ts';
 
@@ -127,6 +126,8 @@ async function scanAction(options: ScanCliOptions): Promise<number> {
     for (const file of written) process.stderr.write(`rampart scan: wrote ${file}\n`);
     if (options.writeBaseline !== undefined) {
       const file = resolve(options.writeBaseline);
+      // Loaded only here (it brings the `yaml` serialiser): most scans write no baseline.
+      const { baselineFor } = await import('../scan/baseline.ts');
       writeFileSync(file, baselineFor(outcome.report, new Date()));
       process.stderr.write(`rampart scan: wrote baseline ${file} (${outcome.report.findings.length + outcome.report.suppressed.length} entries: fill in the reasons)\n`);
     }

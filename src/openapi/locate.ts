@@ -16,10 +16,51 @@
  * quote, an item's is its first character, the first of duplicate keys wins. The locate tests compare them.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import type { Document, Node, Pair } from 'yaml';
 import { joinPointer, splitPointer, unescapeToken } from './pointer.ts';
+
+const requireHere = createRequire(import.meta.url);
+let yamlLibrary: typeof import('yaml') | undefined;
+
+/**
+ * The `yaml` parser, loaded the first time a source needs it (`YamlIndex`, `refSites`, `syntaxError`): most sources
+ * are strict JSON or plain block YAML, which the scanners below index without it, and loading it costs every
+ * `rampart scan` tens of milliseconds. Its Node entry is CommonJS, so this is the same module instance that an
+ * `import 'yaml'` elsewhere in the process gets.
+ */
+function yaml(): typeof import('yaml') {
+  return (yamlLibrary ??= requireHere('yaml') as typeof import('yaml'));
+}
+
+/**
+ * Line starts of a text and the 1-based `{ line, col }` of an offset: exactly the `yaml` library's `LineCounter`
+ * (same binary search, same answers, offset 0 and the offset after every line feed as line starts), so that the
+ * JSON and block YAML indexes answer as the YAML parser would without loading it.
+ */
+class LineStarts {
+  readonly starts: number[] = [0];
+
+  constructor(text: string) {
+    for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) this.starts.push(at + 1);
+  }
+
+  linePos(offset: number): { line: number; col: number } {
+    const starts = this.starts;
+    let low = 0;
+    let high = starts.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (starts[mid]! < offset) low = mid + 1;
+      else high = mid;
+    }
+    if (starts[low] === offset) return { line: low + 1, col: 1 };
+    if (low === 0) return { line: 0, col: offset };
+    return { line: low, col: offset - starts[low - 1]! + 1 };
+  }
+}
 
 export interface SourcePosition {
   readonly file: string;
@@ -222,6 +263,7 @@ export class SourceLocator {
       visited.add(file);
       const source = this.#yamlSource(file);
       if (!source) continue;
+      const { isMap, isScalar, isSeq } = yaml();
       const visit = (node: unknown, pointer: string): void => {
         if (isMap(node)) {
           for (const pair of node.items) {
@@ -320,9 +362,11 @@ function positionOf(source: PositionIndex, offset: number | undefined): { line: 
 
 export class YamlIndex implements PositionIndex<Node> {
   readonly doc: Document.Parsed;
-  readonly #lines = new LineCounter();
+  readonly #lines: import('yaml').LineCounter;
 
   constructor(text: string) {
+    const { LineCounter, parseDocument } = yaml();
+    this.#lines = new LineCounter();
     this.doc = parseDocument(text, { lineCounter: this.#lines, uniqueKeys: false, prettyErrors: false });
   }
 
@@ -331,6 +375,7 @@ export class YamlIndex implements PositionIndex<Node> {
   }
 
   entry(node: Node | null, key: string): { keyOffset: number | undefined; value: Node | null } | undefined {
+    const { isMap, isScalar } = yaml();
     if (!isMap(node)) return undefined;
     const pair = (node.items as Pair[]).find((p) => isScalar(p.key) && String(p.key.value) === key);
     if (!pair) return undefined;
@@ -338,16 +383,16 @@ export class YamlIndex implements PositionIndex<Node> {
   }
 
   hasStringKey(node: Node | null, key: string): boolean {
-    return isMap(node) && node.has(key);
+    return yaml().isMap(node) && node.has(key);
   }
 
   ref(node: Node | null): string | undefined {
-    const value: unknown = isMap(node) ? node.get('$ref') : undefined;
+    const value: unknown = yaml().isMap(node) ? node.get('$ref') : undefined;
     return typeof value === 'string' ? value : undefined;
   }
 
   item(node: Node | null, index: number): Node | null | undefined {
-    return isSeq(node) ? (node.items[index] as Node | null | undefined) : undefined;
+    return yaml().isSeq(node) ? (node.items[index] as Node | null | undefined) : undefined;
   }
 
   offset(node: Node | null): number | undefined {
@@ -389,7 +434,7 @@ interface ArrayIndex {
 export class JsonIndex implements PositionIndex<number> {
   readonly root: number | null;
   readonly #text: string;
-  readonly #lines = new LineCounter();
+  readonly #lines: LineStarts;
   readonly #objects = new Map<number, ObjectIndex>();
   readonly #arrays = new Map<number, ArrayIndex>();
 
@@ -410,8 +455,7 @@ export class JsonIndex implements PositionIndex<number> {
     this.#text = text;
     this.root = skipWhitespace(text, 0);
     // The YAML parser's line starts: offset 0 and the offset after every line feed (a CR LF pair ends in one).
-    this.#lines.addNewLine(0);
-    for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) this.#lines.addNewLine(at + 1);
+    this.#lines = new LineStarts(text);
   }
 
   entry(node: number | null, key: string): { keyOffset: number; value: number } | undefined {
@@ -618,7 +662,7 @@ const CLOSE_BRACKET = 0x5d;
  */
 export class YamlBlockIndex implements PositionIndex<YamlNode> {
   readonly root: YamlNode;
-  readonly #lines: LineCounter;
+  readonly #lines: LineStarts;
 
   /** An index of `text` when the scanner handles all of it, else undefined. */
   static of(text: string): YamlBlockIndex | undefined {
@@ -679,21 +723,17 @@ interface Parsed<T extends YamlNode = YamlNode> {
  * ends their own collection consistently, and give up otherwise (YAML 1.2 §8.2).
  */
 class YamlScanner {
-  readonly lineCounter = new LineCounter();
+  readonly lineCounter: LineStarts;
   readonly #text: string;
   /** Offset of the first character of each line; one more entry for the end of the text. */
-  readonly #starts: number[] = [];
+  readonly #starts: number[];
 
   constructor(text: string) {
     // A byte order mark, or a carriage return that does not end a line, is left to the YAML parser.
     if (text.charCodeAt(0) === 0xfeff || /\r(?!\n)/.test(text)) unsupported();
     this.#text = text;
-    this.#starts.push(0);
-    this.lineCounter.addNewLine(0);
-    for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) {
-      this.#starts.push(at + 1);
-      this.lineCounter.addNewLine(at + 1);
-    }
+    this.lineCounter = new LineStarts(text);
+    this.#starts = this.lineCounter.starts.slice();
     if (this.#starts[this.#starts.length - 1] !== text.length) this.#starts.push(text.length + 1);
   }
 

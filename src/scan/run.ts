@@ -13,7 +13,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { BaselineError, applyBaseline, loadBaseline, type Baseline } from './baseline.ts';
+import type { Baseline } from './baseline.ts';
 import type { Finding, RuleInfo, ScanReport, Severity } from './model.ts';
 import { SEVERITY_ORDER } from './model.ts';
 import { releaseGarbageBetweenDocuments } from './memory.ts';
@@ -168,12 +168,15 @@ export async function runScan(options: ScanOptions): Promise<ScanOutcome> {
   const cwd = options.cwd ?? process.cwd();
   if (options.specs.length === 0 && !options.target) throw new ScanUsageError('nothing to scan: give --spec FILE (and --target URL for a dynamic scan)');
   // Read the baseline first: a broken baseline must fail before minutes of scanning.
-  let baseline: Baseline | undefined;
+  // baseline.ts is loaded only when a baseline is given: it brings the `yaml` parser and a schema compiler, which
+  // every other scan would load for nothing.
+  let baseline: { readonly accepted: Baseline; readonly module: typeof import('./baseline.ts') } | undefined;
   if (options.baseline) {
+    const module = await import('./baseline.ts');
     try {
-      baseline = loadBaseline(options.baseline, cwd);
+      baseline = { accepted: module.loadBaseline(options.baseline, cwd), module };
     } catch (error) {
-      if (error instanceof BaselineError) throw new ScanUsageError(error.message);
+      if (error instanceof module.BaselineError) throw new ScanUsageError(error.message);
       throw error;
     }
   }
@@ -242,7 +245,7 @@ export async function runScan(options: ScanOptions): Promise<ScanOutcome> {
   let kept = findings;
   let suppressed: ScanReport['suppressed'] = [];
   if (baseline) {
-    const applied = applyBaseline(baseline, findings, now());
+    const applied = baseline.module.applyBaseline(baseline.accepted, findings, now());
     kept = applied.findings;
     suppressed = applied.suppressed;
     notes.push(...applied.notes);
