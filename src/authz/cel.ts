@@ -56,7 +56,11 @@ const FORBIDDEN_FUNCTIONS: ReadonlyMap<string, string> = new Map([
 export type RuleVariable = 'principal' | 'request' | 'now' | 'object' | 'response';
 
 const environments = new Map<string, Environment>();
-function environmentFor(variables: readonly RuleVariable[]): Environment {
+/**
+ * The CEL environment for a set of variables, with Rampart's structural limits (CEL_LIMITS), built once per set and
+ * shared by everything that compiles or evaluates CEL (rules here, rate-limit key expressions).
+ */
+export function celEnvironment(variables: readonly RuleVariable[]): Environment {
   const key = variables.join(',');
   let env = environments.get(key);
   if (env === undefined) {
@@ -114,7 +118,7 @@ interface WalkState {
  */
 export function compileRule(source: string, path: string, variables: readonly RuleVariable[] = ['principal', 'request', 'now', 'object']): CompileResult {
   if (source.length > CEL_LIMITS.maxSourceLength) return { ok: false, message: `rule longer than ${CEL_LIMITS.maxSourceLength} characters` };
-  const env = environmentFor(variables);
+  const env = celEnvironment(variables);
   let parsed: ReturnType<Environment['parse']>;
   try {
     parsed = env.parse(source);

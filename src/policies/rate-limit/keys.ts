@@ -13,8 +13,7 @@
  * is a trusted proxy (gateway/addresses.ts), so a spoofed header from anyone else changes nothing. IPv6 clients are
  * counted per /64 (one subscriber usually holds a whole /64, RFC 6177), like the API-key lockout.
  */
-import { Environment } from '@marcbachmann/cel-js';
-import { CEL_LIMITS, compileRule, type RuleVariable } from '../../authz/cel.ts';
+import { celEnvironment, compileRule, type RuleVariable } from '../../authz/cel.ts';
 import type { Principal, RequestContext } from '../types.ts';
 import { addressBucket } from '../api-key/lockout.ts';
 
@@ -30,31 +29,6 @@ const FAILED = '!';
 
 function principalKey(principal: Principal): string {
   return `${principal.kind}:${principal.subject}`;
-}
-
-/**
- * Key expressions are CEL, validated by the rule compiler of src/authz/cel.ts (its structural limits, forbidden
- * functions, comprehension limits and field names) by compiling `string(EXPR) != ""` there; the value itself is
- * computed by an Environment with the same limits, since that compiler only answers allow/deny.
- */
-const keyEnvironments = new Map<string, Environment>();
-function keyEnvironment(variables: readonly RuleVariable[]): Environment {
-  const id = variables.join(',');
-  let env = keyEnvironments.get(id);
-  if (env === undefined) {
-    env = new Environment({
-      limits: {
-        maxAstNodes: CEL_LIMITS.maxAstNodes,
-        maxDepth: CEL_LIMITS.maxDepth,
-        maxListElements: CEL_LIMITS.maxListElements,
-        maxMapEntries: CEL_LIMITS.maxMapEntries,
-        maxCallArguments: CEL_LIMITS.maxCallArguments,
-      },
-    });
-    for (const name of variables) env.registerVariable(name, 'map');
-    keyEnvironments.set(id, env);
-  }
-  return env;
 }
 
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -82,6 +56,11 @@ function principalView(principal: Principal): Readonly<Record<string, unknown>> 
   };
 }
 
+/**
+ * Key expressions are CEL, validated by the rule compiler of src/authz/cel.ts (its structural limits, forbidden
+ * functions, comprehension limits and field names) by compiling `string(EXPR) != ""` there; the value itself is
+ * computed by the same Environment (`celEnvironment`), since that compiler only answers allow/deny.
+ */
 function compileCelKey(source: string, path: string, namespace: string, withPrincipal: boolean): KeyCompileResult {
   const variables: RuleVariable[] = withPrincipal ? ['principal', 'request'] : ['request'];
   const checked = compileRule(`string(${source}) != ""`, path, variables);
@@ -90,7 +69,7 @@ function compileCelKey(source: string, path: string, namespace: string, withPrin
   }
   if (checked.rule.uses.body) return { ok: false, message: 'request.body is not available to limit keys (the body is not read before limits)' };
   const uses = checked.rule.uses;
-  const env = keyEnvironment(variables);
+  const env = celEnvironment(variables);
   let evaluate: (activation: Readonly<Record<string, unknown>>) => unknown;
   try {
     evaluate = env.parse(source) as unknown as typeof evaluate;
