@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPrivacy } from '../audit/privacy.ts';
 import type { SecurityEvent } from '../observe/events.ts';
@@ -103,6 +104,21 @@ describe('SQLite events store file', () => {
     expect(() => openEventsStore('postgres://u:hunter2@db/x')).toThrow(/not supported/);
     expect(() => openEventsStore('redis://u:hunter2@db/x')).toThrow(EventsStoreError);
     expect(() => openEventsStore('redis://u:hunter2@db/x')).not.toThrow(/hunter2/);
+  });
+
+  it('reads a row whose details were damaged outside Rampart as unreadable, and still returns the others', () => {
+    const file = join(dir, `events-${++n}.db`);
+    const store = new SqliteEventsStore(file);
+    store.insert([row(0), row(1), row(2)]);
+    const raw = new Database(file);
+    for (const damaged of ['{"i": 1', '', 'not json at all']) {
+      raw.prepare("UPDATE security_events SET details = ? WHERE request_id = 'q1'").run(damaged);
+      const rows = store.query({});
+      expect(rows.map((r) => r.requestId)).toEqual(['q0', 'q1', 'q2']);
+      expect(rows.map((r) => r.details)).toEqual([{ i: 0 }, { unreadable: true }, { i: 2 }]);
+    }
+    raw.close();
+    store.close();
   });
 });
 

@@ -28,7 +28,8 @@ const SCHEMA = `
 /** Rows deleted per statement during a sweep. */
 const SWEEP_CHUNK = 5000;
 
-interface Row {
+/** A row of `security_events` as SQLite returns it (also read by src/privacy/subject/events.ts). */
+export interface SecurityEventRow {
   id: number;
   time: number;
   type: string;
@@ -37,6 +38,29 @@ interface Row {
   request_id: string | null;
   client: string | null;
   details: string;
+}
+
+/**
+ * A stored row as the port's StoredEvent. Details that no longer parse (a file edited or damaged outside Rampart)
+ * read as `{ unreadable: true }`: one bad row must not make every query that reaches it fail.
+ */
+export function storedEventOf(row: SecurityEventRow): StoredEvent {
+  let details: Record<string, unknown>;
+  try {
+    details = JSON.parse(row.details) as Record<string, unknown>;
+  } catch {
+    details = { unreadable: true };
+  }
+  return {
+    id: row.id,
+    time: row.time,
+    type: row.type,
+    severity: SEVERITIES[row.severity] ?? 'info',
+    route: row.route,
+    requestId: row.request_id,
+    client: row.client,
+    details,
+  };
 }
 
 export class SqliteEventsStore implements EventsStore {
@@ -83,17 +107,8 @@ export class SqliteEventsStore implements EventsStore {
     }
     const sql = `SELECT id, time, type, severity, route, request_id, client, details FROM security_events
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time DESC, id DESC LIMIT ${clampLimit(query.limit)}`;
-    const rows = this.#db.prepare(sql).all(...args) as Row[];
-    return rows.reverse().map((r) => ({
-      id: r.id,
-      time: r.time,
-      type: r.type,
-      severity: SEVERITIES[r.severity] ?? 'info',
-      route: r.route,
-      requestId: r.request_id,
-      client: r.client,
-      details: JSON.parse(r.details) as Record<string, unknown>,
-    }));
+    const rows = this.#db.prepare(sql).all(...args) as SecurityEventRow[];
+    return rows.reverse().map(storedEventOf);
   }
 
   sweep(now: number, retention: RetentionPolicy): number {

@@ -13,41 +13,12 @@
 import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { openSqliteFile } from '../../audit/sqlite-file.ts';
-import { SEVERITIES, type StoredEvent } from '../../events-store/types.ts';
+import { storedEventOf, type SecurityEventRow } from '../../events-store/sqlite.ts';
+import type { StoredEvent } from '../../events-store/types.ts';
 import { concerns, type SubjectForms } from './subject.ts';
 
 const PAGE = 1000;
 const DELETE_CHUNK = 500;
-
-interface Row {
-  id: number;
-  time: number;
-  type: string;
-  severity: number;
-  route: string | null;
-  request_id: string | null;
-  client: string | null;
-  details: string;
-}
-
-function eventOf(row: Row): StoredEvent {
-  let details: Record<string, unknown>;
-  try {
-    details = JSON.parse(row.details) as Record<string, unknown>;
-  } catch {
-    details = { unreadable: true };
-  }
-  return {
-    id: row.id,
-    time: row.time,
-    type: row.type,
-    severity: SEVERITIES[row.severity] ?? 'info',
-    route: row.route,
-    requestId: row.request_id,
-    client: row.client,
-    details,
-  };
-}
 
 export class EventsFile {
   readonly path: string;
@@ -75,8 +46,8 @@ export class EventsFile {
     const page = this.#db.prepare(`SELECT id, time, type, severity, route, request_id, client, details FROM security_events WHERE id > ? ORDER BY id LIMIT ${PAGE}`);
     let after = Number.MIN_SAFE_INTEGER;
     for (;;) {
-      const rows = page.all(after) as Row[];
-      for (const row of rows) yield eventOf(row);
+      const rows = page.all(after) as SecurityEventRow[];
+      for (const row of rows) yield storedEventOf(row);
       if (rows.length < PAGE) return;
       after = rows[rows.length - 1]!.id;
     }
