@@ -114,6 +114,28 @@ describe('SQLite audit chain', () => {
     expect(report.broken!.message).toContain('link to seq 4');
   });
 
+  it('details damaged outside Rampart: verify reports the row as edited, export stops there with an error naming it', async () => {
+    const path = nextFile();
+    await chainOf(path);
+    const target = tamperTarget(path);
+    await target.exec("UPDATE audit_chain SET details = '{\"i\": 6, ' WHERE seq = 6");
+    target.close();
+    const store = SqliteAuditStore.open(path, { hasher: new ChainHasher() });
+    const report = await store.verify();
+    expect(report.broken).toMatchObject({ seq: 6, kind: 'edited' });
+    const read: number[] = [];
+    let failure: unknown;
+    try {
+      for await (const e of store.read()) read.push(e.seq);
+    } catch (error) {
+      failure = error;
+    }
+    await store.close();
+    expect(read).toEqual([1, 2, 3, 4, 5]);
+    expect(failure).toBeInstanceOf(AuditStoreError);
+    expect((failure as Error).message).toBe('audit entry seq 6: its details are not JSON (the log was changed outside Rampart; run rampart audit verify)');
+  });
+
   it('with a key, a row re-hashed without the key is caught at that row', async () => {
     const key = randomBytes(32);
     const path = nextFile();

@@ -17,6 +17,7 @@
  */
 import { constantTimeEqual } from '../crypto/constant-time.ts';
 import { GENESIS_HASH, PRUNE_RECORD_TYPE, linkFault, type AuditEntry, type AuditOutcome, type ChainHasher, type ChainHead } from './chain.ts';
+import { AuditStoreError } from './store.ts';
 
 /** A row as stored: `details` is the canonical JSON text written at append time. */
 export interface StoredLink {
@@ -76,8 +77,18 @@ export interface VerifyOptions {
   readonly expectHead?: ChainHead;
 }
 
-/** The entry a stored row claims to be; throws when its details are not JSON. */
+/**
+ * The entry a stored row claims to be. Details that are not JSON can only come from a change made outside Rampart:
+ * an AuditStoreError names the entry (an export stops there rather than print an entry it cannot represent, and
+ * `rampart audit verify` reports the same row as edited).
+ */
 export function entryOf(link: StoredLink): Omit<AuditEntry, 'hash'> {
+  let details: Record<string, unknown>;
+  try {
+    details = JSON.parse(link.details) as Record<string, unknown>;
+  } catch {
+    throw new AuditStoreError(`audit entry seq ${link.seq}: its details are not JSON (the log was changed outside Rampart; run rampart audit verify)`);
+  }
   const entry = {
     seq: link.seq,
     time: link.time,
@@ -87,7 +98,7 @@ export function entryOf(link: StoredLink): Omit<AuditEntry, 'hash'> {
     route: link.route,
     requestId: link.requestId,
     outcome: link.outcome as AuditOutcome,
-    details: JSON.parse(link.details) as Record<string, unknown>,
+    details,
     prev: link.prev,
   };
   // v2 entries carry what a verifier elsewhere needs (the salt opens the commitment); v1 entries look as they did.
