@@ -27,12 +27,16 @@ export const ERRORS = {
   /** No media type the operation answers with is acceptable to the client (RFC 9110 §15.5.7). */
   RAMPART_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
   RAMPART_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
+  /** An `Expect` other than 100-continue (RFC 9110 §10.1.1). */
+  RAMPART_ERR_EXPECTATION_FAILED: { status: 417, title: 'Expectation failed' },
   RAMPART_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   RAMPART_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
   RAMPART_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   RAMPART_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   RAMPART_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
   RAMPART_ERR_INTERNAL: { status: 500, title: 'Internal error' },
+  /** What Rampart does not do (RFC 9110 §15.6.2): a transfer coding other than chunked (RFC 9112 §6.1), CONNECT. */
+  RAMPART_ERR_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
   RAMPART_ERR_UPSTREAM_INTERNAL: { status: 500, title: 'Internal error' },
   RAMPART_ERR_UPSTREAM_ERROR: { status: 502, title: 'Upstream error' },
   RAMPART_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },

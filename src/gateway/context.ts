@@ -48,6 +48,8 @@ export class GatewayContext implements RequestContext {
   bodyTooLarge = false;
   /** Aborts the upstream attempt in flight (client went away). */
   abortUpstream: ((reason?: Error) => void) | undefined = undefined;
+  /** The client's connection ended before the answer was complete: nothing more is sent upstream for it. */
+  clientGone = false;
 
   constructor(
     req: IncomingMessage,

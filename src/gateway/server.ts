@@ -334,6 +334,12 @@ export class Gateway {
         )
       : createHttpServer(options, handler);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+    // Without these, Node answers an unknown Expect with a bare 417 and drops CONNECT without a word: both get a
+    // problem+json with a correlation id like every other refusal.
+    server.on('checkExpectation', handler);
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
+      this.#rawProblem(socket, 'RAMPART_ERR_NOT_IMPLEMENTED', 'CONNECT (Rampart is not a forward proxy)', 'connect'),
+    );
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#handleUpgrade(req, socket as Socket, head, listener));
     return server;
   }
@@ -358,6 +364,10 @@ export class Gateway {
   /** Answers protocol-level errors (malformed request line or headers, oversized headers, timeouts) and closes. */
   #clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     const errCode = err.code ?? '';
+    // Bytes after a request that said `Connection: close`: RFC 9112 §9.6 says not to process them. Its answer may
+    // still be on its way on this socket (a raw 400 here would be mixed into it and misreport a request the upstream
+    // ran); Node closes the connection once that answer is sent.
+    if (errCode === 'HPE_CLOSED_CONNECTION') return;
     if (errCode === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
@@ -365,9 +375,18 @@ export class Gateway {
     let code: ErrorCode = 'RAMPART_ERR_MALFORMED_REQUEST';
     if (errCode === 'HPE_HEADER_OVERFLOW') code = 'RAMPART_ERR_HEADERS_TOO_LARGE';
     else if (errCode === 'ERR_HTTP_REQUEST_TIMEOUT' || errCode === 'HPE_HEADERS_TIMEOUT') code = 'RAMPART_ERR_REQUEST_TIMEOUT';
+    this.#rawProblem(socket, code, errCode || err.message, errCode || 'client-error');
+  }
+
+  /** A problem written straight to a socket that has no HTTP response object (protocol-level refusals), then closed. */
+  #rawProblem(socket: Duplex, code: ErrorCode, detail: string, reason: string): void {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
     const requestId = randomUUID();
-    this.metrics.rejected.labels(errCode || 'client-error').inc();
-    this.logger.info({ reqId: requestId, code, detail: errCode || err.message }, 'request refused at the protocol level');
+    this.metrics.rejected.labels(reason).inc();
+    this.logger.info({ reqId: requestId, code, detail }, 'request refused at the protocol level');
     const body = problemBody(code, requestId);
     const { status, title } = ERRORS[code];
     socket.end(
@@ -394,6 +413,15 @@ export class Gateway {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse, listener: ListenerConfig): void {
+    if (!res.socket) {
+      // A pipelined request (RFC 9112 §9.3.2): answers go out in request order, so it waits for the ones before it
+      // and starts when its response gets the connection. If the connection closes first (the client left, or an
+      // earlier answer said `connection: close`), it never starts: nothing goes upstream, possibly with side
+      // effects, for a client that cannot get the answer, and nothing is left counted in flight (Node drops a
+      // queued response without a 'close' event, which would otherwise leak into load shedding and drains).
+      res.once('socket', () => this.#handle(req, res, listener));
+      return;
+    }
     const started = performance.now();
     const runtime = this.#runtime;
     const ctx = this.#context(req, res, listener, runtime, started);
@@ -402,8 +430,11 @@ export class Gateway {
     this.#inFlight++;
     runtime.enter();
     res.once('close', () => {
-      // The client went away before its answer was complete: stop the upstream work too.
-      if (!res.writableFinished) ctx.abortUpstream?.();
+      // The client went away before its answer was complete: stop the upstream work too, and start none.
+      if (!res.writableFinished) {
+        ctx.clientGone = true;
+        ctx.abortUpstream?.();
+      }
       this.#finished(ctx);
     });
     if (this.#draining) res.shouldKeepAlive = false;
@@ -437,6 +468,19 @@ export class Gateway {
       this.#refuse(ctx, runtime, 'RAMPART_ERR_BAD_HEADER', headerProblem, 'header');
       return undefined;
     }
+    // Node's parser takes `gzip, chunked` as chunked and the coding would be dropped on the way upstream: what the
+    // policies read and what the client meant would differ. Only chunked is understood (RFC 9112 §6.1: 501).
+    const transferEncoding = req.headers['transfer-encoding'];
+    if (transferEncoding !== undefined && transferEncoding.trim().toLowerCase() !== 'chunked') {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_NOT_IMPLEMENTED', 'transfer coding other than chunked', 'transfer-coding');
+      return undefined;
+    }
+    // Reached through 'checkExpectation' (#createServer): 100-continue is the only expectation defined (RFC 9110 §10.1.1).
+    const expectation = req.headers.expect;
+    if (expectation !== undefined && expectation.trim().toLowerCase() !== '100-continue') {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_EXPECTATION_FAILED', 'unsupported Expect', 'expect');
+      return undefined;
+    }
     const canonical = canonicalizeRequestTarget(url, { allowSemicolons: config.paths.allowSemicolons, maxLength: config.limits.maxUrlLength });
     if (!canonical.ok) {
       this.#refuse(ctx, runtime, 'RAMPART_ERR_AMBIGUOUS_PATH', canonical.reason, 'path');
@@ -456,7 +500,8 @@ export class Gateway {
       runtime.cspReport(req, ctx.res, ctx);
       return undefined;
     }
-    const host = hostWithoutPort(req.headers.host);
+    // The router takes the Host header as sent (port, brackets of an IPv6 literal and case are its business).
+    const host = req.headers.host;
     // A CORS preflight (Fetch standard §3.2.2) asks about the method it announces: route it by that method, so the
     // route's own cors policy answers it. A route without one grants no cross-origin access: its preflight is refused.
     const preflightMethod = ctx.method === 'OPTIONS' && req.headers.origin !== undefined ? req.headers['access-control-request-method'] : undefined;
@@ -659,7 +704,7 @@ export class Gateway {
   ): void {
     if (reason) this.metrics.rejected.labels(reason).inc();
     for (const step of runtime.fallbackSteps) step.run(ctx);
-    this.#answer(ctx, { kind: 'problem', code, detail, headers }, code === 'RAMPART_ERR_BAD_HEADER' || code === 'RAMPART_ERR_URI_TOO_LONG');
+    this.#answer(ctx, { kind: 'problem', code, detail, headers }, CLOSE_AFTER_REFUSAL.has(code));
   }
 
   #plainHttp(ctx: GatewayContext, listener: ListenerConfig, runtime: Runtime): void {
@@ -684,6 +729,9 @@ export class Gateway {
   }
 
   #forward(ctx: GatewayContext, route: CompiledRoute): void {
+    // Nobody would receive the answer (the connection closed while the policies ran, or a pipelined request
+    // outlived its connection): the upstream must not do work, possibly with side effects, for nothing.
+    if (ctx.clientGone) return;
     this.#withIdentityAssertion(ctx, route, () => forward(ctx, route));
   }
 
@@ -1082,6 +1130,17 @@ function hostWithoutPort(host: string | undefined): string | undefined {
  * Header checks Node's parser leaves to us: a repeated Host (which one would the upstream use?), repeated
  * Content-Length or Transfer-Encoding (request smuggling, RFC 9112 §6.3), and a Host that is not a host.
  */
+/**
+ * Refusals after which the connection is closed: the rest of what the client sent (a body of unknown framing, or
+ * one it meant to send only on 100 Continue) cannot be trusted to end where the next request would start.
+ */
+const CLOSE_AFTER_REFUSAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'RAMPART_ERR_BAD_HEADER',
+  'RAMPART_ERR_URI_TOO_LONG',
+  'RAMPART_ERR_NOT_IMPLEMENTED',
+  'RAMPART_ERR_EXPECTATION_FAILED',
+]);
+
 function checkHeaders(req: IncomingMessage): string | undefined {
   const raw = req.rawHeaders;
   let hosts = 0;
