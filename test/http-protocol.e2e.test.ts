@@ -41,6 +41,7 @@ function expectProblem(raw: string, status: number, code: string): void {
   expect(statusLines(raw)[0], raw.slice(0, 200)).toBe(`HTTP/1.1 ${status}`);
   expect(res).toMatch(/\r\ncontent-type: application\/problem\+json/i);
   expect(res).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
+  expect(res).toMatch(/\r\nx-content-type-options: nosniff\r\n/i);
   const body = JSON.parse(res.slice(res.indexOf('\r\n\r\n') + 4)) as { code: string; status: number };
   expect(body).toMatchObject({ code, status });
 }

@@ -391,7 +391,7 @@ export class Gateway {
     const { status, title } = ERRORS[code];
     socket.end(
       `HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `x-request-id: ${requestId}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+        `x-request-id: ${requestId}\r\ncache-control: no-store\r\n${RAW_PROBLEM_SECURITY_HEADERS}connection: close\r\n\r\n${body}`,
     );
   }
 
@@ -1130,6 +1130,12 @@ function hostWithoutPort(host: string | undefined): string | undefined {
  * Header checks Node's parser leaves to us: a repeated Host (which one would the upstream use?), repeated
  * Content-Length or Transfer-Encoding (request smuggling, RFC 9112 §6.3), and a Host that is not a host.
  */
+/**
+ * Security headers of a problem written before any route or config applies (#rawProblem): the strictest ones, which
+ * suit a JSON error body in any context (OWASP HTTP Headers Cheat Sheet: nosniff; a CSP that allows nothing).
+ */
+const RAW_PROBLEM_SECURITY_HEADERS = "x-content-type-options: nosniff\r\ncontent-security-policy: default-src 'none'; frame-ancestors 'none'\r\n";
+
 /**
  * Refusals after which the connection is closed: the rest of what the client sent (a body of unknown framing, or
  * one it meant to send only on 100 Continue) cannot be trusted to end where the next request would start.
