@@ -429,6 +429,33 @@ describe('api-key policy when the store fails', () => {
   });
 });
 
+describe('api-key policy with a stored lock end outside the Date range', () => {
+  // Stored data is input too: a counter store can answer a lock end no Date can hold (9e15 is a valid epoch-ms
+  // integer for the store, 1e300 a damaged value). Formatting it threw a RangeError: a misleading 503 on the store
+  // path, an exception out of onRequest on the in-memory lock path.
+  it.each([9e15, 1e300, Number.POSITIVE_INFINITY])('answers the locked 401 for an end of %d, from the store and from the in-memory copy', async (until) => {
+    const world = new World();
+    try {
+      await world.open('memory');
+      const key = await world.issue(await world.consumer('billing', ['reader']));
+      const counters = new Proxy(world.stores.counters, {
+        get(target, property, receiver) {
+          if (property === 'lockedUntil') return () => Promise.resolve(until);
+          return Reflect.get(target, property, receiver) as unknown;
+        },
+      });
+      await world.mount('locked', configWith(), { ...world.stores, counters });
+      for (const path of ['store', 'in-memory copy']) {
+        const answer = await world.request('locked', [['x-api-key', key.key]]);
+        expect({ path, status: answer.status, code: answer.code }).toEqual({ path, status: 401, code: 'RAMPART_ERR_INVALID_CREDENTIAL' });
+        expect(answer.detail).toBe('api-key: client address locked after repeated failures');
+      }
+    } finally {
+      await world.close();
+    }
+  });
+});
+
 describe('api-key policy definition', () => {
   const route: RouteInfo = { id: 'r', public: false, methods: undefined, tls: true };
 

@@ -152,8 +152,15 @@ export async function createApiKeyHandlers(config: ApiKeyConfig, deps: ApiKeyPol
     return lockout.recordFailure(bucket, at, ctx).then(() => answer);
   }
 
+  /**
+   * The lock's end comes from the counter store, and stored data is input too: an end outside the Date range
+   * (beyond year 275760, NaN) is left out of the detail instead of letting toISOString() throw (a RangeError here
+   * turned a locked answer into a misleading "store unavailable", or escaped onRequest on the mirrored-lock path).
+   */
   function locked(until: number): RespondWithProblem {
-    return problem('RAMPART_ERR_INVALID_CREDENTIAL', `api-key: client address locked after repeated failures until ${new Date(until).toISOString()}`, invalidHeaders);
+    const end = new Date(until);
+    const shown = Number.isNaN(end.getTime()) ? '' : ` until ${end.toISOString()}`;
+    return problem('RAMPART_ERR_INVALID_CREDENTIAL', `api-key: client address locked after repeated failures${shown}`, invalidHeaders);
   }
 
   function touch(entry: { keyId: string; touchedAt: number }, at: number): void {

@@ -17,17 +17,28 @@
  * - When Redis is not connected, methods reject at once with CounterStoreUnavailableError (no queueing): the
  *   rate-limit policy then fails closed or falls back to local limits; the brute-force callers fail as they do
  *   for any store error.
+ * - Stored data is input too (scripts.ts): the scripts treat a damaged stored number as absent, and every number
+ *   of a reply is checked here again (`finiteReply`): one that is not finite rejects with StoreCorruptError, so
+ *   callers apply their store-failure behaviour instead of comparing NaN, which is never `>=` a limit.
  *
  * Redis Cluster is not supported (keys are not hash-tagged); use one primary (with replicas or Sentinel in
  * front if needed). Tested against Redis 7.
  */
 import { boundCounterKey, requireTime, requireWindow } from '../shared.ts';
-import { CounterStoreUnavailableError, type CounterStore, type EpochMs, type QuotaPeriod, type RateDecision } from '../ports.ts';
+import { CounterStoreUnavailableError, StoreCorruptError, type CounterStore, type EpochMs, type QuotaPeriod, type RateDecision } from '../ports.ts';
 import { runScript, runScriptOnKeys, type RedisLease } from './connection.ts';
-import { ACQUIRE, GCRA, GCRA_BATCH, LOCK, QUOTA, WINDOW } from './scripts.ts';
+import { ACQUIRE, GCRA, GCRA_BATCH, LOCK, LOCKED, QUOTA, WINDOW } from './scripts.ts';
 
 /** Rate checks one GCRA_BATCH command carries at most; more in one turn go as several commands. */
 export const MAX_BATCH = 128;
+
+/**
+ * How long `lockedUntil` holds a key whose stored lock is damaged (scripts.ts LOCKED_LUA): the store does not know
+ * the caller's lock length, so it uses the default of both lockouts (identity `bruteForce.lockFor`, api-key
+ * API_KEY_LOCKOUT.lockMs). Failing closed for that long, then ending, keeps the protection without a lock that
+ * never ends; the caller's next `lockUntil` replaces it as any lock.
+ */
+export const DAMAGED_LOCK_MS = 15 * 60_000;
 
 /** A rate check waiting for the end of the turn (see `take`). */
 interface PendingTake {
@@ -52,12 +63,38 @@ function requireCountLimit(value: unknown, what: string): number {
   return value;
 }
 
-function decision(reply: unknown): RateDecision {
-  const [allowed, remaining, retryAfterMs, resetMs] = reply as readonly number[];
-  return { allowed: allowed === 1, remaining: Number(remaining), retryAfterMs: Number(retryAfterMs), resetMs: Number(resetMs) };
+/**
+ * A number of a script's reply (an integer, or a '%.17g' / '%.0f' string), which must be finite: NaN would compare
+ * false with every limit (a check that never refuses) and an infinite time would never end. Anything else is a
+ * damaged answer of the store (StoreCorruptError, naming the method, never the key: keys hold usernames and
+ * addresses), so callers apply their store-failure behaviour.
+ */
+function finiteReply(reply: unknown, method: string): number {
+  const value = typeof reply === 'number' ? reply : typeof reply === 'string' && reply.trim() !== '' ? Number(reply) : Number.NaN;
+  if (!Number.isFinite(value)) {
+    const shown = typeof reply === 'string' ? JSON.stringify(reply.slice(0, 40)) : typeof reply;
+    throw new StoreCorruptError('redis counters', method, `the reply ${shown} is not a finite number`);
+  }
+  return value;
 }
 
-/** The decisions of a GCRA_BATCH reply; anything but one decision per key is an error (fail as Redis failing). */
+/** The reply parser of a script answering one number. */
+function numberReply(method: string): (reply: unknown) => number {
+  return (reply) => finiteReply(reply, method);
+}
+
+function decision(reply: unknown): RateDecision {
+  const [allowed, remaining, retryAfterMs, resetMs] = reply as readonly unknown[];
+  if (allowed !== 0 && allowed !== 1) throw new StoreCorruptError('redis counters', 'rate decision', 'allowed is neither 0 nor 1');
+  return {
+    allowed: allowed === 1,
+    remaining: finiteReply(remaining, 'rate decision'),
+    retryAfterMs: finiteReply(retryAfterMs, 'rate decision'),
+    resetMs: finiteReply(resetMs, 'rate decision'),
+  };
+}
+
+/** The decisions of a GCRA_BATCH reply; anything but one finite decision per key is an error (fail as Redis failing). */
 function decisions(count: number): (reply: unknown) => RateDecision[] {
   return (reply) => {
     if (!Array.isArray(reply) || reply.length !== count || !reply.every((entry) => Array.isArray(entry) && entry.length === 4)) {
@@ -66,6 +103,12 @@ function decisions(count: number): (reply: unknown) => RateDecision[] {
     return reply.map(decision);
   };
 }
+
+const incrementReply = numberReply('increment');
+const getReply = numberReply('get');
+const lockUntilReply = numberReply('lockUntil');
+const acquireReply = numberReply('acquire');
+const lockedUntilReply = (reply: unknown): number | null => (reply === null ? null : finiteReply(reply, 'lockedUntil'));
 
 export class RedisCounterStore implements CounterStore {
   readonly #lease: RedisLease;
@@ -150,7 +193,7 @@ export class RedisCounterStore implements CounterStore {
     requireWindow(windowMs);
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
-    return runScript(this.#sender(), WINDOW, redisKey, [windowMs, now, 1], Number);
+    return runScript(this.#sender(), WINDOW, redisKey, [windowMs, now, 1], incrementReply);
   }
 
   async get(key: string, windowMs: number, now: EpochMs): Promise<number> {
@@ -158,7 +201,7 @@ export class RedisCounterStore implements CounterStore {
     requireWindow(windowMs);
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
-    return runScript(this.#sender(), WINDOW, redisKey, [windowMs, now, 0], Number);
+    return runScript(this.#sender(), WINDOW, redisKey, [windowMs, now, 0], getReply);
   }
 
   async reset(key: string): Promise<void> {
@@ -172,17 +215,23 @@ export class RedisCounterStore implements CounterStore {
     const redisKey = this.#key('l', key);
     requireTime(until, 'until');
     if (!this.available) return this.#unavailable();
-    await runScript(this.#sender(), LOCK, redisKey, [until], Number);
+    await runScript(this.#sender(), LOCK, redisKey, [until], lockUntilReply);
   }
 
+  /**
+   * A damaged stored lock ('Infinity', 'nan', '1e300', 'abc', an end without an expiry) fails closed but bounded:
+   * LOCKED_LUA replaces it with a lock from `now` for DAMAGED_LOCK_MS and answers that end. Read as unlocked it
+   * would open a lock while LOCK_LUA kept it (an 'Infinity' outlasted every new lock: never lockable again);
+   * answered as a store error the account would stay refused for as long as the value stays, possibly for ever,
+   * since nothing calls `lockUntil` while a key reads as locked. The replacement ends, and a later `lockUntil`
+   * replaces it like any lock.
+   */
   async lockedUntil(key: string, now: EpochMs): Promise<EpochMs | null> {
     const redisKey = this.#key('l', key);
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
-    const value = await this.#sender().get(redisKey);
-    if (value === null) return null;
-    const until = Number(value);
-    return Number.isFinite(until) && until > now ? until : null;
+    const until = await runScript(this.#sender(), LOCKED, redisKey, [now, DAMAGED_LOCK_MS], lockedUntilReply);
+    return until !== null && until > now ? until : null;
   }
 
   take(key: string, emissionIntervalMs: number, burst: number, now: EpochMs): Promise<RateDecision> {
@@ -219,7 +268,7 @@ export class RedisCounterStore implements CounterStore {
     requireCountLimit(leaseMs, 'leaseMs');
     requireTime(now, 'now');
     if (!this.available) return this.#unavailable();
-    return runScript(this.#sender(), ACQUIRE, redisKey, [limit, leaseId, leaseMs, this.#callerClock ? now : -1], Number);
+    return runScript(this.#sender(), ACQUIRE, redisKey, [limit, leaseId, leaseMs, this.#callerClock ? now : -1], acquireReply);
   }
 
   async release(key: string, leaseId: string): Promise<void> {

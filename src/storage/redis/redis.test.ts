@@ -10,10 +10,12 @@ import { describeStoreContract } from '../contract.testkit.ts';
 import { describeCounterRateContract } from '../counters.testkit.ts';
 import { openMemoryStores } from '../memory/index.ts';
 import { openStores } from '../index.ts';
-import { CounterStoreUnavailableError, type RateDecision } from '../ports.ts';
+import { CounterStoreUnavailableError, StoreCorruptError, type RateDecision } from '../ports.ts';
 import { MemoryCounterStore } from '../memory/counters.ts';
+import { RecordingSecurityEvents } from '../../observe/events.ts';
+import { BruteForceGuard } from '../../identity/login/brute-force.ts';
 import { GCRA, GCRA_BATCH } from './scripts.ts';
-import { MAX_BATCH } from './counters.ts';
+import { DAMAGED_LOCK_MS, MAX_BATCH } from './counters.ts';
 import type { Socket } from 'node:net';
 import { acquireRedis, openRedisCounterStore, openRedisConnections, RedisCounterStore } from './index.ts';
 import { startRedisServer, stopTestRedis, testRedisUrl, uniqueKeyPrefix } from '../../../test/redis-server.ts';
@@ -194,6 +196,167 @@ describe('Redis counters on Redis time', () => {
     expect((await b.take('k', 1000, 1, 5)).allowed).toBe(true);
     await b.close();
     expect(openRedisConnections()).toBe(before);
+  });
+});
+
+/**
+ * Stored data is input too: values the adapter never wrote, put in Redis by something else. Lua's tonumber accepts
+ * 'nan', 'inf', '1e400' (infinity) and '1e300', so before the scripts checked them a damaged failure counter
+ * answered NaN for ever (never >= the limit: the account could never be locked) and an 'Infinity' lock read as
+ * unlocked yet was never replaced. Each case damages a key through a second connection, then uses the store.
+ */
+describe('Redis counters with damaged stored values', () => {
+  const WINDOW_MS = 15 * 60_000;
+  const MAX_FAILURES = 5;
+  const LOCK_MS = 15 * 60_000;
+  let prefix: string;
+  let store: RedisCounterStore;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    prefix = uniqueKeyPrefix('damaged');
+    store = await openReady(prefix);
+    admin = new Redis(url);
+  });
+  afterAll(async () => {
+    const keys = await admin.keys(`${prefix}*`);
+    if (keys.length > 0) await admin.del(...keys);
+    admin.disconnect();
+    await store.close();
+  });
+
+  /** The Redis key of a short counter key in a method family (w windows, l locks, g GCRA, q quotas, c slots). */
+  const redisKey = (family: string, key: string): string => `${prefix}${family}:r:${key}`;
+
+  function guard(): BruteForceGuard {
+    const config = { windowMs: WINDOW_MS, maxFailuresPerAccount: MAX_FAILURES, maxFailuresPerAddress: 1_000, lockForMs: LOCK_MS };
+    return new BruteForceGuard({ config, counters: store, events: new RecordingSecurityEvents(), pepper: Buffer.alloc(32, 7), delay: async () => undefined });
+  }
+
+  it.each(['nan', 'inf', '-inf', '1e400', 'abc', ''])(
+    'a failure count damaged to %j reads as 0, never NaN, and the account still locks after the configured failures',
+    async (damaged) => {
+      const user = `victim-${damaged || 'empty'}`;
+      const accountKey = BruteForceGuard.accountKey(user);
+      const source = { requestId: 'r', clientAddress: '192.0.2.1' };
+      const bruteForce = guard();
+      const now = Date.now();
+      for (let i = 0; i < 2; i++) await bruteForce.recordFailure(source, user, now, 'password');
+      expect(await store.get(accountKey, WINDOW_MS, now)).toBe(2);
+      await admin.hset(redisKey('w', accountKey), 'c', damaged);
+
+      expect(await store.get(accountKey, WINDOW_MS, now)).toBe(0);
+      for (let failure = 1; failure <= MAX_FAILURES; failure++) {
+        expect(await bruteForce.lockFor(user, source.clientAddress, now)).toBeUndefined();
+        await bruteForce.recordFailure(source, user, now, 'password');
+        expect(await store.get(accountKey, WINDOW_MS, now)).toBe(failure);
+      }
+      expect(await bruteForce.lockFor(user, source.clientAddress, now)).toEqual({ scope: 'account', until: now + LOCK_MS });
+      expect(await admin.hget(redisKey('w', accountKey), 'c')).toBe(String(MAX_FAILURES));
+      // The same through increment itself, on a fresh damage: counting starts again at 1.
+      await admin.hset(redisKey('w', accountKey), 'c', damaged);
+      expect(await store.increment(accountKey, WINDOW_MS, now)).toBe(1);
+    },
+  );
+
+  it.each(['Infinity', '-Infinity', 'nan', '1e300', 'abc', ''])(
+    'a lock damaged to %j fails closed for DAMAGED_LOCK_MS, then ends; lockUntil replaces it',
+    async (damaged) => {
+      const key = `lock-${damaged || 'empty'}`;
+      const now = Date.now();
+      await admin.set(redisKey('l', key), damaged);
+      // Neither unlocked nor a store error: a lock of bounded length, written back with an expiry.
+      expect(await store.lockedUntil(key, now)).toBe(now + DAMAGED_LOCK_MS);
+      expect(await admin.get(redisKey('l', key))).toBe(String(now + DAMAGED_LOCK_MS));
+      expect(await admin.pttl(redisKey('l', key))).toBeGreaterThan(DAMAGED_LOCK_MS);
+      expect(await store.lockedUntil(key, now + DAMAGED_LOCK_MS)).toBeNull();
+      // A later lock replaces the stand-in, as it would any lock.
+      await store.lockUntil(key, now + DAMAGED_LOCK_MS + LOCK_MS);
+      expect(await store.lockedUntil(key, now)).toBe(now + DAMAGED_LOCK_MS + LOCK_MS);
+
+      // lockUntil on the damaged value itself: it counts as no lock, so even an earlier end replaces it.
+      await admin.set(redisKey('l', key), damaged);
+      await store.lockUntil(key, now + 1_000);
+      expect(await store.lockedUntil(key, now)).toBe(now + 1_000);
+      expect(await store.lockedUntil(key, now + 1_000)).toBeNull();
+    },
+  );
+
+  it('a plausible lock end without an expiry is damaged too (this adapter never writes one); a lock it wrote stays as it is', async () => {
+    const now = Date.now();
+    await admin.set(redisKey('l', 'persisted'), String(now + 365 * 86_400_000));
+    expect(await store.lockedUntil('persisted', now)).toBe(now + DAMAGED_LOCK_MS);
+    await store.lockUntil('written', now + LOCK_MS);
+    expect(await store.lockedUntil('written', now)).toBe(now + LOCK_MS);
+    expect(await admin.get(redisKey('l', 'written'))).toBe(String(now + LOCK_MS));
+  });
+
+  it('a reply that is not a finite number rejects with StoreCorruptError, so the brute-force guard fails as for a store error', async () => {
+    const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
+    const client = lease.client;
+    const evalsha = client.evalsha;
+    client.evalsha = (() => Promise.resolve('nan')) as unknown as typeof client.evalsha;
+    try {
+      await expect(store.increment('k', WINDOW_MS, 1_000_000)).rejects.toBeInstanceOf(StoreCorruptError);
+      await expect(store.lockedUntil('k', 1_000_000)).rejects.toBeInstanceOf(StoreCorruptError);
+      await expect(guard().recordFailure({ requestId: 'r', clientAddress: '192.0.2.9' }, 'someone', 1_000_000, 'password')).rejects.toBeInstanceOf(
+        StoreCorruptError,
+      );
+      client.evalsha = (() => Promise.resolve([1, 'inf', 0, 0])) as unknown as typeof client.evalsha;
+      await expect(Promise.resolve(store.take('k', 1000, 5, 1_000_000))).rejects.toBeInstanceOf(StoreCorruptError);
+    } finally {
+      client.evalsha = evalsha;
+      await lease.release();
+    }
+  });
+
+  const DAMAGED_NUMBERS = ['nan', 'inf', '-inf', '1e400', '1e300', '-5', 'abc', ''];
+
+  it.each(DAMAGED_NUMBERS)('GCRA: a TAT damaged to %j counts as absent (a full allowance), never a NaN or endless answer', async (damaged) => {
+    const key = `gcra-${damaged || 'empty'}`;
+    const now = 5_000_000;
+    await admin.set(redisKey('g', key), damaged);
+    expect(await store.take(key, 1000, 5, now)).toEqual({ allowed: true, remaining: 4, retryAfterMs: 0, resetMs: 1000 });
+    expect(await admin.get(redisKey('g', key))).toBe(String((now + 1000) * 1000));
+  });
+
+  it('GCRA: a TAT further ahead than the burst allows is cut to an empty allowance, written back, refilling at the rate', async () => {
+    const now = 5_000_000;
+    await admin.set(redisKey('g', 'far'), String((now + 10 * 365 * 86_400_000) * 1000));
+    expect(await store.take('far', 1000, 5, now)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 1000, resetMs: 5000 });
+    expect(await admin.pttl(redisKey('g', 'far'))).toBeGreaterThan(0);
+    expect((await store.take('far', 1000, 5, now + 1000)).allowed).toBe(true);
+    expect((await store.take('far', 1000, 5, now + 1000)).allowed).toBe(false);
+  });
+
+  it.each(DAMAGED_NUMBERS)('quota: a period start or count damaged to %j counts as absent, never a NaN or endless answer', async (damaged) => {
+    const now = Date.UTC(2030, 0, 15, 12);
+    const dayEnd = Date.UTC(2030, 0, 16);
+    const startKey = `quota-s-${damaged || 'empty'}`;
+    await admin.hset(redisKey('q', startKey), 's', damaged, 'e', damaged, 'n', '7');
+    expect(await store.quota(startKey, 3, 'day', now)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0, resetMs: dayEnd - now });
+    const countKey = `quota-n-${damaged || 'empty'}`;
+    await admin.hset(redisKey('q', countKey), 's', String(Date.UTC(2030, 0, 15)), 'e', damaged, 'n', damaged);
+    expect(await store.quota(countKey, 3, 'day', now)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0, resetMs: dayEnd - now });
+    expect(await admin.hgetall(redisKey('q', countKey))).toEqual({ s: String(Date.UTC(2030, 0, 15)), e: String(dayEnd), n: '1' });
+  });
+
+  it('quota: a period starting beyond the next one is not counted into (it would never end); the next period still is', async () => {
+    const now = Date.UTC(2030, 0, 15, 12);
+    await admin.hset(redisKey('q', 'far'), 's', String(Date.UTC(2100, 0, 1)), 'e', String(Date.UTC(2100, 0, 2)), 'n', '3');
+    expect(await store.quota('far', 3, 'day', now)).toMatchObject({ allowed: true, remaining: 2 });
+    // A caller whose clock runs ahead wrote the next period: counted into, as before.
+    await admin.hset(redisKey('q', 'next'), 's', String(Date.UTC(2030, 0, 16)), 'e', 'junk', 'n', '3');
+    expect(await store.quota('next', 3, 'day', now)).toEqual({ allowed: false, remaining: 0, retryAfterMs: Date.UTC(2030, 0, 17) - now, resetMs: Date.UTC(2030, 0, 17) - now });
+  });
+
+  it('concurrency: leases scored +inf or absurdly late hold their slot for one lease at most', async () => {
+    const now = 5_000_000;
+    await admin.zadd(redisKey('c', 'slots'), '+inf', 'ghost', '1e300', 'ghost2');
+    expect(await store.acquire('slots', 'a', 3, 5_000, now)).toBe(0);
+    expect(await admin.zrange(redisKey('c', 'slots'), 0, -1, 'WITHSCORES')).toEqual(['a', String(now + 5_000), 'ghost', String(now + 5_000), 'ghost2', String(now + 5_000)]);
+    expect(await store.acquire('slots', 'b', 3, 5_000, now + 4_999)).toBe(-1);
+    expect(await store.acquire('slots', 'b', 3, 5_000, now + 5_001)).toBe(2);
   });
 });
 

@@ -11,7 +11,17 @@
  *
  * Numbers: Lua 5.1 numbers are doubles. GCRA times are integer microseconds (about 1.8e15 today, exact below 2^53);
  * they are written with '%.0f', never tostring(), whose '%.14g' would round them. Replies are integers except the
- * sliding-window estimate, which is fractional and returned as a '%.17g' string (exact round trip to a JS number).
+ * sliding-window estimate, which is fractional and returned as a '%.17g' string (exact round trip to a JS number),
+ * and a lock's end, a '%.0f' string (or nil).
+ *
+ * Stored data is input too: anything with access to Redis (an operator's HSET, a restored dump, a bug elsewhere)
+ * can leave a value these scripts never wrote, and Lua's `tonumber` accepts more than they write: 'nan', 'inf',
+ * '-inf', '1e400' (infinity) and '1e300' all parse. A NaN compares false with everything, so a NaN count never
+ * reaches a limit (the lockout failed open, forever, since every write refreshed it); an infinite or absurd time
+ * never ends. So every stored number goes through `stored_number`: what is not a finite number in [0, 2^53 - 1]
+ * (the range the adapter writes, exactly representable) counts as absent, the way a non-numeric 'abc' always did,
+ * and the script's next write replaces it. Where a value in that range can still be impossible, the script bounds
+ * it too (GCRA, QUOTA, ACQUIRE, and locks without an expiry: see each script).
  */
 
 import { createHash } from 'node:crypto';
@@ -26,8 +36,22 @@ function script(lua: string): LuaScript {
   return { lua, sha: createHash('sha1').update(lua, 'utf8').digest('hex') };
 }
 
+/**
+ * A number read back from Redis, or nil when it is absent or damaged (see "Stored data is input too" above): nil
+ * for a missing value (`false` from GET/HMGET), a non-numeric text, NaN (the only value for which x ~= x), ±inf,
+ * a negative number or one beyond 2^53 - 1. Every script starts with it.
+ */
+const STORED_NUMBER = `
+local MAX_STORED = 9007199254740991
+local function stored_number(value)
+  local n = tonumber(value)
+  if n == nil or n ~= n or n < 0 or n > MAX_STORED then return nil end
+  return n
+end
+`;
+
 /** Shared helpers: the caller's time or Redis' own, in ms and µs. */
-const CLOCK = `
+const CLOCK = `${STORED_NUMBER}
 local function now_us(arg)
   local v = tonumber(arg)
   if v >= 0 then return v * 1000 end
@@ -46,14 +70,23 @@ end
  * GCRA (see ports.ts CounterStore) for one key: `key` holds the theoretical arrival time in µs.
  * Reply: {allowed, remaining, retryAfterMs, resetMs}. The key expires exactly when the allowance is full again: an
  * idle key costs nothing. Shared by GCRA_LUA (one key) and GCRA_BATCH_LUA (several), so both decide alike.
+ * A damaged TAT counts as absent (a full allowance, as for 'abc'). A TAT more than `tolerance` ahead cannot come
+ * from this limit on a clock that only moves forward (each allowed request leaves it at most that far ahead): it
+ * is damaged (a TAT years ahead would otherwise refuse for years, as refusals write nothing), left by an earlier
+ * config with a larger allowance, or the clock went back. It is cut to `now + tolerance` and written back: an
+ * empty allowance that refills at the limit's own rate, never a longer wait.
  */
 const GCRA_FUNCTION = `
 local function gcra(key, interval, burst, now)
-  local tat = tonumber(redis.call('GET', key))
+  local tolerance = burst * interval
+  local tat = stored_number(redis.call('GET', key))
   if tat == nil or tat < now then tat = now end
+  if tat > now + tolerance then
+    tat = now + tolerance
+    redis.call('SET', key, string.format('%.0f', tat), 'PX', math.ceil(tolerance / 1000))
+  end
   local next_tat = tat + interval
   local ahead = next_tat - now
-  local tolerance = burst * interval
   if ahead > tolerance then
     return {0, 0, math.ceil((ahead - tolerance) / 1000), math.ceil((tat - now) / 1000)}
   end
@@ -94,7 +127,11 @@ return out
  * Calendar quota: KEYS[1] is a hash {s: period start ms, e: period end ms, n: count}.
  * ARGV: limit, 'day' | 'month', now ms (or -1). Reply: {allowed, remaining, retryAfterMs, resetMs}.
  * Month boundaries use Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian, UTC), the same
- * calendar as JavaScript's Date.UTC.
+ * calendar as JavaScript's Date.UTC. The stored count is used only while its period's start lies in the current
+ * period or at the next one's start; that period's end is computed from its start, never read back (`e` is
+ * written for readers of the key). A damaged start, or one beyond the next period (a start in the year 10^300
+ * would count into a period that never ends), counts as absent: a fresh period from 0, as a non-numeric start
+ * always did. A damaged count is 0 likewise. So nothing stored outlasts the next period.
  */
 export const QUOTA_LUA = `${CLOCK}
 local DAY = 86400000
@@ -119,27 +156,27 @@ local function days_from_civil(y, m, d)
   local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
+-- The start and end of the period holding time t.
+local function period_of(t)
+  if ARGV[2] == 'day' then
+    local first = t - (t % DAY)
+    return first, first + DAY
+  end
+  local y, m = civil_from_days(math.floor(t / DAY))
+  local first = days_from_civil(y, m, 1) * DAY
+  if m == 12 then y = y + 1; m = 1 else m = m + 1 end
+  return first, days_from_civil(y, m, 1) * DAY
+end
 local limit = tonumber(ARGV[1])
 local now = now_ms(ARGV[3])
-local start
-local finish
-if ARGV[2] == 'day' then
-  start = now - (now % DAY)
-  finish = start + DAY
-else
-  local y, m = civil_from_days(math.floor(now / DAY))
-  start = days_from_civil(y, m, 1) * DAY
-  if m == 12 then y = y + 1; m = 1 else m = m + 1 end
-  finish = days_from_civil(y, m, 1) * DAY
-end
-local stored = redis.call('HMGET', KEYS[1], 's', 'e', 'n')
+local start, finish = period_of(now)
+local stored = redis.call('HMGET', KEYS[1], 's', 'n')
 local count = 0
-local s = tonumber(stored[1])
-if s ~= nil and s >= start then
-  -- The current period, or (callers' clocks disagreeing) a later one: count into the later.
-  start = s
-  finish = tonumber(stored[2]) or finish
-  count = tonumber(stored[3]) or 0
+local s = stored_number(stored[1])
+if s ~= nil and s >= start and s <= finish then
+  -- The current period, or (callers' clocks disagreeing) the next one: count into the later.
+  start, finish = period_of(s)
+  count = stored_number(stored[2]) or 0
 end
 if count >= limit then
   return {0, 0, finish - now, finish - now}
@@ -152,12 +189,19 @@ return {1, limit - count - 1, 0, finish - now}
 /**
  * Concurrency slots: KEYS[1] is a sorted set of lease ids scored by their expiry (ms). Expired leases (a node died
  * holding them) are dropped first. ARGV: limit, lease id, lease ms, now ms (or -1). Reply: slots left, or -1.
+ * Redis scores may be ±inf (never NaN): a lease ending at -inf is expired like any past one; one ending later than
+ * `now + lease` (+inf, 1e300, or a longer lease of an earlier config) would hold its slot forever, as every
+ * acquire refreshes the key's expiry, so it is cut to `now + lease`: it still holds its slot, for one lease at most.
  */
 export const ACQUIRE_LUA = `${CLOCK}
 local limit = tonumber(ARGV[1])
 local lease = tonumber(ARGV[3])
 local now = now_ms(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local latest = string.format('%.0f', now + lease)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. latest, '+inf')) do
+  redis.call('ZADD', KEYS[1], latest, id)
+end
 local held = redis.call('ZCARD', KEYS[1])
 if held >= limit then return -1 end
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + lease), ARGV[2])
@@ -170,17 +214,21 @@ return limit - held - 1
  * c: current count, p: previous count}. ARGV: window ms, now ms (the caller's: these windows are minutes long and
  * the port's contract fixes the caller's time), 1 to add an event or 0 to read. Reply: the estimate as a string.
  * Same arithmetic, in the same order, as memory/counters.ts and shared.ts slidingWindowCount.
+ * A damaged field counts as absent: a damaged count is 0 and is overwritten by the next event, a damaged window
+ * or bucket index starts the counter afresh. So a failure counter set to 'nan' or 'inf' counts from 1 again
+ * instead of answering NaN for ever (a lockout that never locks). A count in range, however large, is kept: it
+ * locks (fails closed) and ends with the key, which expires two windows after the last event.
  */
-export const WINDOW_LUA = `
+export const WINDOW_LUA = `${STORED_NUMBER}
 local w = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
 local add = ARGV[3] == '1'
 local idx = math.floor(now / w)
 local h = redis.call('HMGET', KEYS[1], 'w', 'i', 'c', 'p')
-local ci = tonumber(h[2])
-local cc = tonumber(h[3]) or 0
-local cp = tonumber(h[4]) or 0
-if tonumber(h[1]) ~= w then ci = nil; cc = 0; cp = 0 end
+local ci = stored_number(h[2])
+local cc = stored_number(h[3]) or 0
+local cp = stored_number(h[4]) or 0
+if stored_number(h[1]) ~= w then ci = nil; cc = 0; cp = 0 end
 local weight = (w - (now % w)) / w
 if add then
   if ci == nil then
@@ -203,14 +251,30 @@ return '0'
 `;
 
 /**
- * Lock until a time (keeps a later existing lock): KEYS[1] holds the lock's end (ms). ARGV: until ms.
- * The key outlives the lock by a minute (measured on Redis' clock) so callers whose clocks run a little behind
- * still see it; `lockedUntil` compares the end with the caller's `now`.
+ * The stored end of a lock (ms): nil when there is no lock, false when the stored one is damaged. Damaged: not a
+ * number `stored_number` accepts (an 'Infinity' would outlast every new lock yet read as unlocked in JS; '1e300'
+ * would lock for ever), or a key without an expiry, which LOCK_LUA never leaves (every key of this adapter
+ * carries one): only something else wrote it, and nothing would ever end it.
  */
-export const LOCK_LUA = `
+const STORED_LOCK_END = `${STORED_NUMBER}
+local function stored_lock_end(key)
+  local raw = redis.call('GET', key)
+  if not raw then return nil end
+  local untilv = stored_number(raw)
+  if untilv == nil or redis.call('PTTL', key) < 0 then return false end
+  return untilv
+end
+`;
+
+/**
+ * Lock until a time (keeps a later existing lock; a damaged one is replaced): KEYS[1] holds the lock's end (ms).
+ * ARGV: until ms. The key outlives the lock by a minute (measured on Redis' clock) so callers whose clocks run a
+ * little behind still see it; `lockedUntil` compares the end with the caller's `now`.
+ */
+export const LOCK_LUA = `${STORED_LOCK_END}
 local untilv = tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]))
-if current ~= nil and current >= untilv then return 0 end
+local current = stored_lock_end(KEYS[1])
+if current and current >= untilv then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = untilv - now
@@ -219,11 +283,29 @@ redis.call('SET', KEYS[1], string.format('%.0f', untilv), 'PX', math.floor(ttl) 
 return 1
 `;
 
+/**
+ * The end of KEYS[1]'s lock, as a '%.0f' string, or nil when there is none (ended locks included: the caller
+ * compares with its own `now`). ARGV: now ms (the caller's), hold ms. A damaged lock fails closed but bounded: it
+ * is replaced, atomically, by a lock from `now` for `hold` (expiring like any lock), whose end is the reply. Read
+ * as unlocked it would open a lock; kept, it might never end (nothing calls `lockUntil` while a key reads as
+ * locked); and a later `lockUntil` replaces it as usual.
+ */
+export const LOCKED_LUA = `${STORED_LOCK_END}
+local current = stored_lock_end(KEYS[1])
+if current == nil then return false end
+if current then return string.format('%.0f', current) end
+local hold = tonumber(ARGV[2])
+local repaired = string.format('%.0f', tonumber(ARGV[1]) + hold)
+redis.call('SET', KEYS[1], repaired, 'PX', hold + 60000)
+return repaired
+`;
+
 export const GCRA = script(GCRA_LUA);
 export const GCRA_BATCH = script(GCRA_BATCH_LUA);
 export const QUOTA = script(QUOTA_LUA);
 export const ACQUIRE = script(ACQUIRE_LUA);
 export const WINDOW = script(WINDOW_LUA);
 export const LOCK = script(LOCK_LUA);
+export const LOCKED = script(LOCKED_LUA);
 /** Every script, loaded on each connection when it becomes ready. */
-export const COUNTER_SCRIPTS: readonly LuaScript[] = [GCRA, GCRA_BATCH, QUOTA, ACQUIRE, WINDOW, LOCK];
+export const COUNTER_SCRIPTS: readonly LuaScript[] = [GCRA, GCRA_BATCH, QUOTA, ACQUIRE, WINDOW, LOCK, LOCKED];
