@@ -157,6 +157,16 @@ describe('protocol-level hostile input', () => {
     expect(upstream.seen.at(-1)).toMatchObject({ url: '/pub/c', body: 'abc' });
   });
 
+  it('TRACE is 405 on a route that does not list it, and never forwarded (it would echo credentials back)', async () => {
+    const before = upstream.seen.length;
+    expectProblem(
+      await exchange(gw.port, 'TRACE /pub/a HTTP/1.1\r\nHost: x\r\nCookie: session=secret\r\nConnection: close\r\n\r\n'),
+      405,
+      'RAMPART_ERR_METHOD_NOT_ALLOWED',
+    );
+    expect(upstream.seen.length).toBe(before);
+  });
+
   it('keeps serving after all of the above, with nothing left in flight', async () => {
     expect(await untilIdle(gw)).toBe(0);
     expect((await fetch(`${gw.url}/pub/ok`)).status).toBe(200);

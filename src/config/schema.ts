@@ -327,6 +327,7 @@ export const CONFIG_SCHEMA = {
                 minItems: 1,
                 items: { type: 'string', pattern: '^[A-Z][A-Z-]{0,19}$' },
                 uniqueItems: true,
+                description: 'methods this route answers (GET implies HEAD); omitted: every method but TRACE, which only a route that lists it answers',
               },
               host: { type: 'string', minLength: 1, maxLength: 253 },
             },

@@ -159,6 +159,19 @@ describe('Router: methods and 405', () => {
     expect(hosted.match('GET', 'c.example', '/x')).toEqual({ kind: 'not-found' });
   });
 
+  it('a route without methods does not answer TRACE (Cross-Site Tracing); one that lists TRACE does', () => {
+    const open = new Router<string>([route('/any/**', { id: 'any' })]);
+    expect(found(open, '/any/x', 'TRACE')).toBe('method-not-allowed');
+    expect(open.match('TRACE', undefined, '/any/x')).toEqual({
+      kind: 'method-not-allowed',
+      allow: ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'],
+    });
+    for (const method of ['GET', 'POST', 'PROPFIND', 'OPTIONS']) expect(found(open, '/any/x', method)).toEqual({ value: 'any', params: {} });
+    const listed = new Router<string>([route('/any/**', { id: 'any' }), route('/debug', { id: 'debug', methods: ['TRACE'] })]);
+    expect(found(listed, '/debug', 'TRACE')).toEqual({ value: 'debug', params: {} });
+    expect(found(listed, '/any/x', 'TRACE')).toBe('method-not-allowed');
+  });
+
   it('rejects invalid method lists at construction', () => {
     expect(() => new Router([route('/a', { methods: [] })])).toThrow(/route "\/a": methods must not be empty/);
     expect(() => new Router([route('/a', { methods: ['GET POST'] })])).toThrow(/invalid method "GET POST"/);
@@ -283,6 +296,11 @@ describe('validateRoutePattern', () => {
 });
 
 describe('findRouteConflicts', () => {
+  it('a route listing only TRACE does not conflict with the same pattern without methods (which does not answer TRACE)', () => {
+    expect(findRouteConflicts([route('/o/**', { id: 'all' }), route('/o/**', { id: 'trace', methods: ['TRACE'] })])).toEqual([]);
+    expect(findRouteConflicts([route('/o/**', { id: 'all' }), route('/o/**', { id: 'trace-get', methods: ['TRACE', 'GET'] })])).toHaveLength(1);
+  });
+
   it('finds equal patterns after renaming params, with overlapping methods', () => {
     const conflicts = findRouteConflicts([
       route('/o/{a}', { id: 'first', methods: ['GET', 'POST'] }),

@@ -45,7 +45,7 @@ interface Endpoint<T> {
   readonly id: string;
   readonly order: number;
   readonly value: T;
-  /** Upper-case methods, with HEAD added whenever GET is present; null accepts every method. */
+  /** Upper-case methods, with HEAD added whenever GET is present; null accepts every method but TRACE. */
   readonly methods: ReadonlySet<string> | null;
   readonly hostKind: number;
   /** Exact host, or the wildcard's suffix including its leading dot (`.example.com`). */
@@ -200,8 +200,18 @@ function isToken(value: string): boolean {
 
 /**
  * Upper-case methods with HEAD added when GET is present (RFC 9110 §9.3.2: a server answering GET answers HEAD).
- * Null means every method. Node hands over upper-case method names, so configured names are upper-cased here once.
+ * Null means every method but TRACE (see NOT_IMPLIED). Node hands over upper-case method names, so configured names
+ * are upper-cased here once.
  */
+/**
+ * Methods a route without `methods` does not accept: only a route that lists them does. TRACE echoes the request
+ * back, credentials and cookies included (Cross-Site Tracing; RFC 9110 §9.3.8 warns of exactly that, and the OWASP
+ * testing guide, WSTG-CONF-06, expects it off): an API has no use for it unless someone asks for it by name.
+ */
+const NOT_IMPLIED: ReadonlySet<string> = new Set(['TRACE']);
+/** What a route without `methods` answers to, for the Allow header of a 405 (RFC 9110 §15.5.6). */
+const IMPLIED_METHODS: readonly string[] = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'];
+
 function normaliseMethods(methods: readonly string[] | undefined): string[] | null | { error: string } {
   if (methods === undefined) return null;
   if (methods.length === 0) return { error: 'methods must not be empty (omit it to accept every method)' };
@@ -342,7 +352,7 @@ export class Router<T> {
     for (let i = 0; i < endpoints.length; i++) {
       const endpoint = endpoints[i] as Endpoint<T>;
       if (!this.hostMatches(endpoint)) continue;
-      if (endpoint.methods === null || endpoint.methods.has(this.method)) {
+      if (endpoint.methods === null ? !NOT_IMPLIED.has(this.method) : endpoint.methods.has(this.method)) {
         this.found = endpoint;
         return true;
       }
@@ -370,7 +380,7 @@ export class Router<T> {
   private allowList(): string[] {
     const allow = new Set<string>();
     for (let i = 0; i < this.mismatchCount; i++) {
-      for (const method of (this.mismatches[i] as Endpoint<T>).methods ?? []) allow.add(method);
+      for (const method of (this.mismatches[i] as Endpoint<T>).methods ?? IMPLIED_METHODS) allow.add(method);
     }
     return [...allow].sort();
   }
@@ -453,10 +463,9 @@ export function findRouteConflicts(
   return conflicts;
 }
 
-/** Methods both accept: null for "every method", undefined when disjoint. */
+/** Methods both accept: null for "every method" (but NOT_IMPLIED), undefined when disjoint. */
 function sharedMethods(a: string[] | null, b: string[] | null): string[] | null | undefined {
-  if (a === null) return b;
-  if (b === null) return a;
-  const shared = a.filter((method) => b.includes(method));
+  if (a === null && b === null) return null;
+  const shared = a === null ? b!.filter((method) => !NOT_IMPLIED.has(method)) : b === null ? a.filter((method) => !NOT_IMPLIED.has(method)) : a.filter((method) => b.includes(method));
   return shared.length === 0 ? undefined : shared;
 }
