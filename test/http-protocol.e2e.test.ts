@@ -167,6 +167,14 @@ describe('protocol-level hostile input', () => {
     expect(upstream.seen.length).toBe(before);
   });
 
+  it('a request line naming HTTP/2.0 is 505, not forwarded as HTTP/1.1', async () => {
+    const before = upstream.seen.length;
+    const raw = await exchange(gw.port, 'GET /pub/a HTTP/2.0\r\nHost: x\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1\.1 505 /);
+    expect(raw).toContain('"code":"RAMPART_ERR_HTTP_VERSION_NOT_SUPPORTED"');
+    expect(upstream.seen.length).toBe(before);
+  });
+
   it('keeps serving after all of the above, with nothing left in flight', async () => {
     expect(await untilIdle(gw)).toBe(0);
     expect((await fetch(`${gw.url}/pub/ok`)).status).toBe(200);

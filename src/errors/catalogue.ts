@@ -37,6 +37,8 @@ export const ERRORS = {
   RAMPART_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   /** What Rampart does not do (RFC 9110 §15.6.2): a transfer coding other than chunked (RFC 9112 §6.1), CONNECT. */
   RAMPART_ERR_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
+  /** A request line naming a major version other than HTTP/1 on an HTTP/1.1 listener (RFC 9110 §15.6.6). */
+  RAMPART_ERR_HTTP_VERSION_NOT_SUPPORTED: { status: 505, title: 'HTTP version not supported' },
   RAMPART_ERR_UPSTREAM_INTERNAL: { status: 500, title: 'Internal error' },
   RAMPART_ERR_UPSTREAM_ERROR: { status: 502, title: 'Upstream error' },
   RAMPART_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },

@@ -468,6 +468,12 @@ export class Gateway {
       this.#refuse(ctx, runtime, 'RAMPART_ERR_BAD_HEADER', headerProblem, 'header');
       return undefined;
     }
+    // Node's parser reads `HTTP/2.0` (or 3.0) in a request line as that version and would let it through as
+    // HTTP/1.1; these listeners speak HTTP/1.x only (RFC 9112 §2.3: 505 for a major version not supported).
+    if (req.httpVersionMajor !== 1) {
+      this.#refuse(ctx, runtime, 'RAMPART_ERR_HTTP_VERSION_NOT_SUPPORTED', `HTTP/${req.httpVersion} request line`, 'http-version');
+      return undefined;
+    }
     // Node's parser takes `gzip, chunked` as chunked and the coding would be dropped on the way upstream: what the
     // policies read and what the client meant would differ. Only chunked is understood (RFC 9112 §6.1: 501).
     const transferEncoding = req.headers['transfer-encoding'];
@@ -1145,6 +1151,7 @@ const CLOSE_AFTER_REFUSAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'RAMPART_ERR_URI_TOO_LONG',
   'RAMPART_ERR_NOT_IMPLEMENTED',
   'RAMPART_ERR_EXPECTATION_FAILED',
+  'RAMPART_ERR_HTTP_VERSION_NOT_SUPPORTED',
 ]);
 
 function checkHeaders(req: IncomingMessage): string | undefined {
