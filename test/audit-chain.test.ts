@@ -114,11 +114,16 @@ describe('SQLite audit chain', () => {
     expect(report.broken!.message).toContain('link to seq 4');
   });
 
-  it('details damaged outside Rampart: verify reports the row as edited, export stops there with an error naming it', async () => {
+  it.each([
+    ['cut short, no longer JSON', '{"i": 6, '],
+    ['JSON null, not an object', 'null'],
+    ['a JSON array, not an object', '[]'],
+  ])('details damaged outside Rampart (%s): verify reports the row as edited, export stops there with an error naming it', async (_what, damaged) => {
     const path = nextFile();
     await chainOf(path);
     const target = tamperTarget(path);
-    await target.exec("UPDATE audit_chain SET details = '{\"i\": 6, ' WHERE seq = 6");
+    // The table's damaged values hold no quote, so they can sit in the SQL text as literals.
+    await target.exec(`UPDATE audit_chain SET details = '${damaged}' WHERE seq = 6`);
     target.close();
     const store = SqliteAuditStore.open(path, { hasher: new ChainHasher() });
     const report = await store.verify();
@@ -133,7 +138,7 @@ describe('SQLite audit chain', () => {
     await store.close();
     expect(read).toEqual([1, 2, 3, 4, 5]);
     expect(failure).toBeInstanceOf(AuditStoreError);
-    expect((failure as Error).message).toBe('audit entry seq 6: its details are not JSON (the log was changed outside Rampart; run rampart audit verify)');
+    expect((failure as Error).message).toBe('audit entry seq 6: its details are not a JSON object (the log was changed outside Rampart; run rampart audit verify)');
   });
 
   it('with a key, a row re-hashed without the key is caught at that row', async () => {

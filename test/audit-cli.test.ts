@@ -181,6 +181,26 @@ describe('rampart audit export', () => {
     const all = await rampart(['audit', 'export', '--store', `sqlite:${auditDb}`, '--chain-key-env', 'AUDIT_KEY', '--since', since, '--format', 'jsonl'], ENV);
     expect(all.stdout.trim().split('\n')).toHaveLength(10);
   });
+
+  it('marks a stored time Date cannot represent (a row changed outside Rampart) and still exports every entry', async () => {
+    const file = join(dir, 'audit-damaged-time.db');
+    const store = await openAuditStore(`sqlite:${file}`, { hasher: new ChainHasher(key) });
+    for (let i = 1; i <= 3; i++) await store.append([entry(i, NOW - 60_000 + i)]);
+    await store.close();
+    const raw = new Database(file);
+    raw.exec('DROP TRIGGER audit_chain_no_update');
+    raw.prepare('UPDATE audit_chain SET time = 9000000000000000 WHERE seq = 2').run();
+    raw.close();
+    const run = await rampart(['audit', 'export', '--store', `sqlite:${file}`, '--chain-key-env', 'AUDIT_KEY'], ENV);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; time: number; at: string });
+    expect(lines.map((l) => [l.seq, l.at])).toEqual([
+      [1, new Date(NOW - 60_000 + 1).toISOString()],
+      [2, 'invalid time (9000000000000000)'],
+      [3, new Date(NOW - 60_000 + 3).toISOString()],
+    ]);
+    expect(lines[1]!.time).toBe(9_000_000_000_000_000);
+  });
 });
 
 describe('rampart events', () => {
@@ -200,6 +220,31 @@ describe('rampart events', () => {
     expect(table.code).toBe(0);
     expect(table.stdout).not.toContain('\u001b');
     expect(table.stdout).toContain('\\u001b[31mred');
+  });
+
+  it('marks a stored time Date cannot represent (a row changed outside Rampart) and still lists the other rows', async () => {
+    const file = join(dir, 'events-damaged-time.db');
+    const events = new SqliteEventsStore(file);
+    events.insert([
+      { time: NOW - 60_000, type: 'auth.login-failed', severity: 'low', route: 'auth', requestId: 'healthy', client: 'h:aa', details: {} },
+      { time: NOW - 50_000, type: 'auth.login-failed', severity: 'low', route: 'auth', requestId: 'damaged', client: 'h:bb', details: {} },
+    ]);
+    events.close();
+    const raw = new Database(file);
+    raw.prepare("UPDATE security_events SET time = 9000000000000000 WHERE request_id = 'damaged'").run();
+    raw.close();
+    const table = await rampart(['events', '--store', `sqlite:${file}`, '--since', '1h']);
+    expect(table).toMatchObject({ code: 0, stderr: '' });
+    const rows = table.stdout.trim().split('\n').slice(1);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\s.*\shealthy\s/);
+    expect(rows[1]).toMatch(/^invalid time \(9000000000000000\)\s.*\sdamaged\s/);
+    const json = await rampart(['events', '--store', `sqlite:${file}`, '--since', '1h', '--json']);
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    expect(json.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string; at: string }).at)).toEqual([
+      new Date(NOW - 60_000).toISOString(),
+      'invalid time (9000000000000000)',
+    ]);
   });
 
   it('says when nothing matches', async () => {

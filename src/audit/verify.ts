@@ -17,6 +17,7 @@
  */
 import { constantTimeEqual } from '../crypto/constant-time.ts';
 import { GENESIS_HASH, PRUNE_RECORD_TYPE, linkFault, type AuditEntry, type AuditOutcome, type ChainHasher, type ChainHead } from './chain.ts';
+import { parseJsonObject } from './json-object.ts';
 import { AuditStoreError } from './store.ts';
 
 /** A row as stored: `details` is the canonical JSON text written at append time. */
@@ -78,16 +79,14 @@ export interface VerifyOptions {
 }
 
 /**
- * The entry a stored row claims to be. Details that are not JSON can only come from a change made outside Rampart:
- * an AuditStoreError names the entry (an export stops there rather than print an entry it cannot represent, and
- * `rampart audit verify` reports the same row as edited).
+ * The entry a stored row claims to be. Details that are not a JSON object (not JSON at all, or `null`, an array, a
+ * number…) can only come from a change made outside Rampart: an AuditStoreError names the entry (an export stops
+ * there rather than print an entry it cannot represent, and `rampart audit verify` reports the same row as edited).
  */
 export function entryOf(link: StoredLink): Omit<AuditEntry, 'hash'> {
-  let details: Record<string, unknown>;
-  try {
-    details = JSON.parse(link.details) as Record<string, unknown>;
-  } catch {
-    throw new AuditStoreError(`audit entry seq ${link.seq}: its details are not JSON (the log was changed outside Rampart; run rampart audit verify)`);
+  const details = parseJsonObject(link.details);
+  if (details === undefined) {
+    throw new AuditStoreError(`audit entry seq ${link.seq}: its details are not a JSON object (the log was changed outside Rampart; run rampart audit verify)`);
   }
   const entry = {
     seq: link.seq,
@@ -108,12 +107,8 @@ export function entryOf(link: StoredLink): Omit<AuditEntry, 'hash'> {
 /** Does this entry record the prune that left `anchor` as the chain's start? */
 function namesAnchor(link: StoredLink, anchor: ChainHead): boolean {
   if (link.type !== PRUNE_RECORD_TYPE) return false;
-  try {
-    const details = JSON.parse(link.details) as Record<string, unknown>;
-    return details['anchorSeq'] === anchor.seq && typeof details['anchorHash'] === 'string' && constantTimeEqual(details['anchorHash'], anchor.hash);
-  } catch {
-    return false;
-  }
+  const details = parseJsonObject(link.details);
+  return details !== undefined && details['anchorSeq'] === anchor.seq && typeof details['anchorHash'] === 'string' && constantTimeEqual(details['anchorHash'], anchor.hash);
 }
 
 export async function verifyChain(source: VerifySource, hasher: ChainHasher, options: VerifyOptions = {}): Promise<VerifyReport> {

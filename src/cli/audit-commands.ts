@@ -18,6 +18,7 @@ import { ChainHasher, ChainMismatchError } from '../audit/chain.ts';
 import { openConfiguredAuditStore, type AuditConfigSource, type AuditLogger } from '../audit/configured.ts';
 import { openAuditStore, describeStoreUrl, type AuditStore } from '../audit/store.ts';
 import { SCHEMA_NAME } from '../audit/postgres.ts';
+import { formatStoredTime } from '../audit/stored-time.ts';
 import { parseTimeArgument, TimeArgumentError } from '../audit/time.ts';
 import type { ChainHead } from '../audit/chain.ts';
 import { loadConfigFile } from '../config/load.ts';
@@ -161,7 +162,7 @@ export function registerAuditCommands(program: Command): void {
         try {
           for await (const entry of store.read({ ...(since !== undefined ? { sinceTime: since } : {}), ...(until !== undefined ? { untilTime: until } : {}) })) {
             // JSON.stringify escapes control characters, so hostile strings cannot drive the terminal.
-            const line = JSON.stringify({ ...entry, at: new Date(entry.time).toISOString() }) + '\n';
+            const line = JSON.stringify({ ...entry, at: formatStoredTime(entry.time) }) + '\n';
             if (!process.stdout.write(line)) await new Promise((r) => process.stdout.once('drain', r));
           }
         } finally {

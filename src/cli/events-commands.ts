@@ -14,11 +14,12 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openConfiguredEventsStore } from '../audit/configured.ts';
 import { describeStoreUrl } from '../audit/store.ts';
+import { formatStoredTime } from '../audit/stored-time.ts';
 import { parseTimeArgument, TimeArgumentError } from '../audit/time.ts';
 import { openEventsStore, SEVERITIES, EventsStoreError, MAX_QUERY_LIMIT, type EventsStore, type StoredEvent } from '../events-store/index.ts';
 import type { Severity } from '../observe/events.ts';
 import { loadAuditConfig, stderrLogger } from './audit-commands.ts';
-import { CommandError, UsageError, guard, out } from './shared.ts';
+import { CommandError, UsageError, guard, isoTime, out } from './shared.ts';
 
 interface EventsOptions {
   config?: string;
@@ -39,16 +40,12 @@ export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-function time(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 export function formatEventsTable(events: readonly StoredEvent[]): string[] {
   const header = ['TIME', 'SEVERITY', 'TYPE', 'ROUTE', 'CLIENT', 'REQUEST', 'DETAILS'];
   const rows = events.map((e) => {
     const details = JSON.stringify(e.details);
     return [
-      time(e.time),
+      isoTime(e.time),
       e.severity,
       printable(e.type),
       printable(e.route ?? '-'),
@@ -138,7 +135,7 @@ export function registerEventsCommands(program: Command): void {
             throw error;
           }
           if (options.json) {
-            for (const e of events) out(JSON.stringify({ ...e, at: new Date(e.time).toISOString() }));
+            for (const e of events) out(JSON.stringify({ ...e, at: formatStoredTime(e.time) }));
           } else if (events.length === 0) {
             out('no matching events');
           } else {

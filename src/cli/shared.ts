@@ -4,6 +4,7 @@
  * master key, as the gateway (storage/configured.ts), and parsing comma-separated lists.
  */
 import { resolve } from 'node:path';
+import { formatStoredTime } from '../audit/stored-time.ts';
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts';
 import { openConfiguredStores, type WarningSink } from '../storage/configured.ts';
 import type { Stores } from '../storage/ports.ts';
@@ -31,8 +32,9 @@ export function out(line = ''): void {
   process.stdout.write(line + '\n');
 }
 
+/** A stored time for a table cell: ISO 8601 to the second, `-` for none, a marker for a damaged one (stored-time.ts). */
 export function isoTime(ms: number | null): string {
-  return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return ms === null ? '-' : formatStoredTime(ms).replace(/\.\d{3}Z$/, 'Z');
 }
 
 export function printConfigErrors(file: string, errors: readonly string[]): void {

@@ -21,6 +21,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
+import { formatStoredTime } from '../audit/stored-time.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { checkPasswordPolicy, hashPassword } from '../crypto/passwords.ts';
 import { openConfiguredStores } from '../storage/configured.ts';
@@ -205,8 +206,8 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
             mfaRequired: user.mfaRequired,
             mfaEnrolled: totp?.confirmedAt != null,
             recoveryCodesLeft: totp?.confirmedAt != null ? await stores.identities.countUnusedRecoveryCodes(user.id) : 0,
-            createdAt: new Date(user.createdAt).toISOString(),
-            passwordChangedAt: new Date(user.passwordChangedAt).toISOString(),
+            createdAt: formatStoredTime(user.createdAt),
+            passwordChangedAt: formatStoredTime(user.passwordChangedAt),
           });
         }
         if (options.json) {

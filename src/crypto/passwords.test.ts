@@ -1,4 +1,4 @@
-import { parseOptions, verify as argon2Verify } from '@node-rs/argon2';
+import { hash as argon2Hash, parseOptions, verify as argon2Verify } from '@node-rs/argon2';
 import { describe, expect, it } from 'vitest';
 import {
   ARGON2ID_OPTIONS,
@@ -6,6 +6,7 @@ import {
   MAX_PASSWORD_LENGTH,
   PasswordHashError,
   PasswordHasher,
+  STORED_HASH_BOUNDS,
   checkPasswordPolicy,
   commonPasswordList,
   hashPassword,
@@ -91,6 +92,62 @@ describe('argon2id password hashing', () => {
     }
     expect(needsRehash('not-a-hash')).toBe(true);
     expect(needsRehash('$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g')).toBe(true);
+  });
+
+  describe('a stored hash with hostile parameters is refused before argon2 sees it', () => {
+    const SALT = 'c2FsdHNhbHRzYWx0c2FsdA';
+    const OUTPUT = 'aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g';
+    const stored = (params: string, version = 'v=19$') => `$argon2id$${version}${params}$${SALT}$${OUTPUT}`;
+    const hostile: [string, string][] = [
+      ['huge m (4 GiB)', stored('m=4294967295,t=2,p=1')],
+      ['m just above the ceiling', stored(`m=${STORED_HASH_BOUNDS.maxMemoryKib + 1},t=2,p=1`)],
+      ['huge t', stored('m=19456,t=4294967295,p=1')],
+      ['t just above the ceiling', stored(`m=19456,t=${STORED_HASH_BOUNDS.maxTimeCost + 1},p=1`)],
+      ['huge p', stored('m=19456,t=2,p=16777215')],
+      ['p just above the ceiling', stored(`m=19456,t=2,p=${STORED_HASH_BOUNDS.maxParallelism + 1}`)],
+      ['m below 8p', stored('m=64,t=1,p=16')],
+      ['m zero', stored('m=0,t=2,p=1')],
+      ['t zero', stored('m=19456,t=0,p=1')],
+      ['p zero', stored('m=19456,t=2,p=0')],
+      ['a number longer than 32 bits', stored('m=99999999999999999999,t=2,p=1')],
+      ['non-numeric m', stored('m=lots,t=2,p=1')],
+      ['negative t', stored('m=19456,t=-1,p=1')],
+      ['fractional m', stored('m=19456.5,t=2,p=1')],
+      ['exponent notation', stored('m=1e9,t=2,p=1')],
+      ['leading zeros', stored('m=019456,t=2,p=1')],
+      ['missing p', stored('m=19456,t=2')],
+      ['missing all parameters', `$argon2id$v=19$$${SALT}$${OUTPUT}`],
+      ['duplicate m', stored('m=19456,m=4294967295,t=2,p=1')],
+      ['parameters out of order', stored('t=2,m=19456,p=1')],
+      ['an extra parameter', stored('m=19456,t=2,p=1,keyid=aGk')],
+      ['version 16', stored('m=19456,t=2,p=1', 'v=16$')],
+      ['a huge version', stored('m=19456,t=2,p=1', 'v=4294967295$')],
+      ['no version', stored('m=19456,t=2,p=1', '')],
+      ['an extra field', `${stored('m=19456,t=2,p=1')}$${OUTPUT}`],
+      ['argon2i instead of argon2id', stored('m=19456,t=2,p=1').replace('$argon2id$', '$argon2i$')],
+      ['a huge output', `$argon2id$v=19$m=19456,t=2,p=1$${SALT}$${'A'.repeat(100_000)}`],
+      ['whitespace around it', ` ${stored('m=19456,t=2,p=1')}\n`],
+    ];
+    it.each(hostile)('%s', async (_what, hash) => {
+      const { hasher, calls } = spiedHasher();
+      const started = performance.now();
+      await expect(hasher.verify(hash, 'a long enough password')).rejects.toThrow(PasswordHashError);
+      expect(performance.now() - started).toBeLessThan(2000);
+      // argon2 only ever saw the dummy hash (one verification, as for any failed login), never the hostile one.
+      expect(calls.map((call) => call.hash)).toEqual([DUMMY_PASSWORD_HASH]);
+    });
+
+    it('still verifies the hashes Rampart writes, and valid hashes within the bounds', async () => {
+      const password = 'a long enough password';
+      expect(await verifyPassword(await hashPassword(password), password)).toBe(true);
+      const within = await argon2Hash(password, { ...ARGON2ID_OPTIONS, memoryCost: 65536, timeCost: 3, parallelism: 4 });
+      expect(within).toMatch(/^\$argon2id\$v=19\$m=65536,t=3,p=4\$/);
+      expect(await verifyPassword(within, password)).toBe(true);
+      // Weaker than today's parameters: still within argon2's minimums, so it verifies (and needsRehash upgrades it).
+      const weak = await argon2Hash(password, { ...ARGON2ID_OPTIONS, memoryCost: 4096, timeCost: 1 });
+      expect(await verifyPassword(weak, password)).toBe(true);
+      expect(needsRehash(weak)).toBe(true);
+    });
   });
 
   it('refuses to hash an empty or over-long password', async () => {

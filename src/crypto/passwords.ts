@@ -28,6 +28,47 @@ export class PasswordHashError extends Error {
   override readonly name = 'PasswordHashError';
 }
 
+/**
+ * Bounds on the argon2id parameters a stored hash may ask for. argon2 takes its cost from the PHC string being
+ * verified, so without them a hash written into the store outside Rampart (`m=4294967295`, `t=4294967295`) makes one
+ * unauthenticated login allocate gigabytes or pin a worker thread for good (CWE-400, CWE-770).
+ *
+ * Rampart writes m = 19 MiB, t = 2, p = 1 (ARGON2ID_OPTIONS; no config changes them). The ceilings leave room to raise
+ * them along the OWASP Password Storage Cheat Sheet's argon2id table (m from 7 to 46 MiB, t from 1 to 5, p = 1) and
+ * RFC 9106 §4's second recommended option (m = 64 MiB, t = 3, p = 4), with margin: m up to 256 MiB (more than five
+ * times OWASP's largest m; RFC 9106's 2 GiB first option is meant for a dedicated machine, not for each of a
+ * gateway's concurrent logins), t up to 10, p up to 16. The floors are argon2's own minimums (RFC 9106 §3.1: t ≥ 1,
+ * p ≥ 1, m ≥ 8p): a weaker but valid hash is no denial-of-service risk, still verifies, and `needsRehash` upgrades it.
+ * Only version 19 (0x13, RFC 9106) is accepted: the only one Rampart writes.
+ */
+export const STORED_HASH_BOUNDS = Object.freeze({
+  maxMemoryKib: 262_144,
+  maxTimeCost: 10,
+  maxParallelism: 16,
+  version: 19,
+});
+
+/**
+ * An argon2id PHC string as Rampart writes it: `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, decimal numbers without
+ * leading zeros (PHC string format), unpadded base64 salt (8 to 48 bytes) and output (16 to 64 bytes). Nothing else
+ * (no `keyid`/`data` fields, no parameter twice or out of order) reaches argon2.
+ */
+const STORED_HASH_SHAPE = /^\$argon2id\$v=(0|[1-9]\d{0,9})\$m=(0|[1-9]\d{0,9}),t=(0|[1-9]\d{0,9}),p=(0|[1-9]\d{0,9})\$[A-Za-z0-9+/]{11,64}\$[A-Za-z0-9+/]{22,86}$/;
+
+/** Why argon2 must not be asked to verify `hash`, or undefined when its shape and parameters are within bounds. */
+export function storedHashProblem(hash: string): string | undefined {
+  const match = typeof hash === 'string' ? STORED_HASH_SHAPE.exec(hash) : null;
+  if (match === null) return 'stored password hash is not an argon2id PHC string as Rampart writes it';
+  const [version, memoryKib, timeCost, parallelism] = match.slice(1).map(Number) as [number, number, number, number];
+  if (version !== STORED_HASH_BOUNDS.version) return `stored password hash has argon2 version ${version}, not ${STORED_HASH_BOUNDS.version}`;
+  if (parallelism < 1 || parallelism > STORED_HASH_BOUNDS.maxParallelism) return `stored password hash has p=${parallelism}, outside 1..${STORED_HASH_BOUNDS.maxParallelism}`;
+  if (memoryKib < 8 * parallelism || memoryKib > STORED_HASH_BOUNDS.maxMemoryKib) {
+    return `stored password hash has m=${memoryKib}, outside ${8 * parallelism}..${STORED_HASH_BOUNDS.maxMemoryKib}`;
+  }
+  if (timeCost < 1 || timeCost > STORED_HASH_BOUNDS.maxTimeCost) return `stored password hash has t=${timeCost}, outside 1..${STORED_HASH_BOUNDS.maxTimeCost}`;
+  return undefined;
+}
+
 function normalise(password: string): string {
   return password.normalize('NFKC');
 }
@@ -80,14 +121,22 @@ export class PasswordHasher {
 
   /**
    * True when the password matches the stored hash. An over-long password still costs one
-   * verification (against the dummy hash) before the answer false. A stored hash argon2 cannot parse
-   * throws `PasswordHashError` (a corrupt record, not a wrong password).
+   * verification (against the dummy hash) before the answer false. A stored hash argon2 cannot parse,
+   * or that `storedHashProblem` refuses (not Rampart's shape, parameters outside STORED_HASH_BOUNDS),
+   * throws `PasswordHashError` (a corrupt record, not a wrong password). A refused hash never reaches
+   * argon2; one verification against the dummy hash runs instead, so the login costs what any other
+   * failed login costs.
    */
   async verify(hash: string, password: string): Promise<boolean> {
     const normalised = typeof password === 'string' ? normalise(password) : '';
     if (normalised.length === 0 || characterCount(normalised) > MAX_PASSWORD_LENGTH) {
       await this.#verifyDummy(normalised.slice(0, MAX_PASSWORD_LENGTH * 2));
       return false;
+    }
+    const problem = storedHashProblem(hash);
+    if (problem !== undefined) {
+      await this.#verifyDummy(normalised);
+      throw new PasswordHashError(problem);
     }
     try {
       return await this.#verify(hash, normalised);

@@ -111,7 +111,8 @@ describe('SQLite events store file', () => {
     const store = new SqliteEventsStore(file);
     store.insert([row(0), row(1), row(2)]);
     const raw = new Database(file);
-    for (const damaged of ['{"i": 1', '', 'not json at all']) {
+    // Not JSON, or JSON that is not an object: Rampart only ever writes an object there.
+    for (const damaged of ['{"i": 1', '', 'not json at all', 'null', '[]', '1', '"x"', 'true']) {
       raw.prepare("UPDATE security_events SET details = ? WHERE request_id = 'q1'").run(damaged);
       const rows = store.query({});
       expect(rows.map((r) => r.requestId)).toEqual(['q0', 'q1', 'q2']);

@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { canonicalJson } from '../audit/canonical-json.ts';
+import { parseJsonObject } from '../audit/json-object.ts';
 import { openSqliteFile } from '../audit/sqlite-file.ts';
 import type { AuditDurability } from '../audit/store.ts';
 import { clampLimit, compileTypeFilter, severityRank, SEVERITIES, type EventQuery, type EventRow, type EventsStore, type RetentionPolicy, type StoredEvent } from './types.ts';
@@ -41,16 +42,12 @@ export interface SecurityEventRow {
 }
 
 /**
- * A stored row as the port's StoredEvent. Details that no longer parse (a file edited or damaged outside Rampart)
- * read as `{ unreadable: true }`: one bad row must not make every query that reaches it fail.
+ * A stored row as the port's StoredEvent. Details that are not a JSON object (a file edited or damaged outside
+ * Rampart: text that no longer parses, or `null`, an array, a number…) read as `{ unreadable: true }`: one bad row must
+ * not make every query that reaches it fail, nor hand consumers (privacy report, alerts) details they cannot index.
  */
 export function storedEventOf(row: SecurityEventRow): StoredEvent {
-  let details: Record<string, unknown>;
-  try {
-    details = JSON.parse(row.details) as Record<string, unknown>;
-  } catch {
-    details = { unreadable: true };
-  }
+  const details = parseJsonObject(row.details) ?? { unreadable: true };
   return {
     id: row.id,
     time: row.time,

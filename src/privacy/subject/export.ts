@@ -16,6 +16,7 @@
  * memory, access log files, counters), with how to get at them.
  */
 import { ERASURE_RECORD_TYPE, type AuditEntry } from '../../audit/chain.ts';
+import { formatStoredTime } from '../../audit/stored-time.ts';
 import type { StoredEvent } from '../../events-store/types.ts';
 import { isSessionActive, type RefreshFamilyRecord, type SessionRecord } from '../../storage/ports.ts';
 import type { PrivacyContext } from './context.ts';
@@ -23,7 +24,7 @@ import { concerns, erasureRef, kindOf, subjectForms, subjectKey, type ResolvedSu
 
 export const EXPORT_FORMAT = 'rampart-subject-export/1';
 
-const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : formatStoredTime(ms));
 
 export const OMITTED: ReadonlyArray<{ readonly what: string; readonly why: string }> = [
   { what: 'password hash (argon2id)', why: 'an offline password-cracking target; it holds nothing the person does not already know' },

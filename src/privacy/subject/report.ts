@@ -24,6 +24,7 @@ import { describeStoreUrl } from '../../audit/store.ts';
 import type { EventsStore } from '../../events-store/types.ts';
 import { loadOpenApi } from '../../openapi/load.ts';
 import { piiOfDocument, routeReaches, type OperationPii } from './xpii.ts';
+import { formatStoredTime } from '../../audit/stored-time.ts';
 
 export const REPORT_FORMAT = 'rampart-processing-record/1';
 
@@ -159,7 +160,7 @@ function observedFindings(events: EventsStore | undefined): Map<string, Observed
   return new Map(
     [...byRoute].map(([route, groups]) => [
       route,
-      [...groups.values()].map((g) => ({ detector: g.detector, location: g.location, count: g.count, lastSeen: new Date(g.last).toISOString() })),
+      [...groups.values()].map((g) => ({ detector: g.detector, location: g.location, count: g.count, lastSeen: formatStoredTime(g.last) })),
     ]),
   );
 }
