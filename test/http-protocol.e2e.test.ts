@@ -132,6 +132,34 @@ describe('protocol-level hostile input', () => {
     expect(upstream.seen.at(-1)).toMatchObject({ url: '/pub/b', body: 'ok' });
   });
 
+  it('Expect: 100-continue: 100 only once the policies let the request through; a refused one gets no 100 and a closed connection', async () => {
+    const refused = await exchange(gw.port, 'POST /admin/x HTTP/1.1\r\nHost: internal.example\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    expect(statusLines(refused)).toEqual(['HTTP/1.1 403']);
+    expect(refused).toMatch(/\r\nconnection: close\r\n/i);
+    const before = upstream.seen.length;
+    const accepted = await new Promise<string>((resolve, reject) => {
+      const socket = connect(gw.port, '127.0.0.1');
+      let received = '';
+      let sentBody = false;
+      const timer = setTimeout(() => reject(new Error(`no answer: ${received}`)), 5000);
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+        // The body goes only after the interim answer, as a client that waits for it does.
+        if (!sentBody && received.startsWith('HTTP/1.1 100')) {
+          sentBody = true;
+          socket.write('hello');
+        }
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(received);
+      });
+      socket.write('POST /pub/upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n');
+    });
+    expect(statusLines(accepted)).toEqual(['HTTP/1.1 100', 'HTTP/1.1 200']);
+    expect(upstream.seen.slice(before).map((seen) => [seen.url, seen.body])).toEqual([['/pub/upload', 'hello']]);
+  });
+
   it('CONNECT is 501 problem+json', async () => {
     expectProblem(await exchange(gw.port, 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n'), 501, 'RAMPART_ERR_NOT_IMPLEMENTED');
   });

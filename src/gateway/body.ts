@@ -24,6 +24,22 @@ const BODY_KEY = 'rampart.body';
 const BODY_BYTES_KEY = 'rampart.body.bytes';
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** `ctx.locals` key of a pending `100 Continue` (set by the gateway for a request with `Expect: 100-continue`). */
+export const CONTINUE_KEY = 'rampart.continue';
+
+/**
+ * Sends the interim `100 Continue` the client is waiting for before it sends its body (RFC 9110 §10.1.1), once.
+ * Called by whatever starts reading the body (this reader, the proxy), so a client uploads only after the
+ * policies that run first (authentication, authorization, limits) have let its request through; a request refused
+ * before that never gets it, and its connection is closed instead (the gateway sets that up with the key).
+ */
+export function releaseBody(ctx: Pick<RequestContext, 'locals'>): void {
+  const send = ctx.locals[CONTINUE_KEY] as (() => void) | undefined;
+  if (send === undefined) return;
+  ctx.locals[CONTINUE_KEY] = undefined;
+  send();
+}
+
 /** Reads the whole body (at most `maxBytes`, 413 beyond), once per request. */
 export function readBody(ctx: RequestContext, maxBytes: number): Promise<Buffer> {
   const cached = ctx.locals[BODY_KEY] as Promise<Buffer> | undefined;
@@ -35,6 +51,7 @@ export function readBody(ctx: RequestContext, maxBytes: number): Promise<Buffer>
       reject(new BodyError('RAMPART_ERR_BODY_TOO_LARGE', `content-length ${declared} > ${maxBytes}`));
       return;
     }
+    releaseBody(ctx);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {

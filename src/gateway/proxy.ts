@@ -16,7 +16,7 @@ import type { AttemptOutcome, UpstreamTarget } from './upstream/types.ts';
 import { BANNER_HEADERS, HOP_BY_HOP, connectionTokens, sendProblem, writeHead } from './respond.ts';
 import type { ErrorCode } from '../errors/catalogue.ts';
 import type { UpstreamResponseView } from '../policies/types.ts';
-import { bufferedBody, hasBody } from './body.ts';
+import { bufferedBody, hasBody, releaseBody } from './body.ts';
 import { deliverBuffered, selectBodyHandlers } from './response-body.ts';
 import type { ResponseBodyHandler } from './runtime.ts';
 import type { UpstreamSpan } from '../observe/tracing.ts';
@@ -454,6 +454,7 @@ function dispatchAttempt(
     headers.push('content-length', String(buffered.length));
     body = buffered;
   } else if (hasBody(req.headers)) {
+    releaseBody(ctx);
     body = req.headers['content-length'] === undefined ? req.pipe(new BodyLimiter(route.maxBodyBytes, ctx)) : req;
   }
   target.pool.dispatch({ path, method: ctx.method as Dispatcher.HttpMethod, headers, body }, handler);

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { loadConfigFile, type GatewayConfig, type ListenerConfig } from '../config/load.ts';
 import { canonicalizeRequestTarget } from './canonical-path.ts';
 import { GatewayContext } from './context.ts';
+import { CONTINUE_KEY, releaseBody } from './body.ts';
 import { Runtime, type CompiledRoute, type PolicyStep } from './runtime.ts';
 import type { GatewayService, GatewayServices } from './services.ts';
 import { openConfiguredStores, type ConfiguredStores } from '../storage/configured.ts';
@@ -337,6 +338,7 @@ export class Gateway {
     // Without these, Node answers an unknown Expect with a bare 417 and drops CONNECT without a word: both get a
     // problem+json with a correlation id like every other refusal.
     server.on('checkExpectation', handler);
+    server.on('checkContinue', handler);
     server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
       this.#rawProblem(socket, 'RAMPART_ERR_NOT_IMPLEMENTED', 'CONNECT (Rampart is not a forward proxy)', 'connect'),
     );
@@ -438,6 +440,7 @@ export class Gateway {
       this.#finished(ctx);
     });
     if (this.#draining) res.shouldKeepAlive = false;
+    if (req.headers.expect !== undefined && req.headers.expect.trim().toLowerCase() === '100-continue') this.#deferContinue(ctx);
     if (this.#debug) {
       // Debug only: the request as received. Credentials are redacted by the logger (observe/logger.ts).
       // The query is left out: it may carry credentials (api keys, tokens) that no log may hold.
@@ -448,6 +451,24 @@ export class Gateway {
     } catch (error) {
       this.#internalError(ctx, error);
     }
+  }
+
+  /**
+   * `Expect: 100-continue` (through 'checkContinue', #createServer): Node would send `100 Continue` at once, before
+   * any policy ran, and an unauthenticated client would upload its body. The interim answer is sent instead when
+   * something starts reading the body (body.ts releaseBody). Until then the connection is marked to close: a
+   * request refused without it leaves a body the client may still send, which must never be parsed as the next
+   * request (RFC 9110 §10.1.1 lets the server close instead of reading it).
+   */
+  #deferContinue(ctx: GatewayContext): void {
+    const res = ctx.res;
+    const keepAlive = res.shouldKeepAlive;
+    res.shouldKeepAlive = false;
+    ctx.locals[CONTINUE_KEY] = () => {
+      if (res.headersSent || res.destroyed) return;
+      res.writeContinue();
+      res.shouldKeepAlive = keepAlive && !this.#draining;
+    };
   }
 
   /** Everything before the policies: checks that need no route, then routing. Returns the route or undefined when answered. */
@@ -503,6 +524,7 @@ export class Gateway {
     ctx.query = canonical.query;
     if (ctx.path === config.cspReport.path) {
       ctx.routeId = 'csp-report';
+      releaseBody(ctx);
       runtime.cspReport(req, ctx.res, ctx);
       return undefined;
     }
