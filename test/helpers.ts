@@ -88,8 +88,11 @@ export interface RawResponse {
   readonly raw: string;
 }
 
-/** Sends bytes as-is and reads until the server closes (requests should carry `Connection: close`). */
-export function rawRequest(port: number, data: string | Buffer, timeoutMs = 5000): Promise<RawResponse> {
+/**
+ * Sends bytes as-is and reads until the server closes (requests should carry `Connection: close`).
+ * `destroyAfterMs`: the client hangs up that long after sending (a client that leaves mid-exchange).
+ */
+export function rawRequest(port: number, data: string | Buffer, timeoutMs = 5000, destroyAfterMs?: number): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -104,6 +107,7 @@ export function rawRequest(port: number, data: string | Buffer, timeoutMs = 5000
       resolve(parseRawResponse(Buffer.concat(chunks).toString('latin1')));
     });
     socket.write(data);
+    if (destroyAfterMs !== undefined) setTimeout(() => socket.destroy(), destroyAfterMs);
   });
 }
 

@@ -9,24 +9,9 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, startRecordingUpstream, startTestGateway, type RecordingUpstream, type TestGateway } from './helpers.ts';
 
-/** Writes `data` on a new connection and returns everything the gateway sent until it closed the connection. */
-function exchange(port: number, data: string, destroyAfterMs?: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('no close from the gateway'));
-    }, 5000);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('latin1'));
-    });
-    socket.write(data);
-    if (destroyAfterMs !== undefined) setTimeout(() => socket.destroy(), destroyAfterMs);
-  });
+/** Everything the gateway sent on a new connection for `data`, until it closed the connection. */
+async function exchange(port: number, data: string, destroyAfterMs?: number): Promise<string> {
+  return (await rawRequest(port, data, 5000, destroyAfterMs)).raw;
 }
 
 const statusLines = (raw: string) => raw.match(/HTTP\/1\.1 \d{3}/g) ?? [];
