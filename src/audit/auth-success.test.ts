@@ -91,6 +91,8 @@ describe('AuthSuccessWindows', () => {
     ['length-prefix look-alikes', success('3:abc'), success('abc', { credentialId: '3:' })],
     ['an empty credential and none', success('carol', { credentialId: '' }), success('carol')],
     ['long subjects with a common start', success('u'.repeat(300) + 'A'), success('u'.repeat(300) + 'B')],
+    ['quotes and commas that a JSON join would need to escape', success('a","b', { credentialId: 't', client: 'c' }), success('a', { credentialId: 't', client: 'b","c' })],
+    ['null-looking parts', success('null', { credentialId: 't', route: 'null' }), success('null', { credentialId: 't', route: '' })],
     ['long credentials with a common start', success('dave', { credentialId: 'k'.repeat(1000) + '1' }), success('dave', { credentialId: 'k'.repeat(1000) + '2' })],
   ];
   it.each(hostile)('never merges two principals: %s', (_what, one, other) => {
@@ -100,6 +102,18 @@ describe('AuthSuccessWindows', () => {
     windows.add(one);
     windows.closeWindow();
     expect(written[0]!.map((e) => e.details?.['count'])).toEqual([2, 1]);
+  });
+
+  it('counts one credential used from many addresses and routes, each key apart, in first-seen order', () => {
+    const { windows, written } = setup({ maxKeys: 10_000 });
+    const keys: Array<[string, string]> = [];
+    for (let i = 0; i < 500; i++) keys.push([`198.51.${i >> 8}.${i & 255}`, i % 3 === 0 ? 'admin' : 'orders']);
+    for (let round = 0; round < 3; round++) {
+      for (const [client, route] of keys) windows.add(success('erin', { credentialId: 'tok-1', client, route }));
+    }
+    expect(windows.size).toBe(500);
+    windows.closeWindow();
+    expect(written[0]!.map((e) => [e.clientAddress, e.routeId, e.details?.['count']])).toEqual(keys.map(([client, route]) => [client, route, 3]));
   });
 
   it('closes the window early instead of holding more than maxKeys keys', () => {

@@ -44,6 +44,8 @@ export const DEFAULT_AUTH_SUCCESS: AuthSuccessSettings = { record: 'per-window',
 const MAX_KEY_PART = 256;
 
 interface Tally {
+  readonly subject: string | undefined;
+  readonly client: string | undefined;
   readonly route: string | undefined;
   readonly kind: string | undefined;
   readonly method: string | undefined;
@@ -64,13 +66,28 @@ function part(value: unknown): string | undefined {
 }
 
 /**
- * Open tallies by subject, then credential, then client address, then a short list by route, kind and method
- * (bounded by the routes and authentication methods of the config). Nested maps keyed by the event's own strings,
- * not one concatenated key: the strings come from the cached principal and the connection, so their hashes are
- * computed once, and a success costs three lookups and no allocation (a concatenated key cost microseconds per
- * request in a CPU profile: a new string, flattened and hashed every time).
+ * The open tallies of one credential: the first key seen with it, compared field by field, and the others (the
+ * same token from another address or on another route) by one combined key, made only for them.
+ *
+ * Why this shape: under load with many distinct principals, every success looks up state that has gone cold in
+ * the CPU caches since that principal's last request, so the cost is the chain of dependent memory reads, not the
+ * hashing. Nested maps by subject, credential and address (three lookups, each an object and a hash table to
+ * read) cost about 2 µs per request in a CPU profile of bench/policies.ts with 1,000 rotating tokens; one lookup
+ * by credential (a token names one subject) and a field-by-field check of its first tally reads about half as
+ * much. A combined string key for every success would cost a new string, flattened and hashed, per request; here
+ * it is built only for a credential's second and later keys, and it keeps those lookups O(1) however many
+ * addresses one token is used from (a linear list would let one token used from thousands of addresses make
+ * every one of its requests scan them).
  */
-type Tallies = Map<string | undefined, Map<string | undefined, Map<string | undefined, Tally[]>>>;
+interface CredentialTallies {
+  readonly first: Tally;
+  others: Map<string, Tally> | undefined;
+}
+
+/** The combined key of a credential's other tallies: JSON of the parts keeps it injective (undefined is null). */
+function otherKey(subject: string | undefined, client: string | undefined, route: string | undefined, kind: string | undefined, method: string | undefined): string {
+  return JSON.stringify([subject ?? null, client ?? null, route ?? null, kind ?? null, method ?? null]);
+}
 
 export interface AuthSuccessWindowsOptions {
   readonly windowMs: number;
@@ -83,7 +100,8 @@ export interface AuthSuccessWindowsOptions {
 /** Counts successes per key over a window and hands one aggregated event per key to `write` when it closes. */
 export class AuthSuccessWindows {
   readonly #options: AuthSuccessWindowsOptions;
-  #open: Tallies = new Map();
+  /** Open tallies by credential id (see CredentialTallies). */
+  #open = new Map<string | undefined, CredentialTallies>();
   /** The open tallies in first-seen order (the order their entries are written in). */
   #order: Tally[] = [];
   #windowStart: number;
@@ -112,19 +130,24 @@ export class AuthSuccessWindows {
     const route = part(event.routeId);
     const kind = part(d?.['kind']);
     const method = part(d?.['method']);
-    const list = this.#open.get(subject)?.get(credential)?.get(client);
-    if (list !== undefined) {
-      for (const tally of list) {
-        if (tally.route === route && tally.kind === kind && tally.method === method) {
-          tally.count++;
-          if (at > tally.lastAt) tally.lastAt = at;
-          return true;
-        }
+    const open = this.#open.get(credential);
+    let tally: Tally | undefined;
+    if (open !== undefined) {
+      const head = open.first;
+      if (head.subject === subject && head.client === client && head.route === route && head.kind === kind && head.method === method) tally = head;
+      else tally = open.others?.get(otherKey(subject, client, route, kind, method));
+      if (tally !== undefined) {
+        tally.count++;
+        if (at > tally.lastAt) tally.lastAt = at;
+        return true;
       }
     }
     if (this.#order.length >= this.#options.maxKeys) this.closeWindow();
-    const tally: Tally = { route, kind, method, first: event, firstAt: at, lastAt: at, count: 1 };
-    this.#listFor(subject, credential, client).push(tally);
+    tally = { subject, client, route, kind, method, first: event, firstAt: at, lastAt: at, count: 1 };
+    // Looked up again: closeWindow above may have emptied the table.
+    const bucket = this.#open.get(credential);
+    if (bucket === undefined) this.#open.set(credential, { first: tally, others: undefined });
+    else (bucket.others ??= new Map()).set(otherKey(subject, client, route, kind, method), tally);
     this.#order.push(tally);
     // The timer runs only while something is open: an idle gateway wakes up for nothing.
     if (this.#timer === undefined) {
@@ -132,16 +155,6 @@ export class AuthSuccessWindows {
       this.#timer.unref();
     }
     return true;
-  }
-
-  #listFor(subject: string | undefined, credential: string | undefined, client: string | undefined): Tally[] {
-    let byCredential = this.#open.get(subject);
-    if (byCredential === undefined) this.#open.set(subject, (byCredential = new Map()));
-    let byClient = byCredential.get(credential);
-    if (byClient === undefined) byCredential.set(credential, (byClient = new Map()));
-    let list = byClient.get(client);
-    if (list === undefined) byClient.set(client, (list = []));
-    return list;
   }
 
   /** Closes the open window now: its aggregated events go to `write` (nothing when it is empty). */
