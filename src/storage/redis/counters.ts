@@ -134,18 +134,34 @@ export class RedisCounterStore implements CounterStore {
       runScript(client, GCRA, only.key, [only.intervalUs, only.burst, only.now], decision).then(only.resolve, only.reject);
       return;
     }
-    const keys: string[] = new Array<string>(batch.length);
-    const args: number[] = new Array<number>(batch.length * 3);
+    // Grouped by parameters (GCRA_BATCH_LUA): each group's checks keep their order, and `sent` is the batch in
+    // the order of KEYS, which is the order of the reply. A turn has a few parameter sets (one per limit that
+    // counted in it), so the linear search over the groups is short.
+    const groups: PendingTake[][] = [];
     for (let i = 0; i < batch.length; i++) {
       const pending = batch[i]!;
-      keys[i] = pending.key;
-      args[3 * i] = pending.intervalUs;
-      args[3 * i + 1] = pending.burst;
-      args[3 * i + 2] = pending.now;
+      let group: PendingTake[] | undefined;
+      for (let g = 0; g < groups.length; g++) {
+        const head = groups[g]![0]!;
+        if (head.intervalUs === pending.intervalUs && head.burst === pending.burst && head.now === pending.now) {
+          group = groups[g];
+          break;
+        }
+      }
+      if (group === undefined) groups.push([pending]);
+      else group.push(pending);
     }
-    runScriptOnKeys(client, GCRA_BATCH, keys, args, decisions(batch.length)).then(
+    const sent: PendingTake[] = groups.length === 1 ? groups[0]! : groups.flat();
+    const keys: string[] = new Array<string>(sent.length);
+    for (let i = 0; i < sent.length; i++) keys[i] = sent[i]!.key;
+    const args: number[] = [groups.length];
+    for (const group of groups) {
+      const head = group[0]!;
+      args.push(head.intervalUs, head.burst, head.now, group.length);
+    }
+    runScriptOnKeys(client, GCRA_BATCH, keys, args, decisions(sent.length)).then(
       (answers) => {
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
+        for (let i = 0; i < sent.length; i++) sent[i]!.resolve(answers[i]!);
       },
       (error: unknown) => {
         for (const pending of batch) pending.reject(error);

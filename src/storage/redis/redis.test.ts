@@ -15,6 +15,7 @@ import { MemoryCounterStore } from '../memory/counters.ts';
 import { RecordingSecurityEvents } from '../../observe/events.ts';
 import { BruteForceGuard } from '../../identity/login/brute-force.ts';
 import { GCRA, GCRA_BATCH } from './scripts.ts';
+import { runScriptOnKeys } from './connection.ts';
 import { DAMAGED_LOCK_MS, MAX_BATCH } from './counters.ts';
 import type { Socket } from 'node:net';
 import { acquireRedis, openRedisCounterStore, openRedisConnections, RedisCounterStore } from './index.ts';
@@ -139,10 +140,10 @@ describe('Redis counters on Redis time', () => {
     // Count the scripts the store's own connection runs (the real client; the call goes through unchanged).
     const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
     const client = lease.client;
-    const sent: Array<{ sha: string; keys: number }> = [];
+    const sent: Array<{ sha: string; keys: number; argv: number }> = [];
     const evalsha = client.evalsha;
     client.evalsha = function (this: typeof client, ...args: unknown[]) {
-      sent.push({ sha: String(args[0]), keys: Number(args[1]) });
+      sent.push({ sha: String(args[0]), keys: Number(args[1]), argv: args.length - 2 - Number(args[1]) });
       return (evalsha as (...a: unknown[]) => unknown).apply(this, args);
     } as typeof client.evalsha;
     try {
@@ -155,14 +156,15 @@ describe('Redis counters on Redis time', () => {
       for (const c of checks) expected.push({ ...(await reference.take(c.key, c.interval, c.burst, 1_000_000)) });
       expect(answers).toEqual(expected);
       expect(answers.filter((d) => d.allowed)).toHaveLength(55);
+      // Each parameter set goes once per batch (10 here: the group count, then four per group), not once per key.
       expect(sent).toEqual([
-        { sha: GCRA_BATCH.sha, keys: MAX_BATCH },
-        { sha: GCRA_BATCH.sha, keys: 200 - MAX_BATCH },
+        { sha: GCRA_BATCH.sha, keys: MAX_BATCH, argv: 1 + 4 * 10 },
+        { sha: GCRA_BATCH.sha, keys: 200 - MAX_BATCH, argv: 1 + 4 * 10 },
       ]);
       // A lone check goes as the single-key script; after SCRIPT FLUSH a batch still runs (EVAL fallback).
       sent.length = 0;
       expect((await store.take('alone', 1000, 5, 1_000_000)).remaining).toBe(4);
-      expect(sent).toEqual([{ sha: GCRA.sha, keys: 1 }]);
+      expect(sent).toEqual([{ sha: GCRA.sha, keys: 1, argv: 3 }]);
       const admin = new Redis(url);
       await admin.script('FLUSH');
       admin.disconnect();
@@ -173,6 +175,23 @@ describe('Redis counters on Redis time', () => {
       await lease.release();
       await store.close();
       await reference.close();
+    }
+  });
+
+  // The batch script checks its own arguments: group counts that do not add up to the keys are an error reply (the
+  // callers then fail as on any store error), never a decision for the wrong key or a key left unchecked.
+  it.each([
+    ['counts short of the keys', ['a', 'b', 'c'], [1, 1000, 5, -1, 2]],
+    ['counts beyond the keys', ['a', 'b'], [2, 1000, 5, -1, 1, 2000, 5, -1, 2]],
+    ['no groups', ['a'], [0]],
+  ])('refuses a batch whose groups do not match its keys: %s', async (_what, keys, args) => {
+    const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
+    try {
+      expect(await lease.ready).toBe(true);
+      const prefix = uniqueKeyPrefix('batch-shape');
+      await expect(runScriptOnKeys(lease.client, GCRA_BATCH, keys.map((k) => prefix + k), args as number[], (reply) => reply)).rejects.toThrow(/group counts do not match/);
+    } finally {
+      await lease.release();
     }
   });
 
