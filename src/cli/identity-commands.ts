@@ -7,6 +7,9 @@
  * Exit codes follow `rampart`: 0 success, 1 failure (invalid config, unknown consumer or key, store error),
  * 2 usage error (bad name, role, scope or duration). Errors are one line, never a stack trace, and never contain a
  * key: an API key is printed exactly once, by `api-keys create`.
+ *
+ * Listings print every readable record; a record the store cannot decode is named on standard error
+ * (`damaged record: <table> "<id>": <reason>`) after them and the command exits 1 (shared.ts `reportDamaged`).
  */
 import type { Command } from 'commander';
 import type { GatewayConfig } from '../config/load.ts';
@@ -14,7 +17,19 @@ import { parseDuration } from '../config/units.ts';
 import { hashSecret } from '../crypto/hashing.ts';
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN, generateApiKey, isRecordPrefix, looksLikeWholeApiKey } from '../policies/api-key/keys.ts';
 import type { ApiKeyConfig } from '../policies/api-key/schema.ts';
-import { CommandError, LABEL_PATTERN, UsageError, guard, isoTime, out, tokenList as sharedTokenList, withConfiguredStores, type StoreContext } from './shared.ts';
+import {
+  CommandError,
+  DamagedRecords,
+  LABEL_PATTERN,
+  UsageError,
+  guard,
+  isoTime,
+  out,
+  reportDamaged,
+  tokenList as sharedTokenList,
+  withConfiguredStores,
+  type StoreContext,
+} from './shared.ts';
 import { StoreConflictError, type ApiKeyRecord, type ConsumerRecord, type Stores } from '../storage/ports.ts';
 
 type Context = StoreContext;
@@ -126,7 +141,8 @@ function registerConsumers(program: Command): void {
     .action((options: { config: string; json?: boolean }) =>
       guard(() =>
         withStores(options.config, async ({ stores }) => {
-          const list = await stores.identities.listConsumers();
+          const damaged = new DamagedRecords();
+          const list = await stores.identities.listConsumers(damaged.onDamaged);
           if (options.json) {
             out(
               JSON.stringify(
@@ -135,16 +151,15 @@ function registerConsumers(program: Command): void {
                 2,
               ),
             );
-            return;
+          } else if (list.length === 0) {
+            out(damaged.errors.length === 0 ? 'no consumers' : 'no readable consumers');
+          } else {
+            table(
+              ['NAME', 'ROLES', 'TENANT', 'STATUS', 'CREATED', 'ID'],
+              list.map((c) => [c.name, c.roles.join(',') || '-', c.tenant ?? '-', c.disabled ? 'disabled' : 'enabled', isoTime(c.createdAt), c.id]),
+            );
           }
-          if (list.length === 0) {
-            out('no consumers');
-            return;
-          }
-          table(
-            ['NAME', 'ROLES', 'TENANT', 'STATUS', 'CREATED', 'ID'],
-            list.map((c) => [c.name, c.roles.join(',') || '-', c.tenant ?? '-', c.disabled ? 'disabled' : 'enabled', isoTime(c.createdAt), c.id]),
-          );
+          reportDamaged(damaged.errors);
         }),
       ),
     );
@@ -255,8 +270,13 @@ function registerApiKeys(program: Command): void {
         if (options.consumer !== undefined) checkName(options.consumer);
         await withStores(options.config, async ({ stores }) => {
           const only = options.consumer === undefined ? undefined : await consumerNamed(stores, options.consumer);
-          const keys = await stores.identities.listApiKeys(only?.id);
-          const names = new Map((await stores.identities.listConsumers()).map((c) => [c.id, c.name]));
+          const damagedKeys = new DamagedRecords();
+          const keys = await stores.identities.listApiKeys(only?.id, damagedKeys.onDamaged);
+          const damagedConsumers = new DamagedRecords();
+          const names = new Map((await stores.identities.listConsumers(damagedConsumers.onDamaged)).map((c) => [c.id, c.name]));
+          // A damaged consumer matters here only when a listed key belongs to it (its CONSUMER cell shows the id).
+          const owners = new Set(keys.map((key) => key.consumerId));
+          const damaged = [...damagedKeys.errors, ...damagedConsumers.errors.filter((error) => owners.has(error.recordId))];
           const now = Date.now();
           const rows = keys.map((key) => ({
             id: key.id,
@@ -271,16 +291,15 @@ function registerApiKeys(program: Command): void {
           }));
           if (options.json) {
             out(JSON.stringify(rows, null, 2));
-            return;
+          } else if (rows.length === 0) {
+            out(damagedKeys.errors.length === 0 ? 'no API keys' : 'no readable API keys');
+          } else {
+            table(
+              ['PREFIX', 'NAME', 'CONSUMER', 'SCOPES', 'CREATED', 'EXPIRES', 'LAST USED', 'STATUS', 'ID'],
+              rows.map((r) => [r.prefix, r.name ?? '-', r.consumer, r.scopes === null ? '*' : r.scopes.join(','), r.createdAt, r.expiresAt ?? 'never', r.lastUsedAt ?? '-', r.status, r.id]),
+            );
           }
-          if (rows.length === 0) {
-            out('no API keys');
-            return;
-          }
-          table(
-            ['PREFIX', 'NAME', 'CONSUMER', 'SCOPES', 'CREATED', 'EXPIRES', 'LAST USED', 'STATUS', 'ID'],
-            rows.map((r) => [r.prefix, r.name ?? '-', r.consumer, r.scopes === null ? '*' : r.scopes.join(','), r.createdAt, r.expiresAt ?? 'never', r.lastUsedAt ?? '-', r.status, r.id]),
-          );
+          reportDamaged(damaged);
         });
       }),
     );

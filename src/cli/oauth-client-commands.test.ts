@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Command } from 'commander';
+import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { loadConfigFile } from '../config/load.ts';
 import { generateMasterKey } from '../crypto/master-key.ts';
@@ -16,6 +16,7 @@ import { createTokenIssuer } from '../identity/tokens/issuer.ts';
 import { basicAuth, startEndpointServer, testIdentityConfig } from '../identity/tokens/test-support.ts';
 import { RecordingSecurityEvents } from '../observe/events.ts';
 import { openConfiguredStores } from '../storage/configured.ts';
+import { runCliInProcess, type CliRun } from './in-process.testkit.ts';
 import { registerOAuthClientCommands } from './oauth-client-commands.ts';
 
 let dir: string;
@@ -49,34 +50,9 @@ afterEach(() => {
   process.exitCode = undefined;
 });
 
-async function rampart(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => {
-    stderr += parts.join(' ') + '\n';
-  });
-  const program = new Command().name('rampart').exitOverride().configureOutput({ writeOut: (t) => (stdout += t), writeErr: (t) => (stderr += t) });
-  registerOAuthClientCommands(program);
-  process.exitCode = undefined;
-  let code = 0;
-  try {
-    await program.parseAsync(['node', 'rampart', ...args]);
-    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (error) {
-    code = (error as { exitCode?: number }).exitCode ?? 1;
-  } finally {
-    vi.restoreAllMocks();
-  }
-  process.exitCode = undefined;
-  return { stdout, stderr, code };
+/** Runs `rampart …` in process; answers what it printed and its exit code. */
+function rampart(...args: string[]): Promise<CliRun> {
+  return runCliInProcess(registerOAuthClientCommands, ...args);
 }
 
 /** Runs the client-credentials grant against the token endpoint over the config's store; answers the status. */
@@ -159,6 +135,25 @@ describe('rampart clients', () => {
     expect(await tokenStatus('reporting', secret)).toBe(401);
     expect((await rampart('clients', 'list', '--json', '-c', configFile)).stdout).toContain('"status": "disabled"');
     expect((await rampart('clients', 'enable', 'reporting', '-c', configFile)).code).toBe(0);
+    expect(await tokenStatus('reporting', secret)).toBe(200);
+  });
+
+  it('lists the readable clients when one row is damaged, names it on stderr and exits 1 (table and --json)', async () => {
+    expect((await rampart('clients', 'add', 'batch-a', '--scopes', 'orders:read', '-c', configFile)).code).toBe(0);
+    expect((await rampart('clients', 'add', 'batch-b', '--scopes', 'orders:read', '-c', configFile)).code).toBe(0);
+    const raw = new Database(join(dir, 'data', 'rampart.db'));
+    raw.prepare("UPDATE oauth_clients SET scopes = '{\"orders:read\":true}' WHERE client_id = 'batch-a'").run();
+    raw.close();
+
+    const json = await rampart('clients', 'list', '--json', '-c', configFile);
+    expect(json.code).toBe(1);
+    expect((JSON.parse(json.stdout) as Array<{ clientId: string }>).map((c) => c.clientId)).toEqual(['reporting', 'batch-b']);
+    expect(json.stderr).toBe('damaged record: oauth_clients "batch-a": column scopes is not a list of strings\n');
+    const table = await rampart('clients', 'list', '-c', configFile);
+    expect(table.code).toBe(1);
+    expect(table.stdout.trimEnd().split('\n').slice(1).map((line) => line.split(/\s+/)[0])).toEqual(['reporting', 'batch-b']);
+    expect(table.stderr).toBe(json.stderr);
+    // The other commands still work on the readable clients.
     expect(await tokenStatus('reporting', secret)).toBe(200);
   });
 });

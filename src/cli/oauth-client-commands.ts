@@ -13,12 +13,24 @@
  *
  * Secrets are 256 random bits (randomToken(32)); only hashSecret(secret, pepper) is stored. Exit codes follow
  * `rampart`: 0 success, 1 failure (invalid config, unknown client, store error), 2 usage error. Errors are one line.
+ * `list` prints every readable client, then names each one the store cannot decode on standard error and exits 1.
  */
 import type { Command } from 'commander';
 import { hashSecret } from '../crypto/hashing.ts';
 import { randomToken } from '../crypto/random.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../identity/tokens/issuer.ts';
-import { CommandError, LABEL_PATTERN, UsageError, guard, isoTime, out, tokenList as sharedTokenList, withConfiguredStores } from './shared.ts';
+import {
+  CommandError,
+  DamagedRecords,
+  LABEL_PATTERN,
+  UsageError,
+  guard,
+  isoTime,
+  out,
+  reportDamaged,
+  tokenList as sharedTokenList,
+  withConfiguredStores,
+} from './shared.ts';
 import { StoreConflictError, type OAuthClientRecord, type Stores } from '../storage/ports.ts';
 
 /**
@@ -134,28 +146,28 @@ export function registerOAuthClientCommands(program: Command): void {
     .action((options: { config: string; json?: boolean }) =>
       guard(() =>
         withStores(options.config, async (stores) => {
-          const list = (await stores.identities.listOAuthClients()).map(describe);
+          const damaged = new DamagedRecords();
+          const list = (await stores.identities.listOAuthClients(damaged.onDamaged)).map(describe);
           if (options.json) {
             out(JSON.stringify(list, null, 2));
-            return;
+          } else if (list.length === 0) {
+            out(damaged.errors.length === 0 ? 'no OAuth clients' : 'no readable OAuth clients');
+          } else {
+            const header = ['CLIENT ID', 'ROLES', 'SCOPES', 'TENANT', 'STATUS', 'CREATED'];
+            const rows = list.map((c) => [
+              String(c.clientId),
+              (c.roles as string[]).join(',') || '-',
+              (c.scopes as string[]).join(',') || '-',
+              (c.tenant as string | null) ?? '-',
+              String(c.status),
+              String(c.createdAt),
+            ]);
+            const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+            const line = (cells: readonly string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+            out(line(header));
+            for (const row of rows) out(line(row));
           }
-          if (list.length === 0) {
-            out('no OAuth clients');
-            return;
-          }
-          const header = ['CLIENT ID', 'ROLES', 'SCOPES', 'TENANT', 'STATUS', 'CREATED'];
-          const rows = list.map((c) => [
-            String(c.clientId),
-            (c.roles as string[]).join(',') || '-',
-            (c.scopes as string[]).join(',') || '-',
-            (c.tenant as string | null) ?? '-',
-            String(c.status),
-            String(c.createdAt),
-          ]);
-          const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-          const line = (cells: readonly string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
-          out(line(header));
-          for (const row of rows) out(line(row));
+          reportDamaged(damaged.errors);
         }),
       ),
     );

@@ -12,6 +12,10 @@
  *
  * Exit codes follow `rampart`: 0 success, 1 failure (invalid config, store error), 2 usage error (a bad or reserved
  * subject id, an id naming records of several kinds without --kind).
+ *
+ * A record of the subject that the store cannot decode does not stop `export` or `erase`: the export lists it under
+ * `damaged` (and says so on standard error, since the document may go to a file), the erasure erases it with the rest
+ * and names it. Both still exit 0: the request was answered completely, damaged records included.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -26,10 +30,10 @@ import { ErasureError, eraseSubject, type ErasureReport } from '../privacy/subje
 import { exportSubject } from '../privacy/subject/export.ts';
 import { buildProcessingRecord, formatProcessingRecord } from '../privacy/subject/report.ts';
 import { runRetention } from '../privacy/subject/retention.ts';
-import { SUBJECT_KINDS, SubjectError, checkSubjectId, resolveSubject, type ResolvedSubject, type SubjectKind } from '../privacy/subject/subject.ts';
+import { SUBJECT_KINDS, SubjectError, checkSubjectId, resolveSubject, type DamagedRecord, type ResolvedSubject, type SubjectKind } from '../privacy/subject/subject.ts';
 import { openConfiguredStores } from '../storage/configured.ts';
 import { stderrLogger } from './audit-commands.ts';
-import { CommandError, UsageError, guard, out, printConfigErrors } from './shared.ts';
+import { CommandError, UsageError, guard, out, printConfigErrors, quoteForTerminal } from './shared.ts';
 
 interface SubjectOptions {
   subject: string;
@@ -104,6 +108,11 @@ async function withSubject(options: SubjectOptions, body: (context: OpenedPrivac
   }
 }
 
+/** `api_keys "key_…": column scopes is not valid JSON` and what that limits, if anything (never the stored value). */
+function damagedText(record: DamagedRecord): string {
+  return `${record.table} ${quoteForTerminal(record.id)}: ${record.reason}${record.note === undefined ? '' : ` (${record.note})`}`;
+}
+
 function printErasure(report: ErasureReport): void {
   const id = report.identity;
   out(report.applied ? `erased: ${report.erasure}` : 'DRY RUN: nothing was changed; run again with --yes to erase');
@@ -116,6 +125,9 @@ function printErasure(report: ErasureReport): void {
     `${id.refreshTokenFamilies} refresh-token famil${id.refreshTokenFamilies === 1 ? 'y' : 'ies'}`,
   ].filter(Boolean);
   out(`records: ${records.join(', ')}`);
+  for (const record of report.damaged) {
+    out(`damaged record: ${damagedText(record)} (unreadable; counted above and ${report.applied ? 'erased' : 'would be erased'} all the same)`);
+  }
   if (report.audit !== null) {
     const a = report.audit;
     out(`audit (${a.store}): ${a.erased} entr${a.erased === 1 ? 'y' : 'ies'} ${report.applied ? 'replaced by' : 'would become'} tombstones${a.recordSeq === null ? '' : `; recorded at seq ${a.recordSeq}`}`);
@@ -140,9 +152,11 @@ export function registerPrivacyCommands(program: Command): void {
     .action((options: SubjectOptions & { out?: string }) =>
       guard(async () => {
         await withSubject(options, async (context, subject) => {
-          const text = JSON.stringify(await exportSubject(context, subject), null, 2) + '\n';
+          const exported = await exportSubject(context, subject);
+          const text = JSON.stringify(exported, null, 2) + '\n';
           if (options.out !== undefined) writeOut(options.out, text);
           else out(text.trimEnd());
+          for (const record of exported.damaged) process.stderr.write(`warning: damaged record: ${damagedText(record)} (listed under "damaged" in the export)\n`);
         });
       }),
     );

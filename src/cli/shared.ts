@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { formatStoredTime } from '../audit/stored-time.ts';
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts';
 import { openConfiguredStores, type WarningSink } from '../storage/configured.ts';
-import type { Stores } from '../storage/ports.ts';
+import type { DamagedRecordHandler, StoreCorruptError, Stores } from '../storage/ports.ts';
 
 /** Bad arguments: exit code 2. */
 export class UsageError extends Error {}
@@ -35,6 +35,41 @@ export function out(line = ''): void {
 /** A stored time for a table cell: ISO 8601 to the second, `-` for none, a marker for a damaged one (stored-time.ts). */
 export function isoTime(ms: number | null): string {
   return ms === null ? '-' : formatStoredTime(ms).replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * The records a listing left out because they do not decode (storage/ports.ts `DamagedRecordHandler`). Listings are
+ * operator commands: one damaged row must neither hide every other row nor pass unnoticed. Pass `onDamaged` to the
+ * store's list method, print the readable rows as usual, then `reportDamaged`.
+ */
+export class DamagedRecords {
+  readonly errors: StoreCorruptError[] = [];
+  readonly onDamaged: DamagedRecordHandler = (error) => {
+    this.errors.push(error);
+  };
+}
+
+// Control, format (bidi overrides, zero-width) and line-separator characters: a stored id is input, and must not
+// be able to rewrite the operator's terminal line.
+const UNSAFE_IN_TERMINAL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/** A stored value quoted for one terminal line: JSON string syntax, with invisible and control characters escaped. */
+export function quoteForTerminal(value: string): string {
+  return JSON.stringify(value).replace(UNSAFE_IN_TERMINAL, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
+/** `damaged record: api_keys "key_…": column scopes is not valid JSON` (table, id and reason: never the value). */
+export function damagedRecordLine(error: StoreCorruptError): string {
+  return `damaged record: ${error.table} ${quoteForTerminal(error.recordId)}: ${error.reason}`;
+}
+
+/**
+ * After the readable rows: one line per damaged record on standard error (so `--json` output on standard output
+ * stays valid JSON), and exit code 1 (failure, as the `rampart` convention has it) so that scripts notice.
+ */
+export function reportDamaged(errors: readonly StoreCorruptError[], err: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): void {
+  for (const error of errors) err(damagedRecordLine(error));
+  if (errors.length > 0) process.exitCode = 1;
 }
 
 export function printConfigErrors(file: string, errors: readonly string[]): void {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { Command } from 'commander';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -167,6 +168,28 @@ describe('rampart users (in process, against a SQLite store named by a config fi
       expect(await stores.identities.countUnusedRecoveryCodes(userId)).toBe(0);
       expect((await stores.identities.getUser(userId))!.sessionsValidAfter).toBe(clock);
     });
+  });
+
+  it('list prints the readable users when rows are damaged, names each damaged user on stderr and exits 1', async () => {
+    await withStore(async (stores) => {
+      await stores.identities.createUser({ id: 'usr_ivan', username: 'ivan', passwordHash: 'h', roles: ['ops'], createdAt: clock });
+      await stores.identities.createUser({ id: 'usr_judy', username: 'judy', passwordHash: 'h', roles: ['ops'], createdAt: clock + 1 });
+      await stores.identities.setTotpSecret('usr_judy', Buffer.alloc(20, 3), clock);
+      await stores.identities.confirmTotp('usr_judy', clock);
+    });
+    const raw = new Database(database);
+    raw.prepare("UPDATE users SET roles = '[\"ops\"' WHERE id = 'usr_ivan'").run();
+    raw.close();
+
+    const table = await run(['users', 'list', '-c', configFile]);
+    expect(table.code).toBe(1);
+    expect(table.out.slice(1).map((line) => line.split('\t')[0])).toEqual(['Grace', 'judy']);
+    expect(table.out[2]).toMatch(/^judy\tusr_judy\tops\t-\ttotp \(0 codes\)\tactive$/);
+    expect(table.err).toEqual(['damaged record: users "usr_ivan": column roles is not valid JSON']);
+    const json = await run(['users', 'list', '--json', '-c', configFile]);
+    expect(json.code).toBe(1);
+    expect((JSON.parse(json.out.join('')) as Array<{ username: string }>).map((row) => row.username)).toEqual(['Grace', 'judy']);
+    expect(json.err).toEqual(table.err);
   });
 
   it('an invalid config file is exit code 1 with its errors', async () => {

@@ -15,7 +15,8 @@
  * raise sessionsValidAfter (access tokens and pending MFA logins die with it), and the user's sessions and
  * refresh-token families are revoked in the SessionStore. `disable` also revokes sessions and refresh families.
  *
- * Exit codes: 0 done, 1 refused (config invalid, user exists or not found, password policy), 2 usage.
+ * Exit codes: 0 done, 1 refused (config invalid, user exists or not found, password policy), 2 usage. `list` prints
+ * every readable user, then names each user record the store cannot decode on standard error and exits 1.
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
@@ -26,6 +27,7 @@ import { loadConfigFile } from '../config/load.ts';
 import { checkPasswordPolicy, hashPassword } from '../crypto/passwords.ts';
 import { openConfiguredStores } from '../storage/configured.ts';
 import { StoreConflictError, type Stores, type UserRecord } from '../storage/ports.ts';
+import { DamagedRecords, reportDamaged } from './shared.ts';
 
 export interface UserCommandIo {
   /** Standard input (the password with --password-stdin, or the terminal for the prompt). */
@@ -195,8 +197,10 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
     .action(async (options: { config: string; json?: boolean }) => {
       await withStores(io, options.config, async (stores) => {
         const rows = [];
-        for (const user of await stores.identities.listUsers()) {
-          const totp = await stores.identities.getTotp(user.id);
+        const damaged = new DamagedRecords();
+        for (const user of await stores.identities.listUsers(damaged.onDamaged)) {
+          // Enrolment metadata only: a listing has no business decrypting every user's TOTP seed to say "enrolled".
+          const totp = await stores.identities.getTotpEnrolment(user.id);
           rows.push({
             id: user.id,
             username: user.username,
@@ -212,13 +216,14 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
         }
         if (options.json) {
           io.out(JSON.stringify(rows, null, 2));
-          return;
+        } else {
+          io.out(['USERNAME', 'ID', 'ROLES', 'TENANT', 'MFA', 'STATUS'].join('\t'));
+          for (const row of rows) {
+            const mfa = row.mfaEnrolled ? `totp (${row.recoveryCodesLeft} codes)` : row.mfaRequired ? 'required, not enrolled' : '-';
+            io.out([row.username, row.id, row.roles.join(',') || '-', row.tenant ?? '-', mfa, row.disabled ? 'disabled' : 'active'].join('\t'));
+          }
         }
-        io.out(['USERNAME', 'ID', 'ROLES', 'TENANT', 'MFA', 'STATUS'].join('\t'));
-        for (const row of rows) {
-          const mfa = row.mfaEnrolled ? `totp (${row.recoveryCodesLeft} codes)` : row.mfaRequired ? 'required, not enrolled' : '-';
-          io.out([row.username, row.id, row.roles.join(',') || '-', row.tenant ?? '-', mfa, row.disabled ? 'disabled' : 'active'].join('\t'));
-        }
+        reportDamaged(damaged.errors, io.err);
       });
     });
 

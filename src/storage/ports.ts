@@ -15,6 +15,11 @@
  *   fails to open rejects with `StoreCorruptError` naming the table and record, never the value.
  * - Uniqueness violations reject with `StoreConflictError`, a reference to a missing parent record
  *   with `StoreNotFoundError`.
+ * - Stored data is input too: a row that does not decode (a JSON column that is not JSON or not of
+ *   the right shape, a sealed value that does not open) is a `StoreCorruptError`. Single-record
+ *   reads always reject with it. List methods that decode rows take an optional last parameter
+ *   `onDamaged` (`DamagedRecordHandler`, below), so that one bad row does not have to become an
+ *   outage or block an operator's command; whether skipping it is safe is the caller's decision.
  * - Methods documented as atomic are compare-and-set: under any concurrency exactly one caller wins.
  */
 
@@ -55,17 +60,38 @@ export class StoreNotFoundError extends StoreError {
   }
 }
 
-/** A stored value cannot be read back (sealed secret that fails to open, unparsable column). */
+/**
+ * A stored value cannot be read back (sealed secret that fails to open, unparsable column). The message, `table`,
+ * `recordId` and `reason` name the record and what is wrong with it, never the stored value.
+ */
 export class StoreCorruptError extends StoreError {
   override readonly name = 'StoreCorruptError';
   readonly table: string;
   readonly recordId: string;
+  /** What is wrong, e.g. `column scopes is not valid JSON` (the message without the record's name). */
+  readonly reason: string;
   constructor(table: string, recordId: string, reason: string, options?: ErrorOptions) {
     super('CORRUPT', `stored record ${table} "${recordId}" is unreadable: ${reason}`, options);
     this.table = table;
     this.recordId = recordId;
+    this.reason = reason;
   }
 }
+
+/**
+ * Receives each damaged row a list method skipped (see the contract below).
+ *
+ * Contract of every list method that takes one (as its optional last parameter `onDamaged`):
+ * - Without a handler (the default), the first row that does not decode rejects the whole call with
+ *   `StoreCorruptError`, as a single-record read does: fail closed. Callers whose decision would
+ *   turn permissive if a row were missing (does this user have a passkey?) must not pass one.
+ * - With a handler, each row that does not decode is passed to it as its `StoreCorruptError` and left
+ *   out; the readable rows are returned in their usual order. Only `StoreCorruptError` is caught:
+ *   any other failure (the store is down, a bug) still rejects the call. Damaged rows are never
+ *   changed or deleted by the store: they stay for an operator to inspect and repair.
+ * Adapters that hold decoded objects (memory) have nothing that can be damaged and never call it.
+ */
+export type DamagedRecordHandler = (error: StoreCorruptError) => void;
 
 /** The database schema is not one this build can use (newer version, edited migration). */
 export class StoreSchemaError extends StoreError {
@@ -298,7 +324,7 @@ export interface IdentityStore {
   createConsumer(input: NewConsumer): Promise<ConsumerRecord>;
   getConsumer(id: string): Promise<ConsumerRecord | undefined>;
   findConsumerByName(name: string): Promise<ConsumerRecord | undefined>;
-  listConsumers(): Promise<ConsumerRecord[]>;
+  listConsumers(onDamaged?: DamagedRecordHandler): Promise<ConsumerRecord[]>;
   updateConsumer(id: string, patch: ConsumerPatch): Promise<ConsumerRecord | undefined>;
   /** Deletes the consumer and its API keys. */
   deleteConsumer(id: string): Promise<boolean>;
@@ -308,7 +334,7 @@ export interface IdentityStore {
   getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
   findApiKeyByPrefix(prefix: string): Promise<ApiKeyRecord | undefined>;
   /** Ordered by creation time; all consumers' keys when `consumerId` is absent. */
-  listApiKeys(consumerId?: string): Promise<ApiKeyRecord[]>;
+  listApiKeys(consumerId?: string, onDamaged?: DamagedRecordHandler): Promise<ApiKeyRecord[]>;
   /** Records use at `at`, at `API_KEY_TOUCH_RESOLUTION_MS` resolution; never moves lastUsedAt back. */
   touchApiKey(id: string, at: EpochMs): Promise<void>;
   /** True when the key was active and is now revoked; false when unknown or already revoked (revokedAt kept). */
@@ -319,7 +345,7 @@ export interface IdentityStore {
   getUser(id: string): Promise<UserRecord | undefined>;
   /** Case-insensitive (`normalizeUsername`). */
   findUserByUsername(username: string): Promise<UserRecord | undefined>;
-  listUsers(): Promise<UserRecord[]>;
+  listUsers(onDamaged?: DamagedRecordHandler): Promise<UserRecord[]>;
   updateUser(id: string, patch: UserPatch): Promise<UserRecord | undefined>;
   /**
    * Replaces the password hash, sets passwordChangedAt and raises sessionsValidAfter to `at`: a
@@ -354,7 +380,7 @@ export interface IdentityStore {
   // WebAuthn credentials
   addWebAuthnCredential(input: NewWebAuthnCredential): Promise<WebAuthnCredentialRecord>;
   getWebAuthnCredential(id: string): Promise<WebAuthnCredentialRecord | undefined>;
-  listWebAuthnCredentials(userId: string): Promise<WebAuthnCredentialRecord[]>;
+  listWebAuthnCredentials(userId: string, onDamaged?: DamagedRecordHandler): Promise<WebAuthnCredentialRecord[]>;
   /**
    * Atomic: stores `counter` and `at` only when the counter grew, or when both the stored and the new
    * counter are 0 (authenticators without a counter, WebAuthn L3 §6.1.1). False otherwise: a signal of
@@ -366,21 +392,24 @@ export interface IdentityStore {
   // OAuth clients (client-credentials grant)
   createOAuthClient(input: NewOAuthClient): Promise<OAuthClientRecord>;
   getOAuthClient(clientId: string): Promise<OAuthClientRecord | undefined>;
-  listOAuthClients(): Promise<OAuthClientRecord[]>;
+  listOAuthClients(onDamaged?: DamagedRecordHandler): Promise<OAuthClientRecord[]>;
   updateOAuthClient(clientId: string, patch: OAuthClientPatch): Promise<OAuthClientRecord | undefined>;
   deleteOAuthClient(clientId: string): Promise<boolean>;
 
   // Signing keys
   addSigningKey(input: NewSigningKey): Promise<SigningKeyRecord>;
   /** All keys, oldest first, public halves only. */
-  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  listSigningKeys(onDamaged?: DamagedRecordHandler): Promise<SigningKeyRecord[]>;
   getSigningKeyPrivateJwk(kid: string): Promise<JsonObject | undefined>;
   retireSigningKey(kid: string, at: EpochMs): Promise<boolean>;
   deleteSigningKey(kid: string): Promise<boolean>;
 
   // Subject access (privacy/subject export): metadata only, nothing sealed is opened
   getTotpEnrolment(userId: string): Promise<TotpEnrolment | undefined>;
-  /** Ordered by creation, then use. */
+  /**
+   * Ordered by creation, then use. Takes no `onDamaged`: it reads two integer columns of a STRICT table, which
+   * cannot fail to decode.
+   */
   listRecoveryCodeUses(userId: string): Promise<RecoveryCodeUse[]>;
 }
 
@@ -486,7 +515,7 @@ export interface SessionStore {
   /** Revokes every unrevoked session of the user; resolves how many. */
   revokeUserSessions(userId: string, at: EpochMs): Promise<number>;
   /** The user's sessions active at `now`, oldest first. */
-  listUserSessions(userId: string, now: EpochMs): Promise<SessionRecord[]>;
+  listUserSessions(userId: string, now: EpochMs, onDamaged?: DamagedRecordHandler): Promise<SessionRecord[]>;
 
   createRefreshFamily(input: NewRefreshFamily): Promise<RefreshFamilyRecord>;
   getRefreshFamily(id: string): Promise<RefreshFamilyRecord | undefined>;
@@ -510,11 +539,11 @@ export interface SessionStore {
 
   // Subject access and erasure (privacy/subject), retention
   /** Every stored session of the user whatever its state (revoked, ended), oldest first. */
-  listAllUserSessions(userId: string): Promise<SessionRecord[]>;
+  listAllUserSessions(userId: string, onDamaged?: DamagedRecordHandler): Promise<SessionRecord[]>;
   /** Deletes every session of the user; resolves how many. */
   deleteUserSessions(userId: string): Promise<number>;
   /** Every refresh-token family of the subject (user id or client id) whatever its state, oldest first. */
-  listSubjectRefreshFamilies(subject: string): Promise<RefreshFamilyRecord[]>;
+  listSubjectRefreshFamilies(subject: string, onDamaged?: DamagedRecordHandler): Promise<RefreshFamilyRecord[]>;
   /** Deletes the subject's refresh-token families with every token they issued; resolves how many families. */
   deleteSubjectRefreshFamilies(subject: string): Promise<number>;
   /**

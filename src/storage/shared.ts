@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SecretBoxError, type SecretBox } from '../crypto/secret-box.ts';
-import { StoreCorruptError, type JsonObject } from './ports.ts';
+import { StoreCorruptError, type DamagedRecordHandler, type JsonObject } from './ports.ts';
 
 export function requireText(value: unknown, what: string, maxLength = 1024): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
@@ -84,6 +84,29 @@ export function parseJsonObject(text: string, table: string, id: string, column:
     throw new StoreCorruptError(table, id, `column ${column} is not a JSON object`);
   }
   return Object.freeze(value as JsonObject);
+}
+
+/**
+ * Decodes the rows of a list method under the `DamagedRecordHandler` contract (ports.ts): without a handler the
+ * first damaged row throws (fail closed, as a single-record read); with one, each row whose decoding throws
+ * `StoreCorruptError` goes to the handler and is left out, and every other error still throws, so a store outage
+ * or a bug is never mistaken for one bad row. Order is kept.
+ */
+export function decodeRows<R, T>(rows: readonly R[], decode: (row: R) => T, onDamaged: DamagedRecordHandler | undefined): T[] {
+  if (onDamaged === undefined) return rows.map((row) => decode(row));
+  const records: T[] = [];
+  for (const row of rows) {
+    let record: T;
+    try {
+      record = decode(row);
+    } catch (error) {
+      if (!(error instanceof StoreCorruptError)) throw error;
+      onDamaged(error);
+      continue;
+    }
+    records.push(record);
+  }
+  return records;
 }
 
 /** Raw counter keys up to this length are kept as they are (prefixed); longer ones are hashed. */

@@ -122,6 +122,8 @@ export function loginEndpoint(deps: IdentityDeps, issuer: TokenIssuer, options: 
 
     const totp = await stores.identities.getTotp(user.id);
     const hasTotp = totp?.confirmedAt != null;
+    // No DamagedRecordHandler, on purpose: skipping a damaged passkey would make a user whose only passkey is damaged
+    // look like a user without MFA and log them in on the password alone. A damaged row fails the login instead.
     const hasPasskey = (await stores.identities.listWebAuthnCredentials(user.id)).length > 0;
     // Any enrolled second factor (TOTP or passkey) is asked for; a user who must have one and has none enrols.
     const next = hasTotp || hasPasskey ? 'mfa' : mfaRequiredFor(user, config) ? 'enrol' : 'none';

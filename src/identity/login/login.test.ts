@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verify as argon2Verify } from '@node-rs/argon2';
+import Database from 'better-sqlite3';
 import { hashSecret } from '../../crypto/hashing.ts';
 import { hashPassword, PasswordHasher } from '../../crypto/passwords.ts';
 import { loginEndpoint } from './endpoint.ts';
@@ -294,5 +295,41 @@ describe('brute-force lockout (per account and per address)', () => {
     expect(s.verified).toEqual([]);
     s.identity.clock.advance(15 * 60_000 + 1);
     expect((await s.login({ username: 'Alice', password: ALICE_PASSWORD })).status).toBe(200);
+  });
+});
+
+describe('a damaged passkey row fails the login closed (sqlite store)', () => {
+  let s: Setup;
+  beforeAll(async () => {
+    s = await setup('sqlite');
+  });
+  afterAll(() => teardown(s));
+
+  it('refuses carol, whose only second factor is a damaged passkey, instead of logging her in on the password alone; alice still logs in', async () => {
+    const { identities } = s.identity.stores;
+    const carol = (await identities.findUserByUsername('carol'))!;
+    await identities.addWebAuthnCredential({ id: 'cred-carol', userId: carol.id, publicKey: new Uint8Array([1, 2, 3]), counter: 0, transports: ['usb'], createdAt: s.identity.clock.now() });
+    // With the passkey readable, carol is asked for it.
+    const asked = await s.login({ username: 'carol', password: ALICE_PASSWORD });
+    expect(asked.status).toBe(200);
+    expect(asked.body).toMatchObject({ mfa_required: true, methods: ['webauthn'] });
+
+    const raw = new Database(s.identity.databaseFile!);
+    raw.prepare("UPDATE webauthn_credentials SET transports = '{not json' WHERE id = 'cred-carol'").run();
+    raw.close();
+    const eventsBefore = s.identity.events.events.length;
+    const refused = await s.login({ username: 'carol', password: ALICE_PASSWORD });
+    // A generic problem: no tokens, no MFA token, nothing about the stored value.
+    expect(refused.status).toBe(500);
+    expect(refused.body).toMatchObject({ code: 'RAMPART_ERR_INTERNAL' });
+    expect(refused.body).not.toHaveProperty('access_token');
+    expect(refused.body).not.toHaveProperty('mfa_token');
+    expect(refused.text).not.toContain('not json');
+    expect(s.identity.events.events.slice(eventsBefore).some((e) => e.type === 'auth.login-succeeded')).toBe(false);
+    expect(await s.identity.stores.sessions.listSubjectRefreshFamilies(carol.id)).toEqual([]);
+
+    const alice = await s.login({ username: 'Alice', password: ALICE_PASSWORD });
+    expect(alice.status).toBe(200);
+    expect(typeof alice.body.access_token).toBe('string');
   });
 });

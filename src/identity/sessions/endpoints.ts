@@ -90,6 +90,8 @@ export function sessionLoginEndpoint(deps: IdentityDeps, options: SessionEndpoin
     if (step === undefined) return;
     const { user, normalised, at } = step;
     const totp = await stores.identities.getTotp(user.id);
+    // No DamagedRecordHandler, on purpose: a skipped damaged passkey would let an MFA account open a password-only
+    // session. A damaged row fails the request instead (fail closed).
     const passkeys = await stores.identities.listWebAuthnCredentials(user.id);
     if (totp?.confirmedAt != null || passkeys.length > 0 || mfaRequiredFor(user, config)) {
       events.emit({

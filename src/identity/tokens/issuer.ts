@@ -47,6 +47,7 @@ export async function createTokenIssuer(deps: IdentityDeps): Promise<RampartToke
     overlapMs: config.signing.overlapMs,
     accessTokenTtlMs: config.accessTokenTtlMs,
     now,
+    logger: deps.logger,
   });
   await keys.rotateIfDue();
   const ttlSeconds = Math.max(1, Math.floor(config.accessTokenTtlMs / 1000));

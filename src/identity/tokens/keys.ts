@@ -21,9 +21,18 @@
  *
  * Private keys are imported into non-extractable CryptoKeys once per kid and cached; nothing is imported per
  * token. `kid` is the RFC 7638 JWK thumbprint of the public key, so it names the key material itself.
+ *
+ * A damaged key record (stored data is input too: a public JWK that is not JSON, a private half that does not open)
+ * must not stop rotation, and with it token issuing for everyone. Such a key is left out: the key list is read with
+ * a `DamagedRecordHandler`, so a record whose public half is unreadable is never selected, published or trusted; a
+ * key whose private half does not open (damaged while the store is open: the SQLite store checks every sealed value
+ * when it opens) is set aside when it is first asked to sign, and rotation goes on with the readable keys (when none
+ * is active, a new one is made, as at first start). Either is logged at error level once per kid, naming the table,
+ * kid and reason (never the value). The row is not deleted: an operator can inspect it.
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import type { IdentityStore, JsonObject, SigningKeyRecord } from '../../storage/ports.ts';
+import type { Logger } from 'pino';
+import { StoreCorruptError, type DamagedRecordHandler, type IdentityStore, type JsonObject, type SigningKeyRecord } from '../../storage/ports.ts';
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
 
@@ -38,6 +47,8 @@ export interface SigningKeysOptions {
   readonly now: () => number;
   /** How long the in-memory copy of the key list is trusted before it is read again (other nodes rotate too). */
   readonly refreshEveryMs?: number;
+  /** Where damaged key records are reported (error level, once per kid). */
+  readonly logger?: Logger;
 }
 
 export interface ActiveSigningKey {
@@ -50,6 +61,19 @@ export interface ActiveSigningKey {
 const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
 
 const DEFAULT_REFRESH_MS = 60_000;
+/** Signing with a key whose private half does not open is retried with another key this many times at most. */
+const MAX_SIGNING_ATTEMPTS = 3;
+
+/**
+ * Logs a damaged signing-key record at error level, once per kid in `reported`: the key list is read again every
+ * refresh interval (and on every unknown kid), and the same damaged row must not flood the log. Names the table, kid
+ * and reason only: StoreCorruptError never carries the stored value.
+ */
+export function reportDamagedSigningKey(logger: Logger | undefined, reported: Set<string>, error: StoreCorruptError, effect: string): void {
+  if (reported.has(error.recordId)) return;
+  reported.add(error.recordId);
+  logger?.error({ table: error.table, kid: error.recordId, reason: error.reason }, `identity signing key record is unreadable: ${effect}`);
+}
 
 /** A new key pair as stored: public JWK with kid/alg/use, private JWK to be sealed by the store. */
 export async function generateSigningKey(alg: SigningAlgorithm): Promise<{ kid: string; publicJwk: JWK; privateJwk: JWK }> {
@@ -90,10 +114,27 @@ export class SigningKeys {
   #loadedAt = Number.NEGATIVE_INFINITY;
   /** Serialises rotations in this process (the timer and a caller may overlap). */
   #rotating: Promise<void> | undefined;
+  /** Kids whose private half does not open: never chosen to sign again by this instance, never deleted by it. */
+  readonly #unusable = new Set<string>();
+  /** Kids already logged as damaged (reportDamagedSigningKey). */
+  readonly #reported = new Set<string>();
+  /** For every read of the key list: a record that does not decode is left out (and logged once). */
+  readonly #onDamaged: DamagedRecordHandler;
 
   constructor(options: SigningKeysOptions) {
     this.#options = options;
     this.#refreshEveryMs = options.refreshEveryMs ?? DEFAULT_REFRESH_MS;
+    this.#onDamaged = (error) =>
+      reportDamagedSigningKey(options.logger, this.#reported, error, 'the key is left out: it never signs and is not published; the row is kept for inspection');
+  }
+
+  #list(): Promise<SigningKeyRecord[]> {
+    return this.#options.identities.listSigningKeys(this.#onDamaged);
+  }
+
+  /** The records that may be chosen to sign: all but those whose private half turned out not to open. */
+  #signable(records: readonly SigningKeyRecord[]): readonly SigningKeyRecord[] {
+    return this.#unusable.size === 0 ? records : records.filter((record) => !this.#unusable.has(record.kid));
   }
 
   /** Creates, retires and deletes keys as the schedule says (see the module comment). */
@@ -109,24 +150,26 @@ export class SigningKeys {
   async #rotate(): Promise<void> {
     const { identities, alg, rotateEveryMs, overlapMs, accessTokenTtlMs } = this.#options;
     const now = this.#options.now();
-    let records = await identities.listSigningKeys();
+    let records = await this.#list();
 
-    // Retired keys whose last token has expired leave the JWKS for good.
+    // Retired keys whose last token has expired leave the JWKS for good (a damaged one stays, for inspection).
     for (const record of records) {
-      if (record.retiredAt !== null && !isPublished(record, now, accessTokenTtlMs)) {
+      if (record.retiredAt !== null && !isPublished(record, now, accessTokenTtlMs) && !this.#unusable.has(record.kid)) {
         await identities.deleteSigningKey(record.kid);
         this.#privateKeys.delete(record.kid);
       }
     }
-    records = await identities.listSigningKeys();
+    records = await this.#list();
 
-    let active = selectSigningKey(records, now);
+    let active = selectSigningKey(this.#signable(records), now);
     if (active === undefined) {
-      // First start, or every key is retired/upcoming: a key must sign right now.
+      // First start, or every key is retired/upcoming/damaged: a key must sign right now.
       active = await this.#create(alg, now, now);
-      records = await identities.listSigningKeys();
+      records = await this.#list();
     }
     // The successor is active: the keys before it stop signing now and stay published until their tokens expire.
+    // A key set aside because its private half does not open is retired the same way (tokens it signed before
+    // stay verifiable until they expire).
     for (const record of records) {
       if (record.kid !== active.kid && record.retiredAt === null && record.activatedAt <= now) {
         await identities.retireSigningKey(record.kid, now);
@@ -152,7 +195,7 @@ export class SigningKeys {
   }
 
   async #reload(now: number): Promise<readonly SigningKeyRecord[]> {
-    this.#records = Object.freeze(await this.#options.identities.listSigningKeys());
+    this.#records = Object.freeze(await this.#list());
     this.#loadedAt = now;
     const known = new Set(this.#records.map((record) => record.kid));
     for (const kid of this.#privateKeys.keys()) if (!known.has(kid)) this.#privateKeys.delete(kid);
@@ -167,17 +210,33 @@ export class SigningKeys {
 
   /** The key that signs at `now`, imported (once per kid). */
   async signingKey(now: number = this.#options.now()): Promise<ActiveSigningKey> {
-    let record = selectSigningKey(await this.records(now), now);
+    for (let attempt = 1; ; attempt++) {
+      const record = await this.#selectSigning(now);
+      try {
+        return { kid: record.kid, alg: record.alg, key: await this.#privateKey(record) };
+      } catch (error) {
+        // A private half that does not open is one damaged record, not a reason to stop issuing tokens: set the key
+        // aside and choose again (rotation makes a new key when no other is active). Bounded, so that a store whose
+        // every key fails to open is reported as the failure it is.
+        if (!(error instanceof StoreCorruptError) || attempt >= MAX_SIGNING_ATTEMPTS) throw error;
+        this.#unusable.add(record.kid);
+        reportDamagedSigningKey(this.#options.logger, this.#reported, error, 'its private half does not open: it no longer signs and is retired by the next rotation; the row is kept for inspection');
+      }
+    }
+  }
+
+  async #selectSigning(now: number): Promise<SigningKeyRecord> {
+    let record = selectSigningKey(this.#signable(await this.records(now)), now);
     if (record === undefined) {
       // The in-memory list may be behind a rotation by another node: read it again once, then rotate ourselves.
-      record = selectSigningKey(await this.#reload(now), now);
+      record = selectSigningKey(this.#signable(await this.#reload(now)), now);
       if (record === undefined) {
         await this.rotateIfDue();
-        record = selectSigningKey(this.#records, now);
+        record = selectSigningKey(this.#signable(this.#records), now);
       }
       if (record === undefined) throw new Error('no signing key is active');
     }
-    return { kid: record.kid, alg: record.alg, key: await this.#privateKey(record) };
+    return record;
   }
 
   #privateKey(record: SigningKeyRecord): Promise<CryptoKey> {

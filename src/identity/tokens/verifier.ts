@@ -15,6 +15,9 @@
  *   key-selecting headers `jku`/`jwk`/`x5u`/`x5c` are refused.
  * - Keys are re-read from the store every `keyRefreshMs` (a deleted key stops verifying within that time), and at
  *   most once per `unknownKidRefetchMs` when a token names a kid we do not know (a key another node just created).
+ * - A key record the store cannot read (damaged public JWK) is left out of the set and logged once per kid: a token
+ *   naming it is refused as signed by an unknown key (fail closed), and the other keys, including ones another
+ *   node creates later, keep loading. Failing the whole read instead would freeze the last set for good.
  */
 import { jwtVerify, type JWTVerifyOptions } from 'jose';
 import type { Logger } from 'pino';
@@ -22,8 +25,9 @@ import { decodeProtectedHeader, splitCompactJws } from '../../policies/jwt/jws-h
 import { importPublicJwk } from '../../policies/jwt/keys.ts';
 import { buildPrincipal, compileClaimsMapping, type CompiledClaimsMapping } from '../../policies/jwt/principal.ts';
 import type { Principal } from '../../policies/types.ts';
-import type { IdentityStore } from '../../storage/ports.ts';
+import type { DamagedRecordHandler, IdentityStore } from '../../storage/ports.ts';
 import { ACR_MFA } from '../types.ts';
+import { reportDamagedSigningKey } from './keys.ts';
 
 /** The algorithms the gateway signs with (identity.signing.alg). */
 export const ISSUER_ALGORITHMS: ReadonlySet<string> = new Set(['ES256', 'EdDSA', 'RS256']);
@@ -97,9 +101,14 @@ export class StoreTokenVerifier {
   #lastAttempt = Number.NEGATIVE_INFINITY;
   #loading: Promise<void> | undefined;
   #everLoaded = false;
+  /** Kids already logged as damaged: the list is read every keyRefreshMs and on unknown kids, the log once. */
+  readonly #reported = new Set<string>();
+  readonly #onDamaged: DamagedRecordHandler;
 
   constructor(options: StoreTokenVerifierOptions) {
     this.#options = options;
+    this.#onDamaged = (error) =>
+      reportDamagedSigningKey(options.logger, this.#reported, error, 'the key is left out: tokens naming this kid are refused as signed by an unknown key');
     this.#keyRefreshMs = options.keyRefreshMs ?? DEFAULT_KEY_REFRESH_MS;
     this.#unknownKidRefetchMs = options.unknownKidRefetchMs ?? DEFAULT_UNKNOWN_KID_REFETCH_MS;
     this.#verifyOptions = {
@@ -146,7 +155,7 @@ export class StoreTokenVerifier {
 
   async #load(now: number): Promise<void> {
     try {
-      const records = await this.#options.identities.listSigningKeys();
+      const records = await this.#options.identities.listSigningKeys(this.#onDamaged);
       const keys = new Map<string, LoadedKey>();
       for (const record of records) {
         if (!ISSUER_ALGORITHMS.has(record.alg)) continue;

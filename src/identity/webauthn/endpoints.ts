@@ -212,6 +212,8 @@ async function registrationCaller(deps: IdentityDeps, ctx: EndpointContext): Pro
     return undefined;
   }
   const totp = await deps.stores.identities.getTotp(user.id);
+  // No DamagedRecordHandler, on purpose: a skipped damaged passkey would let a single-factor token add a passkey to
+  // an account that has a second factor. A damaged row fails the request instead (fail closed).
   const hasSecondFactor = totp?.confirmedAt != null || (await deps.stores.identities.listWebAuthnCredentials(user.id)).length > 0;
   if (hasSecondFactor && !amrHasSecondFactor(principal.amr)) {
     sendIdentityProblem(ctx, 'RAMPART_ERR_INSUFFICIENT_AUTHENTICATION', 'adding a passkey next to a second factor needs a token with MFA', NEEDS_MFA_CHALLENGE);
@@ -231,6 +233,7 @@ export function webauthnRegisterOptionsEndpoint(deps: IdentityDeps, _issuer: Tok
     if (caller === undefined) return;
     if ((await readCeremonyBody(ctx, deps.config.maxBodySize, [], [])) === undefined) return;
     const { user } = caller;
+    // Strict (no DamagedRecordHandler): the exclude list must name every registered authenticator.
     const existing = await deps.stores.identities.listWebAuthnCredentials(user.id);
     const creation = await generateRegistrationOptions({
       rpName: options.rpName,
@@ -345,6 +348,8 @@ export function webauthnLoginOptionsEndpoint(deps: IdentityDeps, _issuer: TokenI
     const at = deps.now();
     // Peeked, not taken: the token is spent by the verify step.
     const entry = pending.peek('mfa', body.mfa_token, at);
+    // Strict (no DamagedRecordHandler), like every read that decides about a second factor: a damaged row fails the
+    // request rather than quietly narrowing what the user may sign in with.
     const credentials = entry === undefined ? [] : await deps.stores.identities.listWebAuthnCredentials(entry.userId);
     if (entry === undefined || credentials.length === 0) {
       loginFailed(ctx, deps, undefined, entry === undefined ? 'mfa_token unknown, used or expired' : 'user has no passkey');

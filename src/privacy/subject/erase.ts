@@ -15,6 +15,11 @@
  *    Done last because the forms the audit and events are searched by (pseudonyms, key prefixes) come from them.
  * Then the SQLite files' write-ahead logs are truncated, so erased bytes do not linger there (the stores run with
  * `secure_delete`, so freed pages are zeroed).
+ *
+ * Records of the subject that the store cannot decode (damaged rows) are erased all the same: they are counted with
+ * the rest and listed under `damaged`, the dry run included. Every step reaches them without reading them: API keys
+ * are revoked by id (the one thing a damaged record still tells), and everything else goes by owner (sessions and
+ * refresh families by subject, passkeys with the user, API keys with the consumer).
  */
 import { openSqliteFile } from '../../audit/sqlite-file.ts';
 import { ERASURE_RECORD_TYPE, type AuditEntryInput } from '../../audit/chain.ts';
@@ -25,7 +30,7 @@ import { BruteForceGuard } from '../../identity/login/brute-force.ts';
 import { normalizeUsername } from '../../storage/ports.ts';
 import type { PrivacyContext } from './context.ts';
 import { auditEntriesConcerning } from './export.ts';
-import { erasureRef, kindOf, subjectForms, subjectKey, type ResolvedSubject } from './subject.ts';
+import { DamagedSubjectRecords, erasureRef, kindOf, subjectForms, subjectKey, type DamagedRecord, type ResolvedSubject } from './subject.ts';
 
 /** Printable ASCII, at most 128: a ticket number, not a story. */
 const REFERENCE = /^[\x20-\x7e]{1,128}$/;
@@ -46,6 +51,7 @@ export interface ErasureReport {
   /** Id of the erasure (tombstones and the record name it); null for a dry run. */
   readonly erasure: string | null;
   readonly subject: { readonly query: string; readonly kind: string; readonly ref: string };
+  /** Counts include damaged records (listed under `damaged`). */
   readonly identity: {
     readonly user: boolean;
     readonly consumer: boolean;
@@ -68,6 +74,8 @@ export interface ErasureReport {
     readonly recordSeq: number | null;
   } | null;
   readonly events: { readonly store: string; readonly deleted: number } | null;
+  /** Records of the subject the store cannot read: erased (or, in a dry run, to be erased) with the rest. */
+  readonly damaged: readonly DamagedRecord[];
   /** What this command does not reach, in words (docs/privacy.md has the details). */
   readonly notErased: readonly string[];
 }
@@ -86,26 +94,29 @@ export async function eraseSubject(context: PrivacyContext, subject: ResolvedSub
   const { user, consumer, client } = subject;
   const ref = erasureRef(context.privacyKey, subjectKey(subject));
 
-  // What there is.
+  // What there is, damaged records included.
+  const damaged = new DamagedSubjectRecords();
   const sessionOwner = user?.id ?? (user || consumer || client ? undefined : subject.query);
   const familySubjects = [user?.id, client?.clientId, user || consumer || client ? undefined : subject.query].filter((s): s is string => s !== undefined);
-  const userSessions = sessionOwner === undefined ? [] : await sessions.listAllUserSessions(sessionOwner);
+  const userSessions = sessionOwner === undefined ? [] : await sessions.listAllUserSessions(sessionOwner, damaged.onDamaged);
   let familyCount = 0;
-  for (const s of familySubjects) familyCount += (await sessions.listSubjectRefreshFamilies(s)).length;
-  const apiKeys = consumer ? await identities.listApiKeys(consumer.id) : [];
-  const passkeys = user ? await identities.listWebAuthnCredentials(user.id) : [];
+  for (const s of familySubjects) familyCount += (await sessions.listSubjectRefreshFamilies(s, damaged.onDamaged)).length;
+  const apiKeys = consumer ? await identities.listApiKeys(consumer.id, damaged.onDamaged) : [];
+  const passkeys = user ? await identities.listWebAuthnCredentials(user.id, damaged.onDamaged) : [];
+  // A damaged API key is known by its id only; revoking by id needs nothing else.
+  const apiKeyIds = [...apiKeys.map((key) => key.id), ...damaged.ids('api_keys')];
   const totp = user ? await identities.getTotpEnrolment(user.id) : undefined;
   const codes = user ? await identities.listRecoveryCodeUses(user.id) : [];
   const identity = {
     user: user !== undefined,
     consumer: consumer !== undefined,
     oauthClient: client !== undefined,
-    apiKeys: apiKeys.length,
-    webauthnCredentials: passkeys.length,
+    apiKeys: apiKeyIds.length,
+    webauthnCredentials: passkeys.length + damaged.ids('webauthn_credentials').length,
     totp: totp !== undefined,
     recoveryCodes: codes.length,
-    sessions: userSessions.length,
-    refreshTokenFamilies: familyCount,
+    sessions: userSessions.length + damaged.ids('sessions').length,
+    refreshTokenFamilies: familyCount + damaged.ids('refresh_families').length,
   };
   const reference = options.reference === undefined ? undefined : cleanText(options.reference, context.privacy);
 
@@ -129,6 +140,7 @@ export async function eraseSubject(context: PrivacyContext, subject: ResolvedSub
               recordSeq: null,
             },
       events: context.eventsWhere === undefined ? null : { store: context.eventsWhere, deleted: events },
+      damaged: damaged.records,
       notErased: NOT_ERASED,
     };
   }
@@ -141,7 +153,7 @@ export async function eraseSubject(context: PrivacyContext, subject: ResolvedSub
   }
   if (consumer) {
     await identities.updateConsumer(consumer.id, { disabled: true });
-    for (const key of apiKeys) await identities.revokeApiKey(key.id, now);
+    for (const id of apiKeyIds) await identities.revokeApiKey(id, now);
   }
   if (client) await identities.updateOAuthClient(client.clientId, { disabled: true });
   for (const s of familySubjects) await sessions.revokeSubjectRefreshFamilies(s, now, 'erased');
@@ -210,6 +222,7 @@ export async function eraseSubject(context: PrivacyContext, subject: ResolvedSub
     identity,
     audit,
     events: context.eventsWhere === undefined ? null : (events ?? { store: context.eventsWhere, deleted: 0 }),
+    damaged: damaged.records,
     notErased: NOT_ERASED,
   };
 }

@@ -14,13 +14,17 @@
  *
  * Places that hold data about the subject but that this command cannot read are listed in `notHeldHere` (gateway
  * memory, access log files, counters), with how to get at them.
+ *
+ * Records of the subject that the store holds but cannot decode (damaged rows: a passkey, API key, session or
+ * refresh-token family) are listed under `damaged` by table, id and reason: the export says what it could not read,
+ * instead of failing (which would block the request) or leaving them out in silence. Everything readable is there.
  */
 import { ERASURE_RECORD_TYPE, type AuditEntry } from '../../audit/chain.ts';
 import { formatStoredTime } from '../../audit/stored-time.ts';
 import type { StoredEvent } from '../../events-store/types.ts';
 import { isSessionActive, type RefreshFamilyRecord, type SessionRecord } from '../../storage/ports.ts';
 import type { PrivacyContext } from './context.ts';
-import { concerns, erasureRef, kindOf, subjectForms, subjectKey, type ResolvedSubject, type SubjectForms } from './subject.ts';
+import { concerns, DamagedSubjectRecords, erasureRef, kindOf, subjectForms, subjectKey, type DamagedRecord, type ResolvedSubject, type SubjectForms } from './subject.ts';
 
 export const EXPORT_FORMAT = 'rampart-subject-export/1';
 
@@ -64,6 +68,8 @@ export interface SubjectExport {
   readonly generatedAt: string;
   readonly subject: { readonly query: string; readonly kind: string; readonly id: string };
   readonly omitted: typeof OMITTED;
+  /** Records of the subject the store holds but cannot read (not in the sections below); empty when none. */
+  readonly damaged: readonly DamagedRecord[];
   readonly identity: {
     readonly user: Record<string, unknown> | null;
     readonly consumer: Record<string, unknown> | null;
@@ -162,6 +168,7 @@ export async function exportSubject(context: PrivacyContext, subject: ResolvedSu
   const { identities, sessions } = context.stores;
   const forms = await subjectForms(subject, { identities, sessions, privacy: context.privacy, pepper: context.pepper });
   const { user, consumer, client } = subject;
+  const damaged = new DamagedSubjectRecords();
 
   let userOut: Record<string, unknown> | null = null;
   const sessionRows: Array<Record<string, unknown>> = [];
@@ -169,7 +176,7 @@ export async function exportSubject(context: PrivacyContext, subject: ResolvedSu
   if (user) {
     const totp = await identities.getTotpEnrolment(user.id);
     const codes = await identities.listRecoveryCodeUses(user.id);
-    const passkeys = await identities.listWebAuthnCredentials(user.id);
+    const passkeys = await identities.listWebAuthnCredentials(user.id, damaged.onDamaged);
     userOut = {
       id: user.id,
       username: user.username,
@@ -191,12 +198,12 @@ export async function exportSubject(context: PrivacyContext, subject: ResolvedSu
         lastUsedAt: iso(p.lastUsedAt),
       })),
     };
-    for (const session of await sessions.listAllUserSessions(user.id)) sessionRows.push(sessionOf(session, now));
-    families.push(...(await sessions.listSubjectRefreshFamilies(user.id)));
+    for (const session of await sessions.listAllUserSessions(user.id, damaged.onDamaged)) sessionRows.push(sessionOf(session, now));
+    families.push(...(await sessions.listSubjectRefreshFamilies(user.id, damaged.onDamaged)));
   }
   let consumerOut: Record<string, unknown> | null = null;
   if (consumer) {
-    const keys = await identities.listApiKeys(consumer.id);
+    const keys = await identities.listApiKeys(consumer.id, damaged.onDamaged);
     consumerOut = {
       id: consumer.id,
       name: consumer.name,
@@ -227,12 +234,12 @@ export async function exportSubject(context: PrivacyContext, subject: ResolvedSu
       disabled: client.disabled,
       createdAt: iso(client.createdAt),
     };
-    families.push(...(await sessions.listSubjectRefreshFamilies(client.clientId)));
+    families.push(...(await sessions.listSubjectRefreshFamilies(client.clientId, damaged.onDamaged)));
   }
   if (!user && !consumer && !client) {
     // An external subject (a JWT `sub`): sessions and families of that id, if a store holds any.
-    for (const session of await sessions.listAllUserSessions(subject.query)) sessionRows.push(sessionOf(session, now));
-    families.push(...(await sessions.listSubjectRefreshFamilies(subject.query)));
+    for (const session of await sessions.listAllUserSessions(subject.query, damaged.onDamaged)) sessionRows.push(sessionOf(session, now));
+    families.push(...(await sessions.listSubjectRefreshFamilies(subject.query, damaged.onDamaged)));
   }
 
   const { entries, erasures } = await scanAudit(context, forms, erasureRef(context.privacyKey, subjectKey(subject)));
@@ -242,6 +249,7 @@ export async function exportSubject(context: PrivacyContext, subject: ResolvedSu
     generatedAt: new Date(now).toISOString(),
     subject: { query: subject.query, kind: kindOf(subject), id: subjectKey(subject) },
     omitted: OMITTED,
+    damaged: damaged.records,
     identity: { user: userOut, consumer: consumerOut, oauthClient: clientOut },
     sessions: sessionRows,
     refreshTokenFamilies: families.map(familyOf),

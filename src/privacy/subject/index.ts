@@ -20,6 +20,8 @@ export {
   SubjectError,
   SUBJECT_KINDS,
   MAX_SUBJECT_LENGTH,
+  DamagedSubjectRecords,
+  type DamagedRecord,
   type ResolvedSubject,
   type SubjectForms,
   type SubjectKind,

@@ -24,13 +24,26 @@
  *
  * Reserved ids (`anonymous`, `[erased]`, `rampart`) are refused: they name nobody, and matching them would touch
  * everyone's entries.
+ *
+ * Records of the subject that the store holds but cannot decode (a damaged row: storage/ports.ts
+ * `DamagedRecordHandler`) must neither block a request nor be passed over in silence: their ids are searched for
+ * like the others, and export and erase list them (`DamagedSubjectRecords` below).
  */
 import { createHmac } from 'node:crypto';
 import type { Privacy } from '../../audit/privacy.ts';
 import { cleanText } from '../../audit/redact.ts';
 import { ERASED_ACTOR } from '../../audit/chain.ts';
 import { hashSecret } from '../../crypto/hashing.ts';
-import { normalizeUsername, type ConsumerRecord, type IdentityStore, type OAuthClientRecord, type SessionStore, type UserRecord } from '../../storage/ports.ts';
+import {
+  normalizeUsername,
+  type ConsumerRecord,
+  type DamagedRecordHandler,
+  type IdentityStore,
+  type OAuthClientRecord,
+  type SessionStore,
+  type StoreCorruptError,
+  type UserRecord,
+} from '../../storage/ports.ts';
 
 /** Longer ids are refused (the stores' own limits are shorter; nothing longer can name a record). */
 export const MAX_SUBJECT_LENGTH = 1024;
@@ -100,6 +113,43 @@ export function erasureRef(privacyKey: Buffer, key: string): string {
   return `e:${createHmac('sha256', privacyKey).update('erased-subject').update('\0').update(key, 'utf8').digest('hex').slice(0, 32)}`;
 }
 
+/** A record of the subject that the store holds but cannot decode: what export and erase say about it. */
+export interface DamagedRecord {
+  readonly table: string;
+  /** The record's id as the store names it (sessions: the first 8 characters of the session id's keyed hash). */
+  readonly id: string;
+  /** What is wrong with it (never the stored value). */
+  readonly reason: string;
+  /** What the damage means for the search of the audit chain and the events store, where it limits it. */
+  readonly note?: string;
+}
+
+/** API-key failure events name the key by its prefix only, and the prefix is part of the record that cannot be read. */
+const API_KEY_NOTE = 'the key prefix is not readable: audit entries and events that name this key only by its prefix are not found until the record is repaired';
+
+/**
+ * Collects the damaged records met by several list calls (pass `onDamaged` to each), once per table and id, in the
+ * order they were met.
+ */
+export class DamagedSubjectRecords {
+  readonly #records = new Map<string, DamagedRecord>();
+  readonly onDamaged: DamagedRecordHandler = (error: StoreCorruptError) => {
+    const key = `${error.table}\0${error.recordId}`;
+    if (this.#records.has(key)) return;
+    const record: DamagedRecord = { table: error.table, id: error.recordId, reason: error.reason };
+    this.#records.set(key, error.table === 'api_keys' ? { ...record, note: API_KEY_NOTE } : record);
+  };
+
+  get records(): DamagedRecord[] {
+    return [...this.#records.values()];
+  }
+
+  /** Ids of the damaged records of one table. */
+  ids(table: string): string[] {
+    return this.records.filter((record) => record.table === table).map((record) => record.id);
+  }
+}
+
 /** The forms under which a subject appears in the audit chain and the events store. */
 export interface SubjectForms {
   /** Stored actor values. */
@@ -127,22 +177,27 @@ export async function subjectForms(subject: ResolvedSubject, deps: FormsDeps): P
   const identifiers = new Set<string>([subject.query]);
   const tokens = new Set<string>();
   const { user, consumer, client } = subject;
+  // A damaged record is still the subject's: its id, all the store can tell of it, is searched for like the rest
+  // (export and erase list it as damaged; here it only must not shrink the search).
+  const damaged: DamagedRecordHandler = (error) => {
+    identifiers.add(error.recordId);
+  };
   if (user) {
     identifiers.add(user.id).add(user.username).add(user.usernameNormalized);
     tokens.add(pseudonymOf(user.username, deps.privacy));
     tokens.add(pseudonymOf(user.usernameNormalized, deps.privacy));
     // BruteForceGuard.userRef: the account reference of login failures and lockouts.
     tokens.add(hashSecret(`rampart-event-user:${normalizeUsername(user.username)}`, deps.pepper).slice(0, 16));
-    for (const credential of await deps.identities.listWebAuthnCredentials(user.id)) identifiers.add(credential.id);
-    for (const family of await deps.sessions.listSubjectRefreshFamilies(user.id)) identifiers.add(family.id);
+    for (const credential of await deps.identities.listWebAuthnCredentials(user.id, damaged)) identifiers.add(credential.id);
+    for (const family of await deps.sessions.listSubjectRefreshFamilies(user.id, damaged)) identifiers.add(family.id);
   }
   if (consumer) {
     identifiers.add(consumer.id).add(consumer.name);
-    for (const key of await deps.identities.listApiKeys(consumer.id)) identifiers.add(key.id).add(key.prefix);
+    for (const key of await deps.identities.listApiKeys(consumer.id, damaged)) identifiers.add(key.id).add(key.prefix);
   }
   if (client) {
     identifiers.add(client.clientId);
-    for (const family of await deps.sessions.listSubjectRefreshFamilies(client.clientId)) identifiers.add(family.id);
+    for (const family of await deps.sessions.listSubjectRefreshFamilies(client.clientId, damaged)) identifiers.add(family.id);
   }
   // E-mail addresses: as members (`username`, `email`) redact.ts stores the pseudonym of the NFKC, lower-case form;
   // inside text, of the lower-case form.

@@ -3,6 +3,9 @@
  * including sealing: TOTP seeds and private signing keys are held sealed with the SecretBox, so the
  * contract suite exercises the same open-and-verify path. Every method does its work synchronously
  * before its promise settles, so each one is atomic in the single JavaScript thread.
+ *
+ * Records are held decoded (frozen objects), so no row can be damaged: list methods accept `onDamaged`
+ * (ports.ts `DamagedRecordHandler`) to keep the port's signature, and never call it.
  */
 import { newId } from '../../crypto/random.ts';
 import type { SecretBox } from '../../crypto/secret-box.ts';
@@ -14,6 +17,7 @@ import {
   type ApiKeyRecord,
   type ConsumerPatch,
   type ConsumerRecord,
+  type DamagedRecordHandler,
   type EpochMs,
   type IdentityStore,
   type JsonObject,
@@ -112,7 +116,7 @@ export class MemoryIdentityStore implements IdentityStore {
     return id === undefined ? undefined : this.#consumers.get(id);
   }
 
-  async listConsumers(): Promise<ConsumerRecord[]> {
+  async listConsumers(_onDamaged?: DamagedRecordHandler): Promise<ConsumerRecord[]> {
     return [...this.#consumers.values()].sort(byCreation((record) => record.id));
   }
 
@@ -175,7 +179,7 @@ export class MemoryIdentityStore implements IdentityStore {
     return id === undefined ? undefined : this.#apiKeys.get(id);
   }
 
-  async listApiKeys(consumerId?: string): Promise<ApiKeyRecord[]> {
+  async listApiKeys(consumerId?: string, _onDamaged?: DamagedRecordHandler): Promise<ApiKeyRecord[]> {
     const all = [...this.#apiKeys.values()];
     return (consumerId === undefined ? all : all.filter((key) => key.consumerId === consumerId)).sort(byCreation((record) => record.id));
   }
@@ -230,7 +234,7 @@ export class MemoryIdentityStore implements IdentityStore {
     return id === undefined ? undefined : this.#users.get(id);
   }
 
-  async listUsers(): Promise<UserRecord[]> {
+  async listUsers(_onDamaged?: DamagedRecordHandler): Promise<UserRecord[]> {
     return [...this.#users.values()].sort(byCreation((record) => record.id));
   }
 
@@ -384,7 +388,7 @@ export class MemoryIdentityStore implements IdentityStore {
     return record === undefined ? undefined : this.#copyCredential(record);
   }
 
-  async listWebAuthnCredentials(userId: string): Promise<WebAuthnCredentialRecord[]> {
+  async listWebAuthnCredentials(userId: string, _onDamaged?: DamagedRecordHandler): Promise<WebAuthnCredentialRecord[]> {
     return [...this.#webAuthn.values()]
       .filter((credential) => credential.userId === userId)
       .sort(byCreation((record) => record.id))
@@ -433,7 +437,7 @@ export class MemoryIdentityStore implements IdentityStore {
     return this.#oauthClients.get(clientId);
   }
 
-  async listOAuthClients(): Promise<OAuthClientRecord[]> {
+  async listOAuthClients(_onDamaged?: DamagedRecordHandler): Promise<OAuthClientRecord[]> {
     return [...this.#oauthClients.values()].sort(byCreation((record) => record.clientId));
   }
 
@@ -475,7 +479,7 @@ export class MemoryIdentityStore implements IdentityStore {
     return record;
   }
 
-  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+  async listSigningKeys(_onDamaged?: DamagedRecordHandler): Promise<SigningKeyRecord[]> {
     return [...this.#signingKeys.values()].map((stored) => stored.record).sort(byCreation((record) => record.kid));
   }
 

@@ -1,11 +1,13 @@
 /**
  * In-memory SessionStore, for tests and throwaway runs. Each method completes synchronously before
  * its promise settles, which makes every compare-and-set atomic in the single JavaScript thread.
+ * Records are held decoded, so no row can be damaged: list methods accept `onDamaged` (ports.ts) and never call it.
  */
 import { newId } from '../../crypto/random.ts';
 import {
   StoreConflictError,
   isSessionActive,
+  type DamagedRecordHandler,
   type EpochMs,
   type NewRefreshFamily,
   type NewSession,
@@ -83,7 +85,7 @@ export class MemorySessionStore implements SessionStore {
     return revoked;
   }
 
-  async listUserSessions(userId: string, now: EpochMs): Promise<SessionRecord[]> {
+  async listUserSessions(userId: string, now: EpochMs, _onDamaged?: DamagedRecordHandler): Promise<SessionRecord[]> {
     requireTime(now, 'now');
     return [...this.#sessions.values()]
       .filter((session) => session.userId === userId && isSessionActive(session, now))
@@ -219,7 +221,7 @@ export class MemorySessionStore implements SessionStore {
 
   // Subject access, erasure, retention --------------------------------------------------------
 
-  async listAllUserSessions(userId: string): Promise<SessionRecord[]> {
+  async listAllUserSessions(userId: string, _onDamaged?: DamagedRecordHandler): Promise<SessionRecord[]> {
     return [...this.#sessions.values()].filter((s) => s.userId === userId).sort((a, b) => a.createdAt - b.createdAt || (a.idHash < b.idHash ? -1 : 1));
   }
 
@@ -234,7 +236,7 @@ export class MemorySessionStore implements SessionStore {
     return deleted;
   }
 
-  async listSubjectRefreshFamilies(subject: string): Promise<RefreshFamilyRecord[]> {
+  async listSubjectRefreshFamilies(subject: string, _onDamaged?: DamagedRecordHandler): Promise<RefreshFamilyRecord[]> {
     return [...this.#families.values()].filter((f) => f.subject === subject).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
   }
 

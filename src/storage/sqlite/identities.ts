@@ -13,6 +13,7 @@ import {
   type ApiKeyRecord,
   type ConsumerPatch,
   type ConsumerRecord,
+  type DamagedRecordHandler,
   type EpochMs,
   type IdentityStore,
   type JsonObject,
@@ -33,6 +34,7 @@ import {
   type WebAuthnCredentialRecord,
 } from '../ports.ts';
 import {
+  decodeRows,
   openSealed,
   optionalText,
   optionalTime,
@@ -361,8 +363,8 @@ export class SqliteIdentityStore implements IdentityStore {
     return this.#consumer(this.#sql.findConsumerByName.get(name) as ConsumerRow | undefined);
   }
 
-  async listConsumers(): Promise<ConsumerRecord[]> {
-    return (this.#sql.listConsumers.all() as ConsumerRow[]).map((row) => this.#consumer(row)!);
+  async listConsumers(onDamaged?: DamagedRecordHandler): Promise<ConsumerRecord[]> {
+    return decodeRows(this.#sql.listConsumers.all() as ConsumerRow[], (row) => this.#consumer(row)!, onDamaged);
   }
 
   async updateConsumer(id: string, patch: ConsumerPatch): Promise<ConsumerRecord | undefined> {
@@ -414,9 +416,9 @@ export class SqliteIdentityStore implements IdentityStore {
     return this.#apiKey(this.#sql.findApiKeyByPrefix.get(prefix) as ApiKeyRow | undefined);
   }
 
-  async listApiKeys(consumerId?: string): Promise<ApiKeyRecord[]> {
+  async listApiKeys(consumerId?: string, onDamaged?: DamagedRecordHandler): Promise<ApiKeyRecord[]> {
     const rows = (consumerId === undefined ? this.#sql.listApiKeys.all() : this.#sql.listConsumerApiKeys.all(consumerId)) as ApiKeyRow[];
-    return rows.map((row) => this.#apiKey(row)!);
+    return decodeRows(rows, (row) => this.#apiKey(row)!, onDamaged);
   }
 
   async touchApiKey(id: string, at: EpochMs): Promise<void> {
@@ -465,8 +467,8 @@ export class SqliteIdentityStore implements IdentityStore {
     return this.#user(this.#sql.findUserByUsername.get(normalizeUsername(username)) as UserRow | undefined);
   }
 
-  async listUsers(): Promise<UserRecord[]> {
-    return (this.#sql.listUsers.all() as UserRow[]).map((row) => this.#user(row)!);
+  async listUsers(onDamaged?: DamagedRecordHandler): Promise<UserRecord[]> {
+    return decodeRows(this.#sql.listUsers.all() as UserRow[], (row) => this.#user(row)!, onDamaged);
   }
 
   async updateUser(id: string, patch: UserPatch): Promise<UserRecord | undefined> {
@@ -591,8 +593,8 @@ export class SqliteIdentityStore implements IdentityStore {
     return this.#credential(this.#sql.getWebAuthn.get(id) as WebAuthnRow | undefined);
   }
 
-  async listWebAuthnCredentials(userId: string): Promise<WebAuthnCredentialRecord[]> {
-    return (this.#sql.listWebAuthn.all(userId) as WebAuthnRow[]).map((row) => this.#credential(row)!);
+  async listWebAuthnCredentials(userId: string, onDamaged?: DamagedRecordHandler): Promise<WebAuthnCredentialRecord[]> {
+    return decodeRows(this.#sql.listWebAuthn.all(userId) as WebAuthnRow[], (row) => this.#credential(row)!, onDamaged);
   }
 
   async updateWebAuthnCounter(id: string, counter: number, at: EpochMs): Promise<boolean> {
@@ -630,8 +632,8 @@ export class SqliteIdentityStore implements IdentityStore {
     return this.#oauthClient(this.#sql.getOAuthClient.get(clientId) as OAuthClientRow | undefined);
   }
 
-  async listOAuthClients(): Promise<OAuthClientRecord[]> {
-    return (this.#sql.listOAuthClients.all() as OAuthClientRow[]).map((row) => this.#oauthClient(row)!);
+  async listOAuthClients(onDamaged?: DamagedRecordHandler): Promise<OAuthClientRecord[]> {
+    return decodeRows(this.#sql.listOAuthClients.all() as OAuthClientRow[], (row) => this.#oauthClient(row)!, onDamaged);
   }
 
   async updateOAuthClient(clientId: string, patch: OAuthClientPatch): Promise<OAuthClientRecord | undefined> {
@@ -676,8 +678,8 @@ export class SqliteIdentityStore implements IdentityStore {
     return this.#signingKey(this.#sql.getSigningKey.get(kid) as SigningKeyRow);
   }
 
-  async listSigningKeys(): Promise<SigningKeyRecord[]> {
-    return (this.#sql.listSigningKeys.all() as SigningKeyRow[]).map((row) => this.#signingKey(row));
+  async listSigningKeys(onDamaged?: DamagedRecordHandler): Promise<SigningKeyRecord[]> {
+    return decodeRows(this.#sql.listSigningKeys.all() as SigningKeyRow[], (row) => this.#signingKey(row), onDamaged);
   }
 
   async getSigningKeyPrivateJwk(kid: string): Promise<JsonObject | undefined> {

@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import { newId } from '../../crypto/random.ts';
 import {
   StoreConflictError,
+  type DamagedRecordHandler,
   type EpochMs,
   type NewRefreshFamily,
   type NewSession,
@@ -17,7 +18,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../ports.ts';
-import { optionalText, parseTextList, requireCount, requireText, requireTextList, requireTime } from '../shared.ts';
+import { decodeRows, optionalText, parseTextList, requireCount, requireText, requireTextList, requireTime } from '../shared.ts';
 import { sqliteErrorCode } from './database.ts';
 
 interface SessionRow {
@@ -235,9 +236,9 @@ export class SqliteSessionStore implements SessionStore {
     return this.#sql.revokeUserSessions.run({ userId, at }).changes;
   }
 
-  async listUserSessions(userId: string, now: EpochMs): Promise<SessionRecord[]> {
+  async listUserSessions(userId: string, now: EpochMs, onDamaged?: DamagedRecordHandler): Promise<SessionRecord[]> {
     requireTime(now, 'now');
-    return (this.#sql.listUserSessions.all({ userId, now }) as SessionRow[]).map(sessionRecord);
+    return decodeRows(this.#sql.listUserSessions.all({ userId, now }) as SessionRow[], sessionRecord, onDamaged);
   }
 
   // Refresh-token families ----------------------------------------------------------------------
@@ -316,16 +317,18 @@ export class SqliteSessionStore implements SessionStore {
   // Subject access, erasure, retention (privacy/subject) ---------------------------------------
   // Statements prepared per call: operator commands and a periodic sweep, never the request path.
 
-  async listAllUserSessions(userId: string): Promise<SessionRecord[]> {
-    return (this.#db.prepare('SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id_hash').all(userId) as SessionRow[]).map(sessionRecord);
+  async listAllUserSessions(userId: string, onDamaged?: DamagedRecordHandler): Promise<SessionRecord[]> {
+    const rows = this.#db.prepare('SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id_hash').all(userId) as SessionRow[];
+    return decodeRows(rows, sessionRecord, onDamaged);
   }
 
   async deleteUserSessions(userId: string): Promise<number> {
     return this.#db.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId).changes;
   }
 
-  async listSubjectRefreshFamilies(subject: string): Promise<RefreshFamilyRecord[]> {
-    return (this.#db.prepare('SELECT * FROM refresh_families WHERE subject = ? ORDER BY created_at, id').all(subject) as FamilyRow[]).map(familyRecord);
+  async listSubjectRefreshFamilies(subject: string, onDamaged?: DamagedRecordHandler): Promise<RefreshFamilyRecord[]> {
+    const rows = this.#db.prepare('SELECT * FROM refresh_families WHERE subject = ? ORDER BY created_at, id').all(subject) as FamilyRow[];
+    return decodeRows(rows, familyRecord, onDamaged);
   }
 
   async deleteSubjectRefreshFamilies(subject: string): Promise<number> {
