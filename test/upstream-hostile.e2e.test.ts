@@ -418,6 +418,20 @@ const rows: Row[] = [
     plain: { kind: 'forward', status: 200, body: okJson },
     minimized: { kind: 'forward', status: 200, body: okMinimized },
   },
+  {
+    name: 'interim-103-at-the-cap',
+    upstream: send([...Array.from({ length: 8 }, () => 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'), jsonAnswer(okJson)], 'keep'),
+    plain: { kind: 'forward', status: 200, body: okJson },
+    minimized: { kind: 'forward', status: 200, body: okMinimized },
+  },
+  {
+    // Each interim answer restarts undici's response timeout: an upstream sending them without end would hold the
+    // request for ever. Beyond MAX_INTERIM_ANSWERS (proxy.ts) the attempt fails as a bad upstream answer.
+    name: 'interim-103-beyond-the-cap',
+    upstream: send([...Array.from({ length: 9 }, () => `HTTP/1.1 103 Early Hints\r\nLink: </${MARKER}.css>; rel=preload\r\n\r\n`), jsonAnswer(okJson)], 'keep'),
+    plain: problem,
+    minimized: problem,
+  },
   { name: 'unasked-101', upstream: send(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\n${MARKER}`, 'keep'), plain: problem, minimized: problem },
 
   // Bodiless answers that carry a body anyway (RFC 9112 §6.3: 204/304 and HEAD answers end at the header block; the

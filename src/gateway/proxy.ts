@@ -183,6 +183,13 @@ function transferCodingIsChunkedOnly(rawHeaders: Buffer[]): boolean {
   return true;
 }
 
+/**
+ * Interim (1xx) answers accepted before the final one. undici restarts the response (headers) timeout on each, so
+ * without a bound an upstream sending 103 after 103 would hold the request, and a client connection, for ever. Real
+ * servers send one or two (a 100, a 103); the bound keeps the wait below (MAX + 1) response timeouts.
+ */
+const MAX_INTERIM_ANSWERS = 8;
+
 export type ProxyDone = (ctx: GatewayContext) => void;
 
 class ProxyAttempt implements Dispatcher.DispatchHandler {
@@ -203,6 +210,8 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
   readonly bodyHandlers: ResponseBodyHandler[] | undefined;
   buffered: { status: number; headers: string[]; chunks: Buffer[]; size: number } | undefined = undefined;
   responseTooLarge = false;
+  /** Interim (1xx) answers seen so far (MAX_INTERIM_ANSWERS). */
+  interimAnswers = 0;
   /** The attempt's client span, when tracing is on. */
   span: UpstreamSpan | undefined = undefined;
 
@@ -236,8 +245,8 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       // cannot do for an arbitrary 1xx; the final answer is complete without them. A status below 100 is invalid
       // (§15: 100..599; writeHead throws on it) and a 101 nobody asked for is refused (§15.2.2): both fail as a bad
       // upstream answer (onError, 502).
-      if (statusCode >= 100 && statusCode !== 101) return true;
-      ctx.abortUpstream?.(new Error(`upstream status ${statusCode} is invalid`));
+      if (statusCode >= 100 && statusCode !== 101 && ++this.interimAnswers <= MAX_INTERIM_ANSWERS) return true;
+      ctx.abortUpstream?.(new Error(statusCode >= 100 && statusCode !== 101 ? 'upstream sent too many interim answers' : `upstream status ${statusCode} is invalid`));
       return false;
     }
     if (ctx.method !== 'HEAD' && statusCode !== 204 && statusCode !== 304 && !transferCodingIsChunkedOnly(rawHeaders)) {
