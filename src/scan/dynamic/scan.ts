@@ -80,6 +80,17 @@ export interface DynamicScanResult {
 export const DEFAULT_BUDGET = 2000;
 export const DEFAULT_RATE_PER_SECOND = 20;
 
+/**
+ * A target that answers none of the scan's first requests (all reset, refused, garbage or timed out) is not scanned
+ * on: with the default 15 s timeout and a 2,000-request budget a black-holed target would otherwise hold the scan for
+ * hours, and a scan that assessed nothing must not pass as complete (test/scan-hostile-target.e2e.test.ts).
+ */
+const NO_ANSWER_LIMIT = 10;
+
+class TargetUnresponsive extends Error {
+  override readonly name = 'TargetUnresponsive';
+}
+
 function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
@@ -104,6 +115,11 @@ const NOTES: Readonly<Record<string, (n: number) => string>> = {
   aborted: () => 'the scan was stopped: it is partial',
   credentialLost: () => 'a login of the auth file stopped working during the scan: it is partial',
   stoppedByCertificate: () => 'the certificate does not verify: nothing was sent, the scan is partial',
+  // A target that resets, stalls or answers garbage must not read as a clean one (test/scan-hostile-target.e2e.test.ts).
+  noAnswer: (n) => `${n} request${n === 1 ? '' : 's'} got no answer from the target (connection reset or refused, invalid HTTP, or timeout): what ${n === 1 ? 'it' : 'they'} would have shown is not assessed`,
+  noAnswerTimeout: (n) => `${n} of them timed out (no complete answer within the per-request timeout)`,
+  targetUnresponsive: () => `the target answered none of the first ${NO_ANSWER_LIMIT} requests: the scan stopped there, nothing was assessed, it is partial`,
+  nothingAnswered: () => 'the target answered none of the scan\'s requests: nothing was assessed, the scan is partial',
 };
 
 /** Rough number of requests the scan will send, for the progress bar (capped by the budget). */
@@ -141,6 +157,7 @@ export async function runDynamicScan(options: DynamicScanOptions): Promise<Dynam
   const total = estimate(plan, options);
   // The client reports every answer to the passive analyser, which needs the context the client is part of.
   const hooks: { passive?: PassiveAnalyser; phase: string } = { phase: 'starting' };
+  const answers = { answered: 0, exchanges: 0 };
   const client = new ScanClient({
     origin: target.origin,
     ca: options.ca,
@@ -151,6 +168,16 @@ export async function runDynamicScan(options: DynamicScanOptions): Promise<Dynam
     signal: options.signal,
     timeoutMs,
     onExchange: (exchange: Exchange) => {
+      // Counted for the notes above: a hostile or broken target's failures are said in the report, not silent.
+      if (exchange.status === 0) {
+        stats.noAnswer = (stats.noAnswer ?? 0) + 1;
+        if (exchange.error === 'timeout') stats.noAnswerTimeout = (stats.noAnswerTimeout ?? 0) + 1;
+      }
+      // Counted only (stats.truncatedAnswers), not a note: a bounded read of a large answer is normal scanning.
+      if (exchange.truncated) stats.truncatedAnswers = (stats.truncatedAnswers ?? 0) + 1;
+      answers.exchanges++;
+      if (exchange.status !== 0) answers.answered++;
+      else if (answers.answered === 0 && answers.exchanges >= NO_ANSWER_LIMIT) throw new TargetUnresponsive();
       if (exchange.operation !== undefined) exercised.add(`${exchange.operation}\u0000${exchange.method}`);
       hooks.passive?.observe(exchange);
       options.onProgress?.(budget.spent, Math.max(total, budget.spent), hooks.phase);
@@ -198,7 +225,10 @@ export async function runDynamicScan(options: DynamicScanOptions): Promise<Dynam
   try {
     await phases(ctx, options, canary, progress);
   } catch (error) {
-    if (error instanceof ScanAborted || error instanceof BudgetExhausted) {
+    if (error instanceof TargetUnresponsive) {
+      partial = true;
+      bump(ctx, 'targetUnresponsive');
+    } else if (error instanceof ScanAborted || error instanceof BudgetExhausted) {
       partial = true;
       bump(ctx, error instanceof ScanAborted ? 'aborted' : 'budgetExhausted');
     } else if (error instanceof ScanSetupError && progress.loggedIn) {
@@ -220,6 +250,10 @@ export async function runDynamicScan(options: DynamicScanOptions): Promise<Dynam
     await client.close();
   }
   if (stats.stoppedByCertificate) partial = true;
+  if (answers.exchanges > 0 && answers.answered === 0 && !stats.targetUnresponsive) {
+    partial = true;
+    bump(ctx, 'nothingAnswered');
+  }
   stats.requests = budget.spent;
   stats.budget = budget.limit;
   stats.logins = credentials.logins;

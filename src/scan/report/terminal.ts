@@ -84,11 +84,23 @@ export function renderTerminal(report: ScanReport, options: TerminalOptions = {}
   return lines.join('\n') + '\n';
 }
 
+/** C0 and C1 control characters (and DEL), shown as `\u001b` instead of being sent to the terminal. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * Finding messages and locations quote what the target answered (JSON field names, cookie names, paths): a hostile
+ * target must not get its escape sequences (clear screen, retitle the window, hide text) run by the user's terminal.
+ */
+function printable(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function renderFinding(finding: Finding, shown: number, paint: (style: keyof typeof CODES, text: string) => string): string[] {
   const out: string[] = [];
   const severity = finding.rule.severity;
-  out.push(`  ${paint(severity, severity.toUpperCase().padEnd(6))} ${finding.rule.id}: ${maskSecrets(finding.message)}`);
-  for (const location of finding.locations.slice(0, shown)) out.push(`         ${formatLocation(location)}`);
+  out.push(`  ${paint(severity, severity.toUpperCase().padEnd(6))} ${finding.rule.id}: ${printable(maskSecrets(finding.message))}`);
+  for (const location of finding.locations.slice(0, shown)) out.push(`         ${printable(formatLocation(location))}`);
   if (finding.locations.length > shown) out.push(`         … ${finding.locations.length - shown} more location${finding.locations.length - shown === 1 ? '' : 's'}`);
   out.push(paint('dim', `         fix: ${finding.rule.fix} (${OWASP_API_TOP10_2023[finding.rule.owasp].title}, ${finding.rule.owasp})`));
   return out;
