@@ -374,16 +374,59 @@ describe('silent and stalling targets: per-request timeout, reported, the scan f
     expectUnanswered(scanned, false);
   });
 
-  it('answers at first, then stalls: each stalled request times out, the rest of the scan goes on and says so', { timeout: 60_000 }, async () => {
+  /** A target that answered 3 requests and then nothing: stopped after 20 unanswered in a row, partial, said so. */
+  function expectStoppedAnswering(scanned: Scanned, timeouts: boolean): void {
+    const { report } = scanned.outcome;
+    expect(scanned.outcome.incomplete).toBe(false);
+    expect(report.partial).toBe(true);
+    expect(scanned.exit).toBe(2);
+    expect(report.stats.requests).toBe(3 + 20);
+    expect(report.stats.noAnswer).toBe(20);
+    expect(report.stats.targetStoppedAnswering).toBe(1);
+    expect(report.stats.targetUnresponsive).toBeUndefined();
+    const notes = report.notes?.join('\n') ?? '';
+    expect(notes).toMatch(/the target stopped answering: 20 requests in a row got no answer/);
+    expect(notes).toMatch(/20 requests got no answer/);
+    if (timeouts) expect(notes).toMatch(/20 of them timed out/);
+    expect(scanned.reports.terminal).toMatch(/PARTIAL/);
+    expectSoundReports(scanned);
+  }
+
+  it('answers at first, then stalls: the scan stops after 20 timeouts in a row instead of waiting out the budget', { timeout: 60_000 }, async () => {
     let n = 0;
     const target = await netTarget((socket) => {
       if (n++ < 3) socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}');
     });
-    const scanned = await scan(target.url, { timeoutMs: 200, budget: 40 });
+    const scanned = await scan(target.url, { timeoutMs: 200, budget: 400 });
+    // 20 timeouts, not the 397 the budget would allow.
+    expect(scanned.ms).toBeLessThan(20 * 200 + 10_000);
+    expectStoppedAnswering(scanned, true);
+  });
+
+  it('answers at first, then goes down (connection refused): stopped after 20 in a row, partial', { timeout: 60_000 }, async () => {
+    let n = 0;
+    const target: Target = await netTarget((socket) => {
+      if (++n > 3) return void socket.destroy();
+      socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}');
+      // The listener goes away once the third answer is out: every later connection is refused.
+      if (n === 3) socket.once('close', () => void target.close());
+    });
+    const scanned = await scan(target.url, { budget: 400 });
+    expectStoppedAnswering(scanned, false);
+  });
+
+  it('a few unanswered requests between answers do not stop the scan', { timeout: 60_000 }, async () => {
+    let n = 0;
+    // Every 10th connection is reset: 9 answers, then 1 failure, and so on: never 20 in a row.
+    const target = await netTarget((socket) => {
+      if (++n % 10 === 0) socket.resetAndDestroy();
+      else socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}');
+    });
+    const scanned = await scan(target.url, { budget: 80 });
     const { report } = scanned.outcome;
-    expect(scanned.ms).toBeLessThan(40 * 200 + 5_000);
-    expect(report.stats.noAnswerTimeout).toBeGreaterThan(0);
-    expect(report.notes?.join('\n')).toMatch(/timed out/);
+    expect(report.stats.noAnswer).toBeGreaterThan(0);
+    expect(report.stats.targetStoppedAnswering).toBeUndefined();
+    expect(report.stats.requests).toBeGreaterThan(23);
     expectSoundReports(scanned);
   });
 });

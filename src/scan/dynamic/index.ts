@@ -27,13 +27,14 @@
  *   with request and response excerpts, credentials and personal data masked.
  * - `rules` lists every rule that ran (with findings or not), for SARIF rules and JUnit test cases.
  * - `partial` is true when the scan stopped early: the signal aborted, the budget ran out, the certificate did
- *   not verify (nothing can be sent safely then), or the target answered none of its requests.
+ *   not verify (nothing can be sent safely then), the target answered none of its requests, or it stopped answering.
  * - `stats`: `requests`, `budget`, `operations`, `findings`, `logins`, `elapsedMs`, and counters for what could not
  *   be assessed (`tlsNotAssessedLoopback`, `writeOperationsSkipped`, `deletesSkippedNoOwnObject`,
  *   `ssrfNeedsLocalTarget`, `rateLimitNotAssessed`, `tlsVersionUntestable`, `aborted`, `budgetExhausted`,
  *   `credentialLost`, `stoppedByCertificate`, and `noAnswer` / `noAnswerTimeout` / `truncatedAnswers` for requests the
  *   target did not answer or whose body was cut at the read bound; `targetUnresponsive` / `nothingAnswered` when the
- *   target answered none of the first 10 requests / none at all: the scan is then partial).
+ *   target answered none of the first 10 requests / none at all, `targetStoppedAnswering` when it answered and then
+ *   left 20 requests in a row unanswered: the scan is then partial).
  * - `operations`: the document's operations the scan sent requests for (key, method, path template, `#` pointer and
  *   line in the spec), the same shape as the static audit's, for JUnit test cases; `notes`: what was not assessed.
  * - Rejects (ScanSetupError) when the target URL, the OpenAPI document or a login of the auth file cannot be used

@@ -87,8 +87,21 @@ export const DEFAULT_RATE_PER_SECOND = 20;
  */
 const NO_ANSWER_LIMIT = 10;
 
+/**
+ * A target that answered and then stops (it went down, a probe wedged it, a network path died) is not scanned on
+ * either: after this many unanswered requests in a row the scan stops, partial. Without it every remaining request of
+ * the budget waits out its timeout (2,000 × 15 s by default), and what they would have shown is unassessed anyway.
+ * Higher than NO_ANSWER_LIMIT: a healthy target may drop a few hostile probes in a row (oversized bodies, malformed
+ * requests) without being down.
+ */
+const STOPPED_ANSWERING_LIMIT = 20;
+
 class TargetUnresponsive extends Error {
   override readonly name = 'TargetUnresponsive';
+}
+
+class TargetStoppedAnswering extends Error {
+  override readonly name = 'TargetStoppedAnswering';
 }
 
 function isLoopbackHost(hostname: string): boolean {
@@ -119,6 +132,7 @@ const NOTES: Readonly<Record<string, (n: number) => string>> = {
   noAnswer: (n) => `${n} request${n === 1 ? '' : 's'} got no answer from the target (connection reset or refused, invalid HTTP, or timeout): what ${n === 1 ? 'it' : 'they'} would have shown is not assessed`,
   noAnswerTimeout: (n) => `${n} of them timed out (no complete answer within the per-request timeout)`,
   targetUnresponsive: () => `the target answered none of the first ${NO_ANSWER_LIMIT} requests: the scan stopped there, nothing was assessed, it is partial`,
+  targetStoppedAnswering: () => `the target stopped answering: ${STOPPED_ANSWERING_LIMIT} requests in a row got no answer, so the scan stopped there; what the rest would have shown is not assessed, it is partial`,
   nothingAnswered: () => 'the target answered none of the scan\'s requests: nothing was assessed, the scan is partial',
 };
 
@@ -157,7 +171,7 @@ export async function runDynamicScan(options: DynamicScanOptions): Promise<Dynam
   const total = estimate(plan, options);
   // The client reports every answer to the passive analyser, which needs the context the client is part of.
   const hooks: { passive?: PassiveAnalyser; phase: string } = { phase: 'starting' };
-  const answers = { answered: 0, exchanges: 0 };
+  const answers = { answered: 0, exchanges: 0, unansweredInARow: 0 };
   const client = new ScanClient({
     origin: target.origin,
     ca: options.ca,
@@ -176,8 +190,14 @@ export async function runDynamicScan(options: DynamicScanOptions): Promise<Dynam
       // Counted only (stats.truncatedAnswers), not a note: a bounded read of a large answer is normal scanning.
       if (exchange.truncated) stats.truncatedAnswers = (stats.truncatedAnswers ?? 0) + 1;
       answers.exchanges++;
-      if (exchange.status !== 0) answers.answered++;
-      else if (answers.answered === 0 && answers.exchanges >= NO_ANSWER_LIMIT) throw new TargetUnresponsive();
+      if (exchange.status !== 0) {
+        answers.answered++;
+        answers.unansweredInARow = 0;
+      } else {
+        answers.unansweredInARow++;
+        if (answers.answered === 0 && answers.exchanges >= NO_ANSWER_LIMIT) throw new TargetUnresponsive();
+        if (answers.unansweredInARow >= STOPPED_ANSWERING_LIMIT) throw new TargetStoppedAnswering();
+      }
       if (exchange.operation !== undefined) exercised.add(`${exchange.operation}\u0000${exchange.method}`);
       hooks.passive?.observe(exchange);
       options.onProgress?.(budget.spent, Math.max(total, budget.spent), hooks.phase);
@@ -228,6 +248,9 @@ export async function runDynamicScan(options: DynamicScanOptions): Promise<Dynam
     if (error instanceof TargetUnresponsive) {
       partial = true;
       bump(ctx, 'targetUnresponsive');
+    } else if (error instanceof TargetStoppedAnswering) {
+      partial = true;
+      bump(ctx, 'targetStoppedAnswering');
     } else if (error instanceof ScanAborted || error instanceof BudgetExhausted) {
       partial = true;
       bump(ctx, error instanceof ScanAborted ? 'aborted' : 'budgetExhausted');
