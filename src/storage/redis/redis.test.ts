@@ -15,7 +15,7 @@ import { MemoryCounterStore } from '../memory/counters.ts';
 import { RecordingSecurityEvents } from '../../observe/events.ts';
 import { BruteForceGuard } from '../../identity/login/brute-force.ts';
 import { GCRA, GCRA_BATCH } from './scripts.ts';
-import { runScriptOnKeys } from './connection.ts';
+import { runScriptOnKeys, type ScriptingBufferCommands } from './connection.ts';
 import { DAMAGED_LOCK_MS, MAX_BATCH } from './counters.ts';
 import type { Socket } from 'node:net';
 import { acquireRedis, openRedisCounterStore, openRedisConnections, RedisCounterStore } from './index.ts';
@@ -141,11 +141,16 @@ describe('Redis counters on Redis time', () => {
     const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
     const client = lease.client;
     const sent: Array<{ sha: string; keys: number; argv: number }> = [];
-    const evalsha = client.evalsha;
-    client.evalsha = function (this: typeof client, ...args: unknown[]) {
-      sent.push({ sha: String(args[0]), keys: Number(args[1]), argv: args.length - 2 - Number(args[1]) });
-      return (evalsha as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof client.evalsha;
+    // Single checks go as evalsha, batches as evalshaBuffer (connection.ts runScriptOnKeys): both are counted.
+    const raw = client as unknown as ScriptingBufferCommands & { evalsha: ScriptingBufferCommands['evalshaBuffer'] };
+    const { evalsha, evalshaBuffer } = raw;
+    const counting = (original: (...a: Array<string | number>) => Promise<unknown>) =>
+      function (this: unknown, ...args: Array<string | number>) {
+        sent.push({ sha: String(args[0]), keys: Number(args[1]), argv: args.length - 2 - Number(args[1]) });
+        return original.apply(this, args);
+      };
+    raw.evalsha = counting(evalsha);
+    raw.evalshaBuffer = counting(evalshaBuffer);
     try {
       // 200 checks over 10 keys with different rates in one turn, one key named 20 times: the decisions are those
       // of the same checks made one by one, in order (the memory store is the reference).
@@ -171,7 +176,8 @@ describe('Redis counters on Redis time', () => {
       const again = await Promise.all([store.take('alone', 1000, 5, 1_000_000), store.take('other', 1000, 5, 1_000_000)]);
       expect(again.map((d) => d.remaining)).toEqual([3, 4]);
     } finally {
-      client.evalsha = evalsha;
+      raw.evalsha = evalsha;
+      raw.evalshaBuffer = evalshaBuffer;
       await lease.release();
       await store.close();
       await reference.close();
@@ -314,6 +320,8 @@ describe('Redis counters with damaged stored values', () => {
     const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
     const client = lease.client;
     const evalsha = client.evalsha;
+    const raw = client as unknown as ScriptingBufferCommands;
+    const { evalshaBuffer } = raw;
     client.evalsha = (() => Promise.resolve('nan')) as unknown as typeof client.evalsha;
     try {
       await expect(store.increment('k', WINDOW_MS, 1_000_000)).rejects.toBeInstanceOf(StoreCorruptError);
@@ -323,8 +331,24 @@ describe('Redis counters with damaged stored values', () => {
       );
       client.evalsha = (() => Promise.resolve([1, 'inf', 0, 0])) as unknown as typeof client.evalsha;
       await expect(Promise.resolve(store.take('k', 1000, 5, 1_000_000))).rejects.toBeInstanceOf(StoreCorruptError);
+      // A batch (two checks in one turn) is read raw (evalshaBuffer): a non-integer entry, a bulk string left as a
+      // Buffer included, rejects every check of the batch the same way.
+      const damagedBatches: Array<[unknown[], RegExp]> = [
+        [[1, 'inf', 0, 0], /not a finite number/],
+        [[1, Buffer.from('4'), 0, 0], /not a finite number/],
+        [[1, 4, 0], /unexpected reply/],
+      ];
+      for (const [damaged, reason] of damagedBatches) {
+        raw.evalshaBuffer = () => Promise.resolve([[1, 4, 0, 1], damaged]);
+        const settled = await Promise.allSettled([store.take('k', 1000, 5, 1_000_000), store.take('k2', 1000, 5, 1_000_000)]);
+        for (const outcome of settled) {
+          expect(outcome.status).toBe('rejected');
+          expect(String((outcome as PromiseRejectedResult).reason)).toMatch(reason);
+        }
+      }
     } finally {
       client.evalsha = evalsha;
+      raw.evalshaBuffer = evalshaBuffer;
       await lease.release();
     }
   });
