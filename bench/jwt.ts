@@ -60,6 +60,11 @@ const plan: BenchPlan = {
   ],
   quick,
   keepTmp: process.env.BENCH_KEEP_TMP === '1',
+  // Three seven-round runs on 2026-11-29 with long-lived processes gave 1.110, 1.210 and 1.139 for the JWT ratio
+  // and 1.010, 0.902 and 1.108 for authorize (an authorize route measured cheaper than the same route without
+  // authorize in every round of one run): per-process bias, which a new process per round turns into noise the
+  // median handles (runner.ts `freshProcessEachRound`). BENCH_FRESH=0 keeps the processes for comparison.
+  freshProcessEachRound: process.env.BENCH_FRESH !== '0',
 };
 
 const report = await runBench(plan);

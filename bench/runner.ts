@@ -59,6 +59,14 @@ export interface BenchPlan {
   readonly quick: boolean;
   /** Keep the temp dir (configs, process logs, access logs) for inspection. */
   readonly keepTmp: boolean;
+  /**
+   * Start every contender afresh before each round (after the first), with the initial warm-up again. A long-lived
+   * Node process keeps what its start happened to give it (JIT and inlining decisions, heap layout) for all its
+   * rounds: on 2026-11-29 one JWT contender measured 8-10 % slower than an identical-plus-more one in every round
+   * of a run, and the ratio flipped in the next run. Interleaving rounds cannot average that out; fresh processes
+   * turn it into per-round noise that the median does (JMH runs several forks of a JVM for the same reason).
+   */
+  readonly freshProcessEachRound?: boolean;
 }
 
 export interface RunMeasurement {
@@ -474,22 +482,33 @@ export async function runBench(plan: BenchPlan, log: (line: string) => void = co
         log(`bench: SKIPPING ${contender.name}: ${reason}`);
       }
     }
-    if (plan.initialWarmupSeconds > 0) {
-      for (const contender of running) {
-        log(`bench: warming up ${contender.name} (${plan.initialWarmupSeconds} s)`);
-        await runWrk({
-          url: contender.url,
-          connections: plan.connections,
-          threads: plan.threads,
-          headers: plan.requestHeaders,
-          script: plan.wrkScript,
-          durationSeconds: plan.initialWarmupSeconds,
-        }).catch((err: Error) => log(`bench: warm-up of ${contender.name} failed: ${err.message.split('\n')[0] ?? ''}`));
-      }
-    }
+    const warmUp = async (contender: RunningContender): Promise<void> => {
+      if (plan.initialWarmupSeconds <= 0) return;
+      log(`bench: warming up ${contender.name} (${plan.initialWarmupSeconds} s)`);
+      await runWrk({
+        url: contender.url,
+        connections: plan.connections,
+        threads: plan.threads,
+        headers: plan.requestHeaders,
+        script: plan.wrkScript,
+        durationSeconds: plan.initialWarmupSeconds,
+      }).catch((err: Error) => log(`bench: warm-up of ${contender.name} failed: ${err.message.split('\n')[0] ?? ''}`));
+    };
+    for (const contender of running) await warmUp(contender);
 
     const runs = new Map<string, RunMeasurement[]>(running.map((r) => [r.name, []]));
     for (let round = 0; round < plan.rounds; round++) {
+      if (plan.freshProcessEachRound && round > 0) {
+        for (let i = 0; i < running.length; i++) {
+          const old = running[i]!;
+          await old.stop().catch(() => {});
+          const contender = plan.contenders.find((c) => c.name === old.name)!;
+          // A contender that does not come back ends the bench with its error (the `finally` below stops the rest).
+          running[i] = await contender.start(env);
+          log(`bench: restarted ${old.name} for round ${round + 1} (pid ${running[i]!.cpuPid})`);
+          await warmUp(running[i]!);
+        }
+      }
       const order = roundOrder(running, round);
       log(`bench: round ${round + 1}/${plan.rounds}: ${order.map((r) => r.name).join(' -> ')}`);
       for (const [index, contender] of order.entries()) {
@@ -634,7 +653,7 @@ export function renderMarkdown(report: BenchReport): string {
     `- Each contender proxies to the same upstream (bench/upstream.ts: node:http, fixed ~100-byte JSON body from a preallocated buffer, keep-alive).`,
     `- The process under test is pinned to CPU ${PROXY_CPU} (\`taskset -c ${PROXY_CPU}\`); wrk and the upstream share CPU ${LOAD_CPU}.`,
     `- Load: \`wrk -t${plan.threads} -c${plan.connections} -d${plan.durationSeconds}s --latency\` on \`${plan.requestPath}\`${Object.keys(plan.requestHeaders).length > 0 ? ` with headers ${Object.keys(plan.requestHeaders).join(', ')}` : ''}.`,
-    `- ${plan.rounds} round(s); in each round every contender gets one measured run, in an order rotated by one each round. Each measured run follows a ${plan.warmupSeconds} s warm-up run (discarded); each contender also gets a ${plan.initialWarmupSeconds} s warm-up after it starts.`,
+    `- ${plan.rounds} round(s); in each round every contender gets one measured run, in an order rotated by one each round. Each measured run follows a ${plan.warmupSeconds} s warm-up run (discarded); each contender also gets a ${plan.initialWarmupSeconds} s warm-up after it starts.${plan.freshProcessEachRound ? ' Every contender is started afresh before each round (a new process per round), so that what one process start happens to give it is not carried through every round.' : ''}`,
     `- CPU/request: utime + stime of the proxy's process tree (\`/proc/<pid>/stat\` fields 14 and 15, CLK_TCK ${report.machine.CLK_TCK}) read right before and after the measured run, divided by the requests wrk completed.`,
     `- A run with any non-2xx/3xx response, socket error or dead process is a failed run: flagged here and left out of the medians. Figures are medians over the valid runs; ratios are ratios of medians, with the median of per-round ratios ("paired") beside them.`,
     `- ${plan.reference} is the yardstick all ratios use.`,
