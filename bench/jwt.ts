@@ -64,7 +64,7 @@ const plan: BenchPlan = {
   // and 1.010, 0.902 and 1.108 for authorize (an authorize route measured cheaper than the same route without
   // authorize in every round of one run): per-process bias, which a new process per round turns into noise the
   // median handles (runner.ts `freshProcessEachRound`). BENCH_FRESH=0 keeps the processes for comparison.
-  freshProcessEachRound: process.env.BENCH_FRESH !== '0',
+  freshProcessEachRound: true,
 };
 
 const report = await runBench(plan);

@@ -430,6 +430,12 @@ export function evaluateTargets(
   });
 }
 
+/** Whether contenders restart each round: BENCH_FRESH=1 or 0 overrides the plan's own choice, for any bench. */
+export function freshProcesses(plan: BenchPlan): boolean {
+  const env = process.env.BENCH_FRESH;
+  return env === '1' ? true : env === '0' ? false : plan.freshProcessEachRound === true;
+}
+
 /** The contender order of a round: the list rotated by the round number. */
 export function roundOrder<T>(items: readonly T[], round: number): T[] {
   if (items.length === 0) return [];
@@ -497,8 +503,9 @@ export async function runBench(plan: BenchPlan, log: (line: string) => void = co
     for (const contender of running) await warmUp(contender);
 
     const runs = new Map<string, RunMeasurement[]>(running.map((r) => [r.name, []]));
+    const fresh = freshProcesses(plan);
     for (let round = 0; round < plan.rounds; round++) {
-      if (plan.freshProcessEachRound && round > 0) {
+      if (fresh && round > 0) {
         for (let i = 0; i < running.length; i++) {
           const old = running[i]!;
           await old.stop().catch(() => {});
@@ -653,7 +660,7 @@ export function renderMarkdown(report: BenchReport): string {
     `- Each contender proxies to the same upstream (bench/upstream.ts: node:http, fixed ~100-byte JSON body from a preallocated buffer, keep-alive).`,
     `- The process under test is pinned to CPU ${PROXY_CPU} (\`taskset -c ${PROXY_CPU}\`); wrk and the upstream share CPU ${LOAD_CPU}.`,
     `- Load: \`wrk -t${plan.threads} -c${plan.connections} -d${plan.durationSeconds}s --latency\` on \`${plan.requestPath}\`${Object.keys(plan.requestHeaders).length > 0 ? ` with headers ${Object.keys(plan.requestHeaders).join(', ')}` : ''}.`,
-    `- ${plan.rounds} round(s); in each round every contender gets one measured run, in an order rotated by one each round. Each measured run follows a ${plan.warmupSeconds} s warm-up run (discarded); each contender also gets a ${plan.initialWarmupSeconds} s warm-up after it starts.${plan.freshProcessEachRound ? ' Every contender is started afresh before each round (a new process per round), so that what one process start happens to give it is not carried through every round.' : ''}`,
+    `- ${plan.rounds} round(s); in each round every contender gets one measured run, in an order rotated by one each round. Each measured run follows a ${plan.warmupSeconds} s warm-up run (discarded); each contender also gets a ${plan.initialWarmupSeconds} s warm-up after it starts.${freshProcesses(plan) ? ' Every contender is started afresh before each round (a new process per round), so that what one process start happens to give it is not carried through every round.' : ''}`,
     `- CPU/request: utime + stime of the proxy's process tree (\`/proc/<pid>/stat\` fields 14 and 15, CLK_TCK ${report.machine.CLK_TCK}) read right before and after the measured run, divided by the requests wrk completed.`,
     `- A run with any non-2xx/3xx response, socket error or dead process is a failed run: flagged here and left out of the medians. Figures are medians over the valid runs; ratios are ratios of medians, with the median of per-round ratios ("paired") beside them.`,
     `- ${plan.reference} is the yardstick all ratios use.`,
