@@ -1,7 +1,8 @@
 /**
  * The key ring in the SQLite store, as the gateway and the CLI open it (storage/configured.ts, audit/configured.ts):
  * upgrading a store sealed before the ring (v1 → v2, pepper kept), startup errors naming the store for every kind of
- * bad key material or sealed value (the gateway never serves with secrets it cannot read), the stable secrets taken
+ * bad key material (the gateway never serves without its key ring), damaged sealed values reported at start and
+ * failing only the reads of their record, the stable secrets taken
  * from the ring by the stores and the audit log and kept across master-key rotation, and a raw read of the database
  * files finding no secret in plaintext.
  */
@@ -111,7 +112,7 @@ describe('upgrading a store sealed before the key ring', () => {
   });
 });
 
-describe('startup errors naming the store: the gateway never serves with unreadable secrets', () => {
+describe('startup with damaged key material: a damaged key ring stops the start, a damaged sealed value is one record\'s problem', () => {
   let upstream: RecordingUpstream;
   beforeAll(async () => {
     upstream = await startRecordingUpstream();
@@ -154,7 +155,9 @@ describe('startup errors naming the store: the gateway never serves with unreada
 
   type Damage = (db: Database.Database, p: Prepared) => void;
   const cell = (db: Database.Database, sql: string, ...args: unknown[]) => (db.prepare(sql).get(...args) as { v: string }).v;
-  const cases: Array<[string, Damage, (p: Prepared) => RegExp | string]> = [
+  // Damage to the key ring itself (a data key, the pepper, the privacy key) stops the start: nothing sealed under it
+  // could be trusted, and the pepper and privacy key are needed by every request.
+  const ringCases: Array<[string, Damage, (p: Prepared) => RegExp | string]> = [
     [
       'a corrupted wrapped data key',
       (db) => {
@@ -170,35 +173,29 @@ describe('startup errors naming the store: the gateway never serves with unreada
       () => /key ring entry s[\w-]{22} \(pepper\) is corrupted/,
     ],
     ['a deleted privacy key', (db) => db.prepare("DELETE FROM keyring WHERE purpose = 'privacy'").run(), () => 'the key ring has no privacy entry'],
-    [
-      'a truncated TOTP envelope',
-      (db, p) => db.prepare('UPDATE totp_secrets SET sealed_secret = substr(sealed_secret, 1, length(sealed_secret) - 4) WHERE user_id = ?').run(p.ids.alice),
-      (p) => `stored record totp_secrets "${p.ids.alice}" is unreadable: sealed value is malformed`,
-    ],
-    [
-      'a tampered TOTP envelope (one bit)',
-      (db, p) => {
-        const [v, k, iv, ct, tag] = cell(db, 'SELECT sealed_secret AS v FROM totp_secrets WHERE user_id = ?', p.ids.bob).split('.') as [string, string, string, string, string];
-        db.prepare('UPDATE totp_secrets SET sealed_secret = ? WHERE user_id = ?').run([v, k, iv, flipBase64url(ct, 2), tag].join('.'), p.ids.bob);
-      },
-      (p) => `stored record totp_secrets "${p.ids.bob}" is unreadable: sealed value failed authentication`,
-    ],
-    [
-      "alice's TOTP envelope copied into bob's record",
-      (db, p) => db.prepare('UPDATE totp_secrets SET sealed_secret = (SELECT sealed_secret FROM totp_secrets WHERE user_id = ?) WHERE user_id = ?').run(p.ids.alice, p.ids.bob),
-      (p) => `stored record totp_secrets "${p.ids.bob}" is unreadable: sealed value failed authentication`,
-    ],
-    [
-      'a signing key envelope relabelled with an unknown data key',
-      (db) => db.prepare("UPDATE signing_keys SET sealed_private_jwk = 'v2.dAAAAAAAAAAAAAAAAAAAAAA.' || substr(sealed_private_jwk, 28)").run(),
-      () => 'stored record signing_keys "kid-1" is unreadable: sealed value was sealed under data key',
-    ],
   ];
 
-  it.each(cases)('%s', async (_what, damage, message) => {
+  /** A copy of the tables the damage touches, to put back (the store must then start and serve as before). */
+  function backupTables(db: Database.Database) {
+    return (['keyring', 'totp_secrets', 'signing_keys'] as const).map((table) => [table, db.prepare(`SELECT * FROM ${table}`).all()] as const);
+  }
+
+  function restoreTables(path: string, backup: ReturnType<typeof backupTables>): void {
+    const repair = new Database(path);
+    for (const [table, rows] of backup) {
+      repair.prepare(`DELETE FROM ${table}`).run();
+      for (const row of rows as Array<Record<string, unknown>>) {
+        const columns = Object.keys(row);
+        repair.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`).run(row);
+      }
+    }
+    repair.close();
+  }
+
+  it.each(ringCases)('%s: the start is refused, naming the store', async (_what, damage, message) => {
     const p = await prepare();
     const db = new Database(p.path);
-    const backup = (['keyring', 'totp_secrets', 'signing_keys'] as const).map((table) => [table, db.prepare(`SELECT * FROM ${table}`).all()] as const);
+    const backup = backupTables(db);
     damage(db, p);
     db.close();
 
@@ -214,20 +211,100 @@ describe('startup errors naming the store: the gateway never serves with unreada
     });
 
     // Repaired from the backup, the same store starts and serves.
-    const repair = new Database(p.path);
-    for (const [table, rows] of backup) {
-      repair.prepare(`DELETE FROM ${table}`).run();
-      for (const row of rows as Array<Record<string, unknown>>) {
-        const columns = Object.keys(row);
-        repair.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`).run(row);
-      }
-    }
-    repair.close();
+    restoreTables(p.path, backup);
     const gw = await startTestGateway(document(p));
     try {
       expect((await fetch(`${gw.url}/x`, { headers: { 'x-api-key': p.apiKey } })).status).toBe(200);
     } finally {
       await gw.close();
+    }
+  });
+
+  // A sealed value that does not open is one record's problem: the start reports it (table and record, never the
+  // value) and the store serves; every read of that record fails closed with the same error until it is repaired.
+  type Read = (stores: ConfiguredStores['stores'], p: Prepared) => Promise<unknown>;
+  const totpOf = (who: 'alice' | 'bob'): Read => (stores, p) => stores.identities.getTotp(p.ids[who]);
+  const signingKey: Read = (stores) => stores.identities.getSigningKeyPrivateJwk('kid-1');
+  const valueCases: Array<[string, Damage, Read, (p: Prepared) => [string, string], (p: Prepared) => RegExp | string]> = [
+    [
+      'a truncated TOTP envelope',
+      (db, p) => db.prepare('UPDATE totp_secrets SET sealed_secret = substr(sealed_secret, 1, length(sealed_secret) - 4) WHERE user_id = ?').run(p.ids.alice),
+      totpOf('alice'),
+      (p) => ['totp_secrets', p.ids.alice],
+      (p) => `stored record totp_secrets "${p.ids.alice}" is unreadable: sealed value is malformed`,
+    ],
+    [
+      'a tampered TOTP envelope (one bit)',
+      (db, p) => {
+        const [v, k, iv, ct, tag] = cell(db, 'SELECT sealed_secret AS v FROM totp_secrets WHERE user_id = ?', p.ids.bob).split('.') as [string, string, string, string, string];
+        db.prepare('UPDATE totp_secrets SET sealed_secret = ? WHERE user_id = ?').run([v, k, iv, flipBase64url(ct, 2), tag].join('.'), p.ids.bob);
+      },
+      totpOf('bob'),
+      (p) => ['totp_secrets', p.ids.bob],
+      (p) => `stored record totp_secrets "${p.ids.bob}" is unreadable: sealed value failed authentication`,
+    ],
+    [
+      "alice's TOTP envelope copied into bob's record",
+      (db, p) => db.prepare('UPDATE totp_secrets SET sealed_secret = (SELECT sealed_secret FROM totp_secrets WHERE user_id = ?) WHERE user_id = ?').run(p.ids.alice, p.ids.bob),
+      totpOf('bob'),
+      (p) => ['totp_secrets', p.ids.bob],
+      (p) => `stored record totp_secrets "${p.ids.bob}" is unreadable: sealed value failed authentication`,
+    ],
+    [
+      'a signing key envelope relabelled with an unknown data key',
+      (db) => db.prepare("UPDATE signing_keys SET sealed_private_jwk = 'v2.dAAAAAAAAAAAAAAAAAAAAAA.' || substr(sealed_private_jwk, 28)").run(),
+      signingKey,
+      () => ['signing_keys', 'kid-1'],
+      () => 'stored record signing_keys "kid-1" is unreadable: sealed value was sealed under data key',
+    ],
+  ];
+
+  it.each(valueCases)('%s: reported at start, the store serves, reads of that record fail closed', async (_what, damage, read, record, message) => {
+    const p = await prepare();
+    const db = new Database(p.path);
+    const sealedBefore = (['totp_secrets', 'signing_keys'] as const).map((table) => db.prepare(`SELECT * FROM ${table}`).all());
+    damage(db, p);
+    const sealedDamaged = (['totp_secrets', 'signing_keys'] as const).map((table) => db.prepare(`SELECT * FROM ${table}`).all());
+    db.close();
+    expect(sealedDamaged).not.toEqual(sealedBefore);
+
+    // The CLI's way in: opens, warns naming the record.
+    const sink = recordingSink();
+    const details: Array<Record<string, unknown>> = [];
+    const logger = { ...sink, warn: (d: Record<string, unknown>, m: string) => (details.push(d), sink.warn(d, m)) };
+    const opened = await openConfiguredStores(productionSource(p.path, p.text), { logger });
+    try {
+      const [table, recordId] = record(p);
+      expect(sink.warnings.filter((m) => m.startsWith('damaged sealed value'))).toHaveLength(1);
+      expect(details).toContainEqual(expect.objectContaining({ store: `sqlite:${p.path}`, table, record: recordId }));
+      await expect(read(opened.stores, p)).rejects.toThrow(message(p));
+      // The readable records still read.
+      if (table === 'totp_secrets') expect(await opened.stores.identities.getSigningKeyPrivateJwk('kid-1')).toEqual({ d: 'x' });
+      else expect((await opened.stores.identities.getTotp(p.ids.alice))?.secret).toHaveLength(20);
+    } finally {
+      await opened.stores.close();
+    }
+
+    // The gateway's way in: it starts, serves, and its log names the record, never the key or the value.
+    const gw = await startTestGateway(document(p));
+    try {
+      expect((await fetch(`${gw.url}/x`, { headers: { 'x-api-key': p.apiKey } })).status).toBe(200);
+      const [table, recordId] = record(p);
+      const lines = gw.appLog().filter((line) => String(line.msg).startsWith('damaged sealed value'));
+      expect(lines).toEqual([expect.objectContaining({ level: 40, table, record: recordId, store: `sqlite:${p.path}` })]);
+      const log = JSON.stringify(gw.appLog());
+      expect(log).not.toContain(p.text);
+      expect(log).not.toContain(parseMasterKey(p.text).toString('hex'));
+    } finally {
+      await gw.close();
+    }
+
+    // Nothing was changed or deleted: the damaged row is still there, as damaged, for the operator to repair.
+    const after = new Database(p.path, { readonly: true });
+    try {
+      expect((['totp_secrets', 'signing_keys'] as const).map((table) => after.prepare(`SELECT * FROM ${table}`).all())).toEqual(sealedDamaged);
+    } finally {
+      after.close();
     }
   });
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verify as argon2Verify } from '@node-rs/argon2';
 import Database from 'better-sqlite3';
 import { hashSecret } from '../../crypto/hashing.ts';
@@ -298,24 +298,58 @@ describe('brute-force lockout (per account and per address)', () => {
   });
 });
 
-describe('a damaged passkey row fails the login closed (sqlite store)', () => {
+describe('a damaged second factor fails the login closed (sqlite store)', () => {
   let s: Setup;
-  beforeAll(async () => {
+  // A store per case: carol's damaged factor must not leak into the next one.
+  beforeEach(async () => {
     s = await setup('sqlite');
   });
-  afterAll(() => teardown(s));
+  afterEach(() => teardown(s));
 
-  it('refuses carol, whose only second factor is a damaged passkey, instead of logging her in on the password alone; alice still logs in', async () => {
+  interface DamageCase {
+    readonly enrol: (userId: string) => Promise<unknown>;
+    /** SQL damaging the row, with the user id as its one parameter. */
+    readonly damage: string;
+    /** The damaged stored text, which must never reach the client. */
+    readonly marker: string;
+  }
+  const cases: Array<[string, DamageCase]> = [
+    [
+      // No DamagedRecordHandler on the passkey list: a skipped row would make carol look like a user without MFA.
+      'a passkey row whose JSON no longer parses',
+      {
+        enrol: (userId) =>
+          s.identity.stores.identities.addWebAuthnCredential({ id: 'cred-carol', userId, publicKey: new Uint8Array([1, 2, 3]), counter: 0, transports: ['usb'], createdAt: s.identity.clock.now() }),
+        damage: "UPDATE webauthn_credentials SET transports = '{not json' WHERE user_id = ?",
+        marker: 'not json',
+      },
+    ],
+    [
+      // A damaged seed is reported at start and no longer stops it (sqlite/keyring.ts verifySealedValues): the read
+      // at login is what must fail closed.
+      'a TOTP seed that no longer opens',
+      {
+        enrol: async (userId) => {
+          await s.identity.stores.identities.setTotpSecret(userId, Buffer.alloc(20, 5), s.identity.clock.now());
+          await s.identity.stores.identities.confirmTotp(userId, s.identity.clock.now());
+        },
+        damage: "UPDATE totp_secrets SET sealed_secret = 'v2.garbage' WHERE user_id = ?",
+        marker: 'garbage',
+      },
+    ],
+  ];
+
+  it.each(cases)('%s: carol is refused instead of being logged in on the password alone; alice still logs in', async (_what, c) => {
     const { identities } = s.identity.stores;
     const carol = (await identities.findUserByUsername('carol'))!;
-    await identities.addWebAuthnCredential({ id: 'cred-carol', userId: carol.id, publicKey: new Uint8Array([1, 2, 3]), counter: 0, transports: ['usb'], createdAt: s.identity.clock.now() });
-    // With the passkey readable, carol is asked for it.
+    await c.enrol(carol.id);
+    // With the factor readable, carol is asked for it.
     const asked = await s.login({ username: 'carol', password: ALICE_PASSWORD });
     expect(asked.status).toBe(200);
-    expect(asked.body).toMatchObject({ mfa_required: true, methods: ['webauthn'] });
+    expect(asked.body).toMatchObject({ mfa_required: true });
 
     const raw = new Database(s.identity.databaseFile!);
-    raw.prepare("UPDATE webauthn_credentials SET transports = '{not json' WHERE id = 'cred-carol'").run();
+    expect(raw.prepare(c.damage).run(carol.id).changes).toBe(1);
     raw.close();
     const eventsBefore = s.identity.events.events.length;
     const refused = await s.login({ username: 'carol', password: ALICE_PASSWORD });
@@ -324,7 +358,7 @@ describe('a damaged passkey row fails the login closed (sqlite store)', () => {
     expect(refused.body).toMatchObject({ code: 'RAMPART_ERR_INTERNAL' });
     expect(refused.body).not.toHaveProperty('access_token');
     expect(refused.body).not.toHaveProperty('mfa_token');
-    expect(refused.text).not.toContain('not json');
+    expect(refused.text).not.toContain(c.marker);
     expect(s.identity.events.events.slice(eventsBefore).some((e) => e.type === 'auth.login-succeeded')).toBe(false);
     expect(await s.identity.stores.sessions.listSubjectRefreshFamilies(carol.id)).toEqual([]);
 

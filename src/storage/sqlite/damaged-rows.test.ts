@@ -14,7 +14,9 @@ import { generateMasterKey, parseMasterKey } from '../../crypto/master-key.ts';
 import { openMemoryStores } from '../memory/index.ts';
 import { StoreCorruptError, type Stores } from '../ports.ts';
 import { decodeRows } from '../shared.ts';
+import { SecretBox } from '../../crypto/secret-box.ts';
 import { openSqliteStores } from './index.ts';
+import { openSqliteKeyRing, verifySealedValues } from './keyring.ts';
 
 const T0 = 1_750_000_000_000;
 /** Planted in every damaged value: no error message may repeat it. */
@@ -228,10 +230,49 @@ describe('sqlite list methods over a damaged row', () => {
     }
     expect(await stores.identities.getSigningKeyPrivateJwk('s1')).toEqual({ kty: 'EC', d: 'private-1' });
 
-    // Opening the store again verifies every sealed value (keyring.ts verifySealedValues) and refuses to start,
-    // naming the record: a damaged sealed value is met at run time only, by a process that had the store open.
+    // Opening the store again verifies every sealed value (keyring.ts verifySealedValues): each damaged one is
+    // logged by table and record, never by value, and the store serves. Reads of the damaged records still fail
+    // closed; the others work.
     await stores.close();
-    expect(() => openSqliteStores(path, { masterKey })).toThrow(/stored record totp_secrets "u2" is unreadable: .*; refusing to serve with secrets that cannot be read/);
+    const warnings: Array<{ details: Record<string, unknown>; message: string }> = [];
+    const log = { warn: (details: Record<string, unknown>, message: string) => warnings.push({ details, message }) };
+    const reopened = openSqliteStores(path, { masterKey, keyring: { log } });
+    try {
+      const damaged = warnings.filter((w) => w.message.startsWith('damaged sealed value'));
+      expect(damaged.map((w) => [w.details.table, w.details.record])).toEqual([
+        ['totp_secrets', 'u2'],
+        ['signing_keys', 's2'],
+        ['signing_keys', 's3'],
+      ]);
+      expect(damaged.every((w) => w.details.store === `sqlite:${path}` && typeof w.details.reason === 'string')).toBe(true);
+      expect(JSON.stringify(warnings)).not.toContain(MARKER);
+      await expect(reopened.identities.getTotp('u2')).rejects.toMatchObject({ name: 'StoreCorruptError', table: 'totp_secrets', recordId: 'u2' });
+      await expect(reopened.identities.getSigningKeyPrivateJwk('s3')).rejects.toBeInstanceOf(StoreCorruptError);
+      expect(await reopened.identities.getSigningKeyPrivateJwk('s1')).toEqual({ kty: 'EC', d: 'private-1' });
+      expect((await reopened.identities.listUsers()).map((u) => u.id)).toEqual(['u1', 'u2', 'u3']);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('verifySealedValues without a handler stays strict: the first damaged value stops it, naming the record', async () => {
+    const { stores, raw, path, masterKey } = await seeded();
+    await stores.identities.setTotpSecret('u2', Buffer.alloc(20, 9), T0);
+    await stores.identities.setTotpSecret('u3', Buffer.alloc(20, 7), T0);
+    raw.prepare("UPDATE totp_secrets SET sealed_secret = ? WHERE user_id = 'u2'").run(MARKER);
+    await stores.close();
+    const db = new Database(path);
+    try {
+      const ring = openSqliteKeyRing(db, `sqlite:${path}`, masterKey);
+      const box = new SecretBox(masterKey, { dataKeys: ring });
+      expect(() => verifySealedValues(db, box, `sqlite:${path}`)).toThrow(/stored record totp_secrets "u2" is unreadable: .*; refusing to serve with secrets that cannot be read/);
+      const reported: StoreCorruptError[] = [];
+      expect(verifySealedValues(db, box, `sqlite:${path}`, (e) => reported.push(e))).toEqual({ opened: 4, damaged: 1 });
+      expect(reported.map((e) => [e.table, e.recordId])).toEqual([['totp_secrets', 'u2']]);
+      expect(reported[0]!.message).not.toContain(MARKER);
+    } finally {
+      db.close();
+    }
   });
 });
 

@@ -6,8 +6,9 @@
  * Secrets at rest: the file holds the key ring (crypto/keyring.ts, sqlite/keyring.ts), random data keys and the
  * stable secrets (pepper, audit chain key, privacy key) wrapped by the master key. At open the ring is opened (or
  * created), values sealed before it (SecretBox v1) are re-sealed under its data key, and every sealed value is
- * opened once: a wrong master key, a corrupted key ring entry or an unreadable secret stops the open with an error
- * naming the store. While open, the ring is checked daily (data-key rotation schedule).
+ * opened once: a wrong master key or a corrupted key ring entry stops the open with an error naming the store; a
+ * sealed value that does not open is logged by table and record and fails the reads of that record only. While open,
+ * the ring is checked daily (data-key rotation schedule).
  */
 import { MAINTENANCE_INTERVAL_MS, type KeyRing, type KeyRingLog } from '../../crypto/keyring.ts';
 import { SecretBox } from '../../crypto/secret-box.ts';
@@ -66,7 +67,15 @@ export function openSqliteStores(path: string, options: SqliteStoreOptions): Sto
       const count = db.transaction(() => resealLegacyValues(db, box, where)).immediate();
       options.keyring?.log?.info?.({ store: where, count }, 'key ring: secrets sealed before the key ring re-sealed under its data key');
     }
-    verifySealedValues(db, box, where);
+    // A damaged value is one record's problem: logged here by table and record (never the value), and every read
+    // of that record fails closed (StoreCorruptError) until it is repaired or deleted. The rest of the store serves.
+    const log = options.keyring?.log;
+    verifySealedValues(db, box, where, (error) => {
+      log?.warn(
+        { store: where, table: error.table, record: error.recordId, reason: error.reason },
+        'damaged sealed value: reads of this record fail closed until it is repaired or deleted (docs/secrets.md)',
+      );
+    });
   } catch (error) {
     db.close();
     throw error;

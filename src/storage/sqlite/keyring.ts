@@ -9,7 +9,8 @@
  * - `resealLegacyValues`: rewrites v1 values as v2 under the ring's active data key (at open, and inside the
  *   master-key rotation transaction: the new master key could not open them).
  * - `verifySealedValues`: opens every sealed value once at open, so a truncated, altered or misplaced ciphertext
- *   stops the start with an error naming the store and the record, instead of failing a login later.
+ *   is reported at start, naming the store and the record (the store then serves; reads of that record fail closed),
+ *   instead of being found by a login later.
  *
  * `SEALED_COLUMNS` lists every column that holds SecretBox envelopes; a migration adding one adds it here.
  */
@@ -149,16 +150,48 @@ function openOrFail(box: SecretBox, table: string, row: SealedRow, where: string
   }
 }
 
-/** Opens every sealed value once; the first that does not open is an error naming the store and the record. */
-export function verifySealedValues(db: Database.Database, box: SecretBox, where: string): number {
-  let count = 0;
+/** What `verifySealedValues` found: values that opened, and values that did not (each one reported). */
+export interface SealedValuesCheck {
+  readonly opened: number;
+  readonly damaged: number;
+}
+
+/**
+ * Opens every sealed value once, so damage is found at start rather than by the first login that needs it.
+ *
+ * Without `onDamaged` the first value that does not open is an error naming the store and the record (strict).
+ * With it, each damaged value is reported (a StoreCorruptError: table, record, reason; never the value) and the
+ * check goes on: the store then serves, and every read of that record fails closed on its own (docs/secrets.md).
+ * A wrong master key never gets this far: the key ring recognises it by its fingerprint, and a key ring entry that
+ * does not unwrap stops the open (crypto/keyring.ts). Anything other than a damaged value (a bug, an I/O error)
+ * still throws.
+ */
+export function verifySealedValues(
+  db: Database.Database,
+  box: SecretBox,
+  where: string,
+  onDamaged?: (error: StoreCorruptError) => void,
+): SealedValuesCheck {
+  let opened = 0;
+  let damaged = 0;
   for (const { table, id, column } of SEALED_COLUMNS) {
     for (const row of sealedRows(db, table, id, column)) {
-      openOrFail(box, table, row, where);
-      count++;
+      if (onDamaged === undefined) {
+        openOrFail(box, table, row, where);
+        opened++;
+        continue;
+      }
+      try {
+        openSealed(box, table, row.id, row.sealed);
+        opened++;
+      } catch (error) {
+        if (!(error instanceof StoreCorruptError)) throw error;
+        damaged++;
+        onDamaged(error);
+      }
     }
   }
-  return count;
+  return { opened, damaged };
 }
 
 /** Opens the key ring of a SQLite store (creating it on first use, after `checkLegacySealedValues`). */
