@@ -30,6 +30,7 @@ import {
   type RunningContender,
   type WrkResult,
 } from './harness.ts';
+import { MIN_ROUNDS_FOR_INTERVAL, bootstrapRatioOfMedians, verdictAgainstMax, type RatioInterval } from './stats.ts';
 
 export type Target =
   | { readonly kind: 'cpu-ratio'; readonly contender: string; readonly reference: string; readonly max: number }
@@ -132,6 +133,9 @@ export interface TargetOutcome {
   readonly label: string;
   readonly status: 'PASS' | 'FAIL' | 'SKIP' | 'INVALID';
   readonly detail: string;
+  /** CPU-ratio targets with enough rounds: the bootstrap interval of the ratio, and where it lies against the target. */
+  readonly interval?: RatioInterval;
+  readonly verdict?: 'below' | 'above' | 'undecided';
 }
 
 export interface BenchReport {
@@ -356,6 +360,26 @@ function summarise(running: RunningContender, runs: RunMeasurement[]): Contender
   };
 }
 
+/** [a, b] per round where both runs are valid. */
+function roundPairs(a: ContenderSummary, b: ContenderSummary, pick: (run: RunMeasurement) => number): Array<[number, number]> {
+  const pairs: Array<[number, number]> = [];
+  for (const run of a.runs) {
+    const other = b.runs.find((r) => r.round === run.round);
+    if (other !== undefined && run.problems.length === 0 && other.problems.length === 0) pairs.push([pick(run), pick(other)]);
+  }
+  return pairs;
+}
+
+const VERDICT_TEXT = {
+  below: 'below the target even at its top',
+  above: 'above the target even at its bottom',
+  undecided: 'across the target: this run cannot decide it',
+} as const;
+
+function describeInterval(interval: RatioInterval, max: number): string {
+  return `${Math.round(interval.level * 100)} % bootstrap interval over ${interval.rounds} rounds ${fmt(interval.low, 3)}-${fmt(interval.high, 3)}, ${VERDICT_TEXT[verdictAgainstMax(interval, max)]}`;
+}
+
 function pairedRatio(a: ContenderSummary, b: ContenderSummary, pick: (run: RunMeasurement) => number): number | undefined {
   const ratios: number[] = [];
   for (const run of a.runs) {
@@ -415,10 +439,14 @@ export function evaluateTargets(
     const b = reference.medians as Medians;
     if (target.kind === 'cpu-ratio') {
       const ratio = a.cpuUsPerRequest / b.cpuUsPerRequest;
+      // PASS/FAIL is the point ratio of medians, as the targets are written; the interval says whether this run's
+      // rounds are consistent enough to tell (bench/stats.ts).
+      const interval = bootstrapRatioOfMedians(roundPairs(subject, reference, (run) => run.cpuUsPerRequest));
       return {
         label,
         status: ratio <= target.max ? 'PASS' : 'FAIL',
-        detail: `${fmt(a.cpuUsPerRequest, 1)} µs vs ${fmt(b.cpuUsPerRequest, 1)} µs = ${fmt(ratio, 3)}×`,
+        detail: `${fmt(a.cpuUsPerRequest, 1)} µs vs ${fmt(b.cpuUsPerRequest, 1)} µs = ${fmt(ratio, 3)}×${interval === undefined ? '' : `; ${describeInterval(interval, target.max)}`}`,
+        ...(interval === undefined ? {} : { interval, verdict: verdictAgainstMax(interval, target.max) }),
       };
     }
     const ratio = a.requestsPerSecond / b.requestsPerSecond;
@@ -664,6 +692,7 @@ export function renderMarkdown(report: BenchReport): string {
     `- CPU/request: utime + stime of the proxy's process tree (\`/proc/<pid>/stat\` fields 14 and 15, CLK_TCK ${report.machine.CLK_TCK}) read right before and after the measured run, divided by the requests wrk completed.`,
     `- A run with any non-2xx/3xx response, socket error or dead process is a failed run: flagged here and left out of the medians. Figures are medians over the valid runs; ratios are ratios of medians, with the median of per-round ratios ("paired") beside them.`,
     `- ${plan.reference} is the yardstick all ratios use.`,
+    `- PASS/FAIL compares the ratio of medians with the target. With ${MIN_ROUNDS_FOR_INTERVAL} or more rounds, a CPU-ratio target also gives a 95 % percentile bootstrap interval of that ratio (rounds resampled whole, both contenders' runs of a round together; seeded, bench/stats.ts) and says whether it lies below the target, above it, or across it (this run cannot decide).`,
     '',
   );
 
