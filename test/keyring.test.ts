@@ -292,6 +292,11 @@ describe('startup with damaged key material: a damaged key ring stops the start,
       const [table, recordId] = record(p);
       const lines = gw.appLog().filter((line) => String(line.msg).startsWith('damaged sealed value'));
       expect(lines).toEqual([expect.objectContaining({ level: 40, table, record: recordId, store: `sqlite:${p.path}` })]);
+      // And one security event, so it is counted, stored and alerted on (rampart_security_events_total by type).
+      const raised = gw.events.events.filter((e) => e.type === 'store.sealed-value-damaged');
+      expect(raised).toEqual([{ type: 'store.sealed-value-damaged', severity: 'high', details: { table, recordId, reason: expect.any(String) } }]);
+      expect(JSON.stringify(raised)).not.toContain(p.text);
+      expect(await gw.gateway.metrics.registry.metrics()).toContain('rampart_security_events_total{type="store.sealed-value-damaged"} 1');
       const log = JSON.stringify(gw.appLog());
       expect(log).not.toContain(p.text);
       expect(log).not.toContain(parseMasterKey(p.text).toString('hex'));

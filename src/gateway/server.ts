@@ -195,7 +195,19 @@ export class Gateway {
     // Stores open only when a policy or service needs them (config.needsStores); the gateway owns what it opened.
     let stores = options.stores;
     const ownsStores = stores === undefined && config.needsStores;
-    if (ownsStores) stores = await openConfiguredStores(config, { logger });
+    if (ownsStores) {
+      stores = await openConfiguredStores(config, { logger });
+      // A sealed value that does not open fails its record's reads only (docs/secrets.md), and it is also a security
+      // event: nothing but damage or someone with write access to the store changes a sealed value, so it is counted,
+      // stored and alerted on like tampering, not left to one log line at start.
+      for (const damaged of stores.damagedSealedValues) {
+        events.emit({
+          type: 'store.sealed-value-damaged',
+          severity: 'high',
+          details: { table: damaged.table, recordId: damaged.recordId, reason: damaged.reason },
+        });
+      }
+    }
     const services = new Map<string, GatewayService>([
       ['csp-report', cspReportService(config, events, logger)],
       ['docs', createDocsService(config.cspReport.path)],

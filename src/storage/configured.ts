@@ -38,7 +38,7 @@ import {
 } from '../crypto/keyring.ts';
 import { MasterKeyError, generateMasterKey, parseMasterKey } from '../crypto/master-key.ts';
 import { openStores } from './index.ts';
-import { keyRingOf, openSqliteDatabase, openSqliteKeyRing } from './sqlite/index.ts';
+import { damagedSealedValuesOf, keyRingOf, openSqliteDatabase, openSqliteKeyRing, type DamagedSealedValue } from './sqlite/index.ts';
 import { openCounterStore } from './counter-store.ts';
 import { StoreConfigError, type CounterStore, type Stores } from './ports.ts';
 import { countersConfigOf } from './counters-config.ts';
@@ -64,6 +64,8 @@ export interface ConfiguredStores {
   readonly keyring?: KeyRing;
   /** Set when a development key file was used or created. */
   readonly generatedKeyFile?: string;
+  /** Sealed values that did not open at start (each also logged); every read of those records fails closed. */
+  readonly damagedSealedValues: readonly DamagedSealedValue[];
 }
 
 export const DEVELOPMENT_KEY_WARNING =
@@ -252,5 +254,6 @@ export async function openConfiguredStores(
     pepper: ring === undefined ? derivedSecrets(masterKey).pepper : ring.secret('pepper'),
     ...(ring === undefined ? {} : { keyring: ring }),
     ...(generatedKeyFile === undefined ? {} : { generatedKeyFile }),
+    damagedSealedValues: damagedSealedValuesOf(stores),
   };
 }

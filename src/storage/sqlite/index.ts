@@ -45,6 +45,21 @@ export interface SqliteStoreOptions extends SqliteOpenOptions {
 /** The key ring of stores opened by `openSqliteStores`, by their identity store (which `openStores` hands on as is). */
 const rings = new WeakMap<object, KeyRing>();
 
+/** A sealed value that did not open when the store was opened: its table, record and reason (never the value). */
+export interface DamagedSealedValue {
+  readonly table: string;
+  readonly recordId: string;
+  readonly reason: string;
+}
+
+/** What `verifySealedValues` found damaged at open, by identity store (as `rings`). */
+const damagedAtOpen = new WeakMap<object, readonly DamagedSealedValue[]>();
+
+/** The sealed values found damaged when these stores were opened (empty for stores without sealed values). */
+export function damagedSealedValuesOf(stores: Pick<Stores, 'identities'>): readonly DamagedSealedValue[] {
+  return damagedAtOpen.get(stores.identities) ?? [];
+}
+
 /** The key ring of a SQLite store (undefined for stores without one, e.g. memory). */
 export function keyRingOf(stores: Pick<Stores, 'identities'>): KeyRing | undefined {
   return rings.get(stores.identities);
@@ -56,6 +71,7 @@ export function openSqliteStores(path: string, options: SqliteStoreOptions): Sto
   const where = `sqlite:${path}`;
   let ring: KeyRing;
   let box: SecretBox;
+  const damaged: DamagedSealedValue[] = [];
   try {
     ring = openSqliteKeyRing(db, where, options.masterKey, {
       ...(options.keyring?.rotateDataKeysEveryMs === undefined ? {} : { rotateDataKeysEveryMs: options.keyring.rotateDataKeysEveryMs }),
@@ -71,6 +87,7 @@ export function openSqliteStores(path: string, options: SqliteStoreOptions): Sto
     // of that record fails closed (StoreCorruptError) until it is repaired or deleted. The rest of the store serves.
     const log = options.keyring?.log;
     verifySealedValues(db, box, where, (error) => {
+      damaged.push({ table: error.table, recordId: error.recordId, reason: error.reason });
       log?.warn(
         { store: where, table: error.table, record: error.recordId, reason: error.reason },
         'damaged sealed value: reads of this record fail closed until it is repaired or deleted (docs/secrets.md)',
@@ -84,6 +101,7 @@ export function openSqliteStores(path: string, options: SqliteStoreOptions): Sto
   maintenance.unref();
   const identities = new SqliteIdentityStore(db, box);
   rings.set(identities, ring);
+  if (damaged.length > 0) damagedAtOpen.set(identities, damaged);
   return {
     identities,
     sessions: new SqliteSessionStore(db),
