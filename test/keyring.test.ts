@@ -59,18 +59,22 @@ function flipBase64url(text: string, index: number): string {
 
 const productionSource = (path: string, masterKey: string) => ({ mode: 'production' as const, storage: `sqlite:${path}`, masterKey });
 
+/** A store as the previous Rampart left it: schema 1 only, values sealed v1 (open, with its raw connection). */
+function legacyStore() {
+  const path = join(tempDir(), 'rampart.db');
+  const text = generateMasterKey();
+  const masterKey = parseMasterKey(text);
+  const raw = new Database(path);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('foreign_keys = ON');
+  migrate(raw, MIGRATIONS.slice(0, 1));
+  return { path, text, masterKey, raw, legacy: new SqliteIdentityStore(raw, new SecretBox(masterKey)) };
+}
+
 describe('upgrading a store sealed before the key ring', () => {
   it('creates the ring from the master key, keeps the pepper, and re-seals v1 values as v2', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'rampart.db');
-    const text = generateMasterKey();
-    const masterKey = parseMasterKey(text);
-    // A store as the previous Rampart left it: schema 1 only, values sealed v1, API keys hashed with the derived pepper.
-    const raw = new Database(path);
-    raw.pragma('journal_mode = WAL');
-    raw.pragma('foreign_keys = ON');
-    migrate(raw, MIGRATIONS.slice(0, 1));
-    const legacy = new SqliteIdentityStore(raw, new SecretBox(masterKey));
+    // API keys hashed with the derived pepper, as before the ring.
+    const { path, text, masterKey, raw, legacy } = legacyStore();
     const alice = await legacy.createUser({ username: 'alice', passwordHash: 'h', roles: [], createdAt: T0 });
     const seed = randomBytes(20);
     await legacy.setTotpSecret(alice.id, seed, T0);
@@ -109,6 +113,42 @@ describe('upgrading a store sealed before the key ring', () => {
       await opened.stores.close();
       raw.close();
     }
+  });
+});
+
+describe('upgrading a store sealed before the key ring, with a damaged value', () => {
+  it('re-seals the values that open, leaves the damaged one as it is, reports it, and serves', async () => {
+    const { path, text, raw, legacy } = legacyStore();
+    const alice = await legacy.createUser({ username: 'alice', passwordHash: 'h', roles: [], createdAt: T0 });
+    const bob = await legacy.createUser({ username: 'bob', passwordHash: 'h', roles: [], createdAt: T0 });
+    const seed = randomBytes(20);
+    await legacy.setTotpSecret(alice.id, seed, T0);
+    await legacy.setTotpSecret(bob.id, randomBytes(20), T0);
+    // One bit of bob's ciphertext flipped; its key id still names this master key (so the ring is created).
+    const sealedOf = (id: string) => (raw.prepare('SELECT sealed_secret AS s FROM totp_secrets WHERE user_id = ?').get(id) as { s: string }).s;
+    const parts = sealedOf(bob.id).split('.');
+    expect(parts[0]).toBe('v1');
+    parts[parts.length - 2] = flipBase64url(parts[parts.length - 2]!, 1);
+    const damagedValue = parts.join('.');
+    raw.prepare('UPDATE totp_secrets SET sealed_secret = ? WHERE user_id = ?').run(damagedValue, bob.id);
+
+    for (const attempt of [1, 2]) {
+      const sink = recordingSink();
+      const opened = await openConfiguredStores(productionSource(path, text), { logger: sink });
+      try {
+        expect(sealedOf(alice.id).startsWith('v2.')).toBe(true);
+        expect(sealedOf(bob.id)).toBe(damagedValue);
+        expect((await opened.stores.identities.getTotp(alice.id))?.secret).toEqual(seed);
+        await expect(opened.stores.identities.getTotp(bob.id)).rejects.toThrow(`stored record totp_secrets "${bob.id}" is unreadable`);
+        expect(opened.damagedSealedValues).toEqual([{ table: 'totp_secrets', recordId: bob.id, reason: expect.any(String) }]);
+        expect(sink.warnings.filter((m) => m.startsWith('damaged sealed value'))).toHaveLength(1);
+        // Re-sealed once, on the first start only.
+        expect(sink.infos.filter((m) => /re-sealed under its data key/.test(m))).toHaveLength(attempt === 1 ? 1 : 0);
+      } finally {
+        await opened.stores.close();
+      }
+    }
+    raw.close();
   });
 });
 

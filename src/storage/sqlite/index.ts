@@ -80,8 +80,9 @@ export function openSqliteStores(path: string, options: SqliteStoreOptions): Sto
     });
     box = new SecretBox(options.masterKey, { dataKeys: ring });
     if (countLegacySealedValues(db) > 0) {
-      const count = db.transaction(() => resealLegacyValues(db, box, where)).immediate();
-      options.keyring?.log?.info?.({ store: where, count }, 'key ring: secrets sealed before the key ring re-sealed under its data key');
+      // A damaged v1 value stays as it is and is reported with the others just below.
+      const count = db.transaction(() => resealLegacyValues(db, box, where, { skipDamaged: true })).immediate();
+      if (count > 0) options.keyring?.log?.info?.({ store: where, count }, 'key ring: secrets sealed before the key ring re-sealed under its data key');
     }
     // A damaged value is one record's problem: logged here by table and record (never the value), and every read
     // of that record fails closed (StoreCorruptError) until it is repaired or deleted. The rest of the store serves.

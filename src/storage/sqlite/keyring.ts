@@ -128,13 +128,24 @@ export function checkLegacySealedValues(db: Database.Database, masterKey: Buffer
   }
 }
 
-/** Rewrites every v1 value as v2 under the box's active data key (the box must have the ring and the master key that sealed them). */
-export function resealLegacyValues(db: Database.Database, box: SecretBox, where: string): number {
+/**
+ * Rewrites every v1 value as v2 under the box's active data key (the box must have the ring and the master key that
+ * sealed them). Strict by default: the first value that does not open stops it (master-key rotation, where a value
+ * left v1 could never be opened again). With `skipDamaged` (the store's open), a value that does not open is left as
+ * it is, to be reported by `verifySealedValues` right after; the others are re-sealed.
+ */
+export function resealLegacyValues(db: Database.Database, box: SecretBox, where: string, options: { readonly skipDamaged?: boolean } = {}): number {
   let count = 0;
   for (const { table, id, column } of SEALED_COLUMNS) {
     const update = db.prepare(`UPDATE ${table} SET ${column} = @sealed WHERE ${id} = @id AND ${column} = @old`);
     for (const row of sealedRows(db, table, id, column, `WHERE ${column} LIKE 'v1.%'`)) {
-      const plaintext = openOrFail(box, table, row, where);
+      let plaintext: Buffer;
+      try {
+        plaintext = openOrFail(box, table, row, where);
+      } catch (error) {
+        if (options.skipDamaged === true && error instanceof StoreError && error.cause instanceof StoreCorruptError) continue;
+        throw error;
+      }
       count += update.run({ id: row.id, old: row.sealed, sealed: box.seal(plaintext, recordIdentity(table, row.id)) }).changes;
     }
   }
