@@ -71,6 +71,7 @@ describe('audit event table', () => {
     ['cors.origin-denied', undefined],
     ['request.path-rejected', undefined],
     ['address.denied', undefined],
+    ['store.sealed-value-damaged', undefined],
     // Prefix entries match only longer types; look-alikes do not match.
     ['auth.', undefined],
     ['authz', undefined],

@@ -1,7 +1,8 @@
 /**
  * Which security events are audit events (who did what, kept tamper-evident), and with which outcome.
  * Everything else is a security event only (`SECURITY_ONLY_PREFIXES`: path rejections, CORS, CSP reports, address
- * denials, contract violations, injection and PII findings, anomaly detections, rate-limit rejections): it goes to
+ * denials, contract violations, injection and PII findings, anomaly detections, rate-limit rejections, damaged
+ * stored values found at start): it goes to
  * the log and the events store, not the chain. A test fails when a type emitted in src/ is in neither list.
  *
  * Longest matching entry wins; an entry ending in `.` or `-` is a prefix, any other is an exact type.
@@ -98,6 +99,7 @@ export const SECURITY_ONLY_PREFIXES: readonly string[] = [
   'pii.',
   'anomaly.', // detector findings (issue 6 point 5): evidence about traffic, not who did what
   'rate-limit.',
+  'store.', // the store's own integrity at start (`store.sealed-value-damaged`): about stored data, not who did what
 ];
 
 /** True for a type that is deliberately a security event only. */
