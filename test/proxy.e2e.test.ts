@@ -90,6 +90,18 @@ describe('proxying through the gateway', () => {
     expect(res.headers['x-request-id']).toBe(seen.headers['x-request-id']);
   });
 
+  it('removes a header named in any of several Connection lines, not only the last (RFC 9110 §5.3, §7.6.1)', async () => {
+    const res = await rawRequest(
+      gw.port,
+      'GET /echo/hop HTTP/1.1\r\nHost: gw\r\nConnection: X-First-Hop\r\nConnection: keep-alive\r\nConnection: close\r\n' +
+        'X-First-Hop: 1\r\nX-Kept: yes\r\n\r\n',
+    );
+    expect(res.status).toBe(200);
+    const seen = upstream.seen.at(-1)!;
+    expect(seen.headers['x-first-hop']).toBeUndefined();
+    expect(seen.headers['x-kept']).toBe('yes');
+  });
+
   it('answers unknown routes with 404 and wrong methods with 405 and Allow, as problems', async () => {
     const notFound = await fetch(`${gw.url}/nothing-here`);
     expect(notFound.status).toBe(404);

@@ -480,6 +480,17 @@ const rows: Row[] = [
     minimized: { kind: 'forward', status: 200, body: GOOD_BODY },
   },
   {
+    // The field may repeat (RFC 9110 §5.3): a header named by any Connection line is hop-by-hop, not only the last.
+    name: 'hop-by-hop-named-in-an-earlier-connection-line',
+    upstream: send(
+      `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: X-Secret-Hop\r\nConnection: keep-alive\r\nX-Secret-Hop: ${MARKER}\r\n` +
+        `Content-Length: ${GOOD_BODY.length}\r\n\r\n${GOOD_BODY}`,
+      'keep',
+    ),
+    plain: { kind: 'forward', status: 200, body: GOOD_BODY },
+    minimized: { kind: 'forward', status: 200, body: GOOD_BODY },
+  },
+  {
     name: 'connection-close',
     upstream: send(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${GOOD_BODY}`, 'end'),
     // Close-delimited from the upstream (RFC 9112 §6.3 item 8): complete when the upstream closes; the gateway

@@ -69,7 +69,7 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     if (name === 'connection') {
-      connection = connectionTokens(raw[i + 1]);
+      connection = connectionTokens(raw[i + 1], connection);
       continue;
     }
     if (name === 'host') {
@@ -259,7 +259,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       // CORS is the gateway's job (checklist item 13): an upstream's own Access-Control-* headers never pass, so
       // what posture reports about a route's CORS is what browsers see.
       if (HOP_BY_HOP.has(name) || BANNER_HEADERS.has(name) || name === 'x-request-id' || name.startsWith('access-control-')) {
-        if (name === 'connection') connection = connectionTokens(rawHeaders[i + 1]!.toString('latin1'));
+        if (name === 'connection') connection = connectionTokens(rawHeaders[i + 1]!.toString('latin1'), connection);
         else if (name === 'transfer-encoding' && !bodiless && !onlyChunked(rawHeaders[i + 1]!.toString('latin1'))) {
           // Transfer-Encoding is hop-by-hop and dropped here, and undici decodes only `chunked`: a body still in
           // another transfer coding (gzip, chunked / chunked, gzip, read to close per RFC 9112 §6.3) would reach the

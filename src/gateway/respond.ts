@@ -45,10 +45,16 @@ export const BANNER_HEADERS = new Set([
   'sourcemap',
 ]);
 
-/** Names listed in a `Connection` header are hop-by-hop for that message too (RFC 9110 §7.6.1). */
-export function connectionTokens(value: string | undefined): Set<string> | undefined {
-  if (!value) return undefined;
-  const tokens = new Set<string>();
+/**
+ * Names listed in `Connection` are hop-by-hop for that message too (RFC 9110 §7.6.1), whichever of its Connection
+ * lines lists them: pass the set of the lines before as `into` and the tokens are added to it (a message may repeat
+ * the field, §5.3; taking only the last line let a header named in an earlier one through).
+ */
+export function connectionTokens(value: string | undefined, into?: Set<string>): Set<string> | undefined {
+  if (!value) return into;
+  // What nearly every message says: `keep-alive` names only a header already dropped as hop-by-hop, so no set.
+  if (value.length === 10 && value.toLowerCase() === 'keep-alive') return into;
+  const tokens = into ?? new Set<string>();
   for (const part of value.split(',')) {
     const token = part.trim().toLowerCase();
     if (token) tokens.add(token);
