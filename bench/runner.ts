@@ -30,7 +30,9 @@ import {
   type RunningContender,
   type WrkResult,
 } from './harness.ts';
-import { MIN_ROUNDS_FOR_INTERVAL, bootstrapRatioOfMedians, verdictAgainstMax, type RatioInterval } from './stats.ts';
+import { MIN_ROUNDS_FOR_INTERVAL, bootstrapRatioOfMedians, median, verdictAgainstMax, type RatioInterval } from './stats.ts';
+
+export { median } from './stats.ts';
 
 export type Target =
   | { readonly kind: 'cpu-ratio'; readonly contender: string; readonly reference: string; readonly max: number }
@@ -227,13 +229,6 @@ export function versionInfo(): Record<string, string> {
 // Running
 // ---------------------------------------------------------------------------------------------------------------
 
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
 /** Above this share of the proxy CPU used by anything but the proxy, a run gets a "machine not idle" note. */
 export const OTHER_LOAD_WARNING_PERCENT = 10;
 
@@ -381,12 +376,9 @@ function describeInterval(interval: RatioInterval, max: number): string {
 }
 
 function pairedRatio(a: ContenderSummary, b: ContenderSummary, pick: (run: RunMeasurement) => number): number | undefined {
-  const ratios: number[] = [];
-  for (const run of a.runs) {
-    const other = b.runs.find((r) => r.round === run.round);
-    if (other === undefined || run.problems.length > 0 || other.problems.length > 0 || pick(other) === 0) continue;
-    ratios.push(pick(run) / pick(other));
-  }
+  const ratios = roundPairs(a, b, pick)
+    .filter(([, reference]) => reference !== 0)
+    .map(([subject, reference]) => subject / reference);
   return ratios.length === 0 ? undefined : median(ratios);
 }
 

@@ -19,10 +19,12 @@ export interface RatioInterval {
   readonly rounds: number;
 }
 
-function medianOf(values: number[]): number {
-  values.sort((a, b) => a - b);
-  const middle = values.length >> 1;
-  return values.length % 2 === 1 ? values[middle]! : (values[middle - 1]! + values[middle]!) / 2;
+/** The median of `values` (NaN when empty); the input is not changed. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** The value below which `fraction` of the sorted `values` lie (linear interpolation between neighbours). */
@@ -58,7 +60,7 @@ export function bootstrapRatioOfMedians(
       subject[i] = a;
       reference[i] = b;
     }
-    ratios.push(medianOf(subject) / medianOf(reference));
+    ratios.push(median(subject) / median(reference));
   }
   ratios.sort((a, b) => a - b);
   const tail = (1 - level) / 2;

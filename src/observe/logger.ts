@@ -191,12 +191,8 @@ export class BatchedWriter {
         if (error) this.dropped += data.split('\n').length - 1;
         this.#writing = undefined;
         resolve();
+        // Lines that came in during the write and are not due yet already have their timer (write()).
         if (this.#due) this.#drain();
-        else if (this.#buffer !== '' && this.#timer === undefined) {
-          // Lines came in during the write but no drain was due: they wait for their own delay.
-          this.#timer = setTimeout(() => this.#drain(), BatchedWriter.DELAY_MS);
-          this.#timer.unref();
-        }
       });
     });
   }

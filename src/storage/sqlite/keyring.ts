@@ -139,24 +139,28 @@ export function resealLegacyValues(db: Database.Database, box: SecretBox, where:
   for (const { table, id, column } of SEALED_COLUMNS) {
     const update = db.prepare(`UPDATE ${table} SET ${column} = @sealed WHERE ${id} = @id AND ${column} = @old`);
     for (const row of sealedRows(db, table, id, column, `WHERE ${column} LIKE 'v1.%'`)) {
-      let plaintext: Buffer;
-      try {
-        plaintext = openOrFail(box, table, row, where);
-      } catch (error) {
-        if (options.skipDamaged === true && error instanceof StoreError && error.cause instanceof StoreCorruptError) continue;
-        throw error;
-      }
+      // Skipped values are left as they are; verifySealedValues reports them right after.
+      const plaintext = openRow(box, table, row, where, options.skipDamaged === true ? () => undefined : undefined);
+      if (plaintext === undefined) continue;
       count += update.run({ id: row.id, old: row.sealed, sealed: box.seal(plaintext, recordIdentity(table, row.id)) }).changes;
     }
   }
   return count;
 }
 
-function openOrFail(box: SecretBox, table: string, row: SealedRow, where: string): Buffer {
+/**
+ * Opens one sealed value. A damaged one (StoreCorruptError) goes to `onDamaged`, and undefined is returned; without a
+ * handler it stops the caller with an error naming the store and the record. Anything else always throws.
+ */
+function openRow(box: SecretBox, table: string, row: SealedRow, where: string, onDamaged?: (error: StoreCorruptError) => void): Buffer | undefined {
   try {
     return openSealed(box, table, row.id, row.sealed);
   } catch (error) {
     if (!(error instanceof StoreCorruptError)) throw error;
+    if (onDamaged !== undefined) {
+      onDamaged(error);
+      return undefined;
+    }
     throw new StoreError('CORRUPT', `store ${where}: ${error.message}; refusing to serve with secrets that cannot be read`, { cause: error });
   }
 }
@@ -187,19 +191,8 @@ export function verifySealedValues(
   let damaged = 0;
   for (const { table, id, column } of SEALED_COLUMNS) {
     for (const row of sealedRows(db, table, id, column)) {
-      if (onDamaged === undefined) {
-        openOrFail(box, table, row, where);
-        opened++;
-        continue;
-      }
-      try {
-        openSealed(box, table, row.id, row.sealed);
-        opened++;
-      } catch (error) {
-        if (!(error instanceof StoreCorruptError)) throw error;
-        damaged++;
-        onDamaged(error);
-      }
+      if (openRow(box, table, row, where, onDamaged) === undefined) damaged++;
+      else opened++;
     }
   }
   return { opened, damaged };
