@@ -201,6 +201,30 @@ describe('minimizeJsonText', () => {
     }
   });
 
+  it('checks the names of large objects with a set: repeats found anywhere, the rest minimized as the reference does', () => {
+    // Past 16 members the duplicate check moves from a list to a set (linear, not quadratic, in the member count).
+    const members = (n: number) => Array.from({ length: n }, (_, i) => `"k${i}":{"v":"${i}","junk":${i}}`);
+    const large = `{"labels":{${members(5000).join(',')}},"id":1,"hidden":true}`;
+    const kept = same(at('User'), large);
+    expect(kept).not.toBe(INVALID_JSON);
+    if (kept !== INVALID_JSON) expect(kept.removed).toBe(5001);
+    for (const [where, repeat] of [
+      [16, 'k0'],
+      [17, 'k16'],
+      [4999, 'k1234'],
+      [2500, 'k4999'],
+    ] as const) {
+      const list = members(5000);
+      list.splice(where, 0, `"${repeat}":{"v":"again"}`);
+      same(at('User'), `{"labels":{${list.join(',')}}}`);
+      expect(minimizeJsonText(new Minimizer(doc, '3.1'), at('User'), `{"labels":{${list.join(',')}}}`, 'remove', DEPTH)).toBe(INVALID_JSON);
+    }
+    // The escaped spelling of a name seen long before is the same name.
+    const escaped = members(40);
+    escaped.push('"k\\u0031":{}');
+    expect(minimizeJsonText(new Minimizer(doc, '3.1'), at('User'), `{"free":{${escaped.join(',')}}}`, 'remove', DEPTH)).toBe(INVALID_JSON);
+  });
+
   it('enforces the depth limit exactly where the hardened parser does', () => {
     for (const depth of [3, 4, 5]) {
       for (const text of ['[[[1]]]', '[[[[1]]]]', '{"free":{"a":{"b":{}}}}', '{"next":{"next":{"next":{"junk":1}}}}']) same(at('User'), text, 'remove', depth);

@@ -38,6 +38,9 @@ function isForbidden(key: string): boolean {
 const INVALID = Object.freeze({ reason: INVALID_JSON });
 const DYNAMIC = Object.freeze({ reason: NEEDS_VALUE });
 
+/** Members an object may have before its duplicate check moves from a list to a set. */
+const SMALL_OBJECT = 16;
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
@@ -94,6 +97,12 @@ function skipSpace(text: string, at: number): number {
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return at;
     at++;
   }
+}
+
+/** Whether `text` holds `name` at `at` (a character loop: cheaper than `startsWith` for the short names of schemas). */
+function spelledAt(text: string, at: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) if (text.charCodeAt(at + i) !== name.charCodeAt(i)) return false;
+  return true;
 }
 
 function isDigit(c: number): boolean {
@@ -296,9 +305,11 @@ class Scan {
     if (schemas !== undefined && plan === undefined) throw DYNAMIC;
     const state = this.state;
     const writeOnly = plan !== undefined && plan.writeOnly.size > 0 ? plan.writeOnly : undefined;
+    const byLength = plan?.declaredByLength;
     let names = this.names[depth];
     if (names === undefined) this.names[depth] = names = [];
     let count = 0;
+    let seen: Set<string> | undefined;
     const mark = this.spacesTop;
     if (plan !== undefined) this.space(open + 1, at);
     let dirty = false;
@@ -310,10 +321,39 @@ class Scan {
       if (text.charCodeAt(at) !== QUOTE) throw INVALID;
       const keyStart = at;
       const keyEnd = this.string(at);
-      const key = this.key(keyStart, keyEnd);
+      // A declared name spelled without escapes is found in place: its own string is the key (no slice, no hash).
+      let key: string | undefined;
+      let declared: readonly Located[] | undefined;
+      if (byLength !== undefined && !this.escaped) {
+        const bucket = byLength[keyEnd - keyStart - 2];
+        if (bucket !== undefined) {
+          for (let i = 0; i < bucket.length; i++) {
+            const entry = bucket[i]!;
+            if (spelledAt(text, keyStart + 1, entry[0])) {
+              key = entry[0];
+              declared = entry[1];
+              break;
+            }
+          }
+        }
+      }
+      if (key === undefined) key = this.key(keyStart, keyEnd);
+      else if (isForbidden(key)) throw INVALID;
       // RFC 8259 §4: names SHOULD be unique; parsers disagree about repeats, so one is refused (as parseStrictJson).
-      for (let i = 0; i < count; i++) if (names[i] === key) throw INVALID;
-      names[count++] = key;
+      // A list while the object is small (no allocation); past SMALL_OBJECT members a set, so an answer holding one
+      // object with many members costs linear time, not quadratic (an upstream's 1 MB object would otherwise cost
+      // billions of comparisons).
+      if (seen === undefined) {
+        for (let i = 0; i < count; i++) if (names[i] === key) throw INVALID;
+        if (count < SMALL_OBJECT) names[count++] = key;
+        else {
+          seen = new Set(names.slice(0, count));
+          seen.add(key);
+        }
+      } else {
+        if (seen.has(key)) throw INVALID;
+        seen.add(key);
+      }
       at = skipSpace(text, keyEnd);
       if (text.charCodeAt(at) !== COLON) throw INVALID;
       this.pos = skipSpace(text, at + 1);
@@ -324,7 +364,8 @@ class Scan {
         let next: readonly Located[] | undefined;
         if (writeOnly !== undefined && writeOnly.has(key)) remove = true;
         else {
-          next = plan.declared.get(key);
+          // Unescaped and not in its length's bucket: not declared (only an escaped spelling needs the map).
+          next = declared ?? (this.escaped ? plan.declared.get(key) : undefined);
           if (next === undefined) {
             const pattern = plan.patterns.length > 0 ? plan.patterns.find(([regex]) => regex.test(key)) : undefined;
             if (pattern !== undefined) next = [pattern[1]];

@@ -43,6 +43,12 @@ export interface MinimizeResult {
 
 export interface Plan {
   readonly declared: ReadonlyMap<string, readonly Located[]>;
+  /**
+   * The same names grouped by length (index: the name's length in UTF-16 units): the text minimizer finds a member's
+   * name by comparing it in place (`startsWith` at the key's position) instead of cutting it out of the text and
+   * hashing it for `declared` (minimize-text.ts), which is most of what an object costs it.
+   */
+  readonly declaredByLength: ReadonlyArray<ReadonlyArray<readonly [string, readonly Located[]]> | undefined>;
   readonly writeOnly: ReadonlySet<string>;
   /** Every property is declared (additionalProperties true or a schema, or a free-form object). */
   readonly open: boolean;
@@ -288,7 +294,9 @@ export class Minimizer {
       }
     };
     for (const s of schemas) collect(s.value, s.pointer, 0);
-    const plan: Plan = { declared, writeOnly, open, additional, patterns };
+    const declaredByLength: Array<Array<readonly [string, readonly Located[]]>> = [];
+    for (const [name, list] of declared) (declaredByLength[name.length] ??= []).push([name, list]);
+    const plan: Plan = { declared, declaredByLength, writeOnly, open, additional, patterns };
     if (!dynamic) {
       this.#plans.set(key, plan);
       this.#plansByList.set(schemas, plan);
