@@ -138,7 +138,13 @@ export function detectCommand(s: string, flags = charFlags(s)): boolean {
     meter.steps++;
     const c = s.charCodeAt(i);
     if (c === 0x3b || c === 0x0a || c === 0x0d) {
-      if (commandAt(s, i + 1, false)) return true;
+      // Line breaks are separators and blanks at once: from any of a run of them the next command position is the
+      // same, past the whole run. Look once, then go on after the run (not from each break in turn, which read the
+      // rest of the run again for each one: quadratic in a body of newlines). Only spaces are skipped here: `$IFS`
+      // still reaches its own branch below.
+      const next = skipSpaces(s, i + 1);
+      if (commandAt(s, next, false)) return true;
+      i = next - 1;
     } else if (c === 0x7c || c === 0x26) {
       const j = s.charCodeAt(i + 1) === c ? i + 2 : i + 1;
       // `&amp;` and other entities are not a background operator.

@@ -14,6 +14,8 @@ const UNITS = [
   '&', '| cat ', '&& ', '$(', '`id', '${IFS}', '$IFS', '/bin/', '../', '..', '....', '.', '%2e', '%25', '%252e', '%c0', '%c0%ae', '%u002e',
   'http://', 'a://', 'a:\\\\', ':/', 'file:/', '[', '[::', '::', '0x7f.', '1.', '127.', '\u0000', '．', 'alert(', "'-", ' ', 'a',
   "' OR 1=1 /* {{ ${ <% <a onx=", ';/*', ';/*!', '; /**/', '<a on=', "{{7*'", '1;', '&a', '&#x', '%c0%', '\\\\',
+  // Line breaks are command separators and blanks at once (a run of them once cost quadratic work), and other spaces.
+  '\n', '\r', '\r\n', '\n ', ' \n', '\t', '\f', '\v', '\u00a0', '\n;', ';\n', '|\n', '\n$IFS', '\n#',
 ];
 
 function stepsFor(id: DetectorId, input: string): number {
