@@ -206,10 +206,18 @@ export class PiiScanner {
     }
     if (!changed) return value;
     // Rebuild: masked member names may collide ("a@x.com" and "b@x.com" both become "*@x.com"-like): number them.
+    // Each name remembers the next number to try: the first free one is never below it (names are only added), and
+    // trying from 2 each time cost quadratic work on an answer whose many keys mask alike (n emails as keys).
     const out: Record<string, unknown> = {};
+    let nextNumber: Map<string, number> | undefined;
     for (const [name, child] of entries) {
       let unique = name;
-      for (let n = 2; Object.hasOwn(out, unique); n++) unique = `${name} (${n})`;
+      if (Object.hasOwn(out, unique)) {
+        nextNumber ??= new Map();
+        let n = nextNumber.get(name) ?? 2;
+        while (Object.hasOwn(out, (unique = `${name} (${n})`))) n++;
+        nextNumber.set(name, n + 1);
+      }
       out[unique] = child;
     }
     return out;

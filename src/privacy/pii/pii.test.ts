@@ -197,6 +197,25 @@ describe('masking', () => {
     ]);
   });
 
+  it('numbers many colliding masked names in order, around names that already carry a number', () => {
+    // An answer whose keys are 20,000 emails that mask alike (this once cost quadratic work: each name tried every
+    // number from 2 again), with literal names that take some numbers first.
+    const body: Record<string, number> = { 'a***@x.co (3)': -3 };
+    for (let i = 0; i < 20_000; i++) body[`a${i}@x.co`] = i;
+    body['a***@x.co (5)'] = -5;
+    const result: PiiResult = { findings: [], more: 0 };
+    const out = scanner.process(body, true, result) as Record<string, number>;
+    const keys = Object.keys(out);
+    expect(keys).toHaveLength(20_002);
+    expect(new Set(keys).size).toBe(20_002);
+    expect(keys.slice(0, 5)).toEqual(['a***@x.co (3)', 'a***@x.co', 'a***@x.co (2)', 'a***@x.co (4)', 'a***@x.co (5)']);
+    expect(out['a***@x.co (4)']).toBe(2);
+    // The literal "(5)" came after the fourth masked name took it: it gets the next number of its own name.
+    expect(out['a***@x.co (5) (2)']).toBe(-5);
+    expect(out['a***@x.co (20000)']).toBe(19_998);
+    expect(JSON.stringify(out)).not.toMatch(/a\d+@x\.co/);
+  });
+
   it('allow-lists by pointer or dotted path, with everything below', () => {
     const allowing = new PiiScanner({ detectors: [...PII_DETECTOR_IDS], allow: ['/contact', 'users[].email'], phoneRegions: ['US'] });
     const result: PiiResult = { findings: [], more: 0 };
