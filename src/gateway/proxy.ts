@@ -17,7 +17,7 @@ import { BANNER_HEADERS, HOP_BY_HOP, connectionTokens, sendProblem, writeHead } 
 import type { ErrorCode } from '../errors/catalogue.ts';
 import type { UpstreamResponseView } from '../policies/types.ts';
 import { bufferedBody, hasBody, releaseBody } from './body.ts';
-import { deliverBuffered, selectBodyHandlers } from './response-body.ts';
+import { deliverBuffered, flatten, headerObject, selectBodyHandlers } from './response-body.ts';
 import type { ResponseBodyHandler } from './runtime.ts';
 import type { UpstreamSpan } from '../observe/tracing.ts';
 
@@ -440,22 +440,10 @@ function applyResponseHandlers(
   flat: string[],
   handlers: CompiledRoute['responseHandlers'],
 ): string[] {
-  const headers: UpstreamResponseView['headers'] = Object.create(null);
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i]!;
-    const existing = headers[name];
-    if (existing === undefined) headers[name] = flat[i + 1]!;
-    else headers[name] = Array.isArray(existing) ? [...existing, flat[i + 1]!] : [existing, flat[i + 1]!];
-  }
+  const headers = headerObject(flat);
   const view: UpstreamResponseView = { status, headers };
   for (const handler of handlers) handler(ctx, view);
-  const out: string[] = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.push(name, v);
-    else out.push(name, value);
-  }
-  return out;
+  return flatten(headers);
 }
 
 function dispatchAttempt(

@@ -326,18 +326,25 @@ export function setJsonText(view: UpstreamBodyView, text: string): void {
   else view.setJson(JSON.parse(text));
 }
 
-function headerObject(flat: readonly string[]): Record<string, string | string[] | undefined> {
+/**
+ * Flat header pairs (lower-case names) as the object a policy's `onResponse` / `onResponseBody` sees: a repeated
+ * header becomes an array. Appended in place: copying the array for each repeat cost quadratic work on an upstream
+ * answer repeating one header thousands of times (within undici's 16 KB header limit: about 0.6 s).
+ */
+export function headerObject(flat: readonly string[]): Record<string, string | string[] | undefined> {
   const headers: Record<string, string | string[] | undefined> = Object.create(null);
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i]!;
     const existing = headers[name];
     if (existing === undefined) headers[name] = flat[i + 1]!;
-    else headers[name] = Array.isArray(existing) ? [...existing, flat[i + 1]!] : [existing, flat[i + 1]!];
+    else if (Array.isArray(existing)) existing.push(flat[i + 1]!);
+    else headers[name] = [existing, flat[i + 1]!];
   }
   return headers;
 }
 
-function flatten(headers: Record<string, string | string[] | undefined>): string[] {
+/** The header object back to flat pairs, in its order; entries a policy set to undefined are gone. */
+export function flatten(headers: Record<string, string | string[] | undefined>): string[] {
   const out: string[] = [];
   // for-in over the null-prototype header object: no entry arrays per header, nothing inherited to skip.
   for (const name in headers) {
