@@ -38,7 +38,10 @@ function queryObject(query: string): Record<string, string | string[]> {
   if (query === '') return out;
   for (const [name, value] of new URLSearchParams(query)) {
     const existing = out[name];
-    out[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+    // Appended in place: copying the list for each repeat of a name was quadratic in the query's length.
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [existing, value];
   }
   return out;
 }

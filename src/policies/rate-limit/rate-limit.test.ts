@@ -219,6 +219,16 @@ describe('limits with an injected clock', () => {
     expect(status(limit.onRequest!(context({ query: 'tenant=s&tenant=t' })))).toBe(429);
   });
 
+  it('keeps every value of a repeated query parameter, in order, however many there are', async () => {
+    const clock = { now: 1_750_000_000_000 };
+    const limit = await handlers('address', [{ key: "cel:request.query['t'][2]", rate: '1/d' }], clock);
+    const repeated = (third: string, count: number) => Array.from({ length: count }, (_, i) => `t=${i === 2 ? third : i}`).join('&');
+    expect(status(limit.onRequest!(context({ query: repeated('x', 3) })))).toBe(200);
+    // 4,000 repeats (an 8 KB URL's worth): the third value is still the key.
+    expect(status(limit.onRequest!(context({ query: repeated('x', 4000) })))).toBe(429);
+    expect(status(limit.onRequest!(context({ query: repeated('y', 4000) })))).toBe(200);
+  });
+
   it('joins the RateLimit lists of address-limit and rate-limit, on every request and after whatever came before', async () => {
     const clock = { now: 1_750_000_000_000 };
     const address = await handlers('address', [{ key: 'ip', rate: '10/m' }], clock);
