@@ -72,6 +72,11 @@ describe('OpenAPI schemas in ajv strict mode', () => {
     ['ipv4', ['192.0.2.1', '0.0.0.0'], ['256.0.0.1', '1.2.3', '::1']],
     ['ipv6', ['::1', '2001:db8::8a2e:370:7334', '::ffff:192.0.2.1'], ['1.2.3.4', ':::', '2001:db8::g']],
     ['byte', ['SGVsbG8=', ''], ['SGVsbG8', 'not base64!']],
+    [
+      'url',
+      ['https://example.com/a?b#c', 'HTTP://EXAMPLE.COM', 'ftp://x.org/f', 'http://localhost:8080/x', 'http://[::1]/', 'http://user:pw@x.org/', 'http://é.com/ü'],
+      ['example.com', '/relative', 'urn:isbn:123', 'javascript:alert(1)', 'mailto:a@b.c', 'http:x.org', 'http:///x.org', 'http://', 'http://?q', ' http://x.org', 'http://x.org/\tp', 'http://exa mple.com', 'http://x.org\\p', 'http://x.org:99999', 'http://a b/'],
+    ],
   ])('format %s is enforced', (format, valid, invalid) => {
     const { validate } = compile('3.0', { type: 'string', format });
     for (const v of valid) expect(errors(validate, v), v).toEqual([]);
@@ -133,5 +138,76 @@ describe('OpenAPI schemas in ajv strict mode', () => {
     const texts = errors(validate, { s: 'SECRET-VALUE', e: 'SECRET-VALUE', c: 'SECRET-VALUE' });
     expect(texts.length).toBe(4);
     for (const t of texts) expect(t).not.toContain('SECRET');
+  });
+});
+
+describe('uniqueItems (linear: one canonical text per item)', () => {
+  const O = { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' } } };
+  const schemas = { O, S: { type: 'string' }, Tags: { type: 'array', uniqueItems: true, items: { type: 'string' } }, Arr: { type: 'array' } };
+  const any = { type: 'array', uniqueItems: true };
+  const dup = (pointer: string, earlier: number, later: number): string[] => [`${pointer}: must NOT have duplicate items (items ${earlier} and ${later} are identical)`];
+
+  // [name, version, schema, JSON text of the value (so that 1.0 and -0 are what a body holds), expected errors]
+  it.each([
+    ['objects with reordered keys', '3.1', any, '[{"a":1,"b":2},{"b":2,"a":1}]', dup('', 0, 1)],
+    ['1 and 1.0', '3.1', any, '[1, 1.0]', dup('', 0, 1)],
+    ['100 and 1e2, 0 and -0', '3.1', any, '[100, 0, 1e2]', dup('', 0, 2)],
+    ['0 and -0', '3.1', any, '[0, -0]', dup('', 0, 1)],
+    ['nested arrays, equal', '3.1', any, '[[1,[2,{"x":null,"y":"z"}]],[1,[2,{"y":"z","x":null}]]]', dup('', 0, 1)],
+    ['nested arrays, order matters', '3.1', any, '[[1,2],[2,1],[[1],2],[1,[2]]]', []],
+    ['strings, the first repeat named', '3.1', any, '["a","b","c","b","a"]', dup('', 1, 3)],
+    ['null twice', '3.1', any, '[null, 1, null]', dup('', 0, 2)],
+    ['mixed types are distinct', '3.1', any, '[1,"1",true,"true",null,"null",[],{},"[]","{}",[null],{"":null},false,0,""]', []],
+    ['strings that spell the canonical text', '3.1', any, '["{\\"a\\":1}",{"a":1},"\\"a\\"","a",["a"],"[\\"a\\"]"]', []],
+    ['objects differing in one member', '3.1', any, '[{"a":1},{"a":1,"b":2},{"a":"1"},{"b":1}]', []],
+    ['$ref object items (3.0)', '3.0', { type: 'array', uniqueItems: true, items: { $ref: '#/components/schemas/O' } }, '[{"id":1,"name":"a"},{"name":"a","id":1}]', dup('', 0, 1)],
+    ['$ref string items (3.0)', '3.0', { type: 'array', uniqueItems: true, items: { $ref: '#/components/schemas/S' } }, '["a","b","a"]', dup('', 0, 2)],
+    ['$ref object items (2.0)', '2.0', { type: 'array', uniqueItems: true, items: { $ref: '#/definitions/O' } }, '[{"id":1},{"id":2},{"id":2}]', dup('', 1, 2)],
+    ['in a $ref\'d component', '3.0', { type: 'object', properties: { tags: { $ref: '#/components/schemas/Tags' } } }, '{"tags":["x","y","x"]}', dup('/tags', 0, 2)],
+    ['3.1 beside a $ref', '3.1', { type: 'object', properties: { a: { $ref: '#/components/schemas/Arr', uniqueItems: true } } }, '{"a":[{"k":1},{"k":1}]}', dup('/a', 0, 1)],
+    ['3.0 ignores it beside a $ref', '3.0', { type: 'object', properties: { a: { $ref: '#/components/schemas/Arr', uniqueItems: true } } }, '{"a":[{"k":1},{"k":1}]}', []],
+    ['nested: each inner array', '3.1', { type: 'array', items: { type: 'array', uniqueItems: true } }, '[[1,2],[3,3],[4,4]]', [...dup('/1', 0, 1), ...dup('/2', 0, 1)]],
+    ['nullable 3.0: null', '3.0', { type: 'array', nullable: true, uniqueItems: true, items: { type: 'integer' } }, 'null', []],
+    ['nullable 3.0: duplicates', '3.0', { type: 'array', nullable: true, uniqueItems: true, items: { type: 'integer' } }, '[1,2,1]', dup('', 0, 2)],
+    ['nullable without type', '3.0', { nullable: true, uniqueItems: true }, '[{"a":1},{"a":1}]', [': must be null', ...dup('', 0, 1), ': must match a schema in anyOf']],
+    ['not an array: not its business', '3.1', { uniqueItems: true }, '{"a":1}', []],
+    ['uniqueItems false is a no-op', '3.1', { type: 'array', uniqueItems: false }, '[1,1,{"a":1},{"a":1}]', []],
+    ['empty and one item', '3.1', { type: 'array', items: { type: 'array', uniqueItems: true } }, '[[],[{"a":1}]]', []],
+  ] as const)('%s', (_name, version, schema, json, expected) => {
+    const { validate, issues } = compile(version, schema, schemas);
+    expect(issues).toEqual([]);
+    expect(errors(validate, JSON.parse(json))).toEqual(expected);
+  });
+
+  it('reports a non-boolean uniqueItems as an invalid schema', () => {
+    const { issues } = compile('3.1', { $ref: '#/components/schemas/Bad' }, { Bad: { type: 'array', uniqueItems: 'yes' } });
+    expect(issues.map((i) => `${i.pointer}: ${i.message}`)).toEqual(['/components/schemas/Bad/uniqueItems: invalid schema: must be boolean']);
+  });
+
+  // Bodies at the default 1 MB limit: ajv's pairwise comparison took seconds to minutes on these.
+  const tagged = { type: 'object', properties: { items: { type: 'array', uniqueItems: true, items: { $ref: '#/components/schemas/O' } } } };
+  const items = Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: `item-${i}` }));
+
+  it('accepts 20,000 distinct $ref object items', () => {
+    const { validate } = compile('3.0', tagged, schemas);
+    expect(errors(validate, { items })).toEqual([]);
+  });
+
+  it('names the first repeat among 20,000 $ref object items', () => {
+    const { validate } = compile('3.0', tagged, schemas);
+    expect(errors(validate, { items: [...items, { name: 'item-7', id: 7 }] })).toEqual(dup('/items', 7, 20_000));
+  });
+
+  it('names the first repeat among 20,000 $ref string items', () => {
+    const { validate } = compile('3.0', { type: 'array', uniqueItems: true, items: { $ref: '#/components/schemas/S' } }, schemas);
+    const strings = items.map((item) => item.name);
+    expect(errors(validate, strings)).toEqual([]);
+    expect(errors(validate, [...strings, 'item-19999'])).toEqual(dup('', 19_999, 20_000));
+  });
+
+  it('refuses a 1 MB url that made ajv-formats\' regex backtrack', () => {
+    const { validate } = compile('3.0', { type: 'object', properties: { u: { type: 'string', format: 'url' } } });
+    expect(errors(validate, { u: `http://${':'.repeat(1 << 20)}!` })).toEqual(['/u: must match format "url"']);
+    expect(errors(validate, { u: `http://example.com/${'a:'.repeat(1 << 19)}` })).toEqual([]);
   });
 });

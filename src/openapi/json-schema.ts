@@ -22,15 +22,19 @@
  *   the real failure.
  * - Integers must be safe integers (|n| ≤ 2^53-1) and numbers finite: `JSON.parse` turns 9007199254740993 into
  *   9007199254740992 and `1e400` into Infinity, so an upstream parsing the same text precisely would see another value.
+ * - `uniqueItems: true` becomes `rampartUniqueItems` and `format: url` gets its own check (linear-checks.ts): ajv's
+ *   pairwise comparison and ajv-formats' `url` regex take minutes on a hostile 1 MB body.
  * - Every schema object reached by a `$ref` is one ajv schema of its own (`urn:rampart:schema:N`), compiled once
  *   however many operations use it; recursion through `$ref` is what JSON Schema does natively.
  */
 import { Ajv2020, type AnySchema, type ErrorObject } from 'ajv/dist/2020.js';
+import type { SchemaValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { formatNames } from 'ajv-formats/dist/formats.js';
 import type { OpenApiVersion, SchemaAt } from './model.ts';
 import { escapeToken, getAt, hasAt, isObject, joinPointer, refPointer } from './pointer.ts';
 import { Discriminators, isNullable, resolveSchema } from './schema-info.ts';
+import { firstDuplicate, isAbsoluteUrl } from './linear-checks.ts';
 
 /** A schema problem found while translating or compiling (pointer into the bundled document). */
 export interface SchemaIssue {
@@ -53,7 +57,6 @@ const COPIED = new Set([
   'pattern',
   'maxItems',
   'minItems',
-  'uniqueItems',
   'maxContains',
   'minContains',
   'maxProperties',
@@ -82,7 +85,7 @@ function regExpEngine(source: string, flags: string): RegExp {
 }
 regExpEngine.code = 'new RegExp';
 
-/** The ajv instance for one contract: strict, all errors, OpenAPI formats, the two Rampart keywords. */
+/** The ajv instance for one contract: strict, all errors, OpenAPI formats, the Rampart keywords. */
 export function createAjv(): Ajv2020 {
   const ajv = new Ajv2020({
     strict: true,
@@ -108,7 +111,22 @@ export function createAjv(): Ajv2020 {
     errors: false,
   });
   ajv.addKeyword({ keyword: 'rampartFinite', type: 'number', schemaType: 'boolean', validate: (_: boolean, data: number) => Number.isFinite(data), errors: false });
+  // `uniqueItems: true` in linear time (ajv compares every pair of object or `$ref` items: quadratic).
+  const unique: SchemaValidateFunction = (_: boolean, data: unknown[]) => {
+    const duplicate = firstDuplicate(data);
+    if (duplicate === undefined) return true;
+    const [j, i] = duplicate;
+    unique.errors = [{ keyword: 'rampartUniqueItems', params: { i, j }, message: duplicateItemsRule(j, i) }];
+    return false;
+  };
+  ajv.addKeyword({ keyword: 'rampartUniqueItems', type: 'array', schemaType: 'boolean', validate: unique, errors: true });
+  // ajv-formats' `url` regex backtracks (quadratic on `http://` + ':' × n + '!'): an absolute http(s)/ftp URL, see isAbsoluteUrl.
+  ajv.addFormat('url', isAbsoluteUrl);
   return ajv;
+}
+
+function duplicateItemsRule(earlier: number, later: number): string {
+  return `must NOT have duplicate items (items ${earlier} and ${later} are identical)`;
 }
 
 /**
@@ -201,6 +219,10 @@ export class RequestSchemaTranslator {
       const at = joinPointer(pointer, key);
       if (COPIED.has(key)) {
         out[key] = value;
+      } else if (key === 'uniqueItems') {
+        // false is a no-op; anything but a boolean is left for the meta-schema check to report.
+        if (value === true) out.rampartUniqueItems = true;
+        else if (value !== false) out.uniqueItems = value;
       } else if (key === 'required') {
         out.required = value;
       } else if (key === 'format') {
@@ -362,6 +384,9 @@ export function describeError(prefix: string, error: ErrorObject): ValidationErr
       break;
     case 'rampartFinite':
       rule = 'must be a finite number';
+      break;
+    case 'rampartUniqueItems':
+      rule = duplicateItemsRule(Number(params.j), Number(params.i));
       break;
     case 'false schema':
       rule = 'is not allowed';
