@@ -53,7 +53,7 @@ describe('OpenAPI schemas in ajv strict mode', () => {
     ['numeric exclusiveMinimum (3.1)', '3.1', { type: 'number', exclusiveMinimum: 0 }, [0.1], [0]],
     ['safe integers only', '3.1', { type: 'integer' }, [9007199254740991, -9007199254740991], [9007199254740992, Infinity]],
     ['finite numbers only', '3.1', { type: 'number' }, [1e308], [Infinity, -Infinity]],
-    ['3.1 contentEncoding base64', '3.1', { type: 'string', contentEncoding: 'base64' }, ['SGk='], ['***']],
+    ['3.1 contentEncoding base64', '3.1', { type: 'string', contentEncoding: 'base64' }, ['SGk='], ['***', 'SGk=\n', 'not base64!\n']],
     ['3.1 boolean schema', '3.1', { type: 'object', properties: { no: false } }, [{}], [{ no: 1 }]],
     ['draft 4 tuple items', '3.0', { type: 'array', items: [{ type: 'string' }, { type: 'integer' }], additionalItems: false }, [['a', 1]], [['a', 'b'], ['a', 1, 2]]],
     ['pattern that only parses without the u flag', '3.0', { type: 'string', pattern: '^[\\w\\-]+\\_x$' }, ['a-b_x'], ['a b_x']],
@@ -71,7 +71,8 @@ describe('OpenAPI schemas in ajv strict mode', () => {
     ['uri', ['https://example.com/a?b#c', 'urn:isbn:123'], ['example.com', '/relative', 'http://exa mple.com']],
     ['ipv4', ['192.0.2.1', '0.0.0.0'], ['256.0.0.1', '1.2.3', '::1']],
     ['ipv6', ['::1', '2001:db8::8a2e:370:7334', '::ffff:192.0.2.1'], ['1.2.3.4', ':::', '2001:db8::g']],
-    ['byte', ['SGVsbG8=', ''], ['SGVsbG8', 'not base64!']],
+    // A line break anywhere once made any string pass (ajv-formats' regex has the `m` flag).
+    ['byte', ['SGVsbG8=', '', 'SGVsbA==', 'a+/9'], ['SGVsbG8', 'not base64!', 'not base64!\n', '\nnot base64!', 'SGVs\nbG8=', 'SGVsbG8=\n', 'SGVsbG8=\r\n', 'SGVs bG8=', 'SGVsbG8=====', 'SGVsbG8-', 'SGVsbG8_']],
     [
       'url',
       ['https://example.com/a?b#c', 'HTTP://EXAMPLE.COM', 'ftp://x.org/f', 'http://localhost:8080/x', 'http://[::1]/', 'http://user:pw@x.org/', 'http://é.com/ü'],

@@ -23,7 +23,8 @@
  * - Integers must be safe integers (|n| ≤ 2^53-1) and numbers finite: `JSON.parse` turns 9007199254740993 into
  *   9007199254740992 and `1e400` into Infinity, so an upstream parsing the same text precisely would see another value.
  * - `uniqueItems: true` becomes `rampartUniqueItems` and `format: url` gets its own check (linear-checks.ts): ajv's
- *   pairwise comparison and ajv-formats' `url` regex take minutes on a hostile 1 MB body.
+ *   pairwise comparison and ajv-formats' `url` regex take minutes on a hostile 1 MB body. `format: byte` too: the
+ *   ajv-formats regex let any string with a line break through.
  * - Every schema object reached by a `$ref` is one ajv schema of its own (`urn:rampart:schema:N`), compiled once
  *   however many operations use it; recursion through `$ref` is what JSON Schema does natively.
  */
@@ -34,7 +35,7 @@ import { formatNames } from 'ajv-formats/dist/formats.js';
 import type { OpenApiVersion, SchemaAt } from './model.ts';
 import { escapeToken, getAt, hasAt, isObject, joinPointer, refPointer } from './pointer.ts';
 import { Discriminators, isNullable, resolveSchema } from './schema-info.ts';
-import { firstDuplicate, isAbsoluteUrl } from './linear-checks.ts';
+import { firstDuplicate, isAbsoluteUrl, isBase64 } from './linear-checks.ts';
 
 /** A schema problem found while translating or compiling (pointer into the bundled document). */
 export interface SchemaIssue {
@@ -122,6 +123,8 @@ export function createAjv(): Ajv2020 {
   ajv.addKeyword({ keyword: 'rampartUniqueItems', type: 'array', schemaType: 'boolean', validate: unique, errors: true });
   // ajv-formats' `url` regex backtracks (quadratic on `http://` + ':' × n + '!'): an absolute http(s)/ftp URL, see isAbsoluteUrl.
   ajv.addFormat('url', isAbsoluteUrl);
+  // ajv-formats' `byte` regex has the `m` flag: any string with a line break passed. The whole string, see isBase64.
+  ajv.addFormat('byte', isBase64);
   return ajv;
 }
 
