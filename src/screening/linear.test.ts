@@ -37,6 +37,27 @@ describe('linear time', () => {
     }
   });
 
+  it('xss: overlapping tag scans are bounded, and text that needs more is reported; closed markup reads once', () => {
+    // Each `<a ` inside an unquoted value starts a scan over what the previous one read (125 reads a character before
+    // the bound: about a second for 1 MB).
+    for (const unit of ['<a b=', '<a b=<a b=x ', '<p q=<p\t', '<a b="<a b=\'<a ']) {
+      const value = unit.repeat(Math.ceil(1_000_000 / unit.length));
+      meter.steps = 0;
+      detects('xss', value);
+      expect(meter.steps, unit).toBeLessThan(20 * value.length);
+    }
+    expect(detects('xss', '<a b='.repeat(200_000))).toBe(true);
+    // The bound is never reached by markup whose tags close, however much of it there is, nor by prose with `<`.
+    for (const unit of ['<a href="https://example.com/x?a=1&b=2" title="t">link</a> ', '<p class=x>text</p>\n', 'if a <b then c; ', '<b>bold</b> <i>it</i> ']) {
+      const value = unit.repeat(Math.ceil(1_000_000 / unit.length));
+      meter.steps = 0;
+      expect(detects('xss', value), unit).toBe(false);
+      expect(meter.steps, unit).toBeLessThan(20 * value.length);
+    }
+    // A handler within one window of its tag is still found behind a long run of attributes.
+    expect(detects('xss', `<img ${'a=b '.repeat(300)}onerror=alert(1)>`)).toBe(true);
+  });
+
   it('a 1 MB hostile value is screened by every detector (bounded work)', () => {
     const value = "' OR 1=1 {{ ${ <a on".repeat(50_000);
     meter.steps = 0;

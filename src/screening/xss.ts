@@ -17,14 +17,29 @@ import { F, charFlags, isAsciiLetter, isDigit, isSpace, isWordChar, meter, start
 /** Elements that execute or load active content by their mere presence. */
 const ACTIVE_TAGS = new Set(['script', 'iframe', 'frame', 'frameset', 'object', 'embed', 'applet', 'base', 'meta', 'portal']);
 const MAX_TAG_SCAN = 1024;
+/**
+ * Attribute scans may overlap: a `<x ` inside an unquoted value of an earlier tag starts a scan of its own over text
+ * the earlier one read (`<a b=<a b=<a b=...`, up to MAX_TAG_SCAN characters each: 125 reads per character, about a
+ * second of CPU for a 1 MB body). Their total is bounded by this many characters per character of input (plus one
+ * window); text that needs more is not prose, markup or code anyone sends, and is reported (fail closed) rather than
+ * read further. Markup whose tags close (`>`) reads each character about once.
+ */
+const TAG_SCAN_PER_CHAR = 8;
+/** Where the last hasEventHandler call stopped reading (how far past its start it read). */
+let tagScanEnd = 0;
 
 /** Scans the attributes of a tag opened at `i` (after the name); true when one is an event handler. */
 function hasEventHandler(s: string, i: number): boolean {
   const limit = Math.min(s.length, i + MAX_TAG_SCAN);
+  // Counted as read up to the limit unless it stops earlier at a tag end (a handler found ends the screening anyway).
+  tagScanEnd = limit;
   while (i < limit) {
     meter.steps++;
     const c = s.charCodeAt(i);
-    if (c === 0x3e /* > */ || c === 0x3c /* < */) return false;
+    if (c === 0x3e /* > */ || c === 0x3c /* < */) {
+      tagScanEnd = i;
+      return false;
+    }
     if (isSpace(c) || c === 0x2f /* / */ || c === 0x22 || c === 0x27) {
       i++;
       continue;
@@ -187,6 +202,7 @@ function detectIn(s: string, flags: number): boolean {
   const sinks = (flags & (F.PAREN | F.BACKTICK)) !== 0;
   if (!schemes && !sinks && (flags & F.LT) === 0) return false;
   const n = s.length;
+  let tagScanLeft = TAG_SCAN_PER_CHAR * n + MAX_TAG_SCAN;
   for (let i = 0; i < n; i++) {
     meter.steps++;
     const c = s.charCodeAt(i);
@@ -201,7 +217,11 @@ function detectIn(s: string, flags: number): boolean {
       const next = j < n ? s.charCodeAt(j) : -1;
       const boundary = next === -1 || isSpace(next) || next === 0x2f || next === 0x3e;
       if (ACTIVE_TAGS.has(name) && boundary) return true;
-      if (boundary && j < n && hasEventHandler(s, j)) return true;
+      if (boundary && j < n) {
+        if (hasEventHandler(s, j)) return true;
+        tagScanLeft -= tagScanEnd - j;
+        if (tagScanLeft < 0) return true;
+      }
       i = j - 1;
     } else if (schemes && ((c | 0x20) === 0x6a /* j */ || (c | 0x20) === 0x76 /* v */ || (c | 0x20) === 0x6c /* l */ || (c | 0x20) === 0x64) /* d */) {
       // Script URLs in URL positions: the start of the value, or after = " ' ( ` or whitespace inside markup.
