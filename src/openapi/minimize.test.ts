@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Minimizer } from './minimize.ts';
+import { mulberry32 } from '../detect/traces.ts';
 
 const schemas: Record<string, unknown> = {
   User: {
@@ -123,6 +124,56 @@ describe('Minimizer (responses)', () => {
     const loop = { one: 1, two: 2, three: 3 };
     m.minimize(at('Loop1'), loop, 'remove');
     expect(loop).toEqual({ one: 1, two: 2 });
+  });
+
+  it('plans that depend on the object are kept by the choices they made, and give what building them anew gives', () => {
+    // A polymorphic list makes a few plans, not one per element: a shared Minimizer replays the discriminator and
+    // branch choices; a fresh one per object builds the plan. Both must agree on every random object.
+    const poly: Record<string, unknown> = {
+      ...schemas,
+      Pet: {
+        oneOf: [{ $ref: '#/components/schemas/Cat' }, { $ref: '#/components/schemas/Dog' }, { $ref: '#/components/schemas/Either' }],
+        discriminator: { propertyName: 'kind', mapping: { cat: '#/components/schemas/Cat', dog: 'Dog', either: '#/components/schemas/Either' } },
+      },
+      Cat: { type: 'object', required: ['kind'], properties: { kind: { type: 'string' }, lives: { type: 'integer' }, shape: { $ref: '#/components/schemas/Shape' } } },
+      Dog: { allOf: [{ $ref: '#/components/schemas/Named' }, { type: 'object', properties: { kind: { type: 'string' }, bark: { type: 'string' }, pal: { $ref: '#/components/schemas/Pet' } } }] },
+      Any: { anyOf: [{ $ref: '#/components/schemas/Either' }, { type: 'object', required: ['c'], properties: { c: { $ref: '#/components/schemas/Pet' } } }] },
+    };
+    const polyDoc = { openapi: '3.1.0', components: { schemas: poly } };
+    const next = mulberry32(7);
+    const pick = <T,>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
+    const NAMES = ['kind', 'lives', 'shape', 'name', 'bark', 'pal', 'a', 'a2', 'b', 'c', 'type', 'r', 'side', 'junk', 'password'];
+    const KINDS = ['cat', 'dog', 'either', 'Cat', 'Dog', 'bird', 7, null];
+    const object = (depth: number): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      for (let i = Math.floor(next() * 6); i > 0; i--) {
+        const name = pick(NAMES);
+        out[name] = name === 'kind' ? pick(KINDS) : name === 'type' ? pick(['round', 'Square', 'Circle', 'x']) : depth < 3 && next() < 0.4 ? object(depth + 1) : 'v';
+      }
+      return out;
+    };
+    const shared = new Minimizer(polyDoc, '3.1');
+    // One SchemaAt per root, as a compiled contract holds them: the shared Minimizer's plans are found by identity.
+    const roots = new Map(['Pet', 'Any', 'Shape', 'Either'].map((name) => [name, at(name)]));
+    let replayed = 0;
+    for (let i = 0; i < 3000; i++) {
+      const root = pick([...roots.keys()]);
+      const value = object(0);
+      const text = JSON.stringify(value);
+      const fresh = new Minimizer(polyDoc, '3.1').minimize(at(root), JSON.parse(text), 'reject');
+      const before = shared.plansBuilt;
+      const warm = shared.minimize(roots.get(root)!, JSON.parse(text), 'reject');
+      if (shared.plansBuilt === before) replayed++;
+      expect([warm.removed, [...warm.undeclared].sort()], `${root} ${text}`).toEqual([fresh.removed, [...fresh.undeclared].sort()]);
+      const a = JSON.parse(text);
+      const b = JSON.parse(text);
+      new Minimizer(polyDoc, '3.1').minimize(at(root), a, 'remove');
+      shared.minimize(roots.get(root)!, b, 'remove');
+      expect(b, `${root} ${text}`).toEqual(a);
+    }
+    // Most objects were answered from kept plans, and only a few plans were ever built.
+    expect(replayed).toBeGreaterThan(2500);
+    expect(shared.plansBuilt).toBeLessThan(300);
   });
 
   it('without a schema nothing is declared', () => {

@@ -76,6 +76,15 @@ export class Minimizer {
   /** Schema lists whose plan depends on the object (oneOf/anyOf, discriminator): `staticPlan` has none for them. */
   readonly #dynamicLists = new WeakSet<readonly Located[]>();
   readonly #discriminators: Discriminators;
+  /**
+   * Plans that depend on the object, by the choices they depend on (see PlanChoices): a polymorphic list of 1,000
+   * pets makes two plans, not 1,000 (building one costs microseconds; choosing costs a property read).
+   */
+  readonly #choicesByList = new WeakMap<readonly Located[], PlanChoices>();
+  /** One Choice per discriminator or oneOf/anyOf in the document (by kind and pointer), so the tries can compare them. */
+  readonly #choiceAt = new Map<string, Choice>();
+
+  #plansBuilt = 0;
 
   constructor(document: Readonly<Record<string, unknown>>, version: OpenApiVersion) {
     this.#doc = document;
@@ -107,6 +116,11 @@ export class Minimizer {
     }
     this.#walk(value, this.rootOf(schema), [], state);
     return state;
+  }
+
+  /** Plans built so far (not found among those kept): tests read it to see that kept plans are used. */
+  get plansBuilt(): number {
+    return this.#plansBuilt;
   }
 
   /** The schema list a walk starts from (one per schema, so the plans cached by list identity hit). */
@@ -237,6 +251,17 @@ export class Minimizer {
       this.#plansByList.set(schemas, cached);
       return cached;
     }
+    const choices = this.#choicesByList.get(schemas);
+    const chosen = choices?.find(value);
+    if (chosen !== undefined) return chosen;
+    // The choices this plan depends on, in the order the collection below meets them, and what this object chose.
+    const trail: Array<Choice | string> = [];
+    const decide = (choice: Choice): string => {
+      const outcome = choice.outcome(value);
+      trail.push(choice, outcome);
+      return outcome;
+    };
+    this.#plansBuilt++;
     const declared = new Map<string, Located[]>();
     const writeOnly = new Set<string>();
     const additional: Located[] = [];
@@ -278,19 +303,20 @@ export class Minimizer {
         }
       }
       if (Array.isArray(schema.allOf)) schema.allOf.forEach((sub, i) => collect(sub, joinPointer(at, 'allOf', i), depth + 1));
-      const target = this.#discriminated(schema, at, value);
-      if (target !== undefined) {
+      const discriminator = this.#discriminatorChoice(schema, at);
+      if (discriminator !== undefined) {
         dynamic = true;
-        if (target !== null) collect(getAt(this.#doc, target), target, depth + 1);
+        const target = decide(discriminator);
+        // The value names no mapped schema: nothing beyond the base is declared.
+        if (target !== NO_TARGET) collect(getAt(this.#doc, target), target, depth + 1);
         return;
       }
       for (const keyword of ['oneOf', 'anyOf'] as const) {
         const branches = schema[keyword];
         if (!Array.isArray(branches) || branches.length === 0) continue;
         dynamic = true;
-        const located = branches.map((sub, i) => resolveSchema(this.#doc, sub, joinPointer(at, keyword, i)));
-        const applicable = located.filter((b) => isObject(b.value) && requiredPresent(b.value, value));
-        for (const b of applicable.length > 0 ? applicable : located) collect(b.value, b.pointer, depth + 1);
+        const choice = this.#branchChoice(branches, at, keyword);
+        for (const b of choice.branchesFor(decide(choice))) collect(b.value, b.pointer, depth + 1);
       }
     };
     for (const s of schemas) collect(s.value, s.pointer, 0);
@@ -300,19 +326,68 @@ export class Minimizer {
     if (!dynamic) {
       this.#plans.set(key, plan);
       this.#plansByList.set(schemas, plan);
+    } else {
+      let tree = choices;
+      if (tree === undefined) this.#choicesByList.set(schemas, (tree = new PlanChoices()));
+      tree.add(trail, plan);
     }
     return plan;
   }
 
   /**
-   * The schema a discriminator selects for this value: a pointer, null when the value names no mapped schema
-   * (nothing beyond the base is declared then), undefined when the schema has no usable discriminator.
+   * The choice a discriminator makes (OpenAPI 3 §4.8.25): the pointer of the schema the object's tag selects,
+   * NO_TARGET when it names no mapped schema; undefined when the schema has no usable discriminator.
    */
-  #discriminated(schema: Record<string, unknown>, pointer: string, value: Record<string, unknown>): string | null | undefined {
-    const info = this.#discriminators.resolve(schema, pointer);
-    if (!info || info.targets.size === 0) return undefined;
-    const tag = value[info.property];
-    return typeof tag === 'string' ? (info.targets.get(tag) ?? null) : null;
+  #discriminatorChoice(schema: Record<string, unknown>, pointer: string): Choice | undefined {
+    const id = `d${pointer}`;
+    let choice = this.#choiceAt.get(id);
+    if (choice === undefined) {
+      const info = this.#discriminators.resolve(schema, pointer);
+      if (!info || info.targets.size === 0) return undefined;
+      const { property, targets } = info;
+      choice = {
+        outcome: (value) => {
+          const tag = value[property];
+          return typeof tag === 'string' ? (targets.get(tag) ?? NO_TARGET) : NO_TARGET;
+        },
+        branchesFor: () => [],
+      };
+      this.#choiceAt.set(id, choice);
+    }
+    return choice;
+  }
+
+  /**
+   * The choice `oneOf`/`anyOf` branches make without a discriminator: every branch whose `required` properties the
+   * object has (every branch when none applies); the outcome lists the applicable indexes.
+   */
+  #branchChoice(branches: readonly unknown[], pointer: string, keyword: 'oneOf' | 'anyOf'): Choice {
+    const id = `${keyword === 'oneOf' ? 'o' : 'a'}${pointer}`;
+    let choice = this.#choiceAt.get(id);
+    if (choice === undefined) {
+      const located = branches.map((sub, i) => resolveSchema(this.#doc, sub, joinPointer(pointer, keyword, i)));
+      const byOutcome = new Map<string, readonly Located[]>();
+      choice = {
+        outcome: (value) => {
+          let outcome = '';
+          for (let i = 0; i < located.length; i++) {
+            const b = located[i]!.value;
+            if (isObject(b) && requiredPresent(b, value)) outcome += `${i},`;
+          }
+          return outcome;
+        },
+        branchesFor: (outcome) => {
+          let list = byOutcome.get(outcome);
+          if (list === undefined) {
+            list = outcome === '' ? located : outcome.split(',').filter((i) => i !== '').map((i) => located[Number(i)]!);
+            byOutcome.set(outcome, list);
+          }
+          return list;
+        },
+      };
+      this.#choiceAt.set(id, choice);
+    }
+    return choice;
   }
 
   /** What an array schema (a union) declares for its elements; cached per schema set. */
@@ -390,6 +465,67 @@ export interface Items {
 }
 
 const NOTHING_DIRTY: ReadonlySet<object> = new Set();
+/** Something a plan depends on in the object: `outcome` reads it; `branchesFor` maps a branch outcome to its schemas. */
+interface Choice {
+  outcome(value: Record<string, unknown>): string;
+  branchesFor(outcome: string): readonly Located[];
+}
+
+interface ChoiceNode {
+  /** The choice met next, or the plan when every choice on the way is made. */
+  choice: Choice | undefined;
+  plan: Plan | undefined;
+  readonly next: Map<string, ChoiceNode>;
+}
+
+/**
+ * The plans of one schema list that depend on the object, as a trie of the choices they were built from. Building a
+ * plan is deterministic given the outcome of each choice it meets, and which choice comes next depends only on the
+ * outcomes before it: so replaying the choices against another object and reaching a plan gives exactly the plan
+ * building would give. Bounded: past MAX_CHOICE_NODES (hostile answers could combine branches endlessly) plans are
+ * built and not kept.
+ */
+class PlanChoices {
+  readonly #root: ChoiceNode = { choice: undefined, plan: undefined, next: new Map() };
+  #nodes = 1;
+
+  find(value: Record<string, unknown>): Plan | undefined {
+    let node: ChoiceNode | undefined = this.#root;
+    while (node.plan === undefined) {
+      const choice: Choice | undefined = node.choice;
+      if (choice === undefined) return undefined;
+      node = node.next.get(choice.outcome(value));
+      if (node === undefined) return undefined;
+    }
+    return node.plan;
+  }
+
+  /** `trail`: choice, outcome, choice, outcome... as met while building `plan`. */
+  add(trail: ReadonlyArray<Choice | string>, plan: Plan): void {
+    let node = this.#root;
+    for (let i = 0; i < trail.length; i += 2) {
+      const choice = trail[i] as Choice;
+      const outcome = trail[i + 1] as string;
+      // The same path always meets the same choice next (see above); a mismatch would be a bug: keep nothing.
+      if (node.choice !== undefined && node.choice !== choice) return;
+      let next = node.next.get(outcome);
+      if (next === undefined) {
+        if (this.#nodes >= MAX_CHOICE_NODES) return;
+        node.choice = choice;
+        next = { choice: undefined, plan: undefined, next: new Map() };
+        node.next.set(outcome, next);
+        this.#nodes++;
+      }
+      node = next;
+    }
+    node.plan = plan;
+  }
+}
+
+const MAX_CHOICE_NODES = 1024;
+/** A discriminator's outcome when the tag selects nothing (a JSON pointer is '' or starts with '/'). */
+const NO_TARGET = '#';
+
 const NO_MEMBERS: Record<string, unknown> = Object.freeze(Object.create(null) as Record<string, unknown>);
 
 /**

@@ -160,8 +160,22 @@ export class Discriminators {
     this.#version = version;
   }
 
+  /**
+   * Answers by schema object, for the pointer it was asked with: the response minimizer asks for every object of a
+   * polymorphic answer (a list of 1,000 pets: 1,000 times the same schema), and the answer never changes.
+   */
+  readonly #resolved = new WeakMap<object, { readonly pointer: string; readonly info: DiscriminatorInfo | undefined }>();
+
   /** The discriminator of `schema` (which sits at `pointer`), or undefined when it has none usable. */
   resolve(schema: Record<string, unknown>, pointer: string): DiscriminatorInfo | undefined {
+    const known = this.#resolved.get(schema);
+    if (known !== undefined && known.pointer === pointer) return known.info;
+    const info = this.#resolve(schema, pointer);
+    this.#resolved.set(schema, { pointer, info });
+    return info;
+  }
+
+  #resolve(schema: Record<string, unknown>, pointer: string): DiscriminatorInfo | undefined {
     const d = schema.discriminator;
     if (this.#version === '2.0' || !isObject(d) || typeof d.propertyName !== 'string') return undefined;
     const targets = new Map<string, string>();
