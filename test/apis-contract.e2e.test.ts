@@ -9,6 +9,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigObject } from '../src/config/load.ts';
+import { deprecationAnswer } from '../src/gateway/versions.ts';
 import { startRecordingUpstream, startTestGateway, tempDir, withoutCorrelationIds, type RecordingUpstream, type TestGateway } from './helpers.ts';
 
 const SPEC = fileURLToPath(new URL('./fixtures/apis/orders.yaml', import.meta.url));
@@ -87,6 +88,36 @@ describe('apis config errors from the document', () => {
     const result = loadConfigObject({ ...base, apis: [{ id: 'orders', upstream: 'http://127.0.0.1:1', openapi: spec, defaults: { public: true } }] });
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.errors).toContain('apis[0].openapi: DELETE /orders/{id} is deprecated: give it x-deprecation-date (RFC 9745 needs a date), or a route of this API with deprecation:');
+  });
+
+  // The document's x-deprecation-link goes into a Link header: it once went in as written, so a line break or a
+  // non-Latin-1 character made the first call crash the gateway (Node refuses the header value) and `>` added
+  // relations of the author's choosing. Now: an absolute http(s) URL, serialised by the URL parser, or a config error.
+  it.each([
+    ['javascript:alert(document.domain)', undefined],
+    ['https://x.example/a>; rel="alternate", <https://evil.example/', undefined],
+    ['https://x.example/a>;rel="alternate",<https://evil.example/', '<https://x.example/a%3E;rel=%22alternate%22,%3Chttps://evil.example/>; rel="deprecation"'],
+    ['https://x.example/\r\nSet-Cookie: a=1', undefined],
+    ['https://x.example/\u2028', undefined],
+    [' https://x.example/', undefined],
+    ['https://例え.jp/移行', '<https://xn--r8jz45g.jp/%E7%A7%BB%E8%A1%8C>; rel="deprecation"'],
+    ['/relative/notes', undefined],
+    ['https://', undefined],
+    [42, undefined],
+    ['https://docs.example.com', '<https://docs.example.com/>; rel="deprecation"'],
+  ] as const)('x-deprecation-link %j: a safe Link header or a config error naming the route', (link, header) => {
+    const dir = tempDir();
+    const spec = join(dir, 'orders.yaml');
+    writeFileSync(spec, readFileSync(SPEC, 'utf8').replace('x-deprecation-link: https://docs.example.com/orders-delete', `x-deprecation-link: ${JSON.stringify(link)}`));
+    const result = loadConfigObject({ ...base, apis: [{ id: 'orders', upstream: 'http://127.0.0.1:1', openapi: spec, defaults: { public: true } }] });
+    if (header === undefined) {
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.errors.some((e) => /deleteOrder|orders\/\{id\}|routes\[/.test(e) && e.includes('.link: not an absolute http or https URL'))).toBe(true);
+      return;
+    }
+    if (!result.ok) throw new Error(result.errors.join('\n'));
+    const deprecation = result.config.routes.find((r) => r.id === 'orders.deleteOrder')!.api!.deprecation!;
+    expect(deprecationAnswer(deprecation).headers).toContain(`${header}; type="text/html", ${header!.replace('rel="deprecation"', 'rel="sunset"')}; type="text/html"`);
   });
 
   it('refuses operations left without authentication, naming each one', () => {

@@ -183,10 +183,32 @@ function epoch(text: string): number {
   return Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
 }
 
+/**
+ * The migration link as it goes into `Link: <...>; rel="deprecation"` (RFC 9745 §3, RFC 8288 §3): an absolute http or
+ * https URL, serialised by the WHATWG URL parser, which percent-encodes what may not stand inside `<...>` (`<`, `>`,
+ * `"`, spaces, non-ASCII) and writes an IDN host in punycode, so the header value is always valid ASCII. Text the
+ * parser would silently repair (spaces around it, tabs or line breaks inside) is refused instead: the link comes from
+ * the config or, for `apis`, from the document's `x-deprecation-link`, which the config schema never sees.
+ */
+export function migrationLink(text: unknown): string | undefined {
+  if (typeof text !== 'string' || text.length > 2048 || /[\s\p{Cc}]/u.test(text)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : undefined;
+}
+
 function deprecationOf(raw: Record<string, unknown>, source: string, errors: string[]): Deprecation | undefined {
   const deprecated = raw.deprecated as string | undefined;
   const sunset = raw.sunset as string | undefined;
-  const link = raw.link as string | undefined;
+  const rawLink = raw.link as unknown;
+  const link = rawLink === undefined ? undefined : migrationLink(rawLink);
+  if (rawLink !== undefined && link === undefined) {
+    errors.push(`${source}.link: not an absolute http or https URL without spaces or control characters`);
+  }
   const brownouts = (raw.brownouts as Array<{ from: string; for: string | number }> | undefined) ?? [];
   if (deprecated === undefined) {
     if (sunset !== undefined || brownouts.length > 0) errors.push(`${source}: a sunset or brownouts need a deprecation date (deprecated:)`);
@@ -390,13 +412,14 @@ function operationsOf(file: string, path: string, errors: string[]): GeneratedOp
     const deprecated = raw.deprecated === true;
     const date = typeof raw['x-deprecation-date'] === 'string' ? raw['x-deprecation-date'] : undefined;
     const sunset = typeof raw['x-sunset-date'] === 'string' ? raw['x-sunset-date'] : undefined;
-    const link = typeof raw['x-deprecation-link'] === 'string' ? raw['x-deprecation-link'] : undefined;
+    // Whatever the document holds: deprecationOf refuses what is not a usable link (naming the route it became).
+    const link: unknown = raw['x-deprecation-link'];
     out.push({
       id,
       method: operation.method.toUpperCase(),
       path: operation.path,
       routePath,
-      deprecation: deprecated && date !== undefined ? { deprecated: date, ...(sunset ? { sunset } : {}), ...(link ? { link } : {}) } : undefined,
+      deprecation: deprecated && date !== undefined ? { deprecated: date, ...(sunset ? { sunset } : {}), ...(link !== undefined ? { link } : {}) } : undefined,
       deprecatedWithoutDate: deprecated && date === undefined,
     });
   }
