@@ -2,7 +2,7 @@
  * Writing answers: problems (RFC 9457), the gateway's own direct replies, and the header hygiene every response
  * gets (hop-by-hop headers dropped per RFC 9110 §7.6.1, banner headers that fingerprint the upstream removed).
  */
-import type { ServerResponse } from 'node:http';
+import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
 import type { Respond } from '../policies/types.ts';
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../errors/catalogue.ts';
 
@@ -84,7 +84,44 @@ export function writeHead(res: ServerResponse, status: number, base: string[], e
     }
   }
   base.push('x-request-id', requestId);
-  res.writeHead(status, base);
+  try {
+    res.writeHead(status, base);
+  } catch (error) {
+    // Node refuses a name that is not a token or a value with CR, LF, NUL or a character beyond Latin-1 (RFC 9110
+    // §5.1, §5.5). Upstream headers are parsed by llhttp and config values are checked at load, so this is a value
+    // that slipped through. Thrown here, inside undici's callbacks, it would end the process and every request in
+    // flight: the headers Node refuses are dropped, the answer goes out, and the names are reported.
+    const kept: string[] = [];
+    const refused: string[] = [];
+    for (let i = 0; i < base.length; i += 2) {
+      if (acceptableHeader(base[i]!, base[i + 1]!)) kept.push(base[i]!, base[i + 1]!);
+      else refused.push(base[i]!);
+    }
+    if (refused.length === 0) throw error;
+    res.writeHead(status, kept);
+    reportRefusedHeaders(refused, requestId);
+  }
+}
+
+function acceptableHeader(name: string, value: string): boolean {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type RefusedHeadersReporter = (names: readonly string[], requestId: string) => void;
+
+let reportRefusedHeaders: RefusedHeadersReporter = (names, requestId) => {
+  console.error(JSON.stringify({ level: 'error', reqId: requestId, headers: names, msg: 'response headers Node refuses were dropped' }));
+};
+
+/** Where writeHead reports headers it had to drop (the gateway sets its logger; names only, never values). */
+export function setRefusedHeadersReporter(reporter: RefusedHeadersReporter): void {
+  reportRefusedHeaders = reporter;
 }
 
 function indexOfHeader(list: string[], name: string): number {

@@ -37,7 +37,7 @@ import { AlertDispatcher } from '../alerts/dispatcher.ts';
 import { resolveAlertDestination, type AlertDestinationConfig } from '../alerts/schema.ts';
 import { AUTHORIZED_OBJECT_KEY } from '../policies/authorize/index.ts';
 import { deprecationAnswer, deprecationRefusal, requestedVersion, unknownPathVersion, versionProblem } from './versions.ts';
-import { BANNER_HEADERS, HOP_BY_HOP, answerOutcome, sendDirect, sendProblem } from './respond.ts';
+import { BANNER_HEADERS, HOP_BY_HOP, answerOutcome, sendDirect, sendProblem, setRefusedHeadersReporter } from './respond.ts';
 import { normalizeAddress, resolveClientAddress } from './addresses.ts';
 import { NOT_RESPONSIBLE, type Outcome, type Respond } from '../policies/types.ts';
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../errors/catalogue.ts';
@@ -139,6 +139,7 @@ export class Gateway {
     this.#configFile = configFile;
     this.#accessLogEnabled = runtime.config.accessLog.enabled;
     this.#debug = logger.isLevelEnabled('debug');
+    setRefusedHeadersReporter((names, requestId) => logger.error({ reqId: requestId, headers: names }, 'response headers Node refuses were dropped'));
   }
 
   /** Builds the runtime, binds every listener and returns once they accept connections. */
