@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson } from './canonical-json.ts';
 import { createPrivacy } from './privacy.ts';
 import { MAX_DETAIL_DEPTH, MAX_DETAIL_MEMBERS, MAX_DETAIL_STRING, REDACTED, redactDetails, ruleFor } from './redact.ts';
+import { mulberry32 } from '../detect/traces.ts';
 
 const privacy = createPrivacy({ key: randomBytes(32) });
 
@@ -90,6 +91,44 @@ describe('redactDetails', () => {
     expect(out.seen).toBe(REDACTED);
     expect(out.note).toBe(`login by ${privacy.pseudonym('bob@example.com')} from app`);
     expect(out.uri).toBe('https://x.test/?a=1');
+  });
+
+  it('finds JWT-like text exactly where the regex it replaced does, in linear time', () => {
+    const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/;
+    const rows = [
+      'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl',
+      'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.',
+      'token=eyJabcd.efgh.',
+      'eyJabc.efgh.',
+      'eyJabcd.efg.',
+      'eyJabcd.efgh',
+      'xeyJabcd.efgh.ijk',
+      'eyJeyJabcd.efgh.',
+      'eyJab.eyJabcd.efgh.',
+      'eyJabcd.eyJ1.efgh.',
+      'eyJabcd..efgh.',
+      'a eyJ b eyJaaaa.bbbb. c',
+      'eyJaaaa-eyJbbbb.cccc_.',
+      'EYJaaaa.bbbb.',
+      'eyJ\u00e9aaaa.bbbb.',
+    ];
+    // And random strings over the characters that matter.
+    const next = mulberry32(99);
+    const alphabet = ['e', 'y', 'J', 'eyJ', 'a', '-', '_', '.', ' ', '0'];
+    for (let i = 0; i < 3000; i++) rows.push(Array.from({ length: 2 + Math.floor(next() * 30) }, () => alphabet[Math.floor(next() * alphabet.length)]).join(''));
+    for (const text of rows) expect(redactDetails({ note: text }, privacy).note === REDACTED, text).toBe(JWT_LIKE.test(text));
+    // The shape that made the regex quadratic (1.5 s at 64 KB), at 1 MB, and a token behind it.
+    const run = 'eyJaa-'.repeat(200_000);
+    expect(redactDetails({ iss: run }, privacy).iss).not.toBe(REDACTED);
+    expect(redactDetails({ iss: `${run} eyJhbGci.eyJzdWIi.sig` }, privacy).iss).toBe(REDACTED);
+  });
+
+  it('takes pseudonyms of long values at bounded cost (NFKC of the first 4,096 characters only)', () => {
+    const long = 'a\u0301'.repeat(100_000);
+    const a = redactDetails({ user: long }, privacy).user;
+    expect(a).toMatch(/^p:[0-9a-f]{32}$/);
+    expect(redactDetails({ user: long }, privacy).user).toBe(a);
+    expect(a).toBe(privacy.pseudonym(long.slice(0, 4096).normalize('NFKC').toLowerCase()));
   });
 
   it('never throws and always returns canonicalisable output, whatever comes in', () => {

@@ -45,7 +45,38 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** `BruteForceGuard.userRef`: 16 hex digits of a keyed hash, already a pseudonym. */
 const USER_REF = /^[0-9a-f]{16}$/;
 /** Three base64url segments starting with `eyJ` (`{"`): a JWS/JWE compact serialisation (RFC 7515 §7.1). */
-const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/;
+/**
+ * Whether `text` holds a JWT-like run: `eyJ` + 4 or more base64url characters, `.`, 4 or more, `.` (what
+ * /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./ finds). Written out because that regex is quadratic: each `eyJ` of a
+ * long base64url run scans to the run's end (`eyJaa-` repeated over 64 KB, an introspection answer's `iss`: 1.5 s).
+ * Every `eyJ` inside one run ends where the first one does, with a shorter first part, so one look per run decides
+ * for all of them.
+ */
+function hasJwtLike(text: string): boolean {
+  let from = 0;
+  for (;;) {
+    const at = text.indexOf('eyJ', from);
+    if (at < 0) return false;
+    const first = base64urlRunEnd(text, at + 3);
+    if (first - (at + 3) >= 4 && text.charCodeAt(first) === 0x2e /* . */) {
+      const second = base64urlRunEnd(text, first + 1);
+      if (second - (first + 1) >= 4 && text.charCodeAt(second) === 0x2e) return true;
+    }
+    from = first;
+  }
+}
+
+function base64urlRunEnd(text: string, at: number): number {
+  for (;;) {
+    const c = text.charCodeAt(at);
+    // A-Z a-z 0-9 - _
+    if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f) at++;
+    else return at;
+  }
+}
+
+/** Longest text a pseudonym is taken of: NFKC costs more than linear on long runs of combining marks. */
+const MAX_PSEUDONYM_INPUT = 4096;
 const HTTP_CREDENTIAL = /^\s*(?:bearer|basic|digest|dpop|negotiate|token)\s+\S/i;
 // Letters and digits of any script (RFC 6531 internationalised addresses): an ASCII-only class would pseudonymise
 // `Zoë.Q@example.org` as `.Q@example.org` and leave `Zoë` in clear.
@@ -73,7 +104,7 @@ export function ruleFor(name: string): DetailRule {
 }
 
 function cleanString(value: string, privacy: Privacy): string {
-  if (HTTP_CREDENTIAL.test(value) || JWT_LIKE.test(value)) return REDACTED;
+  if (HTTP_CREDENTIAL.test(value) || hasJwtLike(value)) return REDACTED;
   let text = value.length > MAX_DETAIL_STRING ? `${value.slice(0, MAX_DETAIL_STRING)}…[+${value.length - MAX_DETAIL_STRING}]` : value;
   text = text.replace(LONE_SURROGATE, '\uFFFD');
   return text.includes('@') ? text.replace(EMAIL, (match) => privacy.pseudonym(match.toLowerCase())) : text;
@@ -84,7 +115,9 @@ function pseudonymOf(name: string, value: unknown, privacy: Privacy): unknown {
   if (typeof value !== 'string' && typeof value !== 'number') return REDACTED;
   const text = String(value);
   if (normalisedName(name) === 'user' && USER_REF.test(text)) return text;
-  return privacy.pseudonym(text.normalize('NFKC').toLowerCase());
+  // Privacy.pseudonym hashes at most its first 1,024 characters anyway; NFKC of the rest was work for nothing.
+  const bounded = text.length > MAX_PSEUDONYM_INPUT ? text.slice(0, MAX_PSEUDONYM_INPUT) : text;
+  return privacy.pseudonym(bounded.normalize('NFKC').toLowerCase());
 }
 
 function clean(value: unknown, depth: number, privacy: Privacy): unknown {
