@@ -13,7 +13,9 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { exitCodeFor, runScan, ScanUsageError, type FailOn } from '../scan/run.ts';
+import type { ScanReport } from '../scan/model.ts';
 import { FORMATS, planError, writeReports, type ReportFormat } from '../scan/report/index.ts';
+import { printable } from '../scan/report/terminal.ts';
 
 interface ScanCliOptions {
   spec: string[];
@@ -131,19 +133,29 @@ async function scanAction(options: ScanCliOptions): Promise<number> {
       writeFileSync(file, baselineFor(outcome.report, new Date()));
       process.stderr.write(`rampart scan: wrote baseline ${file} (${outcome.report.findings.length + outcome.report.suppressed.length} entries: fill in the reasons)\n`);
     }
-    for (const spec of outcome.report.findings.filter((f) => f.rule.id === 'spec.invalid')) {
-      process.stderr.write(`rampart scan: ${spec.locations[0]?.kind === 'spec' ? spec.locations[0].file : 'spec'}: cannot be audited: ${spec.message}\n`);
-    }
+    for (const line of unauditableSpecLines(outcome.report)) process.stderr.write(`${line}\n`);
     const code = exitCodeFor(outcome, options.failOn);
     // A partial scan never passes: what was not probed may hold the findings.
     if (code === 0 && outcome.report.partial) return 2;
     return code;
   } catch (error) {
-    process.stderr.write(`rampart scan: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}\n`);
+    // An error may quote the spec, the baseline or the target's answer: escaped like the reports.
+    process.stderr.write(`rampart scan: ${printable(error instanceof Error ? error.message.split('\n')[0]! : String(error))}\n`);
     return 2;
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/**
+ * One stderr line per spec the loader refused (`spec.invalid`). The message quotes the document (a security scheme,
+ * schema or path name of its author's choosing): it goes through the terminal report's `printable`, so escape
+ * sequences, bidi and line-separator characters in it are shown (`\u001b`), never run by the operator's terminal.
+ */
+export function unauditableSpecLines(report: Pick<ScanReport, 'findings'>): string[] {
+  return report.findings
+    .filter((f) => f.rule.id === 'spec.invalid')
+    .map((spec) => `rampart scan: ${printable(`${spec.locations[0]?.kind === 'spec' ? spec.locations[0].file : 'spec'}: cannot be audited: ${spec.message}`)}`);
 }
 
 /** A progress bar on a terminal; in CI (no TTY) a plain line at every tenth of the way. */
@@ -155,13 +167,14 @@ function progressPrinter(): (done: number, total: number | undefined, message?: 
       const width = 30;
       const ratio = total ? Math.min(1, done / total) : 0;
       const bar = total ? `[${'#'.repeat(Math.round(ratio * width)).padEnd(width, '.')}] ${done}/${total}` : `${done}`;
-      process.stderr.write(`\r${bar} ${(message ?? '').slice(0, 60).padEnd(60)}`);
+      // The phase names an operation of the spec (`injection: GET /{path}`): escaped like the reports.
+      process.stderr.write(`\r${bar} ${printable(message ?? '').slice(0, 60).padEnd(60)}`);
       if (total && done >= total) process.stderr.write('\n');
       return;
     }
     const decile = total ? Math.floor((done / total) * 10) : Math.floor(done / 100);
     if (decile === lastDecile) return;
     lastDecile = decile;
-    process.stderr.write(`rampart scan: ${done}${total ? `/${total}` : ''} requests${message ? `: ${message}` : ''}\n`);
+    process.stderr.write(`rampart scan: ${done}${total ? `/${total}` : ''} requests${message ? `: ${printable(message)}` : ''}\n`);
   };
 }

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { formatStoredTime } from '../audit/stored-time.ts';
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts';
+import { printable } from '../scan/report/terminal.ts';
 import { openConfiguredStores, type WarningSink } from '../storage/configured.ts';
 import type { DamagedRecordHandler, StoreCorruptError, Stores } from '../storage/ports.ts';
 
@@ -72,9 +73,18 @@ export function reportDamaged(errors: readonly StoreCorruptError[], err: (line: 
   if (errors.length > 0) process.exitCode = 1;
 }
 
+/**
+ * The lines `printConfigErrors` prints. Config errors quote the config and the OpenAPI documents it loads (names of
+ * routes, security schemes, operations): each goes through the scan report's `printable` so that a document's author
+ * cannot clear the operator's screen, retitle the window or print a fake result (one line per error, controls,
+ * bidi and line-separator characters shown as `\u001b`).
+ */
+export function configErrorLines(file: string, errors: readonly string[]): string[] {
+  return [`${printable(file)}: ${errors.length} error${errors.length === 1 ? '' : 's'}`, ...errors.map((error) => `  ${printable(error)}`)];
+}
+
 export function printConfigErrors(file: string, errors: readonly string[]): void {
-  console.error(`${file}: ${errors.length} error${errors.length === 1 ? '' : 's'}`);
-  for (const error of errors) console.error(`  ${error}`);
+  for (const line of configErrorLines(file, errors)) console.error(line);
 }
 
 /** Runs an action: usage errors exit 2, other failures exit 1, both as one line on stderr, never a stack. */

@@ -77,23 +77,35 @@ export function renderTerminal(report: ScanReport, options: TerminalOptions = {}
   if (report.suppressed.length > 0) {
     lines.push('');
     lines.push(`Accepted by the baseline (${report.suppressed.length}):`);
-    for (const s of report.suppressed.slice(0, 20)) lines.push(`  ${s.finding.rule.id} ${s.finding.fingerprint} until ${s.expires}: ${s.reason}`);
+    // The reason is the baseline file's text (often from a pull request): escaped like the findings.
+    for (const s of report.suppressed.slice(0, 20)) lines.push(`  ${s.finding.rule.id} ${s.finding.fingerprint} until ${s.expires}: ${printable(s.reason)}`);
     if (report.suppressed.length > 20) lines.push(`  … and ${report.suppressed.length - 20} more`);
   }
-  for (const note of report.notes ?? []) lines.push(paint('dim', `note: ${note}`));
+  // Notes quote error messages, baseline entries and what the spec or target said: escaped like the findings.
+  for (const note of report.notes ?? []) lines.push(paint('dim', `note: ${printable(note)}`));
   return lines.join('\n') + '\n';
 }
 
-/** C0 and C1 control characters (and DEL), shown as `\u001b` instead of being sent to the terminal. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+/**
+ * What must not reach a terminal as it is: C0 and C1 control characters and DEL (`\p{Cc}`: ESC starts escape
+ * sequences, BEL ends OSC ones, CR and BS rewrite the line, U+009B is a one-character CSI), format characters
+ * (`\p{Cf}`: bidi embeddings, overrides and isolates U+202A-U+202E and U+2066-U+2069 that reorder what is shown,
+ * zero-width characters, tag characters) and the line and paragraph separators U+2028 and U+2029.
+ */
+const UNSAFE_IN_TERMINAL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
 
 /**
- * Finding messages and locations quote what the target answered (JSON field names, cookie names, paths): a hostile
- * target must not get its escape sequences (clear screen, retitle the window, hide text) run by the user's terminal.
+ * Text for one terminal line, with every unsafe character (above) shown as `\u001b` (`\u{e0041}` beyond the BMP)
+ * instead of being sent to the terminal. Finding messages and locations quote what the target answered (JSON field
+ * names, cookie names, paths) and what a spec says (schema and security scheme names): neither a hostile target nor
+ * a document's author must get escape sequences (clear screen, retitle the window, hide text, print fake results)
+ * run by the user's terminal. The CLI prints spec problems and config errors through it too.
  */
-function printable(text: string): string {
-  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export function printable(text: string): string {
+  return text.replace(UNSAFE_IN_TERMINAL, (c) => {
+    const code = c.codePointAt(0)!;
+    return code <= 0xffff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
+  });
 }
 
 function renderFinding(finding: Finding, shown: number, paint: (style: keyof typeof CODES, text: string) => string): string[] {
