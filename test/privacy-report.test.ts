@@ -195,8 +195,8 @@ describe('record of processing', () => {
 
     const markdown = formatProcessingRecord(record);
     expect(markdown).toMatch(/^# Record of processing \(draft\)/);
-    expect(markdown).toContain('| GET /orders/{orderId} | response 200 | customer.email | email |');
-    expect(markdown).toContain('| shop.order | GET /orders/{orderId} |');
+    expect(markdown).toContain('| GET /orders/\\{orderId\\} | response 200 | customer.email | email |');
+    expect(markdown).toContain('| shop.order | GET /orders/\\{orderId\\} |');
   });
 
   it('names a document that does not load, and escapes hostile text in Markdown', async () => {

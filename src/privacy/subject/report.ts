@@ -376,20 +376,42 @@ export async function buildProcessingRecord(config: GatewayConfig, options: Repo
   };
 }
 
-/** Markdown table cell: no line breaks, pipes escaped, HTML special characters escaped (the report may be rendered). */
-function cell(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;')).replace(/\|/g, '\\|').replace(/`/g, "'");
+// Control characters (C0, DEL, C1), format characters (bidi embeddings, overrides and isolates U+202A-U+202E and
+// U+2066-U+2069, zero-width and tag characters) and U+2028/U+2029: invisible or reordering in a rendered report.
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+// CommonMark backslash-escapable punctuation that starts an inline construct anywhere in a line: `\` (an escape of
+// its own), code spans, emphasis (`*`, `_`), GFM strikethrough (`~`), links and images (`[`, `]`, `(`, `)`, `!`),
+// table cells (`|`), GitHub math (`$`) and attribute/extension syntax of kramdown and Pandoc (`{`, `}`). `#`, `+`,
+// `-` and `.` only start a block at the start of a line: see LEADING_BLOCK_MARKER.
+const MARKDOWN_PUNCTUATION = /[\\`*_{}[\]()!~|$]/g;
+// A heading, list item or ordered list item marker at the start of the text (a finding is a list item's text).
+const LEADING_BLOCK_MARKER = /^(\s*)(?:([#+-])|(\d+)\.)/;
+
+/**
+ * Text for a Markdown table cell, heading or list item, from names of the config and the OpenAPI documents (`x-pii`
+ * property names, operationIds, paths): one line (line breaks become spaces); invisible characters shown as
+ * `\u{1b}`; Markdown punctuation backslash-escaped, so that the text renders as written and never as a link, an
+ * image (a tracking pixel), emphasis or a further cell; `&`, `<` and `>` as HTML entities (no raw HTML, no
+ * autolinks).
+ */
+export function markdownCell(text: string): string {
+  return text
+    .replace(/[\r\n]+/g, ' ')
+    .replace(INVISIBLE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`)
+    .replace(MARKDOWN_PUNCTUATION, (c) => `\\${c}`)
+    .replace(LEADING_BLOCK_MARKER, (_all, space: string, marker: string | undefined, digits: string | undefined) => `${space}${marker !== undefined ? `\\${marker}` : `${digits}\\.`}`)
+    .replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
 }
 
 export function formatProcessingRecord(record: ProcessingRecord): string {
   const lines: string[] = [];
   const table = (head: string[], rows: string[][]) => {
     lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-    for (const row of rows) lines.push(`| ${row.map(cell).join(' | ')} |`);
+    for (const row of rows) lines.push(`| ${row.map(markdownCell).join(' | ')} |`);
     lines.push('');
   };
   lines.push('# Record of processing (draft)', '');
-  lines.push(`Generated ${record.generatedAt} by \`rampart privacy report\` from ${cell(record.config)} (mode ${record.mode}).`);
+  lines.push(`Generated ${record.generatedAt} by \`rampart privacy report\` from ${markdownCell(record.config)} (mode ${record.mode}).`);
   lines.push('A draft for GDPR art. 30: it states what the gateway configuration and the API contracts show. It is not legal advice.', '');
   lines.push('## To be completed by the controller', '');
   for (const item of record.toComplete) lines.push(`- [ ] ${item}`);
@@ -408,7 +430,7 @@ export function formatProcessingRecord(record: ProcessingRecord): string {
   );
   for (const route of record.routes) {
     if (route.personalData.length === 0 && route.observed.length === 0) continue;
-    lines.push(`### ${cell(route.id)}`, '');
+    lines.push(`### ${markdownCell(route.id)}`, '');
     if (route.personalData.length > 0) {
       table(['operation', 'where', 'field', 'categories'], route.personalData.map((p) => [p.operation, p.location, p.field, p.categories.join(', ')]));
     }
@@ -423,7 +445,7 @@ export function formatProcessingRecord(record: ProcessingRecord): string {
   table(['measure', 'status', 'detail'], record.security.map((s) => [s.measure, s.status, s.detail]));
   if (record.findings.length > 0) {
     lines.push('## Findings', '');
-    for (const finding of record.findings) lines.push(`- ${cell(finding)}`);
+    for (const finding of record.findings) lines.push(`- ${markdownCell(finding)}`);
     lines.push('');
   }
   return lines.join('\n');
