@@ -113,7 +113,7 @@ describe('alertJson', () => {
 describe('alertSlack', () => {
   it('is {text, blocks} with a header, fields and context', () => {
     const slack = alertSlack(content(), keep) as { text: string; blocks: Array<{ type: string }> };
-    expect(slack.text).toBe('[HIGH] anomaly.brute-force: 4 events (+177 folded) (principal user:0123456789abcdef, address 203.0.113.9, route auth-login)');
+    expect(slack.text).toBe('[HIGH] anomaly.brute-force: 4 events (+177 folded) (principal `user:0123456789abcdef`, address `203.0.113.9`, route `auth-login`)');
     expect(slack.blocks.map((b) => b.type)).toEqual(['header', 'section', 'section', 'context']);
   });
 
@@ -123,6 +123,72 @@ describe('alertSlack', () => {
     expect(slack).not.toContain('<https://evil');
     expect(slack).not.toContain('<@U123>');
     expect(slack).toContain('&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;');
+  });
+
+  type Slack = { text: string; blocks: Array<{ type: string; text?: { text: string }; fields?: Array<{ text: string }>; elements?: Array<{ text: string }> }> };
+  const FENCE = '```';
+  const BREAKOUT = 'x```*FALSE ALARM* see https://status.evil.example/ack ```';
+
+  /** The mrkdwn texts of a Slack payload, the details block apart. */
+  function mrkdwn(slack: Slack): { details: string | undefined; inline: string[] } {
+    const section = slack.blocks.find((b) => b.type === 'section' && b.text !== undefined);
+    const inline = [slack.text, ...slack.blocks.flatMap((b) => [...(b.fields ?? []).map((f) => f.text), ...(b.elements ?? []).map((e) => e.text)])];
+    return { details: section?.text?.text, inline };
+  }
+
+  /** Outside code spans: what is left once every `…` span (no backtick inside) is removed. */
+  const outsideCode = (text: string) => text.replace(/`[^`\n]*`/g, '');
+
+  // [what, a detail value]: the details block keeps exactly one opening and one closing fence.
+  it.each([
+    ['the audit example', BREAKOUT],
+    ['a closing fence and a new block', '```\n*bold* _it_ ~s~ <https://evil.example|click>\n```'],
+    ['backticks of every length', '` `` ```` `````'],
+    ['a backtick at the end', 'x`'],
+    ['backticks with entities', '&`<`>```'],
+  ])('keeps %s inside the details block', (_what, value) => {
+    const slack = alertSlack(content({ details: { reason: value, [value]: 1 } }), keep) as Slack;
+    const { details } = mrkdwn(slack);
+    expect(details).toBeDefined();
+    expect(details!.startsWith(FENCE)).toBe(true);
+    expect(details!.endsWith(FENCE)).toBe(true);
+    expect(details!.split(FENCE)).toHaveLength(3);
+    // No backtick inside at all: neither a fence nor an inline code span can start or end there.
+    expect(details!.slice(3, -3)).not.toContain('`');
+    expect(details).toContain('\u02cb');
+    expect(details).not.toMatch(/[<>]/);
+  });
+
+  it('shows the audit example readably, in the block', () => {
+    const { details } = mrkdwn(alertSlack(content({ details: { reason: BREAKOUT } }), keep) as Slack);
+    expect(details).toContain('x\u02cb\u02cb\u02cb*FALSE ALARM* see https://status.evil.example/ack \u02cb\u02cb\u02cb');
+  });
+
+  // [what, a principal, a route id, a request id]: untrusted text outside the block is a code span it cannot leave.
+  it.each([
+    ['emphasis and strikethrough', '*FALSE ALARM* _all_ ~clear~', 'r*b*', 'req_*x*_'],
+    ['backticks', 'a`*b*`c', '```', '`'],
+    ['a link', '<https://evil.example|click here>', '<!channel>', '<@U123>'],
+    ['line breaks', 'x\n> quoted\n*bold*', 'r\r\n*b*', 'i\u2028*j*'],
+  ])('puts %s of the principal, route and request ids in code spans', (_what, principal, routeId, requestId) => {
+    const slack = alertSlack(content({ principal, routeId, sampleRequestIds: [requestId, 'r2'] }), keep) as Slack;
+    for (const text of mrkdwn(slack).inline) {
+      const rest = outsideCode(text);
+      // Our own markup (*Route*) aside, nothing formatting is left outside the code spans.
+      expect(rest.replace(/^\*(Severity|Events|First seen|Last seen|Route|Principal|Client address)\*\n/, '')).not.toMatch(/[*_~`<>]/);
+      expect(text).not.toMatch(/[<>]/);
+    }
+    const [summary, ...fields] = mrkdwn(slack).inline;
+    expect(summary).toContain('principal `');
+    expect(fields.join('\n')).toContain('*Principal*\n`');
+  });
+
+  it('keeps a details section of many entities within 3,000 characters, never cutting an entity', () => {
+    const slack = alertSlack(content({ details: { a: '<'.repeat(1000), b: '&'.repeat(1000), c: '>'.repeat(1000) } }), keep) as Slack;
+    const { details } = mrkdwn(slack);
+    expect(details!.length).toBeLessThanOrEqual(3000);
+    expect(details!.endsWith(`…${FENCE}`)).toBe(true);
+    expect(details!.slice(3, -4).replace(/&(amp|lt|gt);/g, '')).not.toMatch(/[&<>]/);
   });
 
   it('stays within Slack limits with huge details', () => {

@@ -82,14 +82,40 @@ export function alertJson(alert: AlertContent, privacy: Privacy): Record<string,
 }
 
 const MAX_FIELD = 256;
+/** Slack's limit for a section's text is 3,000 characters; the details block's fences take 6. */
+const MAX_DETAILS_TEXT = 2990;
 
 function cut(value: string): string {
   return value.length > MAX_FIELD ? `${value.slice(0, MAX_FIELD - 1)}…` : value;
 }
 
-/** Slack mrkdwn needs `&`, `<` and `>` escaped; nothing else is interpreted as markup in plain text values. */
+/**
+ * What Slack requires (https://api.slack.com/reference/surfaces/formatting#escaping): `&`, `<` and `>` as entities, so
+ * that no `<!channel>`, `<@U…>` or `<https://…|text>` link comes from event data. It leaves `*bold*`, `_italic_`,
+ * `~strike~` and code markup: untrusted text also goes through `neutraliseBackticks` and sits in a code span or
+ * block (`slackCode`, the details block), where Slack (and the Markdown of compatible receivers) formats nothing.
+ */
 function slackEscape(value: string): string {
   return value.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+/**
+ * Every backtick of untrusted text becomes U+02CB (MODIFIER LETTER GRAVE ACCENT, which looks alike): then the text
+ * can neither close the ``` block around the details (the rest would render as formatted text: bold, links) nor an
+ * inline code span. A look-alike rather than a zero-width space between backticks, because a single backtick
+ * already ends an inline code span (separating runs is not enough there), receivers differ in how they treat
+ * invisible characters, and the reader still sees that a backtick was there.
+ */
+function neutraliseBackticks(value: string): string {
+  return value.replaceAll('`', '\u02cb');
+}
+
+// Line breaks end an inline code span in mrkdwn: a value is shown on one line.
+const LINE_BREAKS = /[\r\n\u0085\u2028\u2029]+/g;
+
+/** An untrusted value (principal, route, address, request id) as an inline code span: shown as written, never formatted. */
+function slackCode(value: string): string {
+  return `\`${slackEscape(neutraliseBackticks(value.replace(LINE_BREAKS, ' ')))}\``;
 }
 
 const SEVERITY_MARK: Readonly<Record<Severity, string>> = {
@@ -109,14 +135,14 @@ export function alertSlack(alert: AlertContent, privacy: Privacy): Record<string
   const principal = json.principal as string | undefined;
   const address = json.clientAddress as string | undefined;
   const who = [
-    principal !== undefined ? `principal ${principal}` : undefined,
-    address !== undefined ? `address ${address}` : undefined,
-    alert.routeId !== undefined ? `route ${alert.routeId}` : undefined,
+    principal !== undefined ? `principal ${slackCode(cut(principal))}` : undefined,
+    address !== undefined ? `address ${slackCode(address)}` : undefined,
+    alert.routeId !== undefined ? `route ${slackCode(cut(alert.routeId))}` : undefined,
   ]
     .filter((x): x is string => x !== undefined)
     .join(', ');
   const summary =
-    `[${SEVERITY_MARK[alert.severity]}] ${alert.type}: ${alert.count} event${alert.count === 1 ? '' : 's'}` +
+    `[${SEVERITY_MARK[alert.severity]}] ${slackEscape(alert.type)}: ${alert.count} event${alert.count === 1 ? '' : 's'}` +
     `${alert.suppressed > 0 ? ` (+${alert.suppressed} folded)` : ''}${who !== '' ? ` (${who})` : ''}`;
   const fields: Array<{ type: 'mrkdwn'; text: string }> = [
     { type: 'mrkdwn', text: `*Severity*\n${alert.severity}` },
@@ -124,21 +150,25 @@ export function alertSlack(alert: AlertContent, privacy: Privacy): Record<string
     { type: 'mrkdwn', text: `*First seen*\n${json.firstSeen as string}` },
     { type: 'mrkdwn', text: `*Last seen*\n${json.lastSeen as string}` },
   ];
-  if (alert.routeId !== undefined) fields.push({ type: 'mrkdwn', text: `*Route*\n${slackEscape(cut(alert.routeId))}` });
-  if (principal !== undefined) fields.push({ type: 'mrkdwn', text: `*Principal*\n${slackEscape(cut(principal))}` });
-  if (address !== undefined) fields.push({ type: 'mrkdwn', text: `*Client address*\n${slackEscape(address)}` });
+  if (alert.routeId !== undefined) fields.push({ type: 'mrkdwn', text: `*Route*\n${slackCode(cut(alert.routeId))}` });
+  if (principal !== undefined) fields.push({ type: 'mrkdwn', text: `*Principal*\n${slackCode(cut(principal))}` });
+  if (address !== undefined) fields.push({ type: 'mrkdwn', text: `*Client address*\n${slackCode(address)}` });
   const blocks: unknown[] = [
     { type: 'header', text: { type: 'plain_text', text: cut(`${SEVERITY_MARK[alert.severity]}: ${alert.type}`).slice(0, 150) } },
     // Slack allows at most 10 fields per section.
     { type: 'section', fields: fields.slice(0, 10) },
   ];
   if (json.details !== undefined) {
-    const text = JSON.stringify(json.details, null, 1);
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${slackEscape(text.length > 2800 ? `${text.slice(0, 2799)}…` : text)}\`\`\`` } });
+    // No backtick in the block: the details cannot end it early (neutraliseBackticks). Cut after escaping (an
+    // entity is 4 or 5 characters: `<<<…` must not take the section past Slack's 3,000), never inside an entity.
+    const text = slackEscape(neutraliseBackticks(JSON.stringify(json.details, null, 1)));
+    const body = text.length > MAX_DETAILS_TEXT ? `${text.slice(0, MAX_DETAILS_TEXT - 1).replace(/&[a-z]*$/, '')}…` : text;
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${body}\`\`\`` } });
   }
   blocks.push({
     type: 'context',
-    elements: [{ type: 'mrkdwn', text: slackEscape(`alert ${alert.id}; request ids: ${alert.sampleRequestIds.join(', ') || '-'}`) }],
+    elements: [{ type: 'mrkdwn', text: `alert ${alert.id}; request ids: ${alert.sampleRequestIds.map((id) => slackCode(cut(id))).join(', ') || '-'}` }],
   });
-  return { text: slackEscape(summary), blocks };
+  // The summary's untrusted parts (principal, address, route) are code spans already (slackCode).
+  return { text: summary, blocks };
 }
