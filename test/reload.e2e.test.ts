@@ -132,6 +132,16 @@ describe('reload when the config file changes', () => {
     const name = target === a ? 'a' : 'b';
     await waitFor(async () => (await whoAnswers(gw.url)) === name, 5000, 'recovery');
   });
+
+  it('keeps serving when the file is rewritten with nesting that once aborted the process inside the YAML parser', async () => {
+    const before = gw.events.events.filter((e) => e.type === 'config.reload-refused').length;
+    const serving = await whoAnswers(gw.url);
+    let deep = '{"type":"string"}';
+    for (let i = 0; i < 500; i++) deep = `{"type":"object","properties":{"a":${deep}}}`;
+    writeAtomically(file, `{"x0":${deep},"x1":${deep}}`);
+    await waitFor(() => gw.events.events.filter((e) => e.type === 'config.reload-refused').length > before, 5000, 'refusal');
+    expect(await whoAnswers(gw.url)).toBe(serving);
+  });
 });
 
 describe('reloadFromFile()', () => {

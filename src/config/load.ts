@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import YAML from 'yaml';
+import { deeperThan, valueDeeperThan } from './nesting.ts';
 import { ADMIN_SCHEMA, CONFIG_SCHEMA, LISTENER_SCHEMA, ROUTE_CORE_KEYS } from './schema.ts';
 import { formatAjvErrors } from './errors.ts';
 import { validatorOnFirstUse, type ConfigValidator } from './config-ajv.ts';
@@ -163,7 +164,14 @@ export function loadConfigFile(file: string, options: Omit<LoadOptions, 'baseDir
   return loadConfigText(text, { ...options, baseDir: dirname(resolve(file)) }, file);
 }
 
+/** A Rampart config nests about ten levels; far past that is an attack or a mistake (see nesting.ts). */
+const MAX_CONFIG_DEPTH = 64;
+
 export function loadConfigText(text: string, options: LoadOptions = {}, name = 'config'): LoadResult {
+  // Before the parser: deep enough nesting aborts the process inside it (nesting.ts), and a reload must leave the
+  // running config serving.
+  const deepLine = deeperThan(text, MAX_CONFIG_DEPTH);
+  if (deepLine !== undefined) return { ok: false, errors: [`${name}:${deepLine}: nested deeper than ${MAX_CONFIG_DEPTH} levels`], warnings: [] };
   // YAML is a superset of JSON, so one parser serves both. uniqueKeys: a duplicated key is an error, not
   // "last one wins"; maxAliasCount bounds alias expansion ("billion laughs").
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
@@ -183,6 +191,8 @@ export function loadConfigText(text: string, options: LoadOptions = {}, name = '
   } catch (error) {
     return { ok: false, errors: [`${name}: ${(error as Error).message}`], warnings: [] };
   }
+  // Aliases nest one anchored structure in another: the value can be deeper than its text.
+  if (valueDeeperThan(value, MAX_CONFIG_DEPTH)) return { ok: false, errors: [`${name}: nested deeper than ${MAX_CONFIG_DEPTH} levels (through aliases)`], warnings: [] };
   return loadConfigObject(value, options);
 }
 

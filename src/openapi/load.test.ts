@@ -111,6 +111,31 @@ describe('loadOpenApi: errors name the file, the JSON pointer and the line', () 
   });
 });
 
+describe('loadOpenApi: nesting', () => {
+  // 1,000 schema levels once aborted the process (a V8 fatal error inside the parser, beyond any try/catch).
+  it.each([
+    ['objects, JSON', 'json', 1000],
+    ['arrays, JSON', 'json', 3000],
+    ['objects, YAML blocks', 'yaml', 400],
+  ] as const)('refuses a document nested too deep before parsing it: %s', async (_name, format, levels) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    const file = join(dir, `deep.${format}`);
+    if (format === 'json') {
+      let schema = '{"type":"string"}';
+      for (let i = 0; i < levels; i++) schema = levels > 2000 ? `{"type":"array","items":${schema}}` : `{"type":"object","properties":{"a":${schema}}}`;
+      writeFileSync(file, `{"openapi":"3.1.0","info":{"title":"t","version":"1"},"paths":{"/x":{"post":{"requestBody":{"content":{"application/json":{"schema":${schema}}}},"responses":{"200":{"description":"ok"}}}}}}`);
+    } else {
+      const lines = ['openapi: 3.1.0', 'info: { title: t, version: "1" }', 'paths: {}', 'components:', '  schemas:', '    Deep:'];
+      for (let i = 0; i < levels; i++) lines.push(`${' '.repeat(6 + 2 * i)}a${i}:`);
+      writeFileSync(file, `${lines.join('\n')} x\n`);
+    }
+    for (const result of [await loadOpenApi(file, { noCache: true }), loadOpenApiSync(file, { noCache: true })]) {
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.errors.map((e) => e.text)).toEqual([expect.stringMatching(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:1 #: nested deeper than 256 levels$`))]);
+    }
+  });
+});
+
 describe('loadOpenApi: cache', () => {
   it('noCache neither uses nor fills the cache (a static audit keeps no document alive)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));

@@ -14,7 +14,7 @@
  * API). Results are cached per file while neither it nor any file it references changed (size and mtime), so routes
  * sharing one document and config reloads that leave it alone parse it once.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import type { ErrorObject } from 'ajv';
@@ -23,6 +23,7 @@ import type { ApiModel, LoadIssue } from './model.ts';
 import { detectVersion, normalize } from './normalize.ts';
 import { isObject } from './pointer.ts';
 import { SourceLocator, formatPosition, type SourcePosition } from './locate.ts';
+import { deeperThan } from '../config/nesting.ts';
 
 export interface LocatedIssue extends LoadIssue {
   readonly position: SourcePosition;
@@ -60,8 +61,32 @@ export interface LoadOptions {
 const DEFAULT_TIMEOUT_MS = 60_000;
 const WORKER_URL = new URL('./parse-document.mjs', import.meta.url);
 
+/** Far past any real document (the public corpus reaches 24 by the measure of nesting.ts). */
+const MAX_DOCUMENT_DEPTH = 256;
+
+/**
+ * Refuses a document nested deeper than MAX_DOCUMENT_DEPTH before the parser or the locator walk it: deep enough
+ * nesting aborts the process inside them (config/nesting.ts), where no error can be caught. Undefined: go on (an
+ * unreadable file is left for the parser to report).
+ */
+function tooDeep(path: string): LoadResult | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = deeperThan(text, MAX_DOCUMENT_DEPTH);
+  if (line === undefined) return undefined;
+  const position: SourcePosition = { file: path, pointer: '', line, column: 1 };
+  const message = `nested deeper than ${MAX_DOCUMENT_DEPTH} levels`;
+  return { ok: false, errors: [{ severity: 'error', pointer: '', message, position, text: `${formatPosition(position)}: ${message}` }], warnings: [] };
+}
+
 export async function loadOpenApi(file: string, options: LoadOptions = {}): Promise<LoadResult> {
   const path = resolvePath(file);
+  const deep = tooDeep(path);
+  if (deep !== undefined) return deep;
   if (options.noCache) return finish(path, await parseOpenApiFile(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
   return fromCache(path) ?? remember(path, finish(path, await parseOpenApiFile(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
 }
@@ -69,6 +94,8 @@ export async function loadOpenApi(file: string, options: LoadOptions = {}): Prom
 /** `loadOpenApi` for synchronous callers (config checks): the parser runs in a worker while this thread waits. */
 export function loadOpenApiSync(file: string, options: LoadOptions = {}): LoadResult {
   const path = resolvePath(file);
+  const deep = tooDeep(path);
+  if (deep !== undefined) return deep;
   if (options.noCache) return finish(path, parseInWorker(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
   return fromCache(path) ?? remember(path, finish(path, parseInWorker(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
 }
