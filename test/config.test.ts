@@ -541,6 +541,21 @@ describe('YAML text: parser errors with line:column, hostile documents', () => {
     expect(expectErrors(loadConfigText(text, OPTIONS, 'gateway.json'))[0]).toMatch(/^gateway\.json:1:\d+: Map keys must be unique/);
   });
 
+  it('finds a repeated key among 50,000 and in flow and nested mappings, keys of different types apart', () => {
+    // The parser's own check compared each key with every earlier one (20,000 keys: 3 s on a reload).
+    const many = `${head}routes: []\nx:\n${Array.from({ length: 50_000 }, (_, i) => `  k${i}: 1`).join('\n')}\n  k49999: 2\n`;
+    expect(expectErrors(loadConfigText(many, OPTIONS, 'gateway.yaml'))).toEqual(['gateway.yaml:50005:3: Map keys must be unique']);
+    expect(expectErrors(loadConfigText(`${head}routes: []\nx: { a: 1, b: { c: 1, c: 2 } }\n`, OPTIONS, 'gateway.yaml'))).toEqual(['gateway.yaml:4:23: Map keys must be unique']);
+    // 1 and "1" are different keys (as the parser's check had it): no duplicate error.
+    const typed = expectErrors(loadConfigText(`${head}routes: []\nx: { 1: a, "1": b }\n`, OPTIONS, 'gateway.yaml'));
+    expect(typed.some((e) => e.includes('Map keys must be unique'))).toBe(false);
+  });
+
+  it('refuses more than 1,000 aliases (each one scans every anchor)', () => {
+    const aliases = `${head}routes: []\na: &a 1\nx: [${Array.from({ length: 1001 }, () => '*a').join(', ')}]\n`;
+    expect(expectErrors(loadConfigText(aliases, OPTIONS, 'gateway.yaml'))).toEqual(['gateway.yaml: more than 1000 aliases']);
+  });
+
   it('refuses several YAML documents in one file', () => {
     const errors = expectErrors(loadConfigText(`${head}routes: []\n---\nmode: development\n`, OPTIONS, 'gateway.yaml'));
     expect(errors[0]).toMatch(/^gateway\.yaml:4:1: Source contains multiple documents/);

@@ -164,6 +164,40 @@ export function loadConfigFile(file: string, options: Omit<LoadOptions, 'baseDir
   return loadConfigText(text, { ...options, baseDir: dirname(resolve(file)) }, file);
 }
 
+/** Aliases a config may use: a handful in practice; each lookup scans every anchor (quadratic in their number). */
+const MAX_CONFIG_ALIASES = 1000;
+
+/**
+ * Repeated keys of any mapping, found with one set per mapping (linear), reported as the parser did with its
+ * `uniqueKeys` (`name:line:col: Map keys must be unique`), and too many aliases.
+ */
+function duplicateKeysAndAliases(doc: YAML.Document, lineCounter: YAML.LineCounter, name: string): string[] {
+  const problems: string[] = [];
+  let aliases = 0;
+  YAML.visit(doc, {
+    Alias() {
+      aliases++;
+    },
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        // Scalars compare by value (1 and "1" differ, as in the parser's check); other keys by node identity.
+        const id = YAML.isScalar(key) ? key.value : key;
+        if (!seen.has(id)) {
+          seen.add(id);
+          continue;
+        }
+        const offset = YAML.isNode(key) && key.range ? key.range[0] : 0;
+        const { line, col } = lineCounter.linePos(offset);
+        problems.push(`${name}:${line}:${col}: Map keys must be unique`);
+      }
+    },
+  });
+  if (aliases > MAX_CONFIG_ALIASES) problems.push(`${name}: more than ${MAX_CONFIG_ALIASES} aliases`);
+  return problems;
+}
+
 /** A Rampart config nests about ten levels; far past that is an attack or a mistake (see nesting.ts). */
 const MAX_CONFIG_DEPTH = 64;
 
@@ -172,9 +206,15 @@ export function loadConfigText(text: string, options: LoadOptions = {}, name = '
   // running config serving.
   const deepLine = deeperThan(text, MAX_CONFIG_DEPTH);
   if (deepLine !== undefined) return { ok: false, errors: [`${name}:${deepLine}: nested deeper than ${MAX_CONFIG_DEPTH} levels`], warnings: [] };
-  // YAML is a superset of JSON, so one parser serves both. uniqueKeys: a duplicated key is an error, not
-  // "last one wins"; maxAliasCount bounds alias expansion ("billion laughs").
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  // YAML is a superset of JSON, so one parser serves both. A duplicated key is an error, not "last one wins"
+  // (checked below: the parser's own uniqueKeys compares each key with every earlier one, quadratic in a mapping's
+  // size); maxAliasCount bounds alias expansion ("billion laughs").
+  const lineCounter = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true, lineCounter });
+  if (doc.errors.length === 0) {
+    const problems = duplicateKeysAndAliases(doc, lineCounter, name);
+    if (problems.length > 0) return { ok: false, errors: problems, warnings: [] };
+  }
   if (doc.errors.length > 0) {
     return {
       ok: false,
