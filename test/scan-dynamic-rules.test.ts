@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOpenApi } from '../src/openapi/load.ts';
 import { parseAuthFile, runDynamicScan, type DynamicScanResult } from '../src/scan/dynamic/index.ts';
 import { Discovery, topLevelObjects } from '../src/scan/dynamic/discovery.ts';
-import { fingerprint } from '../src/scan/dynamic/findings.ts';
+import type { Exchange } from '../src/scan/dynamic/client.ts';
+import { evidenceOf, fingerprint } from '../src/scan/dynamic/findings.ts';
 import { Masker } from '../src/scan/dynamic/mask.ts';
 import { cspWeakness, undeclaredProperties, type Undeclared } from '../src/scan/dynamic/passive.ts';
 import { buildPlan, fillTemplate } from '../src/scan/dynamic/plan.ts';
@@ -27,9 +28,15 @@ import {
   findStackTrace,
   findSystemFile,
   luhnValid,
+  nameWords,
   piiKind,
   sensitiveName,
 } from '../src/scan/dynamic/signatures.ts';
+
+// Bodies of the size the client reads (256 KiB) made of a pattern's own prefix repeated: these took seconds with the
+// quadratic patterns (each row below did) and take milliseconds now. No timing is asserted: the test timeout bounds.
+const MAX_BODY = 256 * 1024;
+const repeated = (unit: string): string => unit.repeat(Math.ceil(MAX_BODY / unit.length)).slice(0, MAX_BODY);
 
 describe('signatures', () => {
   const table: Array<[string, (text: string) => unknown, string[], string[]]> = [
@@ -110,6 +117,33 @@ describe('signatures', () => {
     }
   });
 
+  it('a body of `panic: ` repeated is no Go stack trace (was 3.9 s per answer)', () => {
+    expect(findStackTrace(repeated('panic: '))).toBeUndefined();
+  });
+
+  it('real Go panics are still found by their panic line (LF or CRLF, a long message), not only by `[running]`', () => {
+    const trace = 'panic: runtime error: index out of range [5] with length 3\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:8 +0x1d\nexit status 2';
+    expect(findStackTrace(trace)).toEqual({ kind: 'go', text: expect.stringMatching(/^panic: runtime error: index out of range/) });
+    expect(findStackTrace(trace.replace(/\n/g, '\r\n'))?.text).toMatch(/^panic: runtime error/);
+    expect(findStackTrace(`panic: ${'x'.repeat(400)}\n\ngoroutine 7 [chan receive]:`)?.kind).toBe('go');
+    expect(findStackTrace(`${repeated('panic: ')}\n\ngoroutine 1 [running]:`)?.kind).toBe('go');
+    expect(findStackTrace('panic: the disco\nnot a goroutine')).toBeUndefined();
+  });
+
+  it('a 256 KiB upper-case property name splits into words (was O(n²) in nameWords)', () => {
+    expect(nameWords(repeated('A'))).toEqual(['a'.repeat(MAX_BODY)]);
+    expect(sensitiveName(repeated('AB'))).toBe(false);
+    expect(sensitiveName(`${repeated('A')}Password`)).toBe(true);
+    const split: Array<[string, string[]]> = [
+      ['HTMLParser', ['html', 'parser']],
+      ['getHTTPResponseCode', ['get', 'http', 'response', 'code']],
+      ['APIKey', ['api', 'key']],
+      ['ABcDEf', ['a', 'bc', 'd', 'ef']],
+      ['userID', ['user', 'id']],
+    ];
+    for (const [name, words] of split) expect(nameWords(name), name).toEqual(words);
+  });
+
   it('knows personal data by shape and secrets by name', () => {
     expect(luhnValid('4111111111111111')).toBe(true);
     expect(luhnValid('4111111111111112')).toBe(false);
@@ -160,6 +194,70 @@ describe('masking', () => {
     ['{"code":"INVALID","title":"Bad"}', '{"code":"INVALID","title":"Bad"}'],
   ];
   for (const [input, output] of cases) it(`masks ${input.slice(0, 30)}`, () => expect(masker.text(input)).toBe(output));
+
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMiLCJyb2xlIjoiYWRtaW4ifQ.3q2-7wQm_dpXkT1h8Qe6bV0mXyZ9aBcDeFgHiJkLmNo';
+
+  it('masks a real JWT wherever it stands', () => {
+    const placed: Array<[string, string]> = [
+      [`Authorization: Bearer ${jwt}`, 'Authorization: Bearer eyJ***'],
+      [`{"data":{"jwt":"${jwt}"},"n":1}`, '{"data":{"jwt":"eyJ***"},"n":1}'],
+      [`/callback?next=%2Fhome&t=${jwt}&x=1`, '/callback?next=%2Fhome&t=eyJ***&x=1'],
+      [`id_token=${jwt}; Path=/`, 'id_token=eyJ***; Path=/'],
+      [`'${jwt}'`, "'eyJ***'"],
+      [`jwt-${jwt}`, 'jwt-eyJ***'],
+      [`aa-eyJaa-${jwt}`, 'aa-eyJ***'],
+      [`${jwt}\n${jwt}`, 'eyJ***\neyJ***'],
+    ];
+    for (const [input, output] of placed) expect(masker.text(input), input).toBe(output);
+    expect(masker.url(`/callback?next=%2Fhome&t=${jwt}`)).toBe('/callback?next=%2Fhome&t=eyJ***');
+    // Glued to a word it is no token start, as before (`\beyJ`).
+    expect(masker.text(`sess_${jwt}`)).toBe(`sess_${jwt}`);
+  });
+
+  it('a body of `eyJaa-` repeated is no JWT (was 12.8 s per masking)', () => {
+    const body = repeated('eyJaa-');
+    expect(masker.text(body)).toBe(body);
+    expect(masker.text(`${body}.${body}.x`)).toBe('eyJ***');
+  });
+
+  const exchangeWith = (body: string): Exchange => ({
+    seq: 1,
+    method: 'GET',
+    path: '/orders/1',
+    requestHeaders: {},
+    status: 500,
+    headers: { 'content-type': 'text/plain' },
+    body,
+    truncated: false,
+    durationMs: 1,
+    principal: 'anonymous',
+    purpose: 'baseline',
+  });
+  /** The body excerpt of the response evidence. */
+  const excerptOf = (body: string): string => (evidenceOf(exchangeWith(body), masker).response ?? '').split('\n').slice(3).join('\n');
+
+  it('evidence of a hostile 256 KiB body is cut before it is masked (was 12.8 s per evidence)', () => {
+    // The run the cut goes through starts like a JWT: masked to the cut, since it could be one.
+    const body = `TypeError: boom\n${repeated('eyJaa-')}`;
+    expect(excerptOf(body)).toBe(`TypeError: boom\neyJ***… (${body.length} characters)`);
+    const plain = repeated('eyJa.');
+    expect(excerptOf(plain)).toBe(`${plain.slice(0, 1200)}… (${MAX_BODY} characters)`);
+  });
+
+  it('evidence masks what straddles the cut', () => {
+    // A JWT across the 1,200-character limit.
+    const around = `${'x'.repeat(1180)} Bearer ${jwt} ${'y'.repeat(MAX_BODY)}`;
+    expect(excerptOf(around)).toBe(`${'x'.repeat(1180)} Bearer eyJ***${' '}${'y'.repeat(5)}… (${around.length} characters)`);
+    // A secret-named JSON value of 4,000 characters across the limit.
+    const json = `{"note":"${'n'.repeat(1170)}","password":"${'p'.repeat(4000)}","more":"${'m'.repeat(MAX_BODY)}"}`;
+    expect(excerptOf(json)).toBe(`${json.replace('p'.repeat(4000), '***').slice(0, 1200)}… (${json.length} characters)`);
+    // A 20,000-character JWT across the limit, longer than the margin masked past it: masked up to the cut.
+    const long = `eyJ${'h'.repeat(20_000)}.eyJwYXlsb2FkIn0.c2ln`;
+    const longAround = `${'x'.repeat(1190)} ${long} ${'y'.repeat(MAX_BODY)}`;
+    expect(excerptOf(longAround)).toBe(`${'x'.repeat(1190)} eyJ***… (${longAround.length} characters)`);
+    // A short body is whole, masked.
+    expect(excerptOf(`token ${jwt}`)).toBe('token eyJ***');
+  });
 
   it('masks credential headers by name and query credentials by name', () => {
     expect(masker.header('Authorization', 'Bearer abc.def.ghi')).toBe('Authorization: Bearer ***');

@@ -496,6 +496,28 @@ describe('hostile headers', () => {
   });
 });
 
+describe('answers shaped against the scan\'s own patterns', () => {
+  it('256 KiB bodies of `panic: ` and `eyJaa-` repeated (quadratic for the Go-panic signature and JWT masking before): read, reported with evidence, in bounded time', { timeout: 30_000 }, async () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyQSJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg';
+    const head = `TypeError: boom\n    at handler (/srv/app/index.js:10:5)\nAuthorization: Bearer ${jwt}\n`;
+    const half = 128 * 1024;
+    const body = (head + 'panic: '.repeat(half / 7) + 'eyJaa-'.repeat(half / 6)).slice(0, 256 * 1024);
+    const target = await httpTarget((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(body);
+    });
+    const scanned = await scan(target.url, { budget: 60 });
+    expect(scanned.outcome.incomplete).toBe(false);
+    const stack = scanned.outcome.report.findings.find((f) => f.rule.id === 'errors.stack-trace');
+    expect(stack?.message).toMatch(/node stack traces/);
+    const evidence = stack?.evidence?.[0]?.response ?? '';
+    expect(evidence).toContain('Authorization: Bearer eyJ***');
+    expect(evidence).toContain(`… (${body.length} characters)`);
+    for (const format of Object.values(scanned.reports)) expect(format).not.toContain(jwt);
+    expectSoundReports(scanned);
+  });
+});
+
 describe('hostile content reflected into the reports', () => {
   it('script tags, ANSI escapes and markdown in bodies and headers are escaped or dropped in every report', { timeout: 30_000 }, async () => {
     const payload = `${HOSTILE_HTML} ${ANSI} ${MARKDOWN}`;

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Evidence, Finding, FindingLocation, RuleInfo } from '../model.ts';
 import type { Exchange } from './client.ts';
-import type { Masker } from './mask.ts';
+import { EXCERPT_MARGIN, type Masker } from './mask.ts';
 
 export type HttpLocation = Extract<FindingLocation, { kind: 'http' }>;
 
@@ -92,8 +92,15 @@ export function locationOf(exchange: Exchange, masker: Masker): HttpLocation {
 const BODY_EXCERPT = 1200;
 const REQUEST_BODY_EXCERPT = 400;
 
-function excerpt(text: string, limit: number): string {
-  return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length} characters)`;
+/**
+ * A masked excerpt of at most `limit` characters. Cut before masking (masking all of a 256 KiB body for a
+ * 1,200-character excerpt is wasted work, three times per finding): to the limit plus EXCERPT_MARGIN, so that a
+ * secret straddling the limit is still masked whole, then to the limit. The count is of the unmasked text.
+ */
+function excerpt(masker: Masker, text: string, limit: number): string {
+  const whole = text.length <= limit + EXCERPT_MARGIN;
+  const masked = masker.head(text, limit + EXCERPT_MARGIN);
+  return whole && masked.length <= limit ? masked : `${masked.slice(0, limit)}… (${text.length} characters)`;
 }
 
 /** Request and response excerpts of an exchange, masked. */
@@ -103,7 +110,7 @@ export function evidenceOf(exchange: Exchange, masker: Masker, note?: string): E
     if (name === 'user-agent' || name === 'accept') continue;
     requestLines.push(masker.header(name, value));
   }
-  if (exchange.requestBody !== undefined) requestLines.push('', excerpt(masker.text(exchange.requestBody), REQUEST_BODY_EXCERPT));
+  if (exchange.requestBody !== undefined) requestLines.push('', excerpt(masker, exchange.requestBody, REQUEST_BODY_EXCERPT));
   let response: string;
   if (exchange.status === 0) {
     response = `(no answer: ${exchange.error ?? 'error'})`;
@@ -113,7 +120,7 @@ export function evidenceOf(exchange: Exchange, masker: Masker, note?: string): E
       if (value === undefined) continue;
       for (const one of Array.isArray(value) ? value : [value]) lines.push(masker.header(name, one));
     }
-    if (exchange.body !== '') lines.push('', excerpt(masker.text(exchange.body), BODY_EXCERPT));
+    if (exchange.body !== '') lines.push('', excerpt(masker, exchange.body, BODY_EXCERPT));
     response = lines.join('\n');
   }
   return { request: requestLines.join('\n'), response, ...(note === undefined ? {} : { note }) };
