@@ -61,8 +61,11 @@ export interface LoadOptions {
 const DEFAULT_TIMEOUT_MS = 60_000;
 const WORKER_URL = new URL('./parse-document.mjs', import.meta.url);
 
-/** Far past any real document (the public corpus reaches 24 by the measure of nesting.ts). */
-const MAX_DOCUMENT_DEPTH = 256;
+/**
+ * Far past any real document (the public corpus reaches 24 by the measure of nesting.ts) and past what the parser
+ * refuses with errors of its own (YAML nesting beyond 100, dereferencing beyond 500); the abort came at about 2,000.
+ */
+const MAX_DOCUMENT_DEPTH = 512;
 
 /**
  * Refuses a document nested deeper than MAX_DOCUMENT_DEPTH before the parser or the locator walk it: deep enough
