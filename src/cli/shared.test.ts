@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfigFile } from '../config/load.ts';
-import { configErrorLines, printConfigErrors } from './shared.ts';
+import { configErrorLines, guard, printConfigErrors } from './shared.ts';
 
 /** What must never reach a terminal raw: C0/C1 controls and DEL, format (bidi, zero-width, tag) characters, U+2028/2029. */
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
@@ -76,5 +76,21 @@ describe('printConfigErrors', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('guard', () => {
+  it('prints a failing command\'s message escaped, and sets the exit code', async () => {
+    const printed: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((line: string) => void printed.push(line));
+    const before = process.exitCode;
+    try {
+      await guard(() => Promise.reject(new Error(`cannot read ${HOSTILE_NAME}`)));
+      expect(process.exitCode).toBe(1);
+    } finally {
+      process.exitCode = before;
+    }
+    expect(printed).toEqual(['rampart: cannot read b\\u001b]0;owned\\u0007\\u001b[2J\\u001b[31mFAKE: all checks passed\\u001b[0m']);
+    for (const line of printed) expect(line).not.toMatch(UNSAFE);
   });
 });

@@ -92,7 +92,8 @@ export async function guard(action: () => Promise<void>): Promise<void> {
   try {
     await action();
   } catch (error) {
-    console.error(`rampart: ${error instanceof Error ? error.message : String(error)}`);
+    // Messages can quote a store, a document or a server's answer: escaped like every other line of untrusted text.
+    console.error(`rampart: ${printable(error instanceof Error ? error.message : String(error))}`);
     process.exitCode = error instanceof UsageError ? 2 : 1;
   }
 }
