@@ -24,11 +24,16 @@ export const MAX_DEPTH = 32;
 // String.prototype.isWellFormed exists from Node 20 (V8 11.3); typed locally so the ES2022 lib suffices.
 const isWellFormed = (text: string): boolean => (text as string & { isWellFormed(): boolean }).isWellFormed();
 
-function serialize(value: unknown, depth: number, seen: Set<object>): string {
+/**
+ * `strict`: the audit's rules (well-formed strings only, MAX_DEPTH). Without them, for comparing values JSON.parse
+ * built (uniqueItems, openapi/linear-checks.ts): a lone surrogate from a `\ud800` escape serialises escaped, as
+ * JSON.stringify writes it, and the depth is the body reader's to bound.
+ */
+function serialize(value: unknown, depth: number, seen: Set<object>, strict: boolean): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-      if (!isWellFormed(value)) throw new CanonicalJsonError('lone surrogate in a string');
+      if (strict && !isWellFormed(value)) throw new CanonicalJsonError('lone surrogate in a string');
       return JSON.stringify(value);
     case 'number':
       if (!Number.isFinite(value)) throw new CanonicalJsonError('number is not finite');
@@ -41,14 +46,14 @@ function serialize(value: unknown, depth: number, seen: Set<object>): string {
     default:
       throw new CanonicalJsonError(`${typeof value} has no JSON form`);
   }
-  if (depth >= MAX_DEPTH) throw new CanonicalJsonError(`nesting deeper than ${MAX_DEPTH}`);
+  if (strict && depth >= MAX_DEPTH) throw new CanonicalJsonError(`nesting deeper than ${MAX_DEPTH}`);
   const object = value as object;
   if (seen.has(object)) throw new CanonicalJsonError('circular reference');
   seen.add(object);
   let text: string;
   if (Array.isArray(object)) {
     const parts: string[] = [];
-    for (let i = 0; i < object.length; i++) parts.push(serialize(object[i], depth + 1, seen));
+    for (let i = 0; i < object.length; i++) parts.push(serialize(object[i], depth + 1, seen, strict));
     text = `[${parts.join(',')}]`;
   } else {
     const proto = Object.getPrototypeOf(object) as unknown;
@@ -56,8 +61,8 @@ function serialize(value: unknown, depth: number, seen: Set<object>): string {
     const keys = Object.keys(object).sort();
     const parts: string[] = [];
     for (const key of keys) {
-      if (!isWellFormed(key)) throw new CanonicalJsonError('lone surrogate in a member name');
-      parts.push(`${JSON.stringify(key)}:${serialize((object as Record<string, unknown>)[key], depth + 1, seen)}`);
+      if (strict && !isWellFormed(key)) throw new CanonicalJsonError('lone surrogate in a member name');
+      parts.push(`${JSON.stringify(key)}:${serialize((object as Record<string, unknown>)[key], depth + 1, seen, strict)}`);
     }
     text = `{${parts.join(',')}}`;
   }
@@ -67,5 +72,13 @@ function serialize(value: unknown, depth: number, seen: Set<object>): string {
 
 /** The RFC 8785 canonical form of `value`; throws `CanonicalJsonError` for values without one. */
 export function canonicalJson(value: unknown): string {
-  return serialize(value, 0, new Set());
+  return serialize(value, 0, new Set(), true);
+}
+
+/**
+ * The same form for a value JSON.parse built, for telling equal values apart (JSON Schema equality: members in any
+ * order, 1 and 1.0 alike), without the audit's refusals of lone surrogates and deep nesting.
+ */
+export function comparableJson(value: unknown): string {
+  return serialize(value, 0, new Set(), false);
 }

@@ -161,6 +161,7 @@ describe('uniqueItems (linear: one canonical text per item)', () => {
     ['mixed types are distinct', '3.1', any, '[1,"1",true,"true",null,"null",[],{},"[]","{}",[null],{"":null},false,0,""]', []],
     ['strings that spell the canonical text', '3.1', any, '["{\\"a\\":1}",{"a":1},"\\"a\\"","a",["a"],"[\\"a\\"]"]', []],
     ['objects differing in one member', '3.1', any, '[{"a":1},{"a":1,"b":2},{"a":"1"},{"b":1}]', []],
+    ['lone surrogates and 40 levels (beyond the audit form\'s limits)', '3.1', any, `[{"a":"\\ud800"},{"a":"\\udc00"},{"a":"\\ud800"},${'['.repeat(40)}1${']'.repeat(40)}]`, dup('', 0, 2)],
     ['$ref object items (3.0)', '3.0', { type: 'array', uniqueItems: true, items: { $ref: '#/components/schemas/O' } }, '[{"id":1,"name":"a"},{"name":"a","id":1}]', dup('', 0, 1)],
     ['$ref string items (3.0)', '3.0', { type: 'array', uniqueItems: true, items: { $ref: '#/components/schemas/S' } }, '["a","b","a"]', dup('', 0, 2)],
     ['$ref object items (2.0)', '2.0', { type: 'array', uniqueItems: true, items: { $ref: '#/definitions/O' } }, '[{"id":1},{"id":2},{"id":2}]', dup('', 1, 2)],

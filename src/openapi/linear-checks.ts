@@ -9,10 +9,13 @@
  *   7 minutes at 1 MB). Here WHATWG URL parsing, which is linear, after a one-pass shape check.
  */
 
+import { comparableJson } from '../audit/canonical-json.ts';
+
 /**
  * The first item equal (JSON Schema equality) to an earlier one: `[earlier, later]` indexes, or undefined.
  * Primitives are keyed by value (a Map's SameValueZero: 1 and 1.0 are one number, as are 0 and -0; "1" is not 1);
- * objects and arrays by their canonical text, in a map of their own so that no string can pass for one.
+ * objects and arrays by their canonical text (RFC 8785, audit/canonical-json.ts `comparableJson`), in a map of
+ * their own so that no string can pass for one.
  */
 export function firstDuplicate(items: readonly unknown[]): [number, number] | undefined {
   if (items.length < 2) return undefined;
@@ -21,49 +24,13 @@ export function firstDuplicate(items: readonly unknown[]): [number, number] | un
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
     const container = typeof item === 'object' && item !== null;
-    const key = container ? canonicalJson(item) : item;
+    const key = container ? comparableJson(item) : item;
     const seen = container ? containers.get(key as string) : primitives.get(key);
     if (seen !== undefined) return [seen, i];
     if (container) containers.set(key as string, i);
     else primitives.set(key, i);
   }
   return undefined;
-}
-
-/**
- * JSON text with every object's keys sorted (code unit order), recursively, so that two values have the same text
- * exactly when JSON Schema calls them equal: objects regardless of key order, arrays in order, numbers by value
- * (`String(1.0)` is "1"). Each component is self-delimiting (strings quoted and escaped). Recursion is bounded by the
- * JSON nesting limit of the body reader (gateway/body.ts). Nested `uniqueItems` levels re-serialise their subtrees,
- * so the cost is the body size times the number of such levels, which that limit bounds too.
- */
-export function canonicalJson(value: unknown): string {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'number':
-    case 'boolean':
-      return String(value);
-    case 'object': {
-      if (Array.isArray(value)) {
-        let text = '[';
-        for (let i = 0; i < value.length; i++) text += (i === 0 ? '' : ',') + canonicalJson(value[i]);
-        return text + ']';
-      }
-      const object = value as Record<string, unknown>;
-      let text = '{';
-      let first = true;
-      for (const key of Object.keys(object).sort()) {
-        text += (first ? '' : ',') + JSON.stringify(key) + ':' + canonicalJson(object[key]);
-        first = false;
-      }
-      return text + '}';
-    }
-    default:
-      // Not JSON (undefined, a bigint): a text no JSON value has, equal only to its own kind.
-      return `~${typeof value}:${String(value)}`;
-  }
 }
 
 /**
