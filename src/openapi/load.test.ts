@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadOpenApi, loadOpenApiSync, type LoadResult } from './load.ts';
+import { SourceLocator } from './locate.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/contract/', import.meta.url));
 
@@ -134,6 +135,43 @@ describe('loadOpenApi: nesting', () => {
       expect(result.ok).toBe(false);
       if (!result.ok) expect(result.errors.map((e) => e.text)).toEqual([expect.stringMatching(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:1 #: nested deeper than 512 levels$`))]);
     }
+  });
+
+  // The same abort waited in a file named by an external $ref: the parser's resolver and the error locator both read
+  // it with the YAML parser. Each such file is measured before either sees it, and the error names it and its line.
+  it.each([
+    ['arrays, JSON', 'json'],
+    ['mappings, YAML blocks', 'yaml'],
+  ] as const)('refuses a file named by an external $ref nested too deep, naming that file: %s', async (_name, format) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    const deep = join(dir, `deep.${format}`);
+    if (format === 'json') writeFileSync(deep, `{"Deep":${'['.repeat(3000)}1${']'.repeat(3000)}}`);
+    else writeFileSync(deep, `Deep:\n${Array.from({ length: 3000 }, (_, i) => `${' '.repeat(2 + 2 * i)}a${i}:`).join('\n')} x\n`);
+    const main = join(dir, 'main.yaml');
+    writeFileSync(
+      main,
+      [
+        'openapi: 3.1.0',
+        'info: { title: t, version: "1" }',
+        'paths:',
+        '  /x:',
+        '    get:',
+        '      responses:',
+        "        '200':",
+        '          description: ok',
+        '          content:',
+        '            application/json:',
+        `              schema: { $ref: 'deep.${format}#/Deep' }`,
+        '',
+      ].join('\n'),
+    );
+    const line = format === 'json' ? 1 : 513;
+    for (const result of [await loadOpenApi(main, { noCache: true }), loadOpenApiSync(main, { noCache: true })]) {
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.errors.map((e) => e.text)).toEqual([`${deep}:${line}:1 #: nested deeper than 512 levels`]);
+    }
+    // The error locator never parses such a file either (it answers "no syntax error known" instead of aborting).
+    expect(new SourceLocator(main).syntaxError(deep)).toBeUndefined();
   });
 });
 

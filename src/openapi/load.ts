@@ -18,7 +18,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import type { ErrorObject } from 'ajv';
-import { officialSchemaValidator, parseOpenApiFile, type ParseOutcome } from './parse-document.mjs';
+import { MAX_DOCUMENT_DEPTH, officialSchemaValidator, parseOpenApiFile, type ParseOutcome } from './parse-document.mjs';
 import type { ApiModel, LoadIssue } from './model.ts';
 import { detectVersion, normalize } from './normalize.ts';
 import { isObject } from './pointer.ts';
@@ -60,12 +60,6 @@ export interface LoadOptions {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const WORKER_URL = new URL('./parse-document.mjs', import.meta.url);
-
-/**
- * Far past any real document (the public corpus reaches 24 by the measure of nesting.ts) and past what the parser
- * refuses with errors of its own (YAML nesting beyond 100, dereferencing beyond 500); the abort came at about 2,000.
- */
-const MAX_DOCUMENT_DEPTH = 512;
 
 /**
  * Refuses a document nested deeper than MAX_DOCUMENT_DEPTH before the parser or the locator walk it: deep enough
@@ -205,6 +199,11 @@ function failureIssues(file: string, outcome: Extract<ParseOutcome, { ok: false 
   const message = firstLine(outcome.message);
   if (!exists(file)) {
     return [make('error', '', 'file cannot be read', { file, pointer: '' })];
+  }
+  // First: nothing below may read a file this deep (the locator's YAML reader would abort on it like the parser).
+  if (outcome.tooDeep) {
+    const { file: deepFile, line } = outcome.tooDeep;
+    return [make('error', '', `nested deeper than ${MAX_DOCUMENT_DEPTH} levels`, { file: deepFile, pointer: '', line, column: 1 })];
   }
   if (outcome.name === 'ParserError' || outcome.name === 'SyntaxError' || /Error parsing /.test(outcome.message)) {
     // Which file failed to parse: the parser's message names it; `yaml` gives the exact position.

@@ -21,6 +21,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Document, Node, Pair } from 'yaml';
 import { joinPointer, splitPointer, unescapeToken } from './pointer.ts';
+import { deeperThan } from '../config/nesting.ts';
+import { MAX_DOCUMENT_DEPTH } from './parse-document.mjs';
 
 const requireHere = createRequire(import.meta.url);
 let yamlLibrary: typeof import('yaml') | undefined;
@@ -126,7 +128,10 @@ export class SourceLocator {
     let source = this.#yaml.get(file);
     if (source === undefined) {
       try {
-        source = new YamlIndex(text ?? readFileSync(file, 'utf8'));
+        const content = text ?? readFileSync(file, 'utf8');
+        // The YAML parser recurses per level and aborts the process (no catch can stop it) on a file nested a few
+        // thousand levels deep: such a file has no index here (the loader has already refused it with its line).
+        source = deeperThan(content, MAX_DOCUMENT_DEPTH) === undefined ? new YamlIndex(content) : null;
       } catch {
         source = null;
       }

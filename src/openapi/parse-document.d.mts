@@ -19,6 +19,8 @@ export type ParseOutcome =
       readonly source?: string;
       /** The first remote `$ref` refused, when that is why loading failed. */
       readonly remote?: string;
+      /** The first file named by a `$ref` that was refused for nesting deeper than MAX_DOCUMENT_DEPTH, and where. */
+      readonly tooDeep?: { readonly file: string; readonly line: number };
       readonly files: readonly string[];
     };
 
@@ -49,3 +51,6 @@ export function officialSchemaFingerprint(version: '2.0' | '3.0' | '3.1'): strin
  * returned them unchanged (a single file whose references are all canonical and direct, and no `$id`).
  */
 export function parserBundleStats(): { bundled: number; skipped: number };
+
+/** How deeply a document and every file its `$ref`s name may nest (measured by config/nesting.mjs). */
+export const MAX_DOCUMENT_DEPTH: number;

@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { Module, createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, workerData } from 'node:worker_threads';
+import { deeperThan } from '../config/nesting.mjs';
 
 /**
  * Specification rules (not schema checks) the parser can downgrade. Every one becomes a warning here: load.ts
@@ -35,6 +36,14 @@ const AS_WARNING = {
 };
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/**
+ * How deeply a document, and every file its `$ref`s name, may nest (config/nesting.mjs measures the text before the
+ * parser sees it). Far past any real document (the public corpus reaches 24 by that measure) and past what the parser
+ * refuses with errors of its own (YAML nesting beyond 100, dereferencing beyond 500); the process abort inside the
+ * parser, beyond any try/catch, came at about 2,000.
+ */
+export const MAX_DOCUMENT_DEPTH = 512;
 
 // --- one compiled schema validator per Swagger/OpenAPI version ------------------------------------------------
 
@@ -382,6 +391,8 @@ export async function parseOpenApiFile(file, timeoutMs = 60_000) {
   const files = new Set();
   /** @type {string | undefined} */
   let remote;
+  /** @type {{ file: string, line: number } | undefined} */
+  let tooDeep;
   /**
    * The main file, parsed once. `validate` and `bundle` would each read and parse it again, and both change what they
    * are given (dereferencing, bundling), so `validate` gets a structured clone of this parse and `bundle` the parse
@@ -412,7 +423,18 @@ export async function parseOpenApiFile(file, timeoutMs = 60_000) {
         main = undefined;
         return value;
       }
-      return readFileSync(path);
+      const bytes = readFileSync(path);
+      // The main file was measured by load.ts before parsing; a file named by an external `$ref` is measured here,
+      // before the parser's YAML reader could abort the process on it.
+      if (url !== firstUrl) {
+        const line = deeperThan(bytes.toString('utf8'), MAX_DOCUMENT_DEPTH);
+        if (line !== undefined) {
+          // The parser wraps what a resolver throws in an error of its own: the outcome names the file instead.
+          tooDeep ??= { file: path, line };
+          throw new Error(`${path}:${line}: nested deeper than ${MAX_DOCUMENT_DEPTH} levels`);
+        }
+      }
+      return bytes;
     },
   };
   // `http.canRead: false` stops the parser's own downloader from trying after the local resolver refused.
@@ -446,7 +468,7 @@ export async function parseOpenApiFile(file, timeoutMs = 60_000) {
     };
   } catch (error) {
     const e = /** @type {{ name?: string, message?: string, source?: string }} */ (error);
-    return { ok: false, name: e?.name ?? 'Error', message: String(e?.message ?? error), source: e?.source, remote, files: [...files] };
+    return { ok: false, name: e?.name ?? 'Error', message: String(e?.message ?? error), source: e?.source, remote, tooDeep, files: [...files] };
   }
 }
 
