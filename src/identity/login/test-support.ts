@@ -161,7 +161,7 @@ export function identityJwtConfig(config: IdentityConfig, keys: { jwksUrl: strin
     roles: { claim: 'roles' },
     tenant: { claim: 'tenant' },
     mfa: { amrContains: ['otp', 'hwk', 'swk', 'mfa'], acrValues: [ACR_MFA] },
-    cache: { maxEntries: 1000, maxTtl: 300 },
+    cache: { maxEntries: 1000, maxBytes: 67_108_864, maxTtl: 300 },
     jwks: { minRefreshInterval: 1, defaultMaxAge: 60, maxMaxAge: 600, timeout: 2000, maxBytes: 65536 },
     allowQueryToken: false,
     maxTokenBytes: 8192,

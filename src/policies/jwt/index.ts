@@ -94,7 +94,7 @@ export class JwtVerifier {
     this.#jwks = jwks;
     this.#allowed = new Set(config.algorithms);
     this.#mapping = compileClaimsMapping(config);
-    this.cache = new TokenCache<Principal>(config.cache.maxEntries);
+    this.cache = new TokenCache<Principal>(config.cache.maxEntries, config.cache.maxBytes);
     this.#verifyOptions = {
       issuer: config.issuer,
       audience: [...config.audiences],
@@ -178,7 +178,8 @@ export class JwtVerifier {
     // Cached until the earliest of: exp (never past it), the cache's maximum TTL, the end of the maximum token age.
     let expiresAt = Math.min((claims.exp as number) * 1000, now + this.#config.cache.maxTtl * 1000);
     if (this.#config.maxTokenAge > 0) expiresAt = Math.min(expiresAt, ((claims.iat as number) + this.#config.maxTokenAge + skew) * 1000);
-    if (expiresAt > now) this.cache.set(token, principal, expiresAt, kid);
+    // The principal is built from the token's claims, so its size is bounded by the token's own length.
+    if (expiresAt > now) this.cache.set(token, principal, expiresAt, kid, 2 * token.length);
     return principal;
   }
 

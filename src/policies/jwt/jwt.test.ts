@@ -400,7 +400,7 @@ describe('jwt policy: config check', () => {
       requiredClaims: ['exp'],
       roles: { claim: 'roles' },
       mfa: { amrContains: ['mfa'], acrValues: [] },
-      cache: { maxEntries: 10_000, maxTtl: 300 },
+      cache: { maxEntries: 10_000, maxBytes: 67_108_864, maxTtl: 300 },
       jwks: { minRefreshInterval: 30, defaultMaxAge: 600, maxMaxAge: 86_400, timeout: 5000, maxBytes: 1_048_576 },
       allowQueryToken: false,
       maxTokenBytes: 8192,

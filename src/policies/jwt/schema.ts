@@ -67,6 +67,18 @@ export const ROLES_SCHEMA = {
   },
 } as const;
 
+/** The bounds of a verified-token cache (token-cache.ts), shared by every policy that keeps one. */
+export const TOKEN_CACHE_BOUNDS = {
+  maxEntries: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 10_000, description: 'Tokens kept; 0 turns the cache off.' },
+  maxBytes: {
+    type: 'integer',
+    minimum: 65_536,
+    maximum: 1_073_741_824,
+    default: 67_108_864,
+    description: 'Memory the cache may hold, in bytes (estimated: tokens and what was built from them); the oldest entries go first.',
+  },
+} as const;
+
 export const TENANT_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -172,7 +184,7 @@ export const jwtSchema = {
       default: {},
       description: 'The verified-token cache: a token is verified once, then served from memory until it expires.',
       properties: {
-        maxEntries: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 10_000, description: 'Tokens kept; 0 turns the cache off.' },
+        ...TOKEN_CACHE_BOUNDS,
         maxTtl: { type: 'integer', minimum: 1, maximum: 86_400, default: 300, description: 'Seconds a verified token is kept at most (never past its exp).' },
       },
     },
@@ -253,7 +265,7 @@ export interface JwtConfig extends ClaimsMapping {
   readonly maxTokenAge: number;
   readonly requireTyp?: string;
   readonly requiredClaims: readonly string[];
-  readonly cache: { readonly maxEntries: number; readonly maxTtl: number };
+  readonly cache: { readonly maxEntries: number; readonly maxBytes: number; readonly maxTtl: number };
   readonly jwks: {
     readonly minRefreshInterval: number;
     readonly defaultMaxAge: number;

@@ -27,6 +27,35 @@ describe('TokenCache', () => {
     expect(cache.get('t1', 0)?.value).toBe(11);
   });
 
+  it('is bounded in memory too: the oldest entries go until the new one fits, and one larger than the bound is not kept', () => {
+    // Tokens count two bytes a character; values what the caller says.
+    const cache = new TokenCache<number>(100, 1000);
+    for (let i = 0; i < 4; i++) cache.set(`t${i}`, i, 10_000, undefined, 200 - 4);
+    expect(cache.size).toBe(4);
+    expect(cache.bytes).toBe(800);
+    cache.set('t4', 4, 10_000, undefined, 400 - 4);
+    expect(cache.bytes).toBe(1000);
+    expect(cache.get('t0', 0)).toBeUndefined();
+    expect(cache.get('t1', 0)?.value).toBe(1);
+    expect(cache.get('t4', 0)?.value).toBe(4);
+    // Replacing an entry releases what it held before.
+    cache.set('t4', 44, 10_000, undefined, 100 - 4);
+    expect(cache.bytes).toBe(700);
+    expect(cache.size).toBe(4);
+    // Larger than the whole bound: not stored, and nothing is evicted for it.
+    cache.set('huge', 0, 10_000, undefined, 2000);
+    expect(cache.get('huge', 0)).toBeUndefined();
+    expect(cache.size).toBe(4);
+    // Expiry, delete and clear release their bytes.
+    cache.set('short', 5, 10, undefined, 290);
+    expect(cache.bytes).toBe(1000);
+    expect(cache.get('short', 10)).toBeUndefined();
+    cache.delete('t1');
+    expect(cache.bytes).toBe(500);
+    cache.clear();
+    expect(cache.bytes).toBe(0);
+  });
+
   it('never confuses two tokens that share their tail (the Map key), it only lets them displace each other', () => {
     const cache = new TokenCache<string>(10);
     const tail = 'x'.repeat(64);

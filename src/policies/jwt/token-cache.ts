@@ -3,8 +3,10 @@
  * caller computes (never past the token's `exp`). Only successes are stored, so a flood of bad tokens can evict
  * good entries at worst (costing a re-verification), never block a valid token.
  *
- * Bounded by `maxEntries`; when full, the oldest insertion is evicted (a Map iterates in insertion order, so that
- * is O(1)). Hits do not reorder entries: FIFO instead of LRU keeps the hit path to one Map lookup and one
+ * Bounded by `maxEntries` and by `maxBytes`, an estimate of the memory the entries hold (the token's characters at
+ * two bytes each plus the size the caller gives for the value): a count alone let 10,000 introspection answers of
+ * 64 KB each and their 8 KB tokens hold about 700 MB. When either bound is reached the oldest insertions are evicted
+ * (a Map iterates in insertion order, so that is O(1) each). Hits do not reorder entries: FIFO instead of LRU keeps the hit path to one Map lookup and one
  * comparison, and a popular token that falls out is simply verified again.
  *
  * The Map is keyed by the token's last KEY_CHARS characters, not the whole token: every request brings a fresh
@@ -28,14 +30,22 @@ export interface CacheEntry<V> {
   readonly expiresAt: number;
   /** Free tag for the caller; the jwt policy keeps the key id, so a key removed from the JWKS evicts its tokens. */
   readonly tag: string | undefined;
+  /** What this entry counts against `maxBytes`. */
+  readonly bytes: number;
 }
+
+/** Default memory bound of a cache, in (estimated) bytes. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 export class TokenCache<V> {
   readonly #entries = new Map<string, CacheEntry<V>>();
   readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
 
-  constructor(maxEntries: number) {
+  constructor(maxEntries: number, maxBytes: number = DEFAULT_CACHE_BYTES) {
     this.#maxEntries = maxEntries;
+    this.#maxBytes = maxBytes;
   }
 
   /** The live entry for `token`, or undefined (an expired entry is dropped). Synchronous, allocation-free. */
@@ -44,31 +54,52 @@ export class TokenCache<V> {
     const entry = this.#entries.get(key);
     if (entry === undefined || entry.token !== token) return undefined;
     if (now < entry.expiresAt) return entry;
-    this.#entries.delete(key);
+    this.#remove(key, entry);
     return undefined;
   }
 
-  set(token: string, value: V, expiresAt: number, tag?: string): void {
-    if (this.#maxEntries === 0) return;
+  /**
+   * Stores `value` for `token` until `expiresAt`. `valueBytes` estimates the value's size (callers pass the length
+   * of what the value was built from: the token's claims, the introspection answer); an entry larger than the whole
+   * bound is not stored.
+   */
+  set(token: string, value: V, expiresAt: number, tag?: string, valueBytes = 0): void {
+    const bytes = 2 * token.length + valueBytes;
+    if (this.#maxEntries === 0 || bytes > this.#maxBytes) return;
     const key = keyOf(token);
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.#maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
+    const previous = this.#entries.get(key);
+    if (previous !== undefined) this.#remove(key, previous);
+    while (this.#entries.size >= this.#maxEntries || this.#bytes + bytes > this.#maxBytes) {
+      const oldest = this.#entries.entries().next();
+      if (oldest.done) break;
+      this.#remove(oldest.value[0], oldest.value[1]);
     }
-    this.#entries.set(key, { token, value, expiresAt, tag });
+    this.#entries.set(key, { token, value, expiresAt, tag, bytes });
+    this.#bytes += bytes;
   }
 
   delete(token: string): void {
     const key = keyOf(token);
-    if (this.#entries.get(key)?.token === token) this.#entries.delete(key);
+    const entry = this.#entries.get(key);
+    if (entry?.token === token) this.#remove(key, entry);
+  }
+
+  #remove(key: string, entry: CacheEntry<V>): void {
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes;
   }
 
   get size(): number {
     return this.#entries.size;
   }
 
+  /** The estimated bytes the entries hold (what `maxBytes` bounds). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   clear(): void {
     this.#entries.clear();
+    this.#bytes = 0;
   }
 }

@@ -53,7 +53,7 @@ export class Introspector {
   constructor(config: OAuth2IntrospectionConfig, exchange: HttpExchange) {
     this.#config = config;
     this.#exchange = exchange;
-    this.cache = new TokenCache<Principal>(config.cache.maxEntries);
+    this.cache = new TokenCache<Principal>(config.cache.maxEntries, config.cache.maxBytes);
     this.#mapping = compileClaimsMapping(config);
     this.#headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
     let suffix = '&token_type_hint=access_token';
@@ -126,7 +126,8 @@ export class Introspector {
 
     let expiresAt = now + config.cache.maxTtl * 1000;
     if (typeof claims.exp === 'number') expiresAt = Math.min(expiresAt, claims.exp * 1000);
-    this.cache.set(token, principal, expiresAt);
+    // The principal is built from the answer's claims: the answer's length bounds its size.
+    this.cache.set(token, principal, expiresAt, undefined, 2 * body.length);
     return principal;
   }
 

@@ -71,6 +71,7 @@ beforeAll(async () => {
     aud: await createIntrospectionHandlers(configOf({ ...common, audiences: ['orders-api'], issuer: 'https://idp.example' }), deps, options),
     all: await createIntrospectionHandlers(configOf({ ...common, opaqueOnly: false }), deps, options),
     wrongsecret: await createIntrospectionHandlers(configOf({ ...common, clientSecret: 'nope' }), deps, options),
+    small: await createIntrospectionHandlers(configOf({ ...common, name: 'small-cache', cache: { maxBytes: 65_536 } }), deps, options),
   };
   const server = await startPolicyServer((name) => handlers[name]!);
   base = server.url;
@@ -107,6 +108,21 @@ describe('oauth2-introspection policy', () => {
     });
     expect(await ask('basic', token)).toMatchObject({ outcome: 'continue', synchronous: true });
     expect(calls - before).toBe(1);
+  });
+
+  it('bounds the answer cache by memory, not only by count: large answers push the oldest out', async () => {
+    // Each answer is about 20 KB (40 KB as the cache counts UTF-16): two do not fit in 64 KB.
+    const large = () => opaque(active({ profile: 'x'.repeat(20_000) }));
+    const [first, second] = [large(), large()];
+    const before = calls;
+    expect((await ask('small', first)).outcome).toBe('continue');
+    expect(await ask('small', first)).toMatchObject({ outcome: 'continue', synchronous: true });
+    expect((await ask('small', second)).outcome).toBe('continue');
+    expect(await ask('small', second)).toMatchObject({ outcome: 'continue', synchronous: true });
+    expect(calls - before).toBe(2);
+    // The first answer was evicted to make room: asking again costs a call (and the token still works).
+    expect(await ask('small', first)).toMatchObject({ outcome: 'continue', synchronous: false });
+    expect(calls - before).toBe(3);
   });
 
   it('sends an RFC 7662 request with RFC 6749 §2.3.1 Basic client authentication', async () => {
@@ -270,7 +286,7 @@ describe('oauth2-introspection config', () => {
     expect(configOf({ ...base, url: 'https://idp.example/i' })).toMatchObject({
       authMethod: 'client_secret_basic',
       timeout: 3000,
-      cache: { maxEntries: 10_000, maxTtl: 60 },
+      cache: { maxEntries: 10_000, maxBytes: 67_108_864, maxTtl: 60 },
       roles: { claim: 'roles' },
       opaqueOnly: true,
       allowQueryToken: false,

@@ -3,7 +3,7 @@
  * (`issuers.NAME: { introspection: {...} }` in the config; the loader flattens it and sets `name`).
  * Meaning (https endpoint, secrets) is checked by `check()` in index.ts.
  */
-import { MFA_SCHEMA, REALM_SCHEMA, ROLES_SCHEMA, TENANT_SCHEMA, type ClaimsMapping } from '../jwt/schema.ts';
+import { MFA_SCHEMA, REALM_SCHEMA, ROLES_SCHEMA, TENANT_SCHEMA, TOKEN_CACHE_BOUNDS, type ClaimsMapping } from '../jwt/schema.ts';
 
 export const oauth2IntrospectionSchema = {
   type: 'object',
@@ -44,7 +44,7 @@ export const oauth2IntrospectionSchema = {
       default: {},
       description: 'Answers for active tokens are cached per token until the earliest of exp and maxTtl.',
       properties: {
-        maxEntries: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 10_000, description: 'Tokens kept; 0 turns the cache off.' },
+        ...TOKEN_CACHE_BOUNDS,
         maxTtl: {
           type: 'integer',
           minimum: 1,
@@ -84,7 +84,7 @@ export interface OAuth2IntrospectionConfig extends ClaimsMapping {
   readonly maxBytes: number;
   readonly issuer?: string;
   readonly audiences?: readonly string[];
-  readonly cache: { readonly maxEntries: number; readonly maxTtl: number };
+  readonly cache: { readonly maxEntries: number; readonly maxBytes: number; readonly maxTtl: number };
   readonly opaqueOnly: boolean;
   readonly allowQueryToken: boolean;
   readonly maxTokenBytes: number;
