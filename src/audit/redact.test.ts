@@ -4,6 +4,7 @@ import { canonicalJson } from './canonical-json.ts';
 import { createPrivacy } from './privacy.ts';
 import { MAX_DETAIL_DEPTH, MAX_DETAIL_MEMBERS, MAX_DETAIL_STRING, REDACTED, redactDetails, ruleFor } from './redact.ts';
 import { mulberry32 } from '../detect/traces.ts';
+import { streamSafe } from '../text/nfkc.ts';
 
 const privacy = createPrivacy({ key: randomBytes(32) });
 
@@ -129,6 +130,16 @@ describe('redactDetails', () => {
     expect(a).toMatch(/^p:[0-9a-f]{32}$/);
     expect(redactDetails({ user: long }, privacy).user).toBe(a);
     expect(a).toBe(privacy.pseudonym(long.slice(0, 4096).normalize('NFKC').toLowerCase()));
+  });
+
+  it('takes pseudonyms with stream-safe NFKC: 4,096 combining marks in a row are sorted 30 at a time, not at once', () => {
+    // Plain NFKC sorts a run of marks in quadratic time (text/nfkc.ts); a joiner every 30 marks bounds it.
+    const marks = `a${'\u0301\u0316'.repeat(2048)}`;
+    const a = redactDetails({ user: marks }, privacy).user;
+    expect(a).toBe(privacy.pseudonym(streamSafe(marks.slice(0, 4096)).normalize('NFKC').toLowerCase()));
+    expect(a).not.toBe(privacy.pseudonym(marks.slice(0, 4096).normalize('NFKC').toLowerCase()));
+    // Text without such a run is pseudonymised exactly as before.
+    expect(redactDetails({ user: 'Ａｌｉｃｅ' }, privacy).user).toBe(privacy.pseudonym('alice'));
   });
 
   it('never throws and always returns canonicalisable output, whatever comes in', () => {

@@ -30,6 +30,7 @@
  * `prototype` members are dropped; values without a JSON form become `null` or a string.
  */
 import type { Privacy } from './privacy.ts';
+import { nfkc } from '../text/nfkc.ts';
 
 export const REDACTED = '[redacted]';
 export const MAX_DETAIL_DEPTH = 6;
@@ -115,9 +116,18 @@ function pseudonymOf(name: string, value: unknown, privacy: Privacy): unknown {
   if (typeof value !== 'string' && typeof value !== 'number') return REDACTED;
   const text = String(value);
   if (normalisedName(name) === 'user' && USER_REF.test(text)) return text;
+  return pseudonymOfText(text, privacy);
+}
+
+/**
+ * The pseudonym stored for an identifying text (a `username`, an `email`): case and compatibility forms folded, so
+ * `Alice` and a fullwidth `Ａｌｉｃｅ` are one subject. privacy/subject finds a subject's entries by computing it again.
+ */
+export function pseudonymOfText(text: string, privacy: Privacy): string {
   // Privacy.pseudonym hashes at most its first 1,024 characters anyway; NFKC of the rest was work for nothing.
   const bounded = text.length > MAX_PSEUDONYM_INPUT ? text.slice(0, MAX_PSEUDONYM_INPUT) : text;
-  return privacy.pseudonym(bounded.normalize('NFKC').toLowerCase());
+  // Stream-safe NFKC (text/nfkc.ts): plain NFKC is quadratic in a run of combining marks, and this text is a client's.
+  return privacy.pseudonym(nfkc(bounded).toLowerCase());
 }
 
 function clean(value: unknown, depth: number, privacy: Privacy): unknown {

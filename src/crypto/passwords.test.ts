@@ -1,5 +1,5 @@
 import { hash as argon2Hash, parseOptions, verify as argon2Verify } from '@node-rs/argon2';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ARGON2ID_OPTIONS,
   DUMMY_PASSWORD_HASH,
@@ -84,6 +84,42 @@ describe('argon2id password hashing', () => {
     expect(await hasher.verifyOrDummy(undefined, '')).toBe(false);
     expect(calls).toHaveLength(3);
     expect(calls.every((call) => call.hash === DUMMY_PASSWORD_HASH && call.result === false)).toBe(true);
+  });
+
+  // NFKC is quadratic in a run of combining marks (text/nfkc.ts): a long password is cut before it is normalised, to
+  // a length that is over-long after NFKC whatever it holds, so every answer stays what it was.
+  it('never hands NFKC more than 8 units per allowed character, and still answers a huge password of marks as over-long', async () => {
+    const marks = 'a' + '\u0301\u0316'.repeat(50_000);
+    const lengths: number[] = [];
+    const original = String.prototype.normalize;
+    const spy = vi.spyOn(String.prototype, 'normalize').mockImplementation(function (this: string, form?: string) {
+      lengths.push(this.length);
+      return original.call(this, form);
+    });
+    try {
+      const { hasher, calls } = spiedHasher();
+      expect(await hasher.verify(DUMMY_PASSWORD_HASH, marks)).toBe(false);
+      expect(await hasher.verifyOrDummy(undefined, marks)).toBe(false);
+      await expect(hasher.hash(marks)).rejects.toThrow(/at most 256/);
+      expect(checkPasswordPolicy(marks)).toBe('password must be at most 256 characters long');
+      expect(calls.every((call) => call.hash === DUMMY_PASSWORD_HASH && call.result === false)).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lengths.length).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...lengths)).toBe(MAX_PASSWORD_LENGTH * 8 + 1);
+  });
+
+  it('relies on a bound that holds for every code point: a character NFKC keeps decomposes to at most 4', () => {
+    let longest = 0;
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      if (c.normalize('NFKC') !== c) continue;
+      longest = Math.max(longest, [...c.normalize('NFKD')].length);
+    }
+    // NFKC never removes a code point, so n characters come from at most 4n code points, 8n UTF-16 units.
+    expect(longest).toBe(4);
   });
 
   it('reports a corrupt stored hash as such, not as a wrong password', async () => {

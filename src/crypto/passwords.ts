@@ -69,8 +69,22 @@ export function storedHashProblem(hash: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Longer than this in UTF-16 units, a text is longer than MAX_PASSWORD_LENGTH characters after NFKC whatever it holds:
+ * NFKC never removes a code point, recomposes at most 4 into one (the longest decomposition of a character NFKC keeps,
+ * U+1F82, is 4 code points: passwords.test.ts checks every code point against Node's ICU), and a code point is at
+ * most 2 units. See `normalise`.
+ */
+const MAX_PASSWORD_UNITS = MAX_PASSWORD_LENGTH * 4 * 2;
+
+/**
+ * NFKC of a password. A password longer than MAX_PASSWORD_UNITS is cut to one unit more before normalising: it is
+ * over-long either way (same answers everywhere), and NFKC is quadratic in a run of combining marks (text/nfkc.ts):
+ * a 100 KB password of marks held the event loop for seconds. Passwords are not made stream-safe (text/nfkc.ts) so
+ * that every stored hash keeps verifying exactly as before.
+ */
 function normalise(password: string): string {
-  return password.normalize('NFKC');
+  return (password.length > MAX_PASSWORD_UNITS ? password.slice(0, MAX_PASSWORD_UNITS + 1) : password).normalize('NFKC');
 }
 
 /** Length in characters (code points), not UTF-16 units: an emoji counts once (NIST SP 800-63B §5.1.1.2). */

@@ -8,6 +8,8 @@
  * (OWASP "Regular expression Denial of Service").
  */
 
+import { nfkc } from '../text/nfkc.ts';
+
 /**
  * Work counter: scanners add one per character or token they visit. Read by the linear-time tests (the count for a
  * doubled input must be about double). A plain integer increment: cheaper than any branch that would skip it.
@@ -196,7 +198,8 @@ export function someVariant(value: string, visit: (text: string, flags: number) 
     current = decoded;
   }
   if ((flags & F.NON_ASCII) !== 0) {
-    const folded = current.normalize('NFKC');
+    // Stream-safe first (text/nfkc.ts): plain NFKC is quadratic in a run of combining marks.
+    const folded = nfkc(current);
     if (folded !== current && visit(folded, charFlags(folded))) return true;
   }
   return false;

@@ -31,7 +31,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Privacy } from '../../audit/privacy.ts';
-import { cleanText } from '../../audit/redact.ts';
+import { cleanText, pseudonymOfText } from '../../audit/redact.ts';
 import { ERASED_ACTOR } from '../../audit/chain.ts';
 import { hashSecret } from '../../crypto/hashing.ts';
 import {
@@ -168,10 +168,6 @@ export interface FormsDeps {
   readonly pepper: Buffer;
 }
 
-/** The pseudonym redact.ts stores for a `username`/`email` member of this value. */
-function pseudonymOf(value: string, privacy: Privacy): string {
-  return privacy.pseudonym(value.normalize('NFKC').toLowerCase());
-}
 
 export async function subjectForms(subject: ResolvedSubject, deps: FormsDeps): Promise<SubjectForms> {
   const identifiers = new Set<string>([subject.query]);
@@ -184,8 +180,8 @@ export async function subjectForms(subject: ResolvedSubject, deps: FormsDeps): P
   };
   if (user) {
     identifiers.add(user.id).add(user.username).add(user.usernameNormalized);
-    tokens.add(pseudonymOf(user.username, deps.privacy));
-    tokens.add(pseudonymOf(user.usernameNormalized, deps.privacy));
+    tokens.add(pseudonymOfText(user.username, deps.privacy));
+    tokens.add(pseudonymOfText(user.usernameNormalized, deps.privacy));
     // BruteForceGuard.userRef: the account reference of login failures and lockouts.
     tokens.add(hashSecret(`rampart-event-user:${normalizeUsername(user.username)}`, deps.pepper).slice(0, 16));
     for (const credential of await deps.identities.listWebAuthnCredentials(user.id, damaged)) identifiers.add(credential.id);
@@ -203,7 +199,7 @@ export async function subjectForms(subject: ResolvedSubject, deps: FormsDeps): P
   // inside text, of the lower-case form.
   for (const id of identifiers) {
     if (!id.includes('@')) continue;
-    tokens.add(pseudonymOf(id, deps.privacy));
+    tokens.add(pseudonymOfText(id, deps.privacy));
     tokens.add(deps.privacy.pseudonym(id.toLowerCase()));
   }
   const actors = new Set<string>();
