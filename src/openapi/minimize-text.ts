@@ -14,7 +14,7 @@
  */
 import type { SchemaAt } from './model.ts';
 import type { Located } from './pointer.ts';
-import { State, type Minimizer, type MinimizeResult, type ResponseMode } from './minimize.ts';
+import { State, itemSchemas, type Minimizer, type MinimizeResult, type ResponseMode } from './minimize.ts';
 
 export interface TextMinimized {
   readonly result: MinimizeResult;
@@ -447,8 +447,7 @@ class Scan {
       this.pos = at;
       if (items === undefined) this.value(undefined, depth + 1);
       else {
-        const forItem =
-          items.prefix.length > 0 ? [...(items.prefix[index] ?? []), ...(index >= items.prefixLength ? items.rest : [])] : items.rest;
+        const forItem = itemSchemas(items, index);
         if (forItem.length === 0) this.value(undefined, depth + 1);
         else {
           this.path.push(index);

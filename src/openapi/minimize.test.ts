@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Minimizer } from './minimize.ts';
+import { Minimizer, itemSchemas } from './minimize.ts';
+import { minimizeJsonText } from './minimize-text.ts';
 import { mulberry32 } from '../detect/traces.ts';
 
 const schemas: Record<string, unknown> = {
@@ -174,6 +175,41 @@ describe('Minimizer (responses)', () => {
     // Most objects were answered from kept plans, and only a few plans were ever built.
     expect(replayed).toBeGreaterThan(2500);
     expect(shared.plansBuilt).toBeLessThan(300);
+  });
+
+  it('minimizes tuples (prefixItems, then items) alike in both minimizers, each element with a list the plans are cached by', () => {
+    const tupleDoc = {
+      openapi: '3.1.0',
+      components: {
+        schemas: {
+          Row: {
+            type: 'array',
+            prefixItems: [{ $ref: '#/components/schemas/Named' }, { type: 'object', properties: { n: { type: 'integer' } } }],
+            items: { $ref: '#/components/schemas/Tag' },
+          },
+          Named: { type: 'object', properties: { name: { type: 'string' } } },
+          Tag: { type: 'object', properties: { name: { type: 'string' } } },
+        },
+      },
+    };
+    const row = (length: number) => [{ name: 'a', x: 1 }, { n: 1, x: 2 }, ...Array.from({ length }, (_, i) => ({ name: `t${i}`, x: i }))];
+    const m = new Minimizer(tupleDoc, '3.1');
+    const root = { schema: { $ref: '#/components/schemas/Row' }, pointer: '/x/Row' };
+    const short = row(2);
+    expect(m.minimize(root, short, 'remove').removed).toBe(4);
+    expect(short).toEqual([{ name: 'a' }, { n: 1 }, { name: 't0' }, { name: 't1' }]);
+    const built = m.plansBuilt;
+    const long = row(2000);
+    expect(m.minimize(root, long, 'remove').removed).toBe(2002);
+    const text = minimizeJsonText(m, root, JSON.stringify(row(2000)), 'remove', 32);
+    if (typeof text === 'string') throw new Error(`not minimized on its text: ${text}`);
+    expect(JSON.parse(text.text!)).toEqual(long);
+    expect(m.plansBuilt).toBe(built);
+    // The element schemas are the lists Items holds (plans are found by list identity first), never a copy per element.
+    const items = m.itemsOf(m.rootOf(root))!;
+    expect(itemSchemas(items, 0)).toBe(itemSchemas(items, 0));
+    expect(itemSchemas(items, 2)).toBe(items.rest);
+    expect(itemSchemas(items, 1999)).toBe(items.rest);
   });
 
   it('without a schema nothing is declared', () => {

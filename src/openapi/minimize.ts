@@ -191,7 +191,7 @@ export class Minimizer {
       for (let i = 0; i < value.length; i++) {
         const element = value[i];
         if (element === null || typeof element !== 'object') continue;
-        const schemasForItem = items.prefix.length > 0 ? [...(items.prefix[i] ?? []), ...(i >= items.prefixLength ? items.rest : [])] : items.rest;
+        const schemasForItem = itemSchemas(items, i);
         if (schemasForItem.length === 0) continue;
         path.push(i);
         this.#walk(element, schemasForItem, path, state);
@@ -462,6 +462,16 @@ export interface Items {
   readonly rest: readonly Located[];
   readonly prefix: ReadonlyArray<readonly Located[]>;
   readonly prefixLength: number;
+}
+
+/**
+ * The schemas of the element at `index`: its `prefixItems` (tuple) schemas within the longest tuple, `items` past it.
+ * Always one of the lists `Items` holds, never a new one: plans are cached by list identity, so a tuple's elements
+ * reuse theirs instead of building a plan per element (a copied list per element once missed every cached plan).
+ */
+export function itemSchemas(items: Items, index: number): readonly Located[] {
+  // `prefix` has an entry for every index below `prefixLength` (#collectItems fills one per tuple position).
+  return index < items.prefixLength ? items.prefix[index]! : items.rest;
 }
 
 const NOTHING_DIRTY: ReadonlySet<object> = new Set();
