@@ -21,6 +21,7 @@
  * (`lookup:`), filled when a creating request succeeds (see OwnershipStore and `creates:` in the policy).
  */
 import type { Principal } from '../policies/types.ts';
+import { parseUrl } from '../text/url.ts';
 
 export type IdType = 'integer' | 'string' | 'uuid';
 export type IdSource = 'path' | 'query' | 'body';
@@ -200,7 +201,7 @@ export function ownsRecord(principal: Principal, record: OwnerRecord | undefined
 export function idFromLocation(location: string, type: IdType): NormalisedId {
   let pathname: string;
   try {
-    pathname = new URL(location, 'http://rampart.invalid').pathname;
+    pathname = parseUrl(location, 'http://rampart.invalid').pathname;
   } catch {
     return { ok: false, reason: 'Location is not a URI reference' };
   }

@@ -10,6 +10,7 @@
  */
 
 import { comparableJson } from '../audit/canonical-json.ts';
+import { parseUrl } from '../text/url.ts';
 
 /**
  * The first item equal (JSON Schema equality) to an earlier one: `[earlier, later]` indexes, or undefined.
@@ -44,8 +45,9 @@ const URL_SHAPE = /^(?:https?|ftp):\/\/[^\s\\/?#\p{Cc}][^\s\\\p{Cc}]*$/iu;
  *
  * The shape check refuses what the WHATWG parser would silently repair, so that the gateway and an upstream RFC 3986
  * parser read the same URL: it strips leading and trailing spaces and every tab or newline, turns `\` into `/`, and
- * reads `http:x.org` or `http:///x.org` as `http://x.org/`. The WHATWG parser (`new URL`, linear) then checks the
- * rest: host syntax (IDN, IPv4, bracketed IPv6), port range, percent-encoding.
+ * reads `http:x.org` or `http:///x.org` as `http://x.org/`. The WHATWG parser then checks the rest: host syntax (IDN,
+ * IPv4, bracketed IPv6), port range, percent-encoding; through text/url.ts `parseUrl`, which refuses first the hosts
+ * that would make its IDNA step quadratic (long runs of combining marks), so the whole check is linear.
  *
  * Unlike ajv-formats' regex this does not refuse `localhost`, private or loopback addresses, or hosts without a dot:
  * those were heuristics for "a public web address", not URL syntax, and never an SSRF defence (a public name can
@@ -54,7 +56,7 @@ const URL_SHAPE = /^(?:https?|ftp):\/\/[^\s\\/?#\p{Cc}][^\s\\\p{Cc}]*$/iu;
 export function isAbsoluteUrl(text: string): boolean {
   if (!URL_SHAPE.test(text)) return false;
   try {
-    return new URL(text).hostname !== '';
+    return parseUrl(text).hostname !== '';
   } catch {
     return false;
   }

@@ -17,6 +17,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { F, charFlags, isAsciiLetter, isDigit, isSpace, meter, startsWithAt } from './text.ts';
+import { parseUrl } from '../text/url.ts';
 
 const internal = new BlockList();
 // IPv4: RFC 6890 special-purpose ranges an upstream can reach but the internet cannot.
@@ -117,7 +118,7 @@ function judgeUrl(candidate: string): boolean | undefined {
   if (DANGEROUS_SCHEMES.has(scheme)) return true;
   let url: URL;
   try {
-    url = new URL(candidate);
+    url = parseUrl(candidate);
   } catch {
     // The parser refused it (e.g. an IPv6 zone, `[fe80::1%25eth0]`). An upstream's own parser may be laxer, so
     // judge the authority by hand rather than let an unparseable internal URL through.
@@ -218,7 +219,7 @@ function bareHost(value: string): boolean {
   if (parts.length !== 4 && !hexOrOctal && !(parts.length >= 2 && parts[0] === '127')) return false;
   let address: string;
   try {
-    address = new URL(`http://${host}/`).hostname;
+    address = parseUrl(`http://${host}/`).hostname;
   } catch {
     return false;
   }

@@ -29,13 +29,18 @@ const EVERY_MAX = new RegExp(`(?:${NON_STARTER}){${MAX_NON_STARTERS}}(?=${NON_ST
 
 const COMBINING_GRAPHEME_JOINER = '\u034f';
 
+/** Whether `text` has more than MAX_NON_STARTERS non-starters in a row (a text no real writing produces). */
+export function hasLongNonStarterRun(text: string): boolean {
+  return LONG_RUN.test(text);
+}
+
 /**
  * `text` in the Stream-Safe Text Format of UAX #15 §13: a U+034F after every 30 non-starters in a row. Counted on the
  * text's own code points (the standard counts them decomposed; a mark decomposes to two non-starters at most, so the
  * runs ICU sorts stay under 60 either way, which is what bounds the cost).
  */
 export function streamSafe(text: string): string {
-  if (!LONG_RUN.test(text)) return text;
+  if (!hasLongNonStarterRun(text)) return text;
   return text.replace(LONG_RUN_ALL, (run) => run.replace(EVERY_MAX, `$&${COMBINING_GRAPHEME_JOINER}`));
 }
 

@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemBody, type ErrorCode } from '../../errors/catalogue.ts';
 import type { SecurityEvents } from '../../observe/events.ts';
+import { parseUrl } from '../../text/url.ts';
 
 export interface CspReportHandlerOptions {
   /** Largest body accepted, in bytes (default 16384). */
@@ -82,7 +83,7 @@ function documentLocation(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   let url: URL;
   try {
-    url = new URL(value);
+    url = parseUrl(value);
   } catch {
     return undefined;
   }
@@ -96,7 +97,7 @@ function blockedLocation(value: string | undefined): string | undefined {
   if (BLOCKED_KEYWORD.test(value)) return value;
   let url: URL;
   try {
-    url = new URL(value);
+    url = parseUrl(value);
   } catch {
     return undefined;
   }

@@ -11,6 +11,7 @@
  *    and custom headers cannot be sent cross-origin without a CORS preflight.
  */
 import type { IncomingMessage } from 'node:http';
+import { parseUrl } from '../../text/url.ts';
 
 /** RFC 9110 §9.2.1: GET, HEAD, OPTIONS and TRACE are safe; everything else changes state and is checked. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
@@ -30,7 +31,7 @@ export function ownOrigin(req: IncomingMessage, secure: boolean): string | undef
 function refererOrigin(referer: string): string | undefined {
   if (referer.length > 8192) return undefined;
   try {
-    const url = new URL(referer);
+    const url = parseUrl(referer);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
     return url.origin.toLowerCase();
   } catch {
