@@ -36,6 +36,7 @@ import type { OpenApiVersion, SchemaAt } from './model.ts';
 import { escapeToken, getAt, hasAt, isObject, joinPointer, refPointer } from './pointer.ts';
 import { Discriminators, isNullable, resolveSchema } from './schema-info.ts';
 import { firstDuplicate, isAbsoluteUrl, isBase64 } from './linear-checks.ts';
+import { compilePattern, type PatternMatcher } from './pattern-engine.ts';
 
 /** A schema problem found while translating or compiling (pointer into the bundled document). */
 export interface SchemaIssue {
@@ -73,16 +74,11 @@ type Position = 'other' | 'allOfItem';
 type Variant = 'dispatch' | 'plain';
 
 /**
- * ajv's RegExp engine: Unicode mode first (what JSON Schema means), then without the `u` flag for the many real
- * patterns that only parse that way (`[\w\-]`, `\_`); a pattern invalid both ways is reported at load.
+ * ajv's RegExp engine: pattern-engine.ts (V8 for patterns whose backtracking is bounded, RE2 for the others; a pattern
+ * invalid both ways, or unsafe and beyond RE2, is reported at load as a schema that does not compile).
  */
-function regExpEngine(source: string, flags: string): RegExp {
-  try {
-    return new RegExp(source, flags);
-  } catch (error) {
-    if (!flags.includes('u')) throw error;
-    return new RegExp(source, flags.replace('u', ''));
-  }
+function regExpEngine(source: string, flags: string): PatternMatcher {
+  return compilePattern(source, flags);
 }
 regExpEngine.code = 'new RegExp';
 

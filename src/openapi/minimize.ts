@@ -22,6 +22,7 @@
 import type { OpenApiVersion, SchemaAt } from './model.ts';
 import { escapeToken, getAt, isObject, joinPointer, type Located } from './pointer.ts';
 import { Discriminators, isFreeForm, resolveSchema } from './schema-info.ts';
+import { compilePattern, type PatternMatcher } from './pattern-engine.ts';
 
 export type ResponseMode = 'remove' | 'reject' | 'allow';
 export type Direction = 'request' | 'response';
@@ -53,7 +54,7 @@ export interface Plan {
   /** Every property is declared (additionalProperties true or a schema, or a free-form object). */
   readonly open: boolean;
   readonly additional: readonly Located[];
-  readonly patterns: ReadonlyArray<readonly [RegExp, Located]>;
+  readonly patterns: ReadonlyArray<readonly [PatternMatcher, Located]>;
 }
 
 const MAX_REPORTED = 10;
@@ -70,7 +71,7 @@ export class Minimizer {
   readonly #plansByList = new WeakMap<readonly Located[], Plan>();
   readonly #itemsByList = new WeakMap<readonly Located[], Items | null>();
   readonly #roots = new WeakMap<SchemaAt, readonly Located[]>();
-  readonly #regexps = new Map<string, RegExp | null>();
+  readonly #regexps = new Map<string, PatternMatcher | null>();
   readonly #writeOnlyMemo = new Map<string, boolean>();
   readonly #itemsCache = new Map<string, Items | null>();
   /** Schema lists whose plan depends on the object (oneOf/anyOf, discriminator): `staticPlan` has none for them. */
@@ -265,7 +266,7 @@ export class Minimizer {
     const declared = new Map<string, Located[]>();
     const writeOnly = new Set<string>();
     const additional: Located[] = [];
-    const patterns: Array<readonly [RegExp, Located]> = [];
+    const patterns: Array<readonly [PatternMatcher, Located]> = [];
     let open = false;
     let dynamic = false;
     const seen = new Set<string>();
@@ -440,17 +441,15 @@ export class Minimizer {
     return isObject(target) && target.writeOnly === true;
   }
 
-  #regexp(source: string): RegExp | null {
+  #regexp(source: string): PatternMatcher | null {
     let regex = this.#regexps.get(source);
     if (regex === undefined) {
       try {
-        regex = new RegExp(source, 'u');
+        // The same engine as request validation: RE2 for a pattern that could backtrack catastrophically on the
+        // upstream's member names. A pattern no engine may run matches nothing (its members count as undeclared).
+        regex = compilePattern(source);
       } catch {
-        try {
-          regex = new RegExp(source);
-        } catch {
-          regex = null;
-        }
+        regex = null;
       }
       this.#regexps.set(source, regex);
     }

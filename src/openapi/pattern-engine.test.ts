@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { UnsafePatternError, compilePattern, hasBoundedBacktracking } from './pattern-engine.ts';
+import { RequestSchemaTranslator, createAjv, type SchemaIssue } from './json-schema.ts';
+import { Minimizer } from './minimize.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadOpenApi } from './load.ts';
+import { CompiledContract } from './validator.ts';
+import type { ValidationError } from './json-schema.ts';
+
+/** Inputs that take a backtracking engine exponential time on these patterns (never finishing on V8). */
+const HOSTILE: Array<[string, string, boolean]> = [
+  ['^(a+)+$', `${'a'.repeat(5000)}!`, false],
+  // Unanchored at the start: the empty match at the end makes it true, which V8 finds only after trying every split.
+  ['(\\w+\\s?)*$', `${'ab '.repeat(3000)}!`, true],
+  ['^([a-zA-Z0-9])(([\\-.]|[_]+)?([a-zA-Z0-9]+))*(@){1}[a-z0-9]+[.]{1}(([a-z]{2,3})|([a-z]{2,3}[.]{1}[a-z]{2,3}))$', `${'a'.repeat(5000)}!`, false],
+  ['^(\\d+)*x$', `${'1'.repeat(5000)}y`, false],
+];
+
+describe('pattern engine: document patterns never backtrack catastrophically on client input', () => {
+  it.each(HOSTILE)('runs %s on the linear-time engine: a near-match is answered at once', (source, input, expected) => {
+    expect(hasBoundedBacktracking(source)).toBe(false);
+    const matcher = compilePattern(source);
+    expect(matcher).not.toBeInstanceOf(RegExp);
+    expect(matcher.test(input)).toBe(expected);
+  });
+
+  it.each([
+    ['^[a-z0-9-]{1,63}$', ['abc-1'], ['ABC', '']],
+    ['^\\d{3}-\\d{4}$', ['555-1234'], ['5551234']],
+    ['^[\\w\\-]+\\_x$', ['a-b_x'], ['a b_x']],
+    ['^\\p{Lu}\\p{Ll}+$', ['Émile'], ['émile']],
+    ['^.$', ['😀'], ['ab']],
+  ])('keeps bounded patterns on V8, with Unicode semantics: %s', (source, good, bad) => {
+    const matcher = compilePattern(source);
+    expect(matcher).toBeInstanceOf(RegExp);
+    for (const text of good) expect(matcher.test(text), text).toBe(true);
+    for (const text of bad) expect(matcher.test(text), text).toBe(false);
+  });
+
+  it.each([
+    ['^(a+)+$', ['aaa'], ['aab', '']],
+    ['^(?:\\p{L}+\\s?)+$', ['Grüße aus Köln'], ['x1']],
+    ['^(.+)+$', ['😀😀'], ['']],
+    ['^\\+(?:[0-9]-?){6,14}[0-9]$', ['+1-555-123-4567'], ['+12']],
+  ])('matches on RE2 as on V8 for what both accept: %s', (source, good, bad) => {
+    const matcher = compilePattern(source);
+    expect(matcher).not.toBeInstanceOf(RegExp);
+    for (const text of good) expect(matcher.test(text), text).toBe(true);
+    for (const text of bad) expect(matcher.test(text), text).toBe(false);
+  });
+
+  it.each([
+    ['lookahead', '^(?=.*[A-Z])(\\w+)*$'],
+    ['backreference', '^(a+)+\\1$'],
+  ])('refuses at load a nested-repetition pattern RE2 cannot run (%s), saying why', (_name, source) => {
+    expect(() => compilePattern(source)).toThrow(UnsafePatternError);
+    expect(() => compilePattern(source)).toThrow(/nests repetition .* rewrite it/);
+  });
+
+  it('treats a pattern its checker cannot read as unsafe (absurd nesting), and invalid syntax as invalid', () => {
+    const deep = `${'('.repeat(20_000)}a${')'.repeat(20_000)}`;
+    expect(hasBoundedBacktracking(deep)).toBe(false);
+    expect(() => compilePattern('(')).toThrow(SyntaxError);
+  });
+
+  it('is the engine of request validation (ajv) and of the minimizer (patternProperties)', () => {
+    const ajv = createAjv();
+    const issues: SchemaIssue[] = [];
+    const doc = { openapi: '3.1.0', s: { type: 'string', pattern: '^(a+)+$' } };
+    const t = new RequestSchemaTranslator(doc, '3.1', ajv, issues);
+    const translated = t.translate({ schema: doc.s, pointer: '/s' });
+    t.flush();
+    const validate = ajv.compile(translated);
+    expect(validate('aaaa')).toBe(true);
+    expect(validate(`${'a'.repeat(5000)}!`)).toBe(false);
+    const minimizer = new Minimizer({ openapi: '3.1.0', s: { type: 'object', patternProperties: { '^(a+)+$': { type: 'string' } } } }, '3.1');
+    const value: Record<string, unknown> = { aaa: 'kept', [`${'a'.repeat(5000)}!`]: 'undeclared' };
+    expect(minimizer.minimize({ schema: { $ref: '#/s' }, pointer: '/s' }, value, 'remove').removed).toBe(1);
+    expect(Object.keys(value)).toEqual(['aaa']);
+  });
+
+  it('in a contract: a nested-repetition pattern validates requests in linear time, one RE2 cannot run is a load error at its line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-patterns-'));
+    const document = (pattern: string) =>
+      JSON.stringify({
+        openapi: '3.1.0',
+        info: { title: 't', version: '1' },
+        paths: {
+          '/users': {
+            post: {
+              requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { name: { type: 'string', pattern } } } } } },
+              responses: { '201': { description: 'ok' } },
+            },
+          },
+        },
+      }, null, 1);
+    writeFileSync(join(dir, 'nested.json'), document('^(a+)+$'));
+    writeFileSync(join(dir, 'lookahead.json'), document('^(?=.*[A-Z])(\\w+)*$'));
+    const nested = await loadOpenApi(join(dir, 'nested.json'), { noCache: true });
+    if (!nested.ok) throw new Error(nested.errors.map((e) => e.text).join('\n'));
+    const compiled = CompiledContract.compile(nested.api, { rejectUndeclaredBody: true, rejectUndeclaredQuery: true });
+    if (!compiled.ok) throw new Error(compiled.errors.map((e) => e.text).join('\n'));
+    const match = compiled.contract.index.match('POST', '/users');
+    if (match.kind !== 'found') throw new Error('no operation');
+    const operation = match.candidates[0]!.value;
+    const media = operation.selectMedia('application/json')!;
+    const errors: ValidationError[] = [];
+    operation.validateJson(media, { name: `${'a'.repeat(5000)}!` }, errors);
+    expect(errors.map((e) => e.pointer)).toEqual(['/body/name']);
+    const lookahead = await loadOpenApi(join(dir, 'lookahead.json'), { noCache: true });
+    if (!lookahead.ok) throw new Error(lookahead.errors.map((e) => e.text).join('\n'));
+    const refused = CompiledContract.compile(lookahead.api, { rejectUndeclaredBody: true, rejectUndeclaredQuery: true });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.errors.map((e) => e.text).join('\n')).toMatch(/lookahead\.json:\d+:\d+ .*nests repetition/);
+  });
+});

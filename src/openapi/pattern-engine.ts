@@ -1,0 +1,79 @@
+/**
+ * The regular-expression engine for the patterns a contract document brings (`pattern`, `patternProperties`), which
+ * the gateway runs on every client request and upstream answer.
+ *
+ * Why: V8's engine backtracks, and a pattern with a quantifier inside a quantified group (`^(a+)+$`, `(\w+\s?)*$`)
+ * takes exponential time on a short input that almost matches: `^(a+)+$` on 40 `a`s and a `!` never finishes. The
+ * document is the API team's, but the input is anyone's, so one careless pattern would let any client stop the
+ * gateway (OWASP "Regular expression Denial of Service"; 42Crunch and Spectral flag such patterns for this reason).
+ *
+ * So every pattern is read once, at load, by safe-regex2 (star height: no repetition inside a repetition, at most 25
+ * repetitions). Patterns it accepts, all but 2 of the 632 in ../shared/specs, run on V8 as before (fast: about
+ * 0.2 µs a test). The others run on RE2 (re2-wasm: Google's RE2 compiled to WebAssembly, linear time by
+ * construction, about 7 µs a test on the machine of 2026-11-29), loaded only when a document needs it. A flagged
+ * pattern RE2 cannot express (lookaround, backreferences) is refused at load with the reason, never run unguarded.
+ *
+ * Not covered: polynomial backtracking without nesting (`\d+\d+\d+x`, quadratic or cubic in the input), which
+ * star height does not see; the request body limit bounds it.
+ */
+import { createRequire } from 'node:module';
+import safeRegex from 'safe-regex2';
+
+/** What ajv and the minimizer need of a compiled pattern. */
+export interface PatternMatcher {
+  test(text: string): boolean;
+}
+
+/** Thrown for a pattern that may backtrack catastrophically and that the linear engine cannot run. */
+export class UnsafePatternError extends Error {}
+
+type Re2Constructor = new (pattern: string, flags?: string) => PatternMatcher;
+let re2: Re2Constructor | undefined;
+
+/** re2-wasm's RE2, loaded on first need (its WebAssembly module is about 850 KB). */
+function linearEngine(): Re2Constructor {
+  re2 ??= (createRequire(import.meta.url)('re2-wasm') as { RE2: Re2Constructor }).RE2;
+  return re2;
+}
+
+/** Whether safe-regex2 finds the pattern free of nested repetition (a pattern it cannot read is not). */
+export function hasBoundedBacktracking(source: string): boolean {
+  try {
+    return safeRegex(source);
+  } catch {
+    // Its parser refuses the pattern, or recursion ran out on absurd nesting: treat as unsafe.
+    return false;
+  }
+}
+
+/**
+ * Compiles a document's pattern: V8 when its backtracking is bounded (Unicode mode first, which is what JSON Schema
+ * means, then without the `u` flag for the many real patterns that only parse that way: `[\w\-]`, `\_`), RE2
+ * otherwise. Throws a SyntaxError for a pattern invalid both ways, UnsafePatternError for one neither engine may run.
+ */
+export function compilePattern(source: string, flags = 'u'): PatternMatcher {
+  if (hasBoundedBacktracking(source)) return backtracking(source, flags);
+  // RE2 always reads patterns in Unicode mode (re2-wasm requires the flag).
+  const linearFlags = flags.includes('u') ? flags : `${flags}u`;
+  try {
+    return new (linearEngine())(source, linearFlags);
+  } catch (error) {
+    // Not a pattern at all (V8 refuses it too): the SyntaxError says so, as for any invalid pattern.
+    backtracking(source, flags);
+    throw new UnsafePatternError(
+      `pattern ${JSON.stringify(source.length > 80 ? `${source.slice(0, 80)}…` : source)} nests repetition (it can take exponential time on a ` +
+        `short input: a Denial of Service by any client) and uses syntax the linear-time engine lacks (${(error as Error).message.split('\n')[0]}): ` +
+        'rewrite it without a quantifier inside a quantified group, or without lookaround and backreferences',
+    );
+  }
+}
+
+/** V8's engine: Unicode mode first, then without the `u` flag; throws V8's SyntaxError when neither parses. */
+function backtracking(source: string, flags: string): RegExp {
+  try {
+    return new RegExp(source, flags);
+  } catch (error) {
+    if (!flags.includes('u')) throw error;
+    return new RegExp(source, flags.replace('u', ''));
+  }
+}
