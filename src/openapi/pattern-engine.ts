@@ -13,6 +13,10 @@
  * construction, about 7 µs a test on the machine of 2026-11-29), loaded only when a document needs it. A flagged
  * pattern RE2 cannot express (lookaround, backreferences) is refused at load with the reason, never run unguarded.
  *
+ * RE2 reads a few classes differently from ECMAScript, so a flagged pattern using them answers as RE2 would: `\s` is
+ * ASCII white space only (ECMAScript adds U+00A0, U+FEFF and the Unicode spaces), and `.` matches any character but
+ * `\n` (ECMAScript also excludes `\r`, U+2028 and U+2029).
+ *
  * Not covered: polynomial backtracking without nesting (`\d+\d+\d+x`, quadratic or cubic in the input), which
  * star height does not see; the request body limit bounds it.
  */
