@@ -115,6 +115,8 @@ if (missed.length === 0) lines.push('None.');
 for (const m of missed) lines.push(`- ${m.detector}: \`${JSON.stringify(m.payload)}\``);
 lines.push('');
 
-const out = fileURLToPath(new URL('./RESULTS-screening.md', import.meta.url));
-writeFileSync(out, lines.join('\n'));
+// BENCH_RESULTS as in the other benches: another file, or `-` for the terminal only (a comparison run leaves the
+// committed results alone).
+const out = process.env.BENCH_RESULTS ?? fileURLToPath(new URL('./RESULTS-screening.md', import.meta.url));
+if (out !== '-') writeFileSync(out, lines.join('\n'));
 console.log(lines.join('\n'));
