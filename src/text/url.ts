@@ -18,7 +18,8 @@ export function parseUrl(text: string, base?: string): URL {
 
 /**
  * Whether the authority of `text` (percent-decoded, as the host parser decodes it) has a long run of non-starters.
- * The authority is over-approximated: from the first `:` past any slashes and backslashes up to the next `/`, `\`,
+ * The authority is over-approximated: from after the scheme (or the start, for a relative reference such as
+ * `//host:80/`) past any slashes and backslashes up to the next `/`, `\`,
  * `?` or `#` (what the WHATWG parser reads as userinfo, host and port for special schemes): reading more than the
  * parser can only refuse a URL no host could have. Linear in the text.
  */
@@ -33,13 +34,29 @@ function hasHostileAuthority(text: string): boolean {
     }
   }
   if (plain) return false;
-  const colon = text.indexOf(':');
-  let start = colon + 1;
+  let start = schemeEnd(text);
   while (start < text.length && isSlash(text.charCodeAt(start))) start++;
   let end = start;
   while (end < text.length && !isAuthorityEnd(text.charCodeAt(end))) end++;
   const authority = text.slice(start, end);
   return hasLongNonStarterRun(authority.includes('%') ? percentDecoded(authority) : authority);
+}
+
+/**
+ * Where a URL's scheme ends: just past `scheme:` when the text (after the leading C0 controls and spaces the parser
+ * strips) starts with one (RFC 3986 §3.1: a letter, then letters, digits, `+`, `-`, `.`), else where the text starts.
+ */
+function schemeEnd(text: string): number {
+  let at = 0;
+  while (at < text.length && text.charCodeAt(at) <= 0x20) at++;
+  const start = at;
+  for (; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    const letter = (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
+    if (c === 0x3a) return at > start ? at + 1 : start;
+    if (!(letter || (at > start && ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e)))) return start;
+  }
+  return start;
 }
 
 function isSlash(c: number): boolean {
