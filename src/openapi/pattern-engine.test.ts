@@ -59,6 +59,11 @@ describe('pattern engine: document patterns never backtrack catastrophically on 
     expect(() => compilePattern(source)).toThrow(/nests repetition .* rewrite it/);
   });
 
+  it('compiles each distinct RE2 pattern once, so config reloads do not leak WebAssembly memory', () => {
+    expect(compilePattern('^(b+)+$')).toBe(compilePattern('^(b+)+$'));
+    expect(compilePattern('^(b+)+$')).not.toBe(compilePattern('^(c+)+$'));
+  });
+
   it('treats a pattern its checker cannot read as unsafe (absurd nesting), and invalid syntax as invalid', () => {
     const deep = `${'('.repeat(20_000)}a${')'.repeat(20_000)}`;
     expect(hasBoundedBacktracking(deep)).toBe(false);

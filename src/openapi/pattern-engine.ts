@@ -34,6 +34,13 @@ export class UnsafePatternError extends Error {}
 type Re2Constructor = new (pattern: string, flags?: string) => PatternMatcher;
 let re2: Re2Constructor | undefined;
 
+/**
+ * RE2 matchers by flags and source. re2-wasm keeps each compiled pattern in WebAssembly memory and never frees it
+ * (its objects have no finalizer), so every config reload would leak the same patterns again: one matcher per
+ * distinct pattern serves every load. `test` keeps no state without the `g` and `y` flags, which are never given.
+ */
+const linearMatchers = new Map<string, PatternMatcher>();
+
 /** re2-wasm's RE2, loaded on first need (its WebAssembly module is about 850 KB). */
 function linearEngine(): Re2Constructor {
   re2 ??= (createRequire(import.meta.url)('re2-wasm') as { RE2: Re2Constructor }).RE2;
@@ -59,8 +66,13 @@ export function compilePattern(source: string, flags = 'u'): PatternMatcher {
   if (hasBoundedBacktracking(source)) return backtracking(source, flags);
   // RE2 always reads patterns in Unicode mode (re2-wasm requires the flag).
   const linearFlags = flags.includes('u') ? flags : `${flags}u`;
+  const key = `${linearFlags}/${source}`;
+  const known = linearMatchers.get(key);
+  if (known !== undefined) return known;
   try {
-    return new (linearEngine())(source, linearFlags);
+    const matcher = new (linearEngine())(source, linearFlags);
+    linearMatchers.set(key, matcher);
+    return matcher;
   } catch (error) {
     // Not a pattern at all (V8 refuses it too): the SyntaxError says so, as for any invalid pattern.
     backtracking(source, flags);
