@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UnsafePatternError, compilePattern, hasBoundedBacktracking } from './pattern-engine.ts';
+import { LONG_INPUT, UnsafePatternError, compilePattern, hasBoundedBacktracking } from './pattern-engine.ts';
 import { RequestSchemaTranslator, createAjv, type SchemaIssue } from './json-schema.ts';
 import { Minimizer } from './minimize.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -32,11 +32,56 @@ describe('pattern engine: document patterns never backtrack catastrophically on 
     ['^[\\w\\-]+\\_x$', ['a-b_x'], ['a b_x']],
     ['^\\p{Lu}\\p{Ll}+$', ['Émile'], ['émile']],
     ['^.$', ['😀'], ['ab']],
-  ])('keeps bounded patterns on V8, with Unicode semantics: %s', (source, good, bad) => {
+  ])('keeps bounded patterns on V8 for short inputs, with Unicode semantics: %s', (source, good, bad) => {
     const matcher = compilePattern(source);
-    expect(matcher).toBeInstanceOf(RegExp);
     for (const text of good) expect(matcher.test(text), text).toBe(true);
     for (const text of bad) expect(matcher.test(text), text).toBe(false);
+  });
+
+  it('answers long inputs of polynomial patterns on RE2, as V8 would but in linear time (a common e-mail pattern)', () => {
+    // Quadratic on V8: every `.` is a place the second [^@]+ may give back, each tried to the end of the input.
+    const email = compilePattern('^[^@]+@[^@]+\\.[^@]+$');
+    expect(email).not.toBeInstanceOf(RegExp);
+    expect(email.test(`a@${'.'.repeat(200_000)}@`)).toBe(false);
+    expect(email.test(`${'a'.repeat(LONG_INPUT)}@example.org`)).toBe(true);
+    expect(email.test('a@example.org')).toBe(true);
+  });
+
+  it.each([
+    ['^[a-z0-9-]{1,63}$'],
+    ['^[^@]+@[^@]+\\.[^@]+$'],
+    ['^\\p{Lu}[\\p{Ll}\\d ]+$'],
+    ['^[\\u{1F600}-\\u{1F64F}]+x$'],
+    ['(?:ab|a)+c'],
+    ['^\\d{3}(?:-\\d{4})?$'],
+  ])('gives the same answers on both sides of LONG_INPUT as V8: %s', (source) => {
+    const matcher = compilePattern(source);
+    const v8 = new RegExp(source, 'u');
+    const bodies = ['abc-def', 'a@b.c', 'Émile 42', '😀😁', 'ababac', '555-1234', 'x', '', 'A\u00a0b', 'ab\r\nc'];
+    for (const body of bodies) {
+      for (const text of [body, body.padEnd(LONG_INPUT + 5, body === '' ? 'a' : body), `${'a'.repeat(LONG_INPUT)}${body}`]) {
+        expect(matcher.test(text), `${source} on ${JSON.stringify(text)}`).toBe(v8.test(text));
+      }
+    }
+  });
+
+  it('keeps distinct patterns distinct in ajv, which shares compiled patterns by their string form', () => {
+    expect(String(compilePattern('^[a-z]{2}$'))).toBe('/^[a-z]{2}$/u');
+    const ajv = createAjv();
+    const validate = ajv.compile({ type: 'object', properties: { a: { type: 'string', pattern: '^[a-z]{2}$' }, b: { type: 'string', pattern: '^[0-9]{3}$' } } });
+    expect(validate({ a: 'xy', b: '123' })).toBe(true);
+    expect(validate({ a: 'xy', b: 'xyz' })).toBe(false);
+    expect(validate({ a: '12', b: '123' })).toBe(false);
+  });
+
+  it.each([
+    ['a dot', '^a.b$'],
+    ['white space', '^\\s*x$'],
+    ['non-space', '^\\S+$'],
+    ['lookahead', '^(?=x)[a-z]+$'],
+    ['non-Unicode syntax', '^\\w+\\_x$'],
+  ])('keeps V8 for every input where RE2 would read the pattern differently or cannot run it: %s', (_name, source) => {
+    expect(compilePattern(source)).toBeInstanceOf(RegExp);
   });
 
   it.each([

@@ -17,11 +17,24 @@
  * ASCII white space only (ECMAScript adds U+00A0, U+FEFF and the Unicode spaces), and `.` matches any character but
  * `\n` (ECMAScript also excludes `\r`, U+2028 and U+2029).
  *
- * Not covered: polynomial backtracking without nesting (`\d+\d+\d+x`, quadratic or cubic in the input), which
- * star height does not see; the request body limit bounds it.
+ * Polynomial backtracking needs no nesting: `^[^@]+@[^@]+\.[^@]+$`, a common e-mail pattern, is quadratic on V8 (a
+ * 100,000-character near-match costs billions of steps), and star height does not see it. So a bounded pattern also
+ * gets RE2 for inputs longer than LONG_INPUT characters whenever both engines read it alike: RE2 compiles it, V8
+ * parsed it in Unicode mode, and it has none of the classes the engines read differently (`.`, `\s`, `\S`, see
+ * above). Short inputs, nearly all, stay on V8; a long one costs a few µs on RE2 instead of a polynomial on V8.
+ * Patterns that use those classes, or lookaround, backreferences or non-Unicode syntax, stay on V8 for every input:
+ * that is the gap left (`^.*a.*b$` on a long input).
  */
 import { createRequire } from 'node:module';
+import { RegExpParser, visitRegExpAST } from '@eslint-community/regexpp';
 import safeRegex from 'safe-regex2';
+
+/**
+ * Inputs longer than this run on RE2 for patterns both engines read alike. Up to it, even a cubic pattern stays
+ * within a few million steps on V8; past it, legitimate values of a patterned field are rare (names, ids, codes,
+ * e-mail addresses are shorter), so the slower engine costs little.
+ */
+export const LONG_INPUT = 128;
 
 /** What ajv and the minimizer need of a compiled pattern. */
 export interface PatternMatcher {
@@ -63,16 +76,15 @@ export function hasBoundedBacktracking(source: string): boolean {
  * otherwise. Throws a SyntaxError for a pattern invalid both ways, UnsafePatternError for one neither engine may run.
  */
 export function compilePattern(source: string, flags = 'u'): PatternMatcher {
-  if (hasBoundedBacktracking(source)) return backtracking(source, flags);
+  if (hasBoundedBacktracking(source)) {
+    const v8 = backtracking(source, flags);
+    const linear = v8.unicode && readAlike(source) ? linearOrUndefined(source, v8.flags) : undefined;
+    return linear === undefined ? v8 : new LengthAwareMatcher(v8, linear);
+  }
   // RE2 always reads patterns in Unicode mode (re2-wasm requires the flag).
   const linearFlags = flags.includes('u') ? flags : `${flags}u`;
-  const key = `${linearFlags}/${source}`;
-  const known = linearMatchers.get(key);
-  if (known !== undefined) return known;
   try {
-    const matcher = new (linearEngine())(source, linearFlags);
-    linearMatchers.set(key, matcher);
-    return matcher;
+    return linearMatcher(source, linearFlags);
   } catch (error) {
     // Not a pattern at all (V8 refuses it too): the SyntaxError says so, as for any invalid pattern.
     backtracking(source, flags);
@@ -91,5 +103,61 @@ function backtracking(source: string, flags: string): RegExp {
   } catch (error) {
     if (!flags.includes('u')) throw error;
     return new RegExp(source, flags.replace('u', ''));
+  }
+}
+
+/** RE2's matcher for the pattern, one per distinct (flags, source); throws RE2's SyntaxError when it cannot run it. */
+function linearMatcher(source: string, flags: string): PatternMatcher {
+  const key = `${flags}/${source}`;
+  let matcher = linearMatchers.get(key);
+  if (matcher === undefined) {
+    matcher = new (linearEngine())(source, flags);
+    linearMatchers.set(key, matcher);
+  }
+  return matcher;
+}
+
+function linearOrUndefined(source: string, flags: string): PatternMatcher | undefined {
+  try {
+    return linearMatcher(source, flags);
+  } catch {
+    return undefined;
+  }
+}
+
+const unicodeParser = new RegExpParser({ ecmaVersion: 2024 });
+
+/** Whether the pattern (valid in Unicode mode) has no `.`, `\s` or `\S`, the classes RE2 reads differently. */
+function readAlike(source: string): boolean {
+  let alike = true;
+  try {
+    visitRegExpAST(unicodeParser.parsePattern(source, 0, source.length, { unicode: true }), {
+      onCharacterSetEnter(node) {
+        if (node.kind === 'any' || node.kind === 'space') alike = false;
+      },
+    });
+  } catch {
+    return false;
+  }
+  return alike;
+}
+
+/** V8 for inputs up to LONG_INPUT characters, RE2 past it (same answers: the pattern reads alike on both). */
+class LengthAwareMatcher implements PatternMatcher {
+  readonly #short: RegExp;
+  readonly #long: PatternMatcher;
+
+  constructor(short: RegExp, long: PatternMatcher) {
+    this.#short = short;
+    this.#long = long;
+  }
+
+  test(text: string): boolean {
+    return text.length > LONG_INPUT ? this.#long.test(text) : this.#short.test(text);
+  }
+
+  /** The RegExp's own form: ajv keys the compiled patterns it shares by it (two patterns must never share a key). */
+  toString(): string {
+    return this.#short.toString();
   }
 }
