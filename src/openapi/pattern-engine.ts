@@ -13,17 +13,16 @@
  * construction, about 7 µs a test on the machine of 2026-11-29), loaded only when a document needs it. A flagged
  * pattern RE2 cannot express (lookaround, backreferences) is refused at load with the reason, never run unguarded.
  *
- * RE2 reads a few classes differently from ECMAScript, so a flagged pattern using them answers as RE2 would: `\s` is
- * ASCII white space only (ECMAScript adds U+00A0, U+FEFF and the Unicode spaces), and `.` matches any character but
- * `\n` (ECMAScript also excludes `\r`, U+2028 and U+2029).
+ * RE2 reads a few classes differently from ECMAScript: its `\s` is ASCII white space only (ECMAScript adds U+00A0,
+ * U+FEFF and the Unicode spaces), and its `.` excludes only `\n` (ECMAScript also excludes `\r`, U+2028 and U+2029).
+ * So RE2 is given the pattern with those classes spelled out as ECMAScript means them (`forRe2`, on the regexpp AST).
  *
- * Polynomial backtracking needs no nesting: `^[^@]+@[^@]+\.[^@]+$`, a common e-mail pattern, is quadratic on V8 (a
- * 100,000-character near-match costs billions of steps), and star height does not see it. So a bounded pattern also
- * gets RE2 for inputs longer than LONG_INPUT characters whenever both engines read it alike: RE2 compiles it, V8
- * parsed it in Unicode mode, and it has none of the classes the engines read differently (`.`, `\s`, `\S`, see
- * above). Short inputs, nearly all, stay on V8; a long one costs a few µs on RE2 instead of a polynomial on V8.
- * Patterns that use those classes, or lookaround, backreferences or non-Unicode syntax, stay on V8 for every input:
- * that is the gap left (`^.*a.*b$` on a long input).
+ * Polynomial backtracking needs no nesting: `^[^@]+@[^@]+\.[^@]+$`, a common e-mail pattern, grows faster than
+ * quadratically on V8 (1 s for a 20,000-character near-match on the machine of 2026-11-29), and star height does
+ * not see it. So a bounded pattern also gets RE2 for inputs longer than LONG_INPUT characters whenever RE2 can answer
+ * exactly as V8 does: V8 parsed it in Unicode mode, `forRe2` could spell it, and RE2 compiles it. Short inputs, nearly
+ * all, stay on V8; a long one costs a few µs on RE2 instead of a polynomial on V8. Patterns with lookaround,
+ * backreferences, `\S` inside a class or non-Unicode syntax stay on V8 for every input: that is the gap left.
  */
 import { createRequire } from 'node:module';
 import { RegExpParser, visitRegExpAST } from '@eslint-community/regexpp';
@@ -78,13 +77,14 @@ export function hasBoundedBacktracking(source: string): boolean {
 export function compilePattern(source: string, flags = 'u'): PatternMatcher {
   if (hasBoundedBacktracking(source)) {
     const v8 = backtracking(source, flags);
-    const linear = v8.unicode && readAlike(source) ? linearOrUndefined(source, v8.flags) : undefined;
+    const spelled = v8.unicode ? forRe2(source) : undefined;
+    const linear = spelled === undefined ? undefined : linearOrUndefined(spelled, v8.flags);
     return linear === undefined ? v8 : new LengthAwareMatcher(v8, linear);
   }
   // RE2 always reads patterns in Unicode mode (re2-wasm requires the flag).
   const linearFlags = flags.includes('u') ? flags : `${flags}u`;
   try {
-    return linearMatcher(source, linearFlags);
+    return linearMatcher(forRe2(source) ?? source, linearFlags);
   } catch (error) {
     // Not a pattern at all (V8 refuses it too): the SyntaxError says so, as for any invalid pattern.
     backtracking(source, flags);
@@ -127,19 +127,40 @@ function linearOrUndefined(source: string, flags: string): PatternMatcher | unde
 
 const unicodeParser = new RegExpParser({ ecmaVersion: 2024 });
 
-/** Whether the pattern (valid in Unicode mode) has no `.`, `\s` or `\S`, the classes RE2 reads differently. */
-function readAlike(source: string): boolean {
+/**
+ * ECMAScript's white space (`\s`): WhiteSpace and LineTerminator (ECMA-262 §12.2, §12.3), written for a class. RE2's
+ * `\s` is ASCII only. pattern-engine.test.ts compares it with V8's `\s` over every code point.
+ */
+const SPACE_RANGES = '\\u0009-\\u000d\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
+/** ECMAScript's `.` without the `s` flag: anything but a line terminator. RE2's `.` excludes only `\n`. */
+const DOT_CLASS = '[^\\u000a\\u000d\\u2028\\u2029]';
+
+/**
+ * The pattern (valid in Unicode mode) as RE2 must be given it to answer as ECMAScript does: `.`, `\s` and `\S` are
+ * spelled out as the classes ECMAScript means. Undefined when that cannot be done in place (`\S` inside a class) or
+ * the pattern does not parse: then RE2 would read it differently.
+ */
+export function forRe2(source: string): string | undefined {
+  const edits: Array<{ start: number; end: number; text: string }> = [];
   let alike = true;
   try {
     visitRegExpAST(unicodeParser.parsePattern(source, 0, source.length, { unicode: true }), {
       onCharacterSetEnter(node) {
-        if (node.kind === 'any' || node.kind === 'space') alike = false;
+        if (node.kind === 'any') edits.push({ start: node.start, end: node.end, text: DOT_CLASS });
+        else if (node.kind === 'space') {
+          const inClass = node.parent.type === 'CharacterClass';
+          if (inClass && node.negate) alike = false;
+          else edits.push({ start: node.start, end: node.end, text: inClass ? SPACE_RANGES : `[${node.negate ? '^' : ''}${SPACE_RANGES}]` });
+        }
       },
     });
   } catch {
-    return false;
+    return undefined;
   }
-  return alike;
+  if (!alike) return undefined;
+  let out = source;
+  for (const edit of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
+  return out;
 }
 
 /** V8 for inputs up to LONG_INPUT characters, RE2 past it (same answers: the pattern reads alike on both). */
