@@ -7,8 +7,8 @@
  * document is the API team's, but the input is anyone's, so one careless pattern would let any client stop the
  * gateway (OWASP "Regular expression Denial of Service"; 42Crunch and Spectral flag such patterns for this reason).
  *
- * So every pattern is read once, at load, by safe-regex2 (star height: no repetition inside a repetition, at most 25
- * repetitions). Patterns it accepts, all but 2 of the 632 in ../shared/specs, run on V8 as before (fast: about
+ * So every pattern is read once, at load, for its star height (safe-regex's measure: no repetition inside a
+ * repetition, at most 25 repetitions; `hasBoundedBacktracking`). Patterns it accepts, all but 2 of the 632 in ../shared/specs, run on V8 as before (fast: about
  * 0.2 µs a test). The others run on RE2 (re2-wasm: Google's RE2 compiled to WebAssembly, linear time by
  * construction, about 7 µs a test on the machine of 2026-11-29), loaded only when a document needs it. A flagged
  * pattern RE2 cannot express (lookaround, backreferences) is refused at load with the reason, never run unguarded.
@@ -21,12 +21,16 @@
  * quadratically on V8 (1 s for a 20,000-character near-match on the machine of 2026-11-29), and star height does
  * not see it. So a bounded pattern also gets RE2 for inputs longer than LONG_INPUT characters whenever RE2 can answer
  * exactly as V8 does: V8 parsed it in Unicode mode, `forRe2` could spell it, and RE2 compiles it. Short inputs, nearly
- * all, stay on V8; a long one costs a few µs on RE2 instead of a polynomial on V8. Patterns with lookaround,
- * backreferences, `\S` inside a class or non-Unicode syntax stay on V8 for every input: that is the gap left.
+ * all, stay on V8; a long one costs a few µs on RE2 instead of a polynomial on V8.
+ *
+ * Lookaround and backreferences have no RE2 form, and they backtrack too: `(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])`, a
+ * password rule in ../shared/specs, is quadratic (unanchored, each position scans to the end: 181 ms at 8,000
+ * characters here). A pattern using them answers false, as a pattern mismatch, for inputs longer than
+ * MAX_LOOKAROUND_INPUT characters: fail closed, on fields (passwords, codes) whose values are far shorter. Patterns
+ * with `\S` inside a class or non-Unicode-only syntax stay on V8 for every input: that is the gap left.
  */
 import { createRequire } from 'node:module';
-import { RegExpParser, visitRegExpAST } from '@eslint-community/regexpp';
-import safeRegex from 'safe-regex2';
+import { RegExpParser, visitRegExpAST, type AST } from '@eslint-community/regexpp';
 
 /**
  * Inputs longer than this run on RE2 for patterns both engines read alike. Up to it, even a cubic pattern stays
@@ -34,6 +38,12 @@ import safeRegex from 'safe-regex2';
  * e-mail addresses are shorter), so the slower engine costs little.
  */
 export const LONG_INPUT = 128;
+
+/**
+ * Longest input a pattern with lookaround or backreferences is run on (longer ones do not match): a quadratic pattern
+ * stays around a million steps, a millisecond or so.
+ */
+export const MAX_LOOKAROUND_INPUT = 1024;
 
 /** What ajv and the minimizer need of a compiled pattern. */
 export interface PatternMatcher {
@@ -59,14 +69,39 @@ function linearEngine(): Re2Constructor {
   return re2;
 }
 
-/** Whether safe-regex2 finds the pattern free of nested repetition (a pattern it cannot read is not). */
+/** Most quantifiers a pattern may have and still count as bounded (safe-regex's limit). */
+const MAX_QUANTIFIERS = 25;
+
+/**
+ * Star height 1 (safe-regex's measure, on the regexpp AST so that every ECMAScript syntax parses, lookbehind and
+ * named groups included): no quantifier inside a group repeated more than once, and at most MAX_QUANTIFIERS of them.
+ * A pattern that parses neither in Unicode mode nor without it is not bounded.
+ */
 export function hasBoundedBacktracking(source: string): boolean {
+  let ast: AST.Pattern;
   try {
-    return safeRegex(source);
+    ast = unicodeParser.parsePattern(source, 0, source.length, { unicode: true });
   } catch {
-    // Its parser refuses the pattern, or recursion ran out on absurd nesting: treat as unsafe.
-    return false;
+    try {
+      ast = unicodeParser.parsePattern(source, 0, source.length, { unicode: false });
+    } catch {
+      return false;
+    }
   }
+  let quantifiers = 0;
+  let nested = false;
+  visitRegExpAST(ast, {
+    onQuantifierEnter(node) {
+      quantifiers++;
+      // Up the tree to the pattern: any enclosing quantifier that repeats more than once makes this one nested.
+      let parent = node.parent as AST.Node | null;
+      while (parent !== null) {
+        if (parent.type === 'Quantifier' && parent.max > 1) nested = true;
+        parent = parent.parent as AST.Node | null;
+      }
+    },
+  });
+  return !nested && quantifiers <= MAX_QUANTIFIERS;
 }
 
 /**
@@ -79,7 +114,8 @@ export function compilePattern(source: string, flags = 'u'): PatternMatcher {
     const v8 = backtracking(source, flags);
     const spelled = v8.unicode ? forRe2(source) : undefined;
     const linear = spelled === undefined ? undefined : linearOrUndefined(spelled, v8.flags);
-    return linear === undefined ? v8 : new LengthAwareMatcher(v8, linear);
+    if (linear !== undefined) return new LengthAwareMatcher(v8, linear);
+    return looksAround(source, v8.unicode) ? new CappedMatcher(v8) : v8;
   }
   // RE2 always reads patterns in Unicode mode (re2-wasm requires the flag).
   const linearFlags = flags.includes('u') ? flags : `${flags}u`;
@@ -161,6 +197,42 @@ export function forRe2(source: string): string | undefined {
   let out = source;
   for (const edit of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
   return out;
+}
+
+/** Whether the pattern has a lookahead, a lookbehind or a backreference (what RE2 cannot run); unparseable: true. */
+function looksAround(source: string, unicode: boolean): boolean {
+  let found = false;
+  try {
+    visitRegExpAST(unicodeParser.parsePattern(source, 0, source.length, { unicode }), {
+      onAssertionEnter(node) {
+        if (node.kind === 'lookahead' || node.kind === 'lookbehind') found = true;
+      },
+      onBackreferenceEnter() {
+        found = true;
+      },
+    });
+  } catch {
+    return true;
+  }
+  return found;
+}
+
+/** V8, for inputs up to MAX_LOOKAROUND_INPUT characters; longer inputs do not match (see the file comment). */
+class CappedMatcher implements PatternMatcher {
+  readonly #v8: RegExp;
+
+  constructor(v8: RegExp) {
+    this.#v8 = v8;
+  }
+
+  test(text: string): boolean {
+    return text.length <= MAX_LOOKAROUND_INPUT && this.#v8.test(text);
+  }
+
+  /** The RegExp's own form: ajv keys the compiled patterns it shares by it. */
+  toString(): string {
+    return this.#v8.toString();
+  }
 }
 
 /** V8 for inputs up to LONG_INPUT characters, RE2 past it (same answers: the pattern reads alike on both). */
