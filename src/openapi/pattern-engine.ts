@@ -78,16 +78,11 @@ const MAX_QUANTIFIERS = 25;
  * A pattern that parses neither in Unicode mode nor without it is not bounded.
  */
 export function hasBoundedBacktracking(source: string): boolean {
-  let ast: AST.Pattern;
-  try {
-    ast = unicodeParser.parsePattern(source, 0, source.length, { unicode: true });
-  } catch {
-    try {
-      ast = unicodeParser.parsePattern(source, 0, source.length, { unicode: false });
-    } catch {
-      return false;
-    }
-  }
+  const parsed = parseDocumentPattern(source);
+  return parsed !== undefined && boundedStarHeight(parsed.ast);
+}
+
+function boundedStarHeight(ast: AST.Pattern): boolean {
   let quantifiers = 0;
   let nested = false;
   visitRegExpAST(ast, {
@@ -110,17 +105,20 @@ export function hasBoundedBacktracking(source: string): boolean {
  * otherwise. Throws a SyntaxError for a pattern invalid both ways, UnsafePatternError for one neither engine may run.
  */
 export function compilePattern(source: string, flags = 'u'): PatternMatcher {
-  if (hasBoundedBacktracking(source)) {
+  // Parsed once; every decision below reads the same tree.
+  const parsed = parseDocumentPattern(source);
+  const unicodeAst = parsed?.unicode === true ? parsed.ast : undefined;
+  if (parsed !== undefined && boundedStarHeight(parsed.ast)) {
     const v8 = backtracking(source, flags);
-    const spelled = v8.unicode ? forRe2(source) : undefined;
+    const spelled = v8.unicode && unicodeAst !== undefined ? spellForRe2(unicodeAst, source) : undefined;
     const linear = spelled === undefined ? undefined : linearOrUndefined(spelled, v8.flags);
     if (linear !== undefined) return new LengthAwareMatcher(v8, linear);
-    return looksAround(source, v8.unicode) ? new CappedMatcher(v8) : v8;
+    return looksAround(parsed.ast) ? new CappedMatcher(v8) : v8;
   }
   // RE2 always reads patterns in Unicode mode (re2-wasm requires the flag).
   const linearFlags = flags.includes('u') ? flags : `${flags}u`;
   try {
-    return linearMatcher(forRe2(source) ?? source, linearFlags);
+    return linearMatcher((unicodeAst !== undefined ? spellForRe2(unicodeAst, source) : undefined) ?? source, linearFlags);
   } catch (error) {
     // Not a pattern at all (V8 refuses it too): the SyntaxError says so, as for any invalid pattern.
     backtracking(source, flags);
@@ -161,7 +159,24 @@ function linearOrUndefined(source: string, flags: string): PatternMatcher | unde
   }
 }
 
-const unicodeParser = new RegExpParser({ ecmaVersion: 2024 });
+const parser = new RegExpParser({ ecmaVersion: 2024 });
+
+/**
+ * A document's pattern as regexpp reads it: in Unicode mode (what JSON Schema means, and how ajv compiles it) first,
+ * then in legacy syntax for the many real patterns that only parse that way (`[\w\-]`, `\_`); undefined when neither
+ * parses. Shared with the scanner's bounds check (scan/static/bounds.ts), so both read a pattern alike.
+ */
+export function parseDocumentPattern(source: string): { readonly ast: AST.Pattern; readonly unicode: boolean } | undefined {
+  try {
+    return { ast: parser.parsePattern(source, 0, source.length, { unicode: true }), unicode: true };
+  } catch {
+    try {
+      return { ast: parser.parsePattern(source, 0, source.length, { unicode: false }), unicode: false };
+    } catch {
+      return undefined;
+    }
+  }
+}
 
 /**
  * ECMAScript's white space (`\s`): WhiteSpace and LineTerminator (ECMA-262 §12.2, §12.3), written for a class. RE2's
@@ -177,43 +192,40 @@ const DOT_CLASS = '[^\\u000a\\u000d\\u2028\\u2029]';
  * the pattern does not parse: then RE2 would read it differently.
  */
 export function forRe2(source: string): string | undefined {
+  const parsed = parseDocumentPattern(source);
+  return parsed?.unicode === true ? spellForRe2(parsed.ast, source) : undefined;
+}
+
+function spellForRe2(ast: AST.Pattern, source: string): string | undefined {
   const edits: Array<{ start: number; end: number; text: string }> = [];
   let alike = true;
-  try {
-    visitRegExpAST(unicodeParser.parsePattern(source, 0, source.length, { unicode: true }), {
-      onCharacterSetEnter(node) {
-        if (node.kind === 'any') edits.push({ start: node.start, end: node.end, text: DOT_CLASS });
-        else if (node.kind === 'space') {
-          const inClass = node.parent.type === 'CharacterClass';
-          if (inClass && node.negate) alike = false;
-          else edits.push({ start: node.start, end: node.end, text: inClass ? SPACE_RANGES : `[${node.negate ? '^' : ''}${SPACE_RANGES}]` });
-        }
-      },
-    });
-  } catch {
-    return undefined;
-  }
+  visitRegExpAST(ast, {
+    onCharacterSetEnter(node) {
+      if (node.kind === 'any') edits.push({ start: node.start, end: node.end, text: DOT_CLASS });
+      else if (node.kind === 'space') {
+        const inClass = node.parent.type === 'CharacterClass';
+        if (inClass && node.negate) alike = false;
+        else edits.push({ start: node.start, end: node.end, text: inClass ? SPACE_RANGES : `[${node.negate ? '^' : ''}${SPACE_RANGES}]` });
+      }
+    },
+  });
   if (!alike) return undefined;
   let out = source;
   for (const edit of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
   return out;
 }
 
-/** Whether the pattern has a lookahead, a lookbehind or a backreference (what RE2 cannot run); unparseable: true. */
-function looksAround(source: string, unicode: boolean): boolean {
+/** Whether the pattern has a lookahead, a lookbehind or a backreference (what RE2 cannot run). */
+function looksAround(ast: AST.Pattern): boolean {
   let found = false;
-  try {
-    visitRegExpAST(unicodeParser.parsePattern(source, 0, source.length, { unicode }), {
-      onAssertionEnter(node) {
-        if (node.kind === 'lookahead' || node.kind === 'lookbehind') found = true;
-      },
-      onBackreferenceEnter() {
-        found = true;
-      },
-    });
-  } catch {
-    return true;
-  }
+  visitRegExpAST(ast, {
+    onAssertionEnter(node) {
+      if (node.kind === 'lookahead' || node.kind === 'lookbehind') found = true;
+    },
+    onBackreferenceEnter() {
+      found = true;
+    },
+  });
   return found;
 }
 

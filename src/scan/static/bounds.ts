@@ -7,7 +7,8 @@
  * with @eslint-community/regexpp (the ECMAScript regex parser ESLint uses; JSON Schema patterns are ECMA-262), never
  * by hand.
  */
-import { RegExpParser, type AST } from '@eslint-community/regexpp';
+import type { AST } from '@eslint-community/regexpp';
+import { parseDocumentPattern } from '../../openapi/pattern-engine.ts';
 
 /**
  * Formats whose grammar bounds the length: uuid (36), date (RFC 3339 full-date, 10), ipv4 (15), ipv6 (45),
@@ -17,7 +18,6 @@ import { RegExpParser, type AST } from '@eslint-community/regexpp';
  */
 export const BOUNDED_STRING_FORMATS: ReadonlySet<string> = new Set(['uuid', 'date', 'date-time', 'time', 'ipv4', 'ipv6', 'hostname', 'int32', 'int64']);
 
-const parser = new RegExpParser({ ecmaVersion: 2024 });
 const patternCache = new Map<string, boolean>();
 const MAX_CACHE = 4096;
 
@@ -33,17 +33,10 @@ export function isBoundedPattern(pattern: string): boolean {
 }
 
 function computeBoundedPattern(pattern: string): boolean {
-  let ast: AST.Pattern;
-  try {
-    // JSON Schema validators (ajv) compile patterns with the `u` flag; fall back to legacy syntax for old documents.
-    ast = parser.parsePattern(pattern, 0, pattern.length, { unicode: true });
-  } catch {
-    try {
-      ast = parser.parsePattern(pattern, 0, pattern.length, { unicode: false });
-    } catch {
-      return false;
-    }
-  }
+  // Read as the gateway reads it (Unicode mode first, as ajv compiles it, then legacy syntax for old documents).
+  const parsed = parseDocumentPattern(pattern);
+  if (parsed === undefined) return false;
+  const ast = parsed.ast;
   for (const alternative of ast.alternatives) {
     const first = alternative.elements[0];
     const last = alternative.elements[alternative.elements.length - 1];
