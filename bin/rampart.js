@@ -5,6 +5,10 @@
 // RAMPART_FROM_SOURCE=1 always runs the sources.
 import { fileURLToPath } from 'node:url';
 import { buildIsCurrent } from './build-state.js';
+import { tuneV8ForGateway } from './v8-flags.js';
+
+// A gateway process tunes V8 before the rest of Rampart is loaded (v8-flags.js says why and what).
+if (process.argv[2] === 'gateway') tuneV8ForGateway();
 
 let entry;
 if (process.env.RAMPART_FROM_SOURCE !== '1' && buildIsCurrent(fileURLToPath(new URL('../', import.meta.url)))) {

@@ -14,6 +14,7 @@ import pino from 'pino';
 import YAML from 'yaml';
 import { loadConfigObject } from '../src/config/load.ts';
 import { Gateway } from '../src/gateway/server.ts';
+import { tuneV8ForGateway } from '../bin/v8-flags.js';
 import { AccessLog } from '../src/observe/logger.ts';
 import { evaluatePosture, formatPostureTable } from '../src/posture/posture.ts';
 import { startSampleApi } from './sample-api/server.ts';
@@ -32,6 +33,7 @@ const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 
 async function main(): Promise<void> {
+  tuneV8ForGateway();
   const sample = await startSampleApi({ host: '127.0.0.1', port: upstreamPort });
   const document = YAML.parse(readFileSync(join(here, 'rampart.yaml'), 'utf8')) as Record<string, unknown>;
   document.listen = { host: '127.0.0.1', port };

@@ -49,6 +49,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .description('run the gateway (reloads on config change and SIGHUP; drains on SIGTERM)')
     .requiredOption('-c, --config <file>', 'gateway config (YAML or JSON)')
     .action(async (options: { config: string }) => {
+      // bin/rampart.js has tuned V8 for a gateway process already (bin/v8-flags.js), before loading this.
       const [{ loadConfigFile }, { Gateway }, { printConfigErrors }] = await Promise.all([import('../config/load.ts'), import('../gateway/server.ts'), import('./shared.ts')]);
       const file = resolve(options.config);
       const result = loadConfigFile(file);
