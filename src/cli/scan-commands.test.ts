@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OWASP_API_TOP10_2023 } from '../checklist/items.ts';
+import { STATIC_RULES } from '../scan/static/rules.ts';
 import type { Finding } from '../scan/model.ts';
 import { runScan } from '../scan/run.ts';
 import { unauditableSpecLines } from './scan-commands.ts';
@@ -20,16 +20,8 @@ const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 const HOSTILE_NAME = 'b\u001b]0;owned\u0007\u001b[2J\u001b[31mFAKE: all checks passed\u001b[0m';
 const HOSTILE_SHOWN = 'b\\u001b]0;owned\\u0007\\u001b[2J\\u001b[31mFAKE: all checks passed\\u001b[0m';
 
-const RULE = {
-  id: 'spec.invalid',
-  title: 'Invalid OpenAPI document',
-  severity: 'high',
-  item: 9,
-  owasp: 'API9:2023',
-  explanation: 'e',
-  fix: 'f',
-  helpUri: OWASP_API_TOP10_2023['API9:2023'].url,
-} as const;
+/** The scanner's own rule for an unreadable document, as the findings these cases print carry it. */
+const RULE = STATIC_RULES.specInvalid;
 
 const invalid = (message: string, file = 'api.yaml'): Finding => ({ rule: RULE, message, locations: [{ kind: 'spec', file, pointer: '#', line: 1, column: 1 }], fingerprint: 'f' });
 

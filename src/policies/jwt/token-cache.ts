@@ -6,8 +6,8 @@
  * Bounded by `maxEntries` and by `maxBytes`, an estimate of the memory the entries hold (the token's characters at
  * two bytes each plus the size the caller gives for the value): a count alone let 10,000 introspection answers of
  * 64 KB each and their 8 KB tokens hold about 700 MB. When either bound is reached the oldest insertions are evicted
- * (a Map iterates in insertion order, so that is O(1) each). Hits do not reorder entries: FIFO instead of LRU keeps the hit path to one Map lookup and one
- * comparison, and a popular token that falls out is simply verified again.
+ * (a Map iterates in insertion order, so that is O(1) each). Hits do not reorder entries: FIFO instead of LRU keeps
+ * the hit path to one Map lookup and one comparison, and a popular token that falls out is simply verified again.
  *
  * The Map is keyed by the token's last KEY_CHARS characters, not the whole token: every request brings a fresh
  * header string whose hash V8 must compute, and hashing a 600-character JWT costs about a microsecond, while the

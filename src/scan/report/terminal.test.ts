@@ -4,7 +4,7 @@
  * goes through it (finding messages and locations, baseline reasons, notes).
  */
 import { describe, expect, it } from 'vitest';
-import { OWASP_API_TOP10_2023 } from '../../checklist/items.ts';
+import { STATIC_RULES } from '../static/rules.ts';
 import type { Finding, ScanReport } from '../model.ts';
 import { printable, renderTerminal } from './terminal.ts';
 
@@ -25,16 +25,8 @@ const TERMINAL_ROWS: ReadonlyArray<readonly [string, string, string]> = [
   ['printable text, unchanged', 'plain: schema Pet.name, GET /pets/{id} é 猫 🐱', 'plain: schema Pet.name, GET /pets/{id} é 猫 🐱'],
 ];
 
-const RULE = {
-  id: 'spec.invalid',
-  title: 'Invalid OpenAPI document',
-  severity: 'high',
-  item: 9,
-  owasp: 'API9:2023',
-  explanation: 'e',
-  fix: 'Fix the document.',
-  helpUri: OWASP_API_TOP10_2023['API9:2023'].url,
-} as const;
+/** The scanner's own rule for an unreadable document, as the findings these cases print carry it. */
+const RULE = STATIC_RULES.specInvalid;
 
 function report(text: string): ScanReport {
   const finding: Finding = { rule: RULE, message: `name ${text}`, locations: [{ kind: 'spec', file: 'api.yaml', pointer: `#/components/securitySchemes/${text}`, line: 1, column: 1 }], fingerprint: 'f1' };
