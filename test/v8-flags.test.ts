@@ -1,8 +1,8 @@
 /**
  * `tuneV8ForGateway` (bin/v8-flags.js) turns allocation-site pretenuring off in the process that runs the gateway.
- * V8 reports its pretenuring decisions under `--trace-pretenuring-statistics` (on stdout); the first case shows that
- * this Node's V8 still does, with a workload that gets a site pretenured, so that the absence of any report in the
- * others means the feature is off, not that the trace went quiet.
+ * V8 reports on its pretenuring feedback under `--trace-pretenuring-statistics` (on stdout); the first case shows that
+ * this Node's V8 still does, for a workload whose objects all survive, so that the absence of any report in the others
+ * means the feature is off, not that the trace went quiet.
  */
 import { describe, expect, it } from 'vitest';
 import { spawn, execFile } from 'node:child_process';
@@ -29,9 +29,11 @@ function node(args: string[]): Promise<string> {
 }
 
 describe('tuneV8ForGateway', () => {
-  it('this V8 reports pretenuring decisions, and pretenures a site whose objects all survive (the control)', async () => {
+  it('this V8 reports on its pretenuring feedback for a site whose objects all survive (the control)', async () => {
     const stdout = await node([TRACE, '-e', SURVIVING_ALLOCATIONS]);
-    expect(stdout).toMatch(/pretenuring: .*=> tenure/);
+    // A report at every scavenge that finds the site's objects alive; whether it has reached `=> tenure` by the last
+    // one depends on how many scavenges ran, which depends on the machine's load (seen: only `=> maybe tenure`).
+    expect(stdout).toMatch(/pretenuring: AllocationSite\(.*=> (maybe )?tenure/);
   }, 60_000);
 
   it('turns pretenuring off: the same workload after it makes no pretenuring decision', async () => {
