@@ -9,6 +9,8 @@
  *   BENCH_CONNECTIONS=50  wrk connections (-c)
  *   BENCH_QUICK=1         smoke run: 2 rounds × 3 s, 1 s warm-ups
  *   BENCH_ONLY=a,b        run only these contenders (names as in the table)
+ *   BENCH_POST_BYTES=n    send POST requests with an n-byte JSON body instead of GET (streamed through every proxy: the
+ *                         path of uploads, which a GET-only run never exercises); the report goes to RESULTS-post.md
  *   BENCH_RESULTS=path    write the Markdown report there instead of bench/RESULTS.md ('-' = do not write)
  *   BENCH_KEEP_TMP=1      keep the temp dir (generated configs, process logs, access logs)
  */
@@ -31,6 +33,18 @@ import { formatSummary, renderMarkdown, runBench, type BenchPlan } from './runne
 
 
 const quick = process.env.BENCH_QUICK === '1';
+const postBytes = Math.round(numberFromEnv('BENCH_POST_BYTES', 0));
+
+/** A wrk script sending POST with a JSON body of `bytes` bytes (an object padded with one string member). */
+function postScript(bytes: number): string {
+  const dir = fs.mkdtempSync(path.join(BENCH_DIR, '.post-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const skeleton = JSON.stringify({ id: 42, kind: 'bench', padding: '' });
+  const body = JSON.stringify({ id: 42, kind: 'bench', padding: 'x'.repeat(Math.max(0, bytes - skeleton.length)) });
+  const file = path.join(dir, 'post.lua');
+  fs.writeFileSync(file, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(body)}\n`);
+  return file;
+}
 
 // The proxy gets CPU 1 to itself and the load side CPU 0: with one CPU the pinning (and the figures) make no sense.
 if (os.availableParallelism() < 2) {
@@ -68,7 +82,7 @@ if (only !== undefined && only.trim() !== '') {
 }
 
 const plan: BenchPlan = {
-  title: 'Rampart proxy benchmark',
+  title: postBytes > 0 ? `Rampart proxy benchmark (POST, ${postBytes}-byte JSON body streamed)` : 'Rampart proxy benchmark',
   contenders,
   rounds: Math.round(numberFromEnv('BENCH_ROUNDS', quick ? 2 : 5)),
   durationSeconds: Math.round(numberFromEnv('BENCH_DURATION', quick ? 3 : 8)),
@@ -78,6 +92,7 @@ const plan: BenchPlan = {
   threads: 1,
   requestPath: '/',
   requestHeaders: {},
+  ...(postBytes > 0 ? { wrkScript: postScript(postBytes) } : {}),
   reference: 'baseline',
   extraRpsRatios: [
     ['rampart-nolog', 'fast-gateway'],
@@ -96,7 +111,7 @@ const plan: BenchPlan = {
 const report = await runBench(plan);
 console.log(formatSummary(report));
 
-const resultsFile = process.env.BENCH_RESULTS ?? path.join(BENCH_DIR, 'RESULTS.md');
+const resultsFile = process.env.BENCH_RESULTS ?? path.join(BENCH_DIR, postBytes > 0 ? 'RESULTS-post.md' : 'RESULTS.md');
 if (resultsFile !== '-') {
   fs.writeFileSync(resultsFile, renderMarkdown(report));
   console.log(`\nbench: wrote ${path.relative(process.cwd(), resultsFile) || resultsFile}`);
