@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BENCH_DIR, numberFromEnv, rampartBenchConfig, rampartContender } from './harness.ts';
+import { BENCH_DIR, numberFromEnv, rampartBenchConfig, rampartContender, writePostScript } from './harness.ts';
 import { formatSummary, renderMarkdown, runBench, type BenchPlan } from './runner.ts';
 import { contractBenchRoute } from './openapi-load.ts';
 import { loadOpenApi } from '../src/openapi/load.ts';
@@ -28,15 +28,7 @@ fs.writeFileSync(bodyFile, sample.upstreamAnswer.body);
 // The harness starts the upstream with this environment: the 2 KB answer, 201 for POST.
 process.env.BENCH_UPSTREAM_BODY_FILE = bodyFile;
 process.env.BENCH_UPSTREAM_POST_STATUS = String(sample.upstreamAnswer.status);
-const script = path.join(workDir, 'post-order.lua');
-fs.writeFileSync(
-  script,
-  `wrk.method = "POST"
-wrk.path = "${sample.request.path}"
-wrk.headers["Content-Type"] = "${sample.request.contentType}"
-wrk.body = ${JSON.stringify(sample.request.body)}
-`,
-);
+const script = writePostScript(workDir, sample.request.body, sample.request.contentType, sample.request.path);
 
 function contractConfig(context: Parameters<typeof rampartBenchConfig>[0], withContract: boolean) {
   const base = rampartBenchConfig(context);

@@ -336,6 +336,19 @@ export function cpuBusyPercent(before: CpuCounters, after: CpuCounters, cpu: num
 // wrk
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * Writes, in `dir`, a wrk script that sends every request as POST with `body` (as `contentType`), to `requestPath`
+ * when given (otherwise the path on wrk's command line). Returns the script's path.
+ */
+export function writePostScript(dir: string, body: string, contentType: string, requestPath?: string): string {
+  const file = path.join(dir, 'post.lua');
+  const lines = ['wrk.method = "POST"'];
+  if (requestPath !== undefined) lines.push(`wrk.path = ${JSON.stringify(requestPath)}`);
+  lines.push(`wrk.headers["Content-Type"] = ${JSON.stringify(contentType)}`, `wrk.body = ${JSON.stringify(body)}`);
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
 export interface WrkOptions {
   readonly url: string;
   readonly durationSeconds: number;

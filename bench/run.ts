@@ -28,6 +28,7 @@ import {
   rampartBenchConfig,
   rampartContender,
   type Contender,
+  writePostScript,
 } from './harness.ts';
 import { formatSummary, renderMarkdown, runBench, type BenchPlan } from './runner.ts';
 
@@ -41,9 +42,7 @@ function postScript(bytes: number): string {
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const skeleton = JSON.stringify({ id: 42, kind: 'bench', padding: '' });
   const body = JSON.stringify({ id: 42, kind: 'bench', padding: 'x'.repeat(Math.max(0, bytes - skeleton.length)) });
-  const file = path.join(dir, 'post.lua');
-  fs.writeFileSync(file, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(body)}\n`);
-  return file;
+  return writePostScript(dir, body, 'application/json');
 }
 
 // The proxy gets CPU 1 to itself and the load side CPU 0: with one CPU the pinning (and the figures) make no sense.
