@@ -87,3 +87,54 @@ describe('audit and events through the gateway', () => {
     expect(events.stdout).toContain('authz.denied');
   });
 });
+
+/**
+ * `audit:` alone (no route names the audit policy): the loader puts the policy on every route, so successful
+ * authentications and, with `audit.dataAccess: true`, data access are recorded everywhere, as the `audit:` schema
+ * says; a route that says `audit: false` records neither, and posture reports it. Before the loader did this, the
+ * top-level settings recorded nothing on routes that did not name the policy.
+ */
+describe('audit: on every route without naming the policy', () => {
+  it('records successes and data access on routes that do not name audit, and nothing on one that says audit: false', async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(pair.publicKey)) } as Record<string, unknown>;
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ iss: ISSUER, aud: 'api', sub: 'bob', iat: now, exp: now + 600 }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(pair.privateKey);
+    const upstream = await startRecordingUpstream();
+    const dir = tempDir();
+    const document = {
+      mode: 'development',
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: false,
+      storage: `sqlite:${join(dir, 'rampart.db')}`,
+      audit: { store: `sqlite:${join(dir, 'audit.db')}`, dataAccess: true },
+      issuers: { corp: { issuer: ISSUER, audiences: ['api'], algorithms: ['ES256'], keys: [{ kid: 'k1', alg: 'ES256', jwk }] } },
+      routes: [
+        { id: 'invoices', match: { path: '/invoices/{invoiceId}', methods: ['GET'] }, upstream: upstream.url, authenticate: [{ jwt: 'corp' }] },
+        { id: 'unaudited', match: { path: '/unaudited/{id}', methods: ['GET'] }, upstream: upstream.url, authenticate: [{ jwt: 'corp' }], audit: false },
+      ],
+      // Turning the audit off on a route weakens a default: refused at load unless acknowledged.
+      acknowledge: [{ rule: 'audit-disabled', path: 'routes[1].audit', reason: 'health data, audited by the upstream', expires: '2999-12-31' }],
+    };
+    const configFile = join(dir, 'rampart.json');
+    writeFileSync(configFile, JSON.stringify(document));
+    const gw = await startTestGateway(document, { configFile });
+    try {
+      const bearer = { authorization: `Bearer ${token}` };
+      expect((await fetch(`${gw.url}/invoices/inv-41`, { headers: bearer })).status).toBe(200);
+      expect((await fetch(`${gw.url}/unaudited/secret-42`, { headers: bearer })).status).toBe(200);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+    const exported = await cli('audit', 'export', '-c', configFile, '--since', '1h', '--format', 'jsonl');
+    expect(exported.code).toBe(0);
+    const entries = exported.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const onRoute = (id: string) => entries.filter((e) => JSON.stringify(e).includes(`"${id}"`));
+    expect(onRoute('invoices').map((e) => e.type)).toEqual(expect.arrayContaining(['auth.succeeded', 'data.access']));
+    expect(JSON.stringify(entries.find((e) => e.type === 'data.access'))).toContain('"inv-41"');
+    expect(onRoute('unaudited')).toEqual([]);
+    expect(exported.stdout).not.toContain('secret-42');
+    expect((await cli('audit', 'verify', '-c', configFile)).code).toBe(0);
+  });
+});

@@ -219,6 +219,76 @@ describe('posture per route and per item', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('item 6 follows each route\'s audit policy: on every route once audit: is set, data access as audit.dataAccess says, off only by an acknowledged audit: false', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-posture-'));
+    const keyring = { masterKey: Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 1)).toString('base64') };
+    const store = `sqlite:${join(dir, 'audit.db')}`;
+    const issuers = { corp: { issuer: 'https://idp.test', audiences: ['api'], algorithms: ['ES256'], jwksUrl: 'https://idp.test/jwks.json' } };
+    const jwtRoute = (id: string, extra: Doc = {}) => ({ id, match: { path: `/${id}` }, upstream: 'http://127.0.0.1:3000', authenticate: [{ jwt: 'corp' }], ...extra });
+    const everywhere = evaluatePosture(
+      load({
+        keyring,
+        issuers,
+        audit: { store, dataAccess: true },
+        routes: [jwtRoute('named-nowhere'), jwtRoute('off', { audit: false })],
+        acknowledge: [ack('audit-disabled', 'routes[1].audit')],
+      }),
+    );
+    const named = cellOf(everywhere, 'named-nowhere', 6).reason;
+    expect(named).toContain('data access');
+    expect(named).not.toContain('not audited');
+    expect(named).not.toContain('audit policy is off');
+    const off = cellOf(everywhere, 'off', 6);
+    expect(off.status).toBe('partial');
+    expect(off.reason).toContain('the audit policy is off on this route (audit: false)');
+    expect(off.reason).toContain('successes not recorded');
+    // Without the acknowledgement, turning it off is refused at load.
+    const refused = loadConfigObject(
+      { listen: { host: '127.0.0.1', port: 8443, http: 'refuse' }, admin: false, keyring, issuers, audit: { store }, routes: [jwtRoute('off', { audit: false })] },
+      OPTIONS,
+    );
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.errors.join('\n')).toContain('routes[0].audit: turns off audit');
+    // audit.dataAccess left at its default (false): successes everywhere, data access nowhere a route did not ask.
+    const defaults = evaluatePosture(load({ keyring, issuers, audit: { store }, routes: [jwtRoute('plain'), jwtRoute('asks', { audit: { dataAccess: true } })] }));
+    expect(cellOf(defaults, 'plain', 6).reason).toContain('data access on this route is not audited');
+    expect(cellOf(defaults, 'asks', 6).reason).not.toContain('not audited');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('item 6 names what monitoring lacks: events store, detectors and detector signals switched off, alert destinations', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-posture-'));
+    const keyring = { masterKey: Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 1)).toString('base64') };
+    const base = { keyring, audit: { store: `sqlite:${join(dir, 'audit.db')}`, dataAccess: true }, routes: [route('a', '/a')] };
+    const bare = cellOf(evaluatePosture(load(base)), 'a', 6);
+    expect(bare.status).toBe('partial');
+    expect(bare.reason).toContain('no events store (events:)');
+    expect(bare.reason).toContain('alerts with no destination (alerts:)');
+    expect(bare.reason).not.toContain('detectors disabled');
+    const switchedOff = cellOf(
+      evaluatePosture(
+        load({
+          ...base,
+          detectors: { bruteForce: { enabled: false }, credentialStuffing: { burst: { enabled: false } }, adminActivity: { newAddress: false, offHours: false, rate: { enabled: false } } },
+        }),
+      ),
+      'a',
+      6,
+    ).reason;
+    expect(switchedOff).toContain('detectors disabled: bruteForce, credentialStuffing.burst, adminActivity.newAddress, adminActivity.offHours, adminActivity.rate');
+    const complete = cellOf(
+      evaluatePosture(
+        load({ ...base, events: { store: `sqlite:${join(dir, 'events.db')}` }, alerts: [{ webhook: 'https://hooks.example.com/rampart', secret: 'c'.repeat(64) }] }),
+      ),
+      'a',
+      6,
+    );
+    expect(complete.reason).not.toContain('no events store');
+    expect(complete.reason).not.toContain('alerts with no destination');
+    expect(complete.reason).toContain('1 alert destination(s)');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('has summary counts that add up to routes × items and match the cells', () => {
     const report = evaluatePosture(
       load({

@@ -9,6 +9,10 @@
  *   or per request (`audit.authSuccess`, auth-success.ts);
  * - `data.access` (subject, operation = method, object id, route) when `dataAccess` is on.
  *
+ * Routes that do not name it get it too once the gateway config has an `audit:` store (`implicitConfig`), with
+ * `dataAccess` as `audit.dataAccess` says (default false); a route opts out only with `audit: false`, which
+ * posture reports.
+ *
  * With `required` (default: `audit.required`, true) the data-access record must be durable before the request is
  * forwarded: the policy awaits `emitDurable` and answers 503 when the entry cannot be written (fail closed, OWASP
  * ASVS V7.3.3 "log processing failure"), so no data is served that the audit log does not show. With SQLite the
@@ -43,6 +47,16 @@ function lastParam(params: Readonly<Record<string, string>>): string | null {
   return last;
 }
 
+/** What a route's audit policy takes from the `audit:` block: required, authentication, dataAccess when set there. */
+function inheritAuditConfig(document: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const audit = (document['audit'] as { required?: boolean; authentication?: boolean; dataAccess?: boolean } | undefined) ?? {};
+  return {
+    required: audit.required ?? true,
+    authentication: audit.authentication ?? true,
+    ...(audit.dataAccess !== undefined ? { dataAccess: audit.dataAccess } : {}),
+  };
+}
+
 export const auditPolicy: PolicyDefinition<AuditRoutePolicyConfig> = {
   name: 'audit',
   phase: 'validate',
@@ -54,13 +68,14 @@ export const auditPolicy: PolicyDefinition<AuditRoutePolicyConfig> = {
       authentication: { type: 'boolean', description: 'record successful authentications on this route (default: audit.authentication)' },
     },
   },
-  inheritConfig(document) {
-    const audit = (document['audit'] as { required?: boolean; authentication?: boolean; dataAccess?: boolean } | undefined) ?? {};
-    return {
-      required: audit.required ?? true,
-      authentication: audit.authentication ?? true,
-      ...(audit.dataAccess !== undefined ? { dataAccess: audit.dataAccess } : {}),
-    };
+  inheritConfig: inheritAuditConfig,
+  // An `audit:` store turns the policy on for every route (its schema says "on every route"): successful
+  // authentications everywhere, data access where `audit.dataAccess` asks. Without it a top-level
+  // `audit: { dataAccess: true }` would record nothing on routes that do not name the policy.
+  implicitConfig(document) {
+    if (document['audit'] === undefined) return undefined;
+    const inherited = inheritAuditConfig(document);
+    return { ...inherited, dataAccess: inherited['dataAccess'] ?? false };
   },
   create(config, deps) {
     const { events } = deps;

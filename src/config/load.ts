@@ -510,6 +510,18 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
   const withInherited = (def: PolicyDefinition<unknown>, value: unknown): unknown =>
     def.inheritConfig ? { ...def.inheritConfig(document), ...(value as Record<string, unknown>) } : value;
 
+  // Policies the gateway config turns on for every route (implicitConfig), with their settings, validated once here.
+  const implicitPolicies = new Map<string, unknown>();
+  for (const [name, def] of POLICIES) {
+    const implicit = def.implicitConfig?.(document);
+    if (implicit === undefined) continue;
+    const validate = policyValidators.get(name)!;
+    if (!validate(implicit)) errors.push(...formatAjvErrors(validate.errors ?? [], `(${name} on every route)`));
+    else implicitPolicies.set(name, implicit);
+  }
+  /** On for every route unless a route or `defaults` says false: built in, or turned on by the gateway config. */
+  const onForEveryRoute = (def: PolicyDefinition<unknown>): boolean => def.onByDefault === true || implicitPolicies.has(def.name);
+
   addIssues(checkRoles(document.roles as never, 'roles'));
 
   // Routes.
@@ -601,7 +613,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
       seen.add(key);
       if (value === false) {
         disabled.push(key);
-        if (def.onByDefault) {
+        if (onForEveryRoute(def)) {
           weakenings.push({ rule: `${key}-disabled`, path: `${path}.${key}`, message: `turns off ${key}, which is on by default` });
         }
         continue;
@@ -622,10 +634,15 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
       seen.add(name);
     }
     for (const [name, def] of POLICIES) {
-      if (seen.has(name) || !def.onByDefault) continue;
+      if (seen.has(name) || !onForEveryRoute(def)) continue;
       if (defaultPolicies.get(name) === false) {
         weakenings.push({ rule: `${name}-disabled`, path: `defaults.${name}`, message: `turns off ${name}, which is on by default` });
         disabled.push(name);
+        continue;
+      }
+      const implicit = implicitPolicies.get(name);
+      if (implicit !== undefined) {
+        configured.push({ definition: def, config: structuredClone(implicit), source: `(${name}: on every route)` });
         continue;
       }
       const config = {};

@@ -240,6 +240,12 @@ export interface PolicyDefinition<Config = unknown> {
   /** When true, the policy is on for every route unless the route or `defaults` says `false`. */
   readonly onByDefault?: boolean;
   /**
+   * For a policy that the gateway config turns on for every route (e.g. `audit` once an `audit:` store is
+   * configured): its settings on a route that does not name it, or undefined when the config does not turn it on.
+   * Like `onByDefault`, a route or `defaults` turns it off only by saying `false`, which posture reports.
+   */
+  implicitConfig?(document: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined;
+  /**
    * Settings this policy takes from the gateway config itself (e.g. `identity-token` takes the issuer and audience
    * of `identity:`). Merged under the route's own settings before validation.
    */

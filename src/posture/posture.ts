@@ -105,13 +105,34 @@ interface AuditDocument {
 }
 
 /** How successful authentications reach the audit chain (src/audit/auth-success.ts), in posture's words. */
-function authSuccessStatement(audit: AuditDocument): string {
-  if (audit.authentication === false) return 'successes not recorded';
+function authSuccessStatement(audit: AuditDocument, recorded: boolean): string {
+  if (!recorded) return 'successes not recorded';
   const settings = audit.authSuccess ?? {};
   if (settings.record === 'every-request') return 'every successful authentication';
   const window = settings.window ?? '60s';
   const length = typeof window === 'number' ? `${window / 1000}s` : window;
   return `successful authentications once per route, principal, credential and address per ${length} window with a request count`;
+}
+
+/**
+ * Detectors and detector signals switched off (src/detect/schema.ts): a detector's `enabled: false`, a signal
+ * object's `enabled: false` (`credentialStuffing.burst`, `adminActivity.rate`) and a signal switch set to false
+ * (`adminActivity.newAddress`, `offHours`): every boolean of a detector's settings is such a switch.
+ */
+function disabledDetectors(document: Readonly<Record<string, unknown>>): string[] {
+  const off: string[] = [];
+  const detectors = (document['detectors'] as Record<string, Record<string, unknown>> | undefined) ?? {};
+  for (const [name, settings] of Object.entries(detectors)) {
+    if (settings['enabled'] === false) {
+      off.push(name);
+      continue;
+    }
+    for (const [key, value] of Object.entries(settings)) {
+      if (value === false) off.push(`${name}.${key}`);
+      else if (typeof value === 'object' && value !== null && (value as { enabled?: unknown }).enabled === false) off.push(`${name}.${key}`);
+    }
+  }
+  return off;
 }
 
 type Evaluator = (route: RouteConfig, config: GatewayConfig) => PostureCell;
@@ -222,19 +243,26 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     // Said, not scored: traces help follow an attack across services, but their absence loses no record.
     const tracing = tracingConfigOf(config.document) === undefined ? 'tracing off (observability.tracing)' : 'OpenTelemetry tracing on';
     if (audit === undefined) return cell(6, 'partial', `access log and security events in the log only: no tamper-evident audit store (audit:); ${tracing}`);
-    const routeAudit = route.policies.find((p) => p.definition.name === 'audit');
-    const dataAccess = routeAudit !== undefined ? (routeAudit.config as { dataAccess?: boolean }).dataAccess !== false : audit.dataAccess === true;
+    // What this route's audit policy records: the loader puts it on every route once `audit:` is configured, so a
+    // route without it said `audit: false`.
+    const routeAudit = route.policies.find((p) => p.definition.name === 'audit')?.config as { dataAccess?: boolean; authentication?: boolean } | undefined;
+    const dataAccess = routeAudit !== undefined && routeAudit.dataAccess !== false;
+    const authentication = routeAudit !== undefined && routeAudit.authentication !== false;
     const gaps: string[] = [];
     if (config.document.events === undefined) gaps.push('no events store (events:)');
-    const detectors = Object.entries((config.document.detectors as Record<string, { enabled?: boolean }> | undefined) ?? {});
-    const off = detectors.filter(([, d]) => d.enabled === false).map(([name]) => name);
+    const off = disabledDetectors(config.document);
     if (off.length > 0) gaps.push(`detectors disabled: ${off.join(', ')}`);
     const alerts = (config.document.alerts as unknown[] | undefined) ?? [];
     if (alerts.length === 0) gaps.push('alerts with no destination (alerts:)');
-    if (!dataAccess && !route.public) gaps.unshift('data access on this route is not audited (audit: { dataAccess: true })');
+    if (!route.public) {
+      if (routeAudit === undefined) gaps.unshift('the audit policy is off on this route (audit: false): neither successful authentications nor data access are recorded');
+      else {
+        if (!dataAccess) gaps.unshift('data access on this route is not audited (audit: { dataAccess: true })');
+        if (!authentication) gaps.unshift('successful authentications are not audited (audit.authentication: false)');
+      }
+    }
     // How successes are kept is said, so an auditor reading the chain knows one entry may stand for many requests.
-    const successes = authSuccessStatement(audit);
-    if (audit.authentication === false && !route.public) gaps.unshift('successful authentications are not audited (audit.authentication: false)');
+    const successes = authSuccessStatement(audit, authentication);
     const have = `tamper-evident audit chain (authentication failures, ${successes}, denials${dataAccess ? ', data access' : ''}), anomaly detectors, ${alerts.length} alert destination(s)`;
     return cell(6, gaps.length === 0 ? 'enforced' : 'partial', gaps.length === 0 ? `${have}; ${tracing}` : `${have}; ${gaps.join('; ')}; ${tracing}`);
   },
