@@ -242,6 +242,65 @@ describe('Screener', () => {
     ]);
   });
 
+  // Log mode walks on below a key that was a finding; the findings below it must not carry that key (an attack
+  // payload in the event and its log line). The control row: a harmless key keeps its name.
+  const payloadKeys: Array<[name: string, body: unknown, findings: Finding[], payloads: string[]]> = [
+    [
+      'SQL payload key over a nested XSS value',
+      { "x' OR 1=1--": { note: '<script>alert(1)</script>' } },
+      [
+        { detector: 'sql', location: '/body', part: 'key' },
+        { detector: 'xss', location: '/body/*/note', part: 'value' },
+      ],
+      ['OR 1', 'script'],
+    ],
+    [
+      'payload keys two levels deep, under an array, with a line break and RFC 6901 specials',
+      { items: [{ '<img src=x onerror=alert(1)>': { '../../etc/passwd\n{"level":60}': { q: "1' UNION SELECT pass FROM users--" } } }] },
+      [
+        { detector: 'xss', location: '/body/items/0', part: 'key' },
+        { detector: 'traversal', location: '/body/items/0/*', part: 'key' },
+        { detector: 'sql', location: '/body/items/0/*/*/q', part: 'value' },
+      ],
+      ['onerror', 'passwd', '..~1', 'level', '\\n', 'UNION'],
+    ],
+    [
+      'operator key over a nested payload',
+      { user: { $where: { note: 'fine' }, $gt: ['{{7*7}}'] } },
+      [
+        { detector: 'nosql', location: '/body/user', part: 'key' },
+        { detector: 'nosql', location: '/body/user', part: 'key' },
+        { detector: 'template', location: '/body/user/*/0', part: 'value' },
+      ],
+      ['$where', '$gt', '{{'],
+    ],
+    [
+      'control: a harmless key keeps its name',
+      { note: { text: '<script>alert(1)</script>' } },
+      [{ detector: 'xss', location: '/body/note/text', part: 'value' }],
+      ['script'],
+    ],
+  ];
+  it.each(payloadKeys)('log mode: a key that was a finding never appears in the locations below it: %s', (_name, body, expected, payloads) => {
+    const screener = new Screener([...DETECTOR_IDS], [], false);
+    const findings: Finding[] = [];
+    expect(screener.scanJson(body, ['body'], findings)).toBe(true);
+    expect(findings).toEqual(expected);
+    for (const payload of payloads) expect(JSON.stringify(findings)).not.toContain(payload);
+  });
+
+  it.each([
+    ['<script>x</script>=1%27%20OR%201%3D1--', [{ detector: 'xss', location: '/query', part: 'key' }, { detector: 'sql', location: '/query/*', part: 'value' }], ['script']],
+    ['..%2F..%2Fetc%2Fpasswd=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E', [{ detector: 'traversal', location: '/query', part: 'key' }, { detector: 'xss', location: '/query/*', part: 'value' }], ['passwd', '..']],
+    ['id=1%27%20OR%201%3D1--', [{ detector: 'sql', location: '/query/id', part: 'value' }], ['OR']],
+  ] as Array<[string, Finding[], string[]]>)('log mode: a query name that was a finding never appears in its value\'s location: %s', (query, expected, payloads) => {
+    const screener = new Screener([...DETECTOR_IDS], [], false);
+    const findings: Finding[] = [];
+    expect(screener.scanPairs(new URLSearchParams(query), 'query', findings)).toBe(true);
+    expect(findings).toEqual(expected);
+    for (const payload of payloads) expect(JSON.stringify(findings)).not.toContain(payload);
+  });
+
   it('caps findings per request', () => {
     const screener = new Screener(['xss'], [], false);
     const findings: Finding[] = [];

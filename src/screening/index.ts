@@ -6,8 +6,9 @@
  * text.ts). A value is screened in its raw form and its decoded forms (percent-decoding up to three rounds, NFKC),
  * so `%27%20OR%201%3D1--` and `%252e%252e%252f` are seen for what the application will see after decoding.
  *
- * Findings never carry the value: a location is a pointer whose segments are cut to 64 characters, and a finding in
- * an object key names the object (`part: 'key'`), not the key.
+ * Findings never carry the value: a location is a pointer whose segments are cut to 64 characters, a finding in an
+ * object key names the object (`part: 'key'`), not the key, and that key is written REDACTED_SEGMENT in the location
+ * of anything found below it.
  */
 import { detectCommand } from './command.ts';
 import { detectNoSql, isNoSqlOperatorKey } from './nosql.ts';
@@ -54,6 +55,18 @@ export interface Finding {
   readonly location: string;
   readonly part: 'value' | 'key';
 }
+
+/**
+ * The segment written, in the location of every finding below it, for a member or parameter name that was itself a
+ * finding (here an attack payload; in privacy/pii a detected value such as an email used as a key). Without it the
+ * payload reached the event and the log line through the nested findings' locations (`/body/<payload>/x`): attacker
+ * data in logs (log injection) and PII in logs, both of which the OWASP Logging Cheat Sheet says to keep out ("Event
+ * collection", "Data to exclude"), and against the PII issue's "detected values are never written to any log".
+ * `*` because it is a valid RFC 6901 segment, says "some member" as the allow-lists' wildcard does (the reported
+ * location is the allow entry that would exempt it), and folds the findings below many such keys (a map keyed by
+ * email) into one location. A literal `*` key reads the same: a location is a hint, never an identity.
+ */
+export const REDACTED_SEGMENT = '*';
 
 /** Upper bound on findings collected for one request (log mode); block mode stops at the first. */
 export const MAX_FINDINGS = 16;
@@ -119,15 +132,17 @@ export class Screener {
 
   /**
    * Screens name/value pairs (query string, form body) under `root`: each value, and each name (the name of
-   * `pass[$ne]=1` is the injection; a finding in a name is reported at the name's pointer with part 'key').
+   * `pass[$ne]=1` is the injection; a finding in a name is reported at `root` with part 'key', and the value's
+   * location then has REDACTED_SEGMENT for the name).
    */
   scanPairs(pairs: Iterable<[string, string]>, root: string, out: Finding[]): boolean {
     for (const [name, value] of pairs) {
-      const segments = [root, name];
-      if (!this.#allow.empty && this.#allow.allows(segments)) continue;
-      const hit = this.screenString(name);
-      if (hit !== undefined && !this.#add(out, hit, [root], 'key')) return false;
-      if (!this.scanValue(value, segments, out)) return false;
+      if (!this.#allow.empty && this.#allow.allows([root, name])) continue;
+      const nameHit = this.screenString(name);
+      if (nameHit !== undefined && !this.#add(out, nameHit, [root], 'key')) return false;
+      const hit = this.screenString(value);
+      // A name that was a finding is not written into the value's location either (REDACTED_SEGMENT).
+      if (hit !== undefined && !this.#add(out, hit, [root, nameHit === undefined ? name : REDACTED_SEGMENT], 'value')) return false;
     }
     return true;
   }
@@ -167,7 +182,8 @@ export class Screener {
       // names, template variables, file names).
       const keyHit = this.#nosql && isNoSqlOperatorKey(key) ? 'nosql' : this.screenString(key);
       if (keyHit !== undefined && !this.#add(out, keyHit, segments, 'key')) return false;
-      segments.push(key);
+      // In log mode the walk goes on below a key that was a finding: its findings must not carry the key.
+      segments.push(keyHit === undefined ? key : REDACTED_SEGMENT);
       const going = this.#walk((value as Record<string, unknown>)[key], segments, childNodes, out);
       segments.pop();
       if (!going) return false;

@@ -7,7 +7,7 @@ import { Ajv } from 'ajv';
 import { pino } from 'pino';
 import { parseStrictJson } from '../../gateway/body.ts';
 import { SharedResourcePool } from '../../gateway/runtime.ts';
-import { RecordingSecurityEvents } from '../../observe/events.ts';
+import { LoggingSecurityEvents, RecordingSecurityEvents } from '../../observe/events.ts';
 import { PARSE_FAILED, type PolicyHandlers, type RequestContext, type UpstreamBodyView } from '../types.ts';
 import { piiPolicy, type PiiConfig } from './index.ts';
 
@@ -23,9 +23,10 @@ function issuesOf(raw: Record<string, unknown>) {
 function build(raw: Record<string, unknown>) {
   const config = structuredClone(raw);
   if (!validate(config)) throw new Error(ajv.errorsText(validate.errors));
-  const events = new RecordingSecurityEvents();
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
+  // As in the gateway, the events also go to the log (one line per event), so `lines` holds all the log output.
+  const events = new RecordingSecurityEvents(new LoggingSecurityEvents(logger));
   const handlers = piiPolicy.create(config as unknown as PiiConfig, { logger, events, routeId: 'users', development: false, shared: new SharedResourcePool() }) as PolicyHandlers;
   return { handlers, events, lines };
 }
@@ -132,6 +133,35 @@ describe('pii policy', () => {
     expect(handlers.onResponseBody!(ctx(), view)).toBeUndefined();
     expect(view.changed).toBe(false);
     expect(events.events[0]).toMatchObject({ type: 'pii.detected', severity: 'medium', details: { action: 'logged' } });
+  });
+
+  // An upstream map keyed by PII: the masked member name must not come back through the locations of the findings
+  // below it, in the event, its log line or the block-mode problem detail (logged as "request answered with a
+  // problem"). The locations name the key `*`.
+  const KEYED = { contacts: { 'ann@example.com': { phone: '+1 415 555 2671', cards: ['4111 1111 1111 1111'] } }, '078-05-1120\n{"msg":"forged"}': { ok: true, n: 5555555555554444 } };
+  const KEYED_VALUES = ['ann@', '415', '4111', '078', '5555', 'forged', 'example.com'];
+  const KEYED_FINDINGS = [
+    { detector: 'email', location: '/contacts', part: 'key' },
+    { detector: 'phone', location: '/contacts/*/phone', part: 'value' },
+    { detector: 'card', location: '/contacts/*/cards/0', part: 'value' },
+    { detector: 'ssn', location: '', part: 'key' },
+    { detector: 'card', location: '/*/n', part: 'value' },
+  ];
+  it.each([
+    ['mask', 'masked', undefined],
+    ['block', 'blocked', 'pii: email at /contacts (member name): response refused'],
+    ['log', 'logged', undefined],
+  ])('%s: a member name that is PII appears in no location, event, log line or problem', (mode, action, detail) => {
+    const { handlers, events, lines } = build({ mode, phoneRegions: ['US'] });
+    const view = new View('application/json', JSON.stringify(KEYED));
+    const outcome = handlers.onResponseBody!(ctx(), view);
+    expect(outcome).toEqual(detail === undefined ? undefined : { kind: 'problem', code: 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE', detail, headers: undefined });
+    expect(events.events).toHaveLength(1);
+    expect(events.events[0]!.details).toEqual({ action, more: 0, findings: KEYED_FINDINGS });
+    expect(lines.some((line) => line.includes('security event pii.detected'))).toBe(true);
+    const everything = JSON.stringify(events.events) + lines.join('') + JSON.stringify(outcome ?? null);
+    for (const value of KEYED_VALUES) expect(everything).not.toContain(value);
+    if (mode === 'mask') for (const value of KEYED_VALUES.slice(0, 5)) expect(JSON.stringify(view.json)).not.toContain(value);
   });
 
   it('honours the allow-list and the detector list', () => {

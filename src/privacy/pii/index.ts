@@ -8,6 +8,7 @@
  * `j***@example.com`; everything else becomes `[redacted:<type>]`), and a card number sent as a JSON number stays
  * a number (its last four digits). The walk copies only the objects and arrays on the way to a masked value.
  */
+import { REDACTED_SEGMENT } from '../../screening/index.ts';
 import { AllowList, pointerOf, type AllowNode } from '../../screening/pointer.ts';
 import {
   PII_DETECTOR_IDS,
@@ -31,7 +32,10 @@ export { maskText, maskNumber } from './mask.ts';
 
 export interface PiiFinding {
   readonly detector: PiiDetectorId;
-  /** JSON Pointer of the value; for `part: 'key'`, of the object whose member name holds PII. */
+  /**
+   * JSON Pointer of the value; for `part: 'key'`, of the object whose member name holds PII. A member name that holds
+   * PII is written REDACTED_SEGMENT (`*`) in the locations below it, never as itself.
+   */
   readonly location: string;
   readonly part: 'value' | 'key';
 }
@@ -190,15 +194,19 @@ export class PiiScanner {
         continue;
       }
       let name = key;
+      let segment = key;
       const keySpans = this.scanString(key);
       if (keySpans.length > 0) {
         for (const span of keySpans) this.#record(result, span.detector, segments, 'key');
+        // "Detected values are never written to any log": the findings below this member (`/contacts/<email>/phone`)
+        // go to the pii.detected event and the block-mode log line, so the name is not their location segment.
+        segment = REDACTED_SEGMENT;
         if (mask) {
           name = maskText(key, keySpans);
           changed = true;
         }
       }
-      segments.push(key);
+      segments.push(segment);
       const next = this.#walk(object[key], segments, childNodes, mask, result);
       segments.pop();
       if (next !== object[key]) changed = true;

@@ -197,6 +197,86 @@ describe('masking', () => {
     ]);
   });
 
+  // A member name that is PII is masked in the output; it must not come back as a segment of the location of what is
+  // found below it (those locations go to the pii.detected event and its log line). Hostile inputs: maps keyed by
+  // PII at several depths, under arrays, with `/` and `~` (RFC 6901 escapes), a line break (log injection), and a
+  // tail past the 64-character segment cut; a key without PII keeps its name (the control row). `detected`: what the
+  // detectors found, in neither the findings nor the masked output; `hostile`: the rest of such a key, not in the
+  // findings either.
+  type Row = [name: string, body: unknown, findings: PiiResult['findings'], detected: string[], hostile: string[]];
+  const keyedByPii: Row[] = [
+    [
+      'map keyed by email',
+      { contacts: { 'ann@example.com': { phone: '+1 415 555 2671' } } },
+      [
+        { detector: 'email', location: '/contacts', part: 'key' },
+        { detector: 'phone', location: '/contacts/*/phone', part: 'value' },
+      ],
+      ['ann@', '415'],
+      ['example.com'],
+    ],
+    [
+      'PII keys two levels deep (email, then a card number)',
+      { 'ann@example.com': { '4111 1111 1111 1111': { ssn: '078-05-1120', n: 4222222222222 } } },
+      [
+        { detector: 'email', location: '', part: 'key' },
+        { detector: 'card', location: '/*', part: 'key' },
+        { detector: 'ssn', location: '/*/*/ssn', part: 'value' },
+        { detector: 'card', location: '/*/*/n', part: 'value' },
+      ],
+      ['ann@', '4111', '078', '4222'],
+      ['example.com', '1111'],
+    ],
+    [
+      'email key inside an array of maps',
+      { users: [{ 'amy@example.com': { cards: ['5555 5555 5555 4444'] } }] },
+      [
+        { detector: 'email', location: '/users/0', part: 'key' },
+        { detector: 'card', location: '/users/0/*/cards/0', part: 'value' },
+      ],
+      ['amy@', '5555'],
+      ['example.com'],
+    ],
+    [
+      'key with RFC 6901 specials and a line break (log injection)',
+      { 'a/b~c ann@example.com\n{"level":60,"msg":"forged"}': ['x', 'bob@example.com'] },
+      [
+        { detector: 'email', location: '', part: 'key' },
+        { detector: 'email', location: '/*/1', part: 'value' },
+      ],
+      ['ann@', 'bob@'],
+      ['forged', 'a~1b', '\\n', 'example.com'],
+    ],
+    [
+      'long key: the PII is within the first 64 characters a location keeps',
+      { [`ann@example.com ${'x'.repeat(100)}`]: { card: 4111111111111111 } },
+      [
+        { detector: 'email', location: '', part: 'key' },
+        { detector: 'card', location: '/*/card', part: 'value' },
+      ],
+      ['ann@', '4111'],
+      ['xxxx', 'example.com'],
+    ],
+    [
+      'control: a key without PII keeps its name',
+      { contacts: { ann: { phone: '+1 415 555 2671' } } },
+      [{ detector: 'phone', location: '/contacts/ann/phone', part: 'value' }],
+      ['415'],
+      [],
+    ],
+  ];
+  describe.each([true, false])('member names that are PII never appear in locations (mask %s)', (mask) => {
+    it.each(keyedByPii)('%s', (_name, body, findings, detected, hostile) => {
+      const result: PiiResult = { findings: [], more: 0 };
+      const out = scanner.process(body, mask, result);
+      expect(result.findings).toEqual(findings);
+      const recorded = JSON.stringify(result);
+      for (const fragment of [...detected, ...hostile]) expect(recorded).not.toContain(fragment);
+      if (!mask) expect(out).toBe(body);
+      else for (const fragment of detected) expect(JSON.stringify(out)).not.toContain(fragment);
+    });
+  });
+
   it('numbers many colliding masked names in order, around names that already carry a number', () => {
     // An answer whose keys are 20,000 emails that mask alike (this once cost quadratic work: each name tried every
     // number from 2 again), with literal names that take some numbers first.
