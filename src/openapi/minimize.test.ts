@@ -81,6 +81,26 @@ describe('Minimizer (responses)', () => {
     expect(allowed).toEqual({ email: 'e', extra: 1 });
   });
 
+  it('never names a member whose name holds PII (a map keyed by e-mail): its pointers say * instead, on the value and on the text', () => {
+    const m = new Minimizer(doc, '3.1');
+    const answer = {
+      labels: { 'ann@example.com': { v: '1', w: '2' } },
+      'bob@example.com': 1,
+      'call +1 415 555 2671': 2,
+      [`${'x'.repeat(58)} carol@example.com`]: 3,
+      passwordHash: 'h',
+    };
+    const expected = ['/labels/*/w', '/*', '/*', '/*', '/passwordHash'];
+    expect(m.minimize(at('User'), structuredClone(answer), 'remove').undeclared).toEqual(expected);
+    const text = minimizeJsonText(m, at('User'), JSON.stringify(answer), 'remove', 32);
+    if (typeof text === 'string') throw new Error(`not minimized on the text: ${text}`);
+    expect(text.result.undeclared).toEqual(expected);
+    for (const pointer of expected) expect(pointer).not.toMatch(/@|415/);
+    // A long name without PII is still cut at 64 characters.
+    const long = { [`k${'y'.repeat(100)}`]: 1 };
+    expect(m.minimize(at('User'), long, 'reject').undeclared).toEqual([`/k${'y'.repeat(63)}…`]);
+  });
+
   it('the request direction keeps writeOnly properties and only lists undeclared ones', () => {
     const m = new Minimizer(doc, '3.1');
     const value = { email: 'e', password: 'p', extra: 1 };

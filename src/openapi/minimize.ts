@@ -23,6 +23,7 @@ import type { OpenApiVersion, SchemaAt } from './model.ts';
 import { escapeToken, getAt, isObject, joinPointer, type Located } from './pointer.ts';
 import { Discriminators, isFreeForm, resolveSchema } from './schema-info.ts';
 import { compilePattern, type PatternMatcher } from './pattern-engine.ts';
+import { redactPiiName } from '../privacy/pii/names.ts';
 
 export type ResponseMode = 'remove' | 'reject' | 'allow';
 export type Direction = 'request' | 'response';
@@ -32,6 +33,11 @@ export interface MinimizeResult {
   readonly changed: boolean;
   /** Pointers (in the body) of undeclared properties, first few only; for `reject` and for the log. */
   readonly undeclared: readonly string[];
+  /**
+   * How many undeclared properties were found: what a caller tests instead of `undeclared.length`, which builds the
+   * pointers (string work, a PII check per name) that only a log line or an answer needs.
+   */
+  readonly undeclaredCount: number;
   /** How many properties were removed (undeclared and writeOnly). */
   readonly removed: number;
   /**
@@ -544,6 +550,7 @@ const NO_MEMBERS: Record<string, unknown> = Object.freeze(Object.create(null) as
 export class State implements MinimizeResult {
   changed = false;
   removed = 0;
+  undeclaredCount = 0;
   readonly mode: ResponseMode;
   readonly removeWriteOnly: boolean;
   /** The objects and arrays from the value down to the one being walked. */
@@ -587,21 +594,34 @@ export class State implements MinimizeResult {
 
   /** Records an undeclared property (the first MAX_REPORTED); `bounded`: the key came from the data, cut at 64. */
   note(path: ReadonlyArray<string | number>, key: string, bounded: boolean): void {
+    this.undeclaredCount++;
     const found = (this.#found ??= []);
     if (found.length < MAX_REPORTED) found.push({ path: path.slice(), key, bounded });
   }
 
   get undeclared(): readonly string[] {
     if (this.#pointers === undefined) {
+      // Names come from the data: one holding PII (a map keyed by e-mail) is written `*` (privacy/pii/names.ts), as
+      // these pointers reach events, log lines and problem answers.
       this.#pointers = (this.#found ?? []).map(({ path, key, bounded }) => {
-        const name = bounded && key.length > 64 ? `${key.slice(0, 64)}…` : key;
         let pointer = '';
-        for (const token of path) pointer += `/${typeof token === 'number' ? token : escapeToken(token)}`;
-        return `${pointer}/${escapeToken(name)}`;
+        for (const token of path) pointer += `/${typeof token === 'number' ? token : escapeToken(shownName(token, true))}`;
+        return `${pointer}/${escapeToken(shownName(key, bounded))}`;
       });
     }
     return this.#pointers;
   }
+}
+
+/**
+ * A member name as a pointer shows it: `*` when it holds PII, and a name from the data (`bounded`) cut at 64
+ * characters. The PII check reads the first 128, so a value across the cut is still found, and a huge name costs
+ * no more than a short one.
+ */
+function shownName(name: string, bounded: boolean): string {
+  if (!bounded || name.length <= 64) return redactPiiName(name);
+  const head = redactPiiName(name.slice(0, 128));
+  return head === name.slice(0, 128) ? `${name.slice(0, 64)}…` : head;
 }
 
 function requiredPresent(schema: Record<string, unknown>, value: Record<string, unknown>): boolean {

@@ -190,7 +190,7 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
 
   const reportUndeclaredResponse = (ctx: RequestContext, operation: CompiledOperation, status: number, mode: ResponseMode, result: MinimizeResult): void => {
     // Undeclared data leaving is the exposure signal; writeOnly removals alone are routine.
-    const severity = result.undeclared.length > 0 ? 'medium' : 'low';
+    const severity = result.undeclaredCount > 0 ? 'medium' : 'low';
     const key = `${operation.model.key}\0${status}\0${severity}`;
     let cooldown = responseEventCooldowns.get(key);
     if (cooldown === undefined) responseEventCooldowns.set(key, (cooldown = new Cooldown()));
@@ -337,8 +337,8 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
         if (minimized === NEEDS_VALUE) needsValue.add(schema!);
         else {
           const result = minimized.result;
-          if (result.undeclared.length > 0 || result.removed > 0) reportUndeclaredResponse(ctx, entry.operation, view.status, mode, result);
-          if (mode === 'reject' && result.undeclared.length > 0) return undeclaredProblem(entry, view.status, result);
+          if (result.undeclaredCount > 0 || result.removed > 0) reportUndeclaredResponse(ctx, entry.operation, view.status, mode, result);
+          if (mode === 'reject' && result.undeclaredCount > 0) return undeclaredProblem(entry, view.status, result);
           if (minimized.text !== undefined) setJsonText(view, minimized.text);
           return CONTINUE;
         }
@@ -354,9 +354,9 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
       const value = view.json;
       // Nothing declares a bare JSON value (a string, a number) answered for a status or media type without schema.
       const bare = schema === undefined && (value === null || typeof value !== 'object');
-      const result: MinimizeResult = bare ? { changed: false, removed: 0, undeclared: mode === 'allow' ? [] : [''], dirty: new Set() } : minimizer.minimize(schema, value, mode);
-      if (result.undeclared.length > 0 || result.removed > 0) reportUndeclaredResponse(ctx, entry.operation, view.status, mode, result);
-      if (mode === 'reject' && result.undeclared.length > 0) return undeclaredProblem(entry, view.status, result);
+      const result: MinimizeResult = bare ? { changed: false, removed: 0, undeclared: mode === 'allow' ? [] : [''], undeclaredCount: mode === 'allow' ? 0 : 1, dirty: new Set() } : minimizer.minimize(schema, value, mode);
+      if (result.undeclaredCount > 0 || result.removed > 0) reportUndeclaredResponse(ctx, entry.operation, view.status, mode, result);
+      if (mode === 'reject' && result.undeclaredCount > 0) return undeclaredProblem(entry, view.status, result);
       if (bare && mode === 'remove') view.setJson(null);
       // Only members were removed: the gateway copies the rest of the upstream's text instead of serialising it all.
       else if (result.changed) setMinimizedJson(view, value, result.dirty);
