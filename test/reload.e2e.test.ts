@@ -90,7 +90,10 @@ describe('reload when the config file changes', () => {
     expect(await whoAnswers(gw.url)).toBe('a');
     writeConfig(file, configDocument(b.url));
     await waitFor(async () => (await whoAnswers(gw.url)) === 'b', 5000, 'requests reaching the new upstream');
-    expect(gw.events.events.some((e) => e.type === 'config.reloaded')).toBe(true);
+    const reloaded = gw.events.events.find((e) => e.type === 'config.reloaded');
+    // The audit entry says what changed, by route id and section name, never by value (the new upstream URL).
+    expect(reloaded?.details).toMatchObject({ routes: 1, sections: [], routeChanges: { added: [], removed: [], changed: ['x'] } });
+    expect(JSON.stringify(reloaded?.details)).not.toContain(b.url);
     expect(gw.appLog().some((line) => line.msg === 'configuration reloaded')).toBe(true);
   });
 

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { loadConfigFile, type GatewayConfig, type ListenerConfig } from '../config/load.ts';
+import { describeConfigChange } from '../config/change.ts';
 import { canonicalizeRequestTarget } from './canonical-path.ts';
 import { GatewayContext } from './context.ts';
 import { CONTINUE_KEY, releaseBody } from './body.ts';
@@ -1055,8 +1056,10 @@ export class Gateway {
     this.#runtime = next;
     this.metrics.consumers.configure({ ...consumerLabelOptionsOf(config.document), pseudonym: (value) => this.#logPrivacy.pseudonym(value) });
     void current.close(next.config.drainTimeout);
-    this.logger.info({ routes: config.routes.length }, 'configuration reloaded');
-    this.events.emit({ type: 'config.reloaded', severity: 'info', details: { routes: config.routes.length } });
+    // What changed, by name and id (never a value: config/change.ts), so the audit chain shows more than "a reload".
+    const change = describeConfigChange(current.config.document, config.document);
+    this.logger.info({ routes: config.routes.length, change }, 'configuration reloaded');
+    this.events.emit({ type: 'config.reloaded', severity: 'info', details: { routes: config.routes.length, sections: change.sections, routeChanges: change.routes, apiChanges: change.apis } });
   }
 
   /** Reloads from the config file; an invalid file is refused and logged, and the old config keeps serving. */
