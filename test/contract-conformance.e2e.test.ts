@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { startRecordingUpstream, startTestGateway, type RecordingUpstream, type TestGateway } from './helpers.ts';
+import { rawRequest, startRecordingUpstream, startTestGateway, type RecordingUpstream, type TestGateway } from './helpers.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/contract/', import.meta.url));
 const ORDER = '3f2b9a52-7c1d-4e8a-9b6f-0a1c2d3e4f50';
@@ -61,6 +61,8 @@ const VALID: Case[] = [
   { name: 'form exploded array, repeated', path: '/v31/orders?status=open&status=paid' },
   { name: 'form array, comma separated (explode false)', path: '/v31/orders?ids=1,2,3' },
   { name: 'pipeDelimited array', path: '/v31/orders?tags=red|green|blue' },
+  { name: 'pipeDelimited array, pipes percent-encoded as the specification writes them', path: '/v31/orders?tags=red%7Cgreen%7Cblue' },
+  { name: 'spaceDelimited array, form-urlencoded space', path: '/v31/orders?words=big+red' },
   { name: 'spaceDelimited array', path: '/v31/orders?words=big%20red' },
   { name: 'deepObject', path: '/v31/orders?filter[minTotal]=10.5&filter[currency]=EUR' },
   { name: 'date-time format', path: '/v31/orders?since=2024-05-01T10:00:00Z' },
@@ -127,6 +129,7 @@ const VALID: Case[] = [
   { name: 'circular schema', method: 'POST', path: '/v30/animals', json: { kind: 'lion', name: 'Leo', keeper: { name: 'K', mentor: { name: 'M', mentor: { name: 'N' } } } } },
   { name: 'required cookie', path: '/v30/animals/7', headers: { cookie: 'zoo_session=abcdefgh' } },
   { name: 'header array', path: '/v30/animals/7', headers: { cookie: 'zoo_session=abcdefgh', 'x-fields': 'name,age' } },
+  { name: 'header array with whitespace after the commas (RFC 9110 list)', path: '/v30/animals/7', headers: { cookie: 'zoo_session=abcdefgh', 'x-fields': 'name, age,\tkeeper' } },
   { name: 'recursive arrays', method: 'PUT', path: '/v30/enclosures', json: { name: 'E', zones: [{ label: 'a', subzones: [{ name: 'E2', zones: [{ label: 'b' }] }] }] } },
   { name: 'nullable type, enum and allOf', method: 'POST', path: '/v30/feedings', json: { grams: 0.5, at: '2024-01-01T08:00:00Z', food: null, keeperId: null, note: null } },
   { name: 'nullable allOf with value, byte', method: 'POST', path: '/v30/feedings?dryRun=true', json: { grams: 5000, at: '2024-01-01T08:00:00.123Z', note: { text: 'ok' }, checksum: 'AAEC' } },
@@ -148,6 +151,8 @@ const INVALID: Invalid[] = [
   { name: 'array too long', path: '/v31/orders?status=open&status=paid&status=shipped&status=open', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/query/status', 'must NOT have more than 3 items']] },
   { name: 'comma array item type', path: '/v31/orders?ids=1,x', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/query/ids/1', 'must be integer']] },
   { name: 'comma array item minimum', path: '/v31/orders?ids=0', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/query/ids/0', 'must be >= 1']] },
+  { name: 'comma array, an encoded comma is data (one item)', path: '/v31/orders?ids=1%2C2', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/query/ids/0', 'must be integer']] },
+  { name: 'pipe array, an encoded pipe still separates', path: '/v31/orders?tags=a%7Cabcdefghijk', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/query/tags/1', 'must NOT have more than 10 characters']] },
   { name: 'pipe array item too long', path: '/v31/orders?tags=a|abcdefghijk', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/query/tags/1', 'must NOT have more than 10 characters']] },
   { name: 'deepObject pattern', path: '/v31/orders?filter[currency]=eur', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/query/filter/currency', 'must match pattern']] },
   { name: 'deepObject undeclared property', path: '/v31/orders?filter[owner]=me', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/query/filter/owner', 'is not declared']] },
@@ -201,6 +206,9 @@ const INVALID: Invalid[] = [
   { name: 'form scalar repeated', method: 'POST', path: '/v31/orders', body: 'email=a%40b.example&skus=ABC-123&qty=1&qty=2', type: 'application/x-www-form-urlencoded', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/qty', 'must not be repeated']] },
   { name: 'form undeclared field', method: 'POST', path: '/v31/orders', body: 'email=a%40b.example&skus=ABC-123&admin=1', type: 'application/x-www-form-urlencoded', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/admin', 'is not declared']] },
   { name: 'form required field', method: 'POST', path: '/v31/orders', body: 'skus=ABC-123', type: 'application/x-www-form-urlencoded', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/email', 'is required']] },
+  { name: 'form __proto__ field', method: 'POST', path: '/v31/orders', body: 'email=a%40b.example&skus=ABC-123&__proto__=x', type: 'application/x-www-form-urlencoded', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/__proto__', 'is a forbidden name']] },
+  { name: 'form constructor field', method: 'POST', path: '/v31/orders', body: 'email=a%40b.example&skus=ABC-123&constructor=x', type: 'application/x-www-form-urlencoded', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/constructor', 'is a forbidden name']] },
+  { name: 'multipart __proto__ part', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'note', value: 'n' }, { name: '__proto__', value: '{"admin":true}', type: 'application/json' }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/__proto__', 'is a forbidden name']] },
   { name: 'multipart required part', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'attachment', value: 'x', filename: 'x.bin' }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/note', 'is required']] },
   { name: 'multipart JSON part enum', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'note', value: 'n' }, { name: 'meta', value: '{"source":"fax"}', type: 'application/json' }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/meta/source', 'must be equal to one of the allowed values']] },
   { name: 'multipart field too long', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'note', value: 'n'.repeat(51) }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/note', 'must NOT have more than 50 characters']] },
@@ -244,6 +252,7 @@ const INVALID: Invalid[] = [
   { name: '3.0 circular schema depth', method: 'POST', path: '/v30/animals', json: { kind: 'lion', name: 'L', keeper: { name: 'K', mentor: { mentor: { name: 'x' } } } }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/keeper/mentor/name', 'is required']] },
   { name: '3.0 required cookie', path: '/v30/animals/7', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/cookie/zoo_session', 'is required']] },
   { name: '3.0 header array enum', path: '/v30/animals/7', headers: { cookie: 'zoo_session=abcdefgh', 'x-fields': 'name,color' }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/header/X-Fields/1', 'must be equal to one of the allowed values']] },
+  { name: '3.0 header array enum after whitespace', path: '/v30/animals/7', headers: { cookie: 'zoo_session=abcdefgh', 'x-fields': 'name, color' }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/header/X-Fields/1', 'must be equal to one of the allowed values']] },
   { name: '3.0 path integer', path: '/v30/animals/abc', headers: { cookie: 'zoo_session=abcdefgh' }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/path/animalId', 'must be integer']] },
   { name: '3.0 maxItems', method: 'PUT', path: '/v30/enclosures', json: { name: 'E', zones: Array.from({ length: 6 }, (_, i) => ({ label: String(i) })) }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/zones', 'must NOT have more than 5 items']] },
   { name: '3.0 recursive required', method: 'PUT', path: '/v30/enclosures', json: { name: 'E', zones: [{ label: 'a', subzones: [{ name: 'E2' }] }] }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/zones/0/subzones/0/zones', 'is required']] },
@@ -316,6 +325,20 @@ describe(`contract conformance: ${VALID.length} valid requests reach the upstrea
     if (c.json !== undefined) expect(seen.body).toBe(JSON.stringify(c.json));
     else if (typeof c.body === 'string') expect(seen.body).toBe(c.body);
     else if (c.body !== undefined) expect(Buffer.from(seen.body, 'utf8').length).toBeGreaterThan(0);
+  });
+});
+
+describe('contract conformance: a header list sent on several lines', () => {
+  it('is one list (RFC 9110 §5.3): accepted when every element is, refused when one is not', async () => {
+    const request = (second: string) =>
+      `GET /v30/animals/7 HTTP/1.1\r\nHost: x\r\nCookie: zoo_session=abcdefgh\r\nX-Fields: name\r\nX-Fields: ${second}\r\nConnection: close\r\n\r\n`;
+    const before = upstream.seen.length;
+    expect((await rawRequest(gw.port, request('age'))).status).toBe(204);
+    expect(upstream.seen.length).toBe(before + 1);
+    const refused = await rawRequest(gw.port, request('color'));
+    expect(refused.status).toBe(400);
+    expect(refused.raw).toContain('/header/X-Fields/1');
+    expect(upstream.seen.length).toBe(before + 1);
   });
 });
 

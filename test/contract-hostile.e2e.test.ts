@@ -2,8 +2,8 @@
  * Hostile request bodies against a contract route (issue 5, "Bad input"): every wrong type at every level, truncated
  * JSON, byte-order marks, comments, invalid UTF-8, deeply nested arrays, a 10 MB string (declared and chunked),
  * `1e400`, integers beyond 2^53, duplicate and prototype keys, multipart without a boundary, truncated or with too
- * many parts, form bodies with repeated keys. Each gets a 4xx problem, nothing reaches the upstream, and the next
- * valid request is served normally.
+ * many parts, form and multipart bodies with repeated keys or prototype names. Each gets a 4xx problem, nothing
+ * reaches the upstream, and the next valid request is served normally.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
@@ -155,6 +155,8 @@ describe('contract: hostile bodies', () => {
     ['a body that is not multipart at all', 'multipart/form-data; boundary=b1', 'just some text', 400],
     ['too many parts', 'multipart/form-data; boundary=b1', `${Array.from({ length: 8 }, (_, i) => `--b1\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\nv\r\n`).join('')}--b1--\r\n`, 413],
     ['a part over the size limit', 'multipart/form-data; boundary=b1', `--b1\r\nContent-Disposition: form-data; name="note"\r\n\r\n${'x'.repeat(2000)}\r\n--b1--\r\n`, 413],
+    ['a __proto__ part', 'multipart/form-data; boundary=b1', '--b1\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--b1\r\nContent-Disposition: form-data; name="__proto__"\r\n\r\nx\r\n--b1--\r\n', 400],
+    ['a constructor part', 'multipart/form-data; boundary=b1', '--b1\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--b1\r\nContent-Disposition: form-data; name="constructor"\r\n\r\nx\r\n--b1--\r\n', 400],
     ['a file part over the size limit', 'multipart/form-data; boundary=b1', `--b1\r\nContent-Disposition: form-data; name="attachment"; filename="a"\r\n\r\n${'x'.repeat(2000)}\r\n--b1\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--b1--\r\n`, 413],
   ];
   it.each(multipartCases)('refuses multipart with %s, then serves the next request', async (_name, type, body, status) => {
@@ -170,6 +172,12 @@ describe('contract: hostile bodies', () => {
     ['a repeated undeclared key', 'email=a%40b.example&skus=ABC-123&x=1&x=2'],
     ['a malformed percent escape', 'email=a%4&skus=ABC-123'],
     ['invalid UTF-8 after decoding', 'email=%C3%28&skus=ABC-123'],
+    // Prototype names, refused as the JSON reader refuses them as keys (an assignment of `__proto__` would drop it).
+    ['a __proto__ field', 'email=a%40b.example&skus=ABC-123&__proto__=x'],
+    ['an encoded __proto__ field', 'email=a%40b.example&skus=ABC-123&%5F%5Fproto%5F%5F=x'],
+    ['a __proto__ field given twice', '__proto__=x&__proto__=y&email=a%40b.example&skus=ABC-123'],
+    ['a constructor field', 'email=a%40b.example&skus=ABC-123&constructor=x'],
+    ['a prototype field', 'email=a%40b.example&skus=ABC-123&prototype=x'],
   ];
   it.each(formCases)('refuses a form body with %s, then serves the next request', async (_name, body) => {
     const before = upstream.seen.length;

@@ -14,8 +14,8 @@ import type { LoadIssue, MediaModel, OperationModel, ParameterModel, ResponseMod
 import { OperationIndex } from './operations.ts';
 import { RequestSchemaTranslator, checkSchema, createAjv, describeError, type SchemaIssue, type ValidationError } from './json-schema.ts';
 import { Minimizer } from './minimize.ts';
-import { buildDecoder, decodeForm, decodePathValue, decodeSimple, parseCookies, parseFormPairs, type DecodeIssue, type FieldDecoder } from './params.ts';
-import { escapeToken } from './pointer.ts';
+import { buildDecoder, decodeCookieValue, decodeForm, decodePathValue, decodeSimple, formDecode, needsEncodedValues, parseCookies, parseFormPairs, type DecodeIssue, type FieldDecoder } from './params.ts';
+import { escapeToken, isObject } from './pointer.ts';
 import { objectShape } from './schema-info.ts';
 import { isJsonMediaType, selectMedia } from './media.ts';
 import type { MultipartPart } from './multipart.ts';
@@ -48,6 +48,14 @@ export interface CompiledMedia {
 export const MAX_PAIRS = 1000;
 const MAX_REPORTED = 25;
 
+/**
+ * Form and multipart field names refused outright, as the shared JSON reader refuses them as object keys (gateway/
+ * body.ts): an upstream that merges the fields into an object would set its prototype or shadow its constructor
+ * (OWASP Prototype Pollution Prevention Cheat Sheet). Refused whether declared or not, at any level a field decodes
+ * to (a deepObject or name,value property too), so a form body cannot carry what a JSON body may not.
+ */
+const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 export class CompiledOperation {
   readonly model: OperationModel;
   readonly settings: ValidationSettings;
@@ -55,6 +63,9 @@ export class CompiledOperation {
   readonly #query: readonly FieldDecoder[];
   readonly #headers: ReadonlyArray<{ readonly lower: string; readonly decoder: FieldDecoder }>;
   readonly #cookies: readonly FieldDecoder[];
+  /** Whether query or cookie fields need the values as sent (form-style lists without explode: see decodeForm). */
+  readonly #queryEncoded: boolean;
+  readonly #cookieEncoded: boolean;
   readonly #validateParams: ValidateFunction | undefined;
   readonly #minimizer: Minimizer;
   /** Query names the document's security schemes use (`apiKey` in query): credentials, not undeclared input. */
@@ -82,6 +93,8 @@ export class CompiledOperation {
     this.#query = init.query;
     this.#headers = init.headers;
     this.#cookies = init.cookies;
+    this.#queryEncoded = needsEncodedValues(init.query);
+    this.#cookieEncoded = needsEncodedValues(init.cookies);
     this.#validateParams = init.validateParams;
     this.#minimizer = init.minimizer;
     this.#credentialQuery = init.credentialQuery;
@@ -110,13 +123,14 @@ export class CompiledOperation {
       instance.path = path;
     }
     if (query !== '' || this.#query.length > 0) {
-      const groups = parseFormPairs(query, MAX_PAIRS);
+      const encoded = this.#queryEncoded ? new Map<string, string[]>() : undefined;
+      const groups = parseFormPairs(query, MAX_PAIRS, encoded);
       if (groups === undefined) add(errors, { pointer: '/query', rule: 'is not valid percent-encoding' });
       else if (groups === 'too-many') add(errors, { pointer: '/query', rule: `has more than ${MAX_PAIRS} parameters` });
       else {
         const values: Record<string, unknown> = {};
         const local: DecodeIssue[] = [];
-        const unclaimed = decodeForm(groups, this.#query, values, local);
+        const unclaimed = decodeForm(groups, this.#query, values, local, encoded, formDecode);
         for (const i of local) issues.push({ ...i, at: 'query' });
         if (this.settings.rejectUndeclaredQuery) {
           for (const name of unclaimed) {
@@ -132,7 +146,8 @@ export class CompiledOperation {
       for (const { lower, decoder } of this.#headers) {
         const raw = headers[lower];
         if (raw === undefined) continue;
-        const value = decodeSimple(Array.isArray(raw) ? raw.join(', ') : raw, ',', decoder, local);
+        // A field sent on several lines arrives joined by ", " (RFC 9110 §5.3): list whitespace, trimmed (OWS).
+        const value = decodeSimple(Array.isArray(raw) ? raw.join(', ') : raw, ',', decoder, local, true);
         if (value !== undefined) values[decoder.name] = value;
       }
       for (const i of local) issues.push({ ...i, at: 'header' });
@@ -141,14 +156,15 @@ export class CompiledOperation {
     if (this.#cookies.length > 0) {
       const values: Record<string, unknown> = {};
       const local: DecodeIssue[] = [];
-      const cookies = parseCookies(headers.cookie);
+      const encoded = this.#cookieEncoded ? new Map<string, string[]>() : undefined;
+      const cookies = parseCookies(headers.cookie, encoded);
       // Only declared cookies are looked at: other cookies of the site are none of this operation's business.
       const declared = new Map<string, string[]>();
       for (const field of this.#cookies) {
         const list = cookies.get(field.name);
         if (list) declared.set(field.name, list);
       }
-      decodeForm(declared, this.#cookies, values, local);
+      decodeForm(declared, this.#cookies, values, local, encoded, decodeCookieValue);
       for (const i of local) issues.push({ ...i, at: 'cookie' });
       instance.cookie = values;
     }
@@ -180,7 +196,8 @@ export class CompiledOperation {
 
   /** `application/x-www-form-urlencoded` text (already UTF-8 decoded). */
   validateForm(media: CompiledMedia, text: string, errors: ValidationError[]): Record<string, unknown> | undefined {
-    const groups = parseFormPairs(text, MAX_PAIRS);
+    const encoded = needsEncodedValues(media.fields) ? new Map<string, string[]>() : undefined;
+    const groups = parseFormPairs(text, MAX_PAIRS, encoded);
     if (groups === undefined) {
       add(errors, { pointer: '/body', rule: 'is not valid percent-encoding' });
       return undefined;
@@ -189,19 +206,26 @@ export class CompiledOperation {
       add(errors, { pointer: '/body', rule: `has more than ${MAX_PAIRS} fields` });
       return undefined;
     }
-    return this.#validateFields(media, groups, errors);
+    return this.#validateFields(media, groups, errors, encoded);
   }
 
   validateMultipart(media: CompiledMedia, parts: ReadonlyMap<string, readonly MultipartPart[]>, errors: ValidationError[]): Record<string, unknown> | undefined {
     const groups = new Map<string, string[]>();
     for (const [name, list] of parts) groups.set(name, list.map((p) => p.value));
-    return this.#validateFields(media, groups, errors);
+    // Part contents are literal, not percent-encoded (RFC 7578 §2): no encoded values to split.
+    return this.#validateFields(media, groups, errors, undefined);
   }
 
-  #validateFields(media: CompiledMedia, groups: Map<string, string[]>, errors: ValidationError[]): Record<string, unknown> {
-    const instance: Record<string, unknown> = {};
+  #validateFields(media: CompiledMedia, groups: Map<string, string[]>, errors: ValidationError[], encoded: ReadonlyMap<string, readonly string[]> | undefined): Record<string, unknown> {
+    // No prototype: a field named `__proto__` that got this far would be an own key, seen by ajv and the walk below.
+    const instance = Object.create(null) as Record<string, unknown>;
     const issues: DecodeIssue[] = [];
-    const unclaimed = decodeForm(groups, media.fields, instance, issues);
+    for (const name of groups.keys()) {
+      if (!PROTOTYPE_NAMES.has(name)) continue;
+      issues.push({ name, rule: 'is a forbidden name' });
+      groups.delete(name);
+    }
+    const unclaimed = decodeForm(groups, media.fields, instance, issues, encoded, formDecode);
     for (const name of unclaimed) {
       // Left for the schema to judge: refused as undeclared when the body is closed, kept when it is open.
       const values = groups.get(name)!;
@@ -209,6 +233,15 @@ export class CompiledOperation {
       else instance[name] = values[0];
     }
     for (const issue of issues) add(errors, { pointer: `/body/${escapeToken(issue.name)}`, rule: issue.rule });
+    // Objects decoded from one field (`color[__proto__]=1`, `color=constructor,1`); JSON parts were refused by the
+    // strict reader already.
+    for (const name of Object.keys(instance)) {
+      const value = instance[name];
+      if (!isObject(value)) continue;
+      for (const key of Object.keys(value)) {
+        if (PROTOTYPE_NAMES.has(key)) add(errors, { pointer: `/body/${escapeToken(name)}/${escapeToken(key)}`, rule: 'is a forbidden name' });
+      }
+    }
     const validate = media.validate;
     if (validate && !validate(instance)) collect('/body', validate, errors);
     this.#undeclared(media, instance, errors);
