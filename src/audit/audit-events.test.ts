@@ -14,14 +14,15 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** Every event type literal in a file that emits events (`type: '…'`, `event(ctx, '…'`, `emit(ctx, '…'`). */
+/** Every event type literal in a file that emits or records events (`type: '…'`, `event(ctx, '…'`, `emit(ctx, '…'`). */
 function emittedTypes(): Set<string> {
   const types = new Set<string>();
   const literal = /(?:type:\s*|event\(ctx,\s*|emit\(ctx,\s*)'([a-z][a-z0-9-]*\.[a-z0-9.-]+)'/g;
   for (const file of sourceFiles(SRC)) {
     if (file.includes(`${join('src', 'audit')}`) || file.includes(join('src', 'events-store'))) continue;
     const text = readFileSync(file, 'utf8');
-    if (!text.includes('.emit(') && !text.includes('event(ctx')) continue;
+    // The CLI commands record through audit/cli-trail.ts (`recordChange(trail, { type: … })`, `CliAuditEvent`).
+    if (!text.includes('.emit(') && !text.includes('event(ctx') && !text.includes('recordChange(') && !text.includes('CliAuditEvent')) continue;
     for (const match of text.matchAll(literal)) types.add(match[1]!);
   }
   return types;
@@ -31,7 +32,22 @@ describe('audit event table', () => {
   it('classifies every event type emitted in src/ as audit or deliberately security-only', () => {
     const types = emittedTypes();
     // The scan must see the well-known emitters, or it proves nothing.
-    for (const known of ['auth.login-failed', 'auth.login-succeeded', 'authz.denied', 'credential.rejected', 'csp.violation', 'config.reloaded']) {
+    for (const known of [
+      'auth.login-failed',
+      'auth.login-succeeded',
+      'authz.denied',
+      'credential.rejected',
+      'csp.violation',
+      'config.reloaded',
+      // Lifecycle events of the CLI commands (audit/cli-trail.ts `emit`) and the identity provider.
+      'api-key.created',
+      'user.created',
+      'client.created',
+      'consumer.created',
+      'session.revoked',
+      'token.revoked',
+      'key.rotated',
+    ]) {
       expect(types).toContain(known);
     }
     const unclassified = [...types].filter((t) => auditCategory(t) === undefined && !isSecurityOnly(t));
@@ -62,8 +78,17 @@ describe('audit event table', () => {
     ['auth.refresh-token-reuse', 'session'],
     ['authz.denied', 'authorization'],
     ['key.created', 'key-lifecycle'],
+    ['key.rotated', 'key-lifecycle'],
+    ['api-key.created', 'key-lifecycle'],
     ['api-key.revoked', 'key-lifecycle'],
+    ['session.revoked', 'session'],
+    ['token.revoked', 'session'],
     ['user.created', 'identity'],
+    ['user.password-changed', 'identity'],
+    ['consumer.disabled', 'identity'],
+    ['client.secret-rotated', 'identity'],
+    ['mfa.reset', 'mfa'],
+    ['token', undefined],
     ['config.reloaded', 'config'],
     ['data.access', 'data-access'],
     ['audit.gap', 'audit'],
@@ -100,6 +125,17 @@ describe('audit event table', () => {
     ['mfa.webauthn-registered', 'success'],
     ['auth.session-logout', 'success'],
     ['config.reloaded', 'success'],
+    ['api-key.created', 'success'],
+    ['api-key.revoked', 'success'],
+    ['token.revoked', 'success'],
+    ['session.revoked', 'success'],
+    ['key.rotated', 'success'],
+    ['key.retired', 'success'],
+    ['key.deleted', 'success'],
+    ['user.disabled', 'success'],
+    ['client.enabled', 'success'],
+    ['user.password-changed', 'success'],
+    ['mfa.reset', 'success'],
     ['mfa.totp-enrolment-started', 'info'],
     ['data.access', 'info'],
   ];

@@ -17,18 +17,26 @@
  * | `auth.session-`                    | session         | session policy (failures), session logout              |
  * | `auth.refresh-token-`              | session         | token endpoint (refresh-token reuse)                   |
  * | `credential.`                      | authentication  | jwt, identity-token, oauth2-introspection, api-key     |
- * | `mfa.`                             | mfa             | TOTP enrolment, passkey registration                   |
+ * | `mfa.`                             | mfa             | TOTP enrolment, passkey registration, `rampart users reset-mfa` (`mfa.reset`) |
  * | `authz.`                           | authorization   | authorize policy (`authz.denied` names check and rule) |
- * | `key.` `api-key.`                  | key-lifecycle   | (not yet: CLI api-keys create/revoke, keyring rotate)  |
- * | `session.`                         | session         | (not yet: session created/revoked by admin)            |
- * | `user.` `consumer.` `client.`      | identity        | (not yet: CLI users/consumers/clients lifecycle)       |
+ * | `key.`                             | key-lifecycle   | token-signing keys (identity/tokens/keys.ts: `key.created`, `-rotated`, `-retired`, `-deleted`); `rampart keyring rotate|rotate-data-key` (`key.rotated`, kind master-key / data-key) |
+ * | `api-key.`                         | key-lifecycle   | `rampart api-keys create|revoke` (`api-key.created`, `api-key.revoked`) |
+ * | `session.`                         | session         | `session.revoked` (how many, why): `rampart users disable|passwd|logout|reset-mfa`; token endpoint ending a refresh family whose client/user is gone |
+ * | `token.`                           | session         | RFC 7009 revocation endpoint (`token.revoked`)         |
+ * | `user.`                            | identity        | `rampart users add|disable|enable|passwd` (`user.created`, `-disabled`, `-enabled`, `-password-changed`) |
+ * | `consumer.`                        | identity        | `rampart consumers add|disable|enable` (`consumer.created`, `-disabled`, `-enabled`) |
+ * | `client.`                          | identity        | `rampart clients add|disable|enable|rotate-secret` (`client.created`, `-disabled`, `-enabled`, `-secret-rotated`); there is no delete command |
  * | `config.`                          | config          | gateway reload (`config.reloaded`, `-reload-refused`)  |
- * | `admin.`                           | admin           | (not yet: admin API)                                   |
+ * | `admin.`                           | admin           | (not yet: the admin API changes nothing, so it emits no lifecycle events) |
  * | `data.access`                      | data-access     | the audit route policy (policy.ts), routes with dataAccess |
  * | `audit.`                           | audit           | this module (`audit.gap`: entries lost while the store failed) |
  *
+ * The CLI commands append through audit/cli-trail.ts (actor `cli:<account>`); the gateway through its sink.
+ * Not audited yet: the gateway's own scheduled data-key rotation (`keyring.rotateDataKeysEvery`, crypto/keyring.ts).
+ *
  * The outcome comes from `details.outcome` when a producer sets one of the known outcomes, else from the type's
- * last word: `…succeeded`, `…registered`, `…enrolled`, `…logout`, `…created`, `…reloaded` are `success`;
+ * last word: `…succeeded`, `…registered`, `…enrolled`, `…logout`, `…created`, `…reloaded`, `…rotated`, `…revoked`,
+ * `…retired`, `…deleted`, `…disabled`, `…enabled`, `…changed`, `…reset` are `success`;
  * `…failed`, `…failure`, `…rejected`, `…refused`, `…conflict`, `…reuse`, `…suspected`, `…unavailable` are `failure`; `…denied` and
  * `insufficient-authentication` are `denied`; `…lockout` is `locked`; anything else `info`.
  */
@@ -74,6 +82,7 @@ export const AUDIT_EVENT_TABLE: ReadonlyArray<readonly [match: string, category:
   ['key.', 'key-lifecycle'],
   ['api-key.', 'key-lifecycle'],
   ['session.', 'session'],
+  ['token.', 'session'],
   ['user.', 'identity'],
   ['consumer.', 'identity'],
   ['client.', 'identity'],
@@ -124,7 +133,7 @@ export function auditCategory(type: string): AuditCategory | undefined {
   return best?.[1];
 }
 
-const SUCCESS = /(?:succeeded|success|registered|enrolled|logout|created|reloaded|issued|rotated|enabled|granted)$/;
+const SUCCESS = /(?:succeeded|success|registered|enrolled|logout|created|reloaded|issued|rotated|enabled|granted|revoked|retired|deleted|disabled|changed|reset)$/;
 const FAILURE = /(?:failed|failure|rejected|refused|conflict|reuse|suspected|invalid|expired|unavailable)$/;
 const DENIED = /(?:denied|insufficient-authentication|forbidden)$/;
 const LOCKED = /(?:lockout|locked)$/;

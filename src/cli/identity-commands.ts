@@ -8,6 +8,11 @@
  * 2 usage error (bad name, role, scope or duration). Errors are one line, never a stack trace, and never contain a
  * key: an API key is printed exactly once, by `api-keys create`.
  *
+ * With `audit:` configured, every change is appended to the audit chain (audit/cli-trail.ts, shared.ts
+ * `withAuditedStores`): `consumer.created|disabled|enabled`, `api-key.created|revoked` (key id and visible prefix,
+ * never the key or its hash). The chain is opened before the change; an entry that cannot be appended fails the
+ * command (exit 1) after it reported what it did.
+ *
  * Listings print every readable record; a record the store cannot decode is named on standard error
  * (`damaged record: <table> "<id>": <reason>`) after them and the command exits 1 (shared.ts `reportDamaged`).
  */
@@ -25,8 +30,10 @@ import {
   guard,
   isoTime,
   out,
+  recordChange,
   reportDamaged,
   tokenList as sharedTokenList,
+  withAuditedStores as withAuditedStoresOf,
   withConfiguredStores,
   type StoreContext,
 } from './shared.ts';
@@ -42,6 +49,14 @@ function tokenList(text: string, what: string): string[] {
 /** Loads the config, opens its stores, runs `body`, closes the stores. */
 function withStores(configFile: string, body: (context: Context) => Promise<void>): Promise<void> {
   return withConfiguredStores(configFile, 'what this command writes', body);
+}
+
+/**
+ * `withStores` for commands that change something: the config's audit trail is opened first (a trail that cannot be
+ * opened refuses the command) and each change is recorded after it is reported (shared.ts `recordChange`).
+ */
+function withAuditedStores(configFile: string, body: Parameters<typeof withAuditedStoresOf>[2]): Promise<void> {
+  return withAuditedStoresOf(configFile, 'what this command writes', body);
 }
 
 /** Consumer names: what `x-rampart-subject` carries upstream, so a plain token with no header-unsafe character. */
@@ -120,7 +135,7 @@ function registerConsumers(program: Command): void {
         if (options.tenant !== undefined && !TOKEN_PATTERN.test(options.tenant)) {
           throw new UsageError('--tenant must be 1 to 64 characters: letters, digits, ":", ".", "_" or "-"');
         }
-        await withStores(options.config, async ({ stores }) => {
+        await withAuditedStores(options.config, async ({ stores, trail }) => {
           let consumer: ConsumerRecord;
           try {
             consumer = await stores.identities.createConsumer({ name, roles, tenant: options.tenant ?? null, createdAt: Date.now() });
@@ -129,6 +144,10 @@ function registerConsumers(program: Command): void {
             throw error;
           }
           out(`added consumer ${consumer.name} (id ${consumer.id}, roles ${consumer.roles.join(',') || '-'}${consumer.tenant === null ? '' : `, tenant ${consumer.tenant}`})`);
+          await recordChange(trail, {
+            type: 'consumer.created',
+            details: { consumerId: consumer.id, consumer: consumer.name, roles: consumer.roles, tenant: consumer.tenant },
+          });
         });
       }),
     );
@@ -176,7 +195,7 @@ function registerConsumers(program: Command): void {
       .action((name: string, options: { config: string }) =>
         guard(async () => {
           checkName(name);
-          await withStores(options.config, async ({ stores }) => {
+          await withAuditedStores(options.config, async ({ stores, trail }) => {
             const consumer = await consumerNamed(stores, name);
             if (consumer.disabled === disabled) {
               out(`consumer ${name} is already ${disabled ? 'disabled' : 'enabled'}`);
@@ -184,6 +203,10 @@ function registerConsumers(program: Command): void {
             }
             await stores.identities.updateConsumer(consumer.id, { disabled });
             out(`${disabled ? 'disabled' : 'enabled'} consumer ${name}`);
+            await recordChange(trail, {
+              type: disabled ? 'consumer.disabled' : 'consumer.enabled',
+              details: { consumerId: consumer.id, consumer: consumer.name },
+            });
           });
         }),
       );
@@ -212,7 +235,7 @@ function registerApiKeys(program: Command): void {
         const expiresAt = options.expires === undefined ? null : expiryFrom(options.expires, now);
         if (options.name !== undefined && !LABEL_PATTERN.test(options.name)) throw new UsageError('--name must be 1 to 128 printable ASCII characters');
         if (options.prefix !== undefined && !KEY_PREFIX_PATTERN.test(options.prefix)) throw new UsageError('--prefix must be 2 to 8 lower-case letters');
-        await withStores(options.config, async ({ config, stores, pepper }) => {
+        await withAuditedStores(options.config, async ({ config, stores, pepper, trail }) => {
           const prefix = options.prefix ?? configuredPrefix(config);
           const consumer = await consumerNamed(stores, options.consumer);
           let created: { key: string; record: ApiKeyRecord } | undefined;
@@ -255,6 +278,19 @@ function registerApiKeys(program: Command): void {
             out(`expires:  ${record.expiresAt === null ? 'never' : isoTime(record.expiresAt)}`);
           }
           if (consumer.disabled) process.stderr.write(`warning: consumer ${consumer.name} is disabled: the key works only once it is enabled\n`);
+          // The record's id and visible prefix name the key; the key itself and its hash never reach the log.
+          await recordChange(trail, {
+            type: 'api-key.created',
+            details: {
+              keyId: record.id,
+              keyPrefix: record.prefix,
+              keyName: record.name,
+              consumerId: consumer.id,
+              consumer: consumer.name,
+              scopes: record.scopes,
+              expiresAt: record.expiresAt === null ? null : isoTime(record.expiresAt),
+            },
+          });
         });
       }),
     );
@@ -316,7 +352,7 @@ function registerApiKeys(program: Command): void {
           throw new UsageError('that looks like a whole API key; pass its id or its prefix (the part before the second "_")');
         }
         if (!/^[A-Za-z0-9_-]{1,128}$/.test(reference)) throw new UsageError('pass the key id (key_…) or prefix (rk_…)');
-        await withStores(options.config, async ({ stores }) => {
+        await withAuditedStores(options.config, async ({ stores, trail }) => {
           const key = (await stores.identities.getApiKey(reference)) ?? (isRecordPrefix(reference) ? await stores.identities.findApiKeyByPrefix(reference) : undefined);
           if (key === undefined) throw new CommandError(`no API key with id or prefix "${reference}"`);
           const revoked = await stores.identities.revokeApiKey(key.id, Date.now());
@@ -326,6 +362,7 @@ function registerApiKeys(program: Command): void {
             return;
           }
           out(`revoked API key ${key.prefix} (id ${key.id})`);
+          await recordChange(trail, { type: 'api-key.revoked', details: { keyId: key.id, keyPrefix: key.prefix, consumerId: key.consumerId } });
         });
       }),
     );

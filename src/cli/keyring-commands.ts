@@ -13,6 +13,11 @@
  * it before any gateway or command next starts (a development key file beside the database is replaced with it).
  * `rotate-data-key` makes a new data key active now (the schedule is `keyring.rotateDataKeysEvery`).
  *
+ * With `audit:` configured, `rotate` and `rotate-data-key` append `key.rotated` to the audit chain (which key kind,
+ * the store, how many entries; never key material). The chain is opened before the change, while the current master
+ * key still opens the ring that holds the chain key (audit/cli-trail.ts: cannot open, nothing changed; cannot append
+ * after the change, exit 1 after saying what was done).
+ *
  * Exit codes follow `rampart`: 0 success, 1 failure (wrong key, store error, invalid config), 2 usage error.
  */
 import { chmodSync, renameSync, writeFileSync } from 'node:fs';
@@ -24,7 +29,7 @@ import { MasterKeyError, parseMasterKey } from '../crypto/master-key.ts';
 import { SecretBox } from '../crypto/secret-box.ts';
 import { keyRingSettingsOf, resolveMasterKey, sqliteFilePath, type WarningSink } from '../storage/configured.ts';
 import { SqliteKeyRingStorage, openSqliteDatabase, openSqliteKeyRing, resealLegacyValues } from '../storage/sqlite/index.ts';
-import { CommandError, UsageError, guard, isoTime, out, printConfigErrors } from './shared.ts';
+import { CommandError, UsageError, guard, isoTime, out, printConfigErrors, recordChange, withAuditTrail } from './shared.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -34,6 +39,8 @@ const stderrWarnings: WarningSink = {
 
 interface Target {
   readonly config: GatewayConfig;
+  /** The config file, absolute. */
+  readonly configFile: string;
   /** Absolute path of the SQLite file. */
   readonly file: string;
   readonly where: string;
@@ -52,7 +59,7 @@ function target(configFile: string): Target | undefined {
     throw new CommandError(`storage is ${result.config.storage}: there is no key ring (the keys derive from keyring.masterKey); configure storage: sqlite:<path>`);
   }
   const path = resolve(file);
-  return { config: result.config, file: path, where: `sqlite:${path}` };
+  return { config: result.config, configFile: resolve(configFile), file: path, where: `sqlite:${path}` };
 }
 
 function masterKeyOf(config: GatewayConfig): { masterKey: Buffer; generatedKeyFile?: string } {
@@ -190,31 +197,39 @@ export function registerKeyringCommands(program: Command): void {
         if (where === undefined) return;
         const { masterKey, generatedKeyFile } = masterKeyOf(where.config);
         if (newKey.equals(masterKey)) throw new UsageError(`${options.newKeyEnv} holds the current master key; generate a new one (openssl rand -base64 32)`);
-        const { count, resealed } = withDatabase(where, (db) => {
-          let ring: KeyRing;
-          try {
-            ring = openRing(where, db, masterKey);
-          } catch (error) {
-            if (error instanceof KeyRingError && error.code === 'WRONG_MASTER_KEY' && inspectKeyRing(new SqliteKeyRingStorage(db, where.where), newKey).opensWithMasterKey) {
-              throw new CommandError(`store ${where.where}: the key ring is already wrapped by the key in ${options.newKeyEnv}; set keyring.masterKey to it`);
+        // Opened now: after the rotation the configured (old) master key no longer opens the ring holding the chain key.
+        await withAuditTrail(where.config, where.configFile, async (trail) => {
+          const { count, resealed } = withDatabase(where, (db) => {
+            let ring: KeyRing;
+            try {
+              ring = openRing(where, db, masterKey);
+            } catch (error) {
+              if (error instanceof KeyRingError && error.code === 'WRONG_MASTER_KEY' && inspectKeyRing(new SqliteKeyRingStorage(db, where.where), newKey).opensWithMasterKey) {
+                throw new CommandError(`store ${where.where}: the key ring is already wrapped by the key in ${options.newKeyEnv}; set keyring.masterKey to it`);
+              }
+              throw error;
             }
-            throw error;
-          }
-          const box = new SecretBox(masterKey, { dataKeys: ring });
-          let resealedCount = 0;
-          const rewrapped = ring.rotateMasterKey(newKey, () => {
-            resealedCount = resealLegacyValues(db, box, where.where);
+            const box = new SecretBox(masterKey, { dataKeys: ring });
+            let resealedCount = 0;
+            const rewrapped = ring.rotateMasterKey(newKey, () => {
+              resealedCount = resealLegacyValues(db, box, where.where);
+            });
+            return { count: rewrapped, resealed: resealedCount };
           });
-          return { count: rewrapped, resealed: resealedCount };
+          if (generatedKeyFile !== undefined) replaceKeyFile(generatedKeyFile, newKey);
+          out(`${where.where}: re-wrapped ${count} key ring entries under the new master key${resealed > 0 ? `; re-sealed ${resealed} secret${resealed === 1 ? '' : 's'} sealed before the key ring` : ''}`);
+          if (generatedKeyFile !== undefined) {
+            out(`development key file ${generatedKeyFile} now holds the new key`);
+          } else {
+            out(`next: make keyring.masterKey the new key (the value of ${options.newKeyEnv}) for every gateway and command using this store before they next start;`);
+            out('running gateways keep serving with the keys they hold; the old master key no longer opens the store');
+          }
+          await recordChange(trail, {
+            type: 'key.rotated',
+            severity: 'high',
+            details: { kind: 'master-key', store: where.where, entries: count, resealed, keyFileReplaced: generatedKeyFile !== undefined },
+          });
         });
-        if (generatedKeyFile !== undefined) replaceKeyFile(generatedKeyFile, newKey);
-        out(`${where.where}: re-wrapped ${count} key ring entries under the new master key${resealed > 0 ? `; re-sealed ${resealed} secret${resealed === 1 ? '' : 's'} sealed before the key ring` : ''}`);
-        if (generatedKeyFile !== undefined) {
-          out(`development key file ${generatedKeyFile} now holds the new key`);
-        } else {
-          out(`next: make keyring.masterKey the new key (the value of ${options.newKeyEnv}) for every gateway and command using this store before they next start;`);
-          out('running gateways keep serving with the keys they hold; the old master key no longer opens the store');
-        }
       }),
     );
 
@@ -227,9 +242,12 @@ export function registerKeyringCommands(program: Command): void {
         const where = target(options.config);
         if (where === undefined) return;
         const { masterKey } = masterKeyOf(where.config);
-        const created = withDatabase(where, (db) => openRing(where, db, masterKey).rotateDataKey());
-        out(`${where.where}: data key ${created.id} is active from ${isoTime(created.createdAt)}; earlier ones are kept for reading`);
-        out('running gateways keep sealing with the key they hold until their daily check (or restart) and read values sealed under the new one');
+        await withAuditTrail(where.config, where.configFile, async (trail) => {
+          const created = withDatabase(where, (db) => openRing(where, db, masterKey).rotateDataKey());
+          out(`${where.where}: data key ${created.id} is active from ${isoTime(created.createdAt)}; earlier ones are kept for reading`);
+          out('running gateways keep sealing with the key they hold until their daily check (or restart) and read values sealed under the new one');
+          await recordChange(trail, { type: 'key.rotated', details: { kind: 'data-key', store: where.where, keyId: created.id, activeFrom: isoTime(created.createdAt) } });
+        });
       }),
     );
 }

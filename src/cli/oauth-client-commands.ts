@@ -13,6 +13,8 @@
  *
  * Secrets are 256 random bits (randomToken(32)); only hashSecret(secret, pepper) is stored. Exit codes follow
  * `rampart`: 0 success, 1 failure (invalid config, unknown client, store error), 2 usage error. Errors are one line.
+ * With `audit:` configured, `add`, `disable`, `enable` and `rotate-secret` append `client.created|disabled|enabled|
+ * secret-rotated` to the audit chain (client id; never the secret). There is no delete command.
  * `list` prints every readable client, then names each one the store cannot decode on standard error and exits 1.
  */
 import type { Command } from 'commander';
@@ -27,10 +29,13 @@ import {
   guard,
   isoTime,
   out,
+  recordChange,
   reportDamaged,
   tokenList as sharedTokenList,
+  withAuditedStores as withAuditedStoresOf,
   withConfiguredStores,
 } from './shared.ts';
+import type { CliAuditTrail } from '../audit/cli-trail.ts';
 import { StoreConflictError, type OAuthClientRecord, type Stores } from '../storage/ports.ts';
 
 /**
@@ -44,6 +49,11 @@ export const CLIENT_TOKEN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
 /** Loads the config, opens its stores, runs `body`, closes the stores. */
 function withStores(configFile: string, body: (stores: Stores, pepper: Buffer) => Promise<void>): Promise<void> {
   return withConfiguredStores(configFile, 'a client added here', ({ stores, pepper }) => body(stores, pepper));
+}
+
+/** `withStores` for commands that change a client: the audit trail is opened first, each change recorded after it. */
+function withAuditedStores(configFile: string, body: (stores: Stores, pepper: Buffer, trail: CliAuditTrail) => Promise<void>): Promise<void> {
+  return withAuditedStoresOf(configFile, 'a client added here', ({ stores, pepper, trail }) => body(stores, pepper, trail));
 }
 
 /** Roles, scopes and tenants of a client. */
@@ -111,7 +121,7 @@ export function registerOAuthClientCommands(program: Command): void {
           throw new UsageError('--tenant must be 1 to 64 characters: letters, digits, ":", ".", "_" or "-"');
         }
         if (options.name !== undefined && !LABEL_PATTERN.test(options.name)) throw new UsageError('--name must be 1 to 128 printable ASCII characters');
-        await withStores(options.config, async (stores, pepper) => {
+        await withAuditedStores(options.config, async (stores, pepper, trail) => {
           const secret = randomToken(32);
           let client: OAuthClientRecord;
           try {
@@ -134,6 +144,10 @@ export function registerOAuthClientCommands(program: Command): void {
             out(`scopes:    ${client.scopes.join(',') || '-'}`);
             if (client.tenant !== null) out(`tenant:    ${client.tenant}`);
           }
+          await recordChange(trail, {
+            type: 'client.created',
+            details: { clientId: client.clientId, name: client.name, roles: client.roles, scopes: client.scopes, tenant: client.tenant },
+          });
         });
       }),
     );
@@ -184,7 +198,7 @@ export function registerOAuthClientCommands(program: Command): void {
       .action((clientId: string, options: { config: string }) =>
         guard(async () => {
           checkClientId(clientId);
-          await withStores(options.config, async (stores) => {
+          await withAuditedStores(options.config, async (stores, _pepper, trail) => {
             const client = await clientNamed(stores, clientId);
             if (client.disabled === disabled) {
               out(`OAuth client ${clientId} is already ${disabled ? 'disabled' : 'enabled'}`);
@@ -192,6 +206,7 @@ export function registerOAuthClientCommands(program: Command): void {
             }
             await stores.identities.updateOAuthClient(clientId, { disabled });
             out(`${disabled ? 'disabled' : 'enabled'} OAuth client ${clientId}`);
+            await recordChange(trail, { type: disabled ? 'client.disabled' : 'client.enabled', details: { clientId } });
           });
         }),
       );
@@ -206,13 +221,15 @@ export function registerOAuthClientCommands(program: Command): void {
     .action((clientId: string, options: { config: string; json?: boolean }) =>
       guard(async () => {
         checkClientId(clientId);
-        await withStores(options.config, async (stores, pepper) => {
+        await withAuditedStores(options.config, async (stores, pepper, trail) => {
           await clientNamed(stores, clientId);
           const secret = randomToken(32);
           const updated = await stores.identities.updateOAuthClient(clientId, { secretHash: hashSecret(secret, pepper) });
           if (updated === undefined) throw new CommandError(`no OAuth client "${clientId}"`);
           printSecret(clientId, secret, options.json === true);
           if (!options.json) out('Access tokens already issued to this client stay valid until they expire; disable the client to end them.');
+          // Which client, never the secret or its hash.
+          await recordChange(trail, { type: 'client.secret-rotated', details: { clientId } });
         });
       }),
     );

@@ -4,6 +4,7 @@
  * master key, as the gateway (storage/configured.ts), and parsing comma-separated lists.
  */
 import { resolve } from 'node:path';
+import { AuditTrailError, CliAuditTrail, type CliAuditEvent } from '../audit/cli-trail.ts';
 import { formatStoredTime } from '../audit/stored-time.ts';
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts';
 import { printable } from '../scan/report/terminal.ts';
@@ -21,6 +22,8 @@ export const LABEL_PATTERN = /^[\x20-\x7e]{1,128}$/;
 
 export interface StoreContext {
   readonly config: GatewayConfig;
+  /** The config file, as an absolute path. */
+  readonly configFile: string;
   readonly stores: Stores;
   readonly pepper: Buffer;
 }
@@ -110,6 +113,7 @@ export async function withConfiguredStores(configFile: string, writes: string, b
     return;
   }
   const { config } = result;
+  const file = resolve(configFile);
   if (config.storage === 'memory:' || config.storage === 'sqlite::memory:') {
     throw new CommandError(`storage is ${config.storage}: ${writes} would vanish when this command exits; configure storage: sqlite:<path>`);
   }
@@ -120,9 +124,47 @@ export async function withConfiguredStores(configFile: string, writes: string, b
     throw new CommandError(`cannot open the store: ${(error as Error).message}`);
   }
   try {
-    await body({ config, stores: opened.stores, pepper: opened.pepper });
+    await body({ config, configFile: file, stores: opened.stores, pepper: opened.pepper });
   } finally {
     await opened.stores.close();
+  }
+}
+
+/**
+ * Opens the audit trail of the config (audit/cli-trail.ts; a disabled one without `audit:`), runs `body`, closes it.
+ * Call it before changing anything: a trail that cannot be opened refuses the command while nothing has happened.
+ */
+export async function withAuditTrail<T>(config: GatewayConfig, configFile: string, body: (trail: CliAuditTrail) => Promise<T>): Promise<T> {
+  let trail: CliAuditTrail;
+  try {
+    // No logger: the stores, opened first with the same keys, have already printed any key warning.
+    trail = await CliAuditTrail.open(config, configFile);
+  } catch (error) {
+    throw new CommandError(`cannot open the audit log (audit:): ${(error as Error).message}; nothing was changed`);
+  }
+  try {
+    return await body(trail);
+  } finally {
+    await trail.close().catch(() => undefined);
+  }
+}
+
+/** `withConfiguredStores` with the config's audit trail opened too (for commands that change something). */
+export function withAuditedStores(configFile: string, writes: string, body: (context: StoreContext & { readonly trail: CliAuditTrail }) => Promise<void>): Promise<void> {
+  return withConfiguredStores(configFile, writes, (context) => withAuditTrail(context.config, context.configFile, (trail) => body({ ...context, trail })));
+}
+
+/**
+ * Records a change that was made (and already reported on standard output). When the audit store refuses the
+ * entries the command fails (exit 1) saying so: the change stays (it cannot be undone atomically with the audit
+ * append, audit/cli-trail.ts explains why), and the operator learns that the log misses it.
+ */
+export async function recordChange(trail: CliAuditTrail, ...events: CliAuditEvent[]): Promise<void> {
+  try {
+    await trail.emit(...events);
+  } catch (error) {
+    if (error instanceof AuditTrailError) throw new CommandError(`the change above WAS made, but ${error.message}; record it by hand`);
+    throw error;
   }
 }
 

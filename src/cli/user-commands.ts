@@ -15,6 +15,12 @@
  * raise sessionsValidAfter (access tokens and pending MFA logins die with it), and the user's sessions and
  * refresh-token families are revoked in the SessionStore. `disable` also revokes sessions and refresh families.
  *
+ * Every change is recorded in the audit chain when the config has `audit:` (audit/cli-trail.ts): `user.created`,
+ * `user.disabled`, `user.enabled`, `user.password-changed`, `mfa.reset`, and `session.revoked` with the number of
+ * sessions and refresh-token families revoked and why (`user-disabled`, `password-changed`, `admin-logout`,
+ * `mfa-reset`). The trail is opened before the change (cannot open: refused, nothing changed); an entry that cannot
+ * be appended after the change fails the command (exit 1) after it printed what it did.
+ *
  * Exit codes: 0 done, 1 refused (config invalid, user exists or not found, password policy), 2 usage. `list` prints
  * every readable user, then names each user record the store cannot decode on standard error and exits 1.
  */
@@ -22,6 +28,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
+import { AuditTrailError, CliAuditTrail, type CliAuditEvent } from '../audit/cli-trail.ts';
 import { formatStoredTime } from '../audit/stored-time.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { checkPasswordPolicy, hashPassword } from '../crypto/passwords.ts';
@@ -116,8 +123,14 @@ async function newPasswordHash(io: UserCommandIo, username: string, fromStdin: b
   return hashPassword(password);
 }
 
-/** Loads the config, opens its stores, runs `work`, closes the stores; errors become one line and exit code 1. */
-async function withStores(io: UserCommandIo, configFile: string, work: (stores: Stores) => Promise<void>): Promise<void> {
+/** Records a change already made and printed; an audit store that refuses it fails the command (cli-trail.ts). */
+type RecordChange = (...events: CliAuditEvent[]) => Promise<void>;
+
+/**
+ * Loads the config, opens its stores, runs `work`, closes the stores; errors become one line and exit code 1.
+ * With `audited`, the config's audit trail is opened first (before anything changes) and `work` gets `record`.
+ */
+async function withStores(io: UserCommandIo, configFile: string, work: (stores: Stores, record: RecordChange) => Promise<void>, audited = true): Promise<void> {
   const file = resolve(configFile);
   const result = loadConfigFile(file);
   if (!result.ok) {
@@ -126,9 +139,25 @@ async function withStores(io: UserCommandIo, configFile: string, work: (stores: 
     return;
   }
   let opened: Awaited<ReturnType<typeof openConfiguredStores>> | undefined;
+  let trail: CliAuditTrail | undefined;
   try {
     opened = await openConfiguredStores(result.config, { logger: { warn: (_details, message) => io.err(`warning: ${message}`) } });
-    await work(opened.stores);
+    if (audited) {
+      try {
+        trail = await CliAuditTrail.open(result.config, file);
+      } catch (error) {
+        throw new UserCommandError(`cannot open the audit log (audit:): ${(error as Error).message}; nothing was changed`);
+      }
+    }
+    const record: RecordChange = async (...events) => {
+      try {
+        await trail?.emit(...events);
+      } catch (error) {
+        if (error instanceof AuditTrailError) throw new UserCommandError(`the change above WAS made, but ${error.message}; record it by hand`);
+        throw error;
+      }
+    };
+    await work(opened.stores, record);
   } catch (error) {
     if (error instanceof UserCommandError || (error as { name?: string }).name?.startsWith('Store')) {
       io.err(`rampart: ${(error as Error).message}`);
@@ -137,6 +166,7 @@ async function withStores(io: UserCommandIo, configFile: string, work: (stores: 
     }
     throw error;
   } finally {
+    await trail?.close().catch(() => undefined);
     await opened?.stores.close();
   }
 }
@@ -153,6 +183,17 @@ async function revokeEverything(stores: Stores, user: UserRecord, at: number, re
   return { sessions, families };
 }
 
+/**
+ * The `session.revoked` entry of a revocation: whose, how many, why. Access tokens are counted by nobody (they are
+ * self-contained): `accessTokens: 'issued-before'` says they end with sessionsValidAfter.
+ */
+function sessionsRevoked(user: UserRecord, revoked: { sessions: number; families: number }, reason: string, accessTokens: boolean): CliAuditEvent {
+  return {
+    type: 'session.revoked',
+    details: { userId: user.id, reason, sessions: revoked.sessions, refreshFamilies: revoked.families, ...(accessTokens ? { accessTokens: 'issued-before' } : {}) },
+  };
+}
+
 export function registerUserCommands(program: Command, io: UserCommandIo = defaultIo()): void {
   const users = program.command('users').description("manage the built-in identity provider's users");
 
@@ -166,14 +207,15 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
     .option('--mfa-required', 'the user must enrol and use MFA')
     .option('--password-stdin', 'read the password from standard input')
     .action(async (username: string, options: { config: string; roles: string; tenant?: string; mfaRequired?: boolean; passwordStdin?: boolean }) => {
-      await withStores(io, options.config, async (stores) => {
+      await withStores(io, options.config, async (stores, record) => {
         checkUsername(username);
         const roles = parseRoles(options.roles);
         if (options.tenant !== undefined && !TENANT.test(options.tenant)) throw new UserCommandError('invalid tenant: use letters, digits, _ . : -');
         if ((await stores.identities.findUserByUsername(username)) !== undefined) throw new UserCommandError(`user "${username}" already exists`);
         const passwordHash = await newPasswordHash(io, username, options.passwordStdin === true);
+        let user: UserRecord;
         try {
-          const user = await stores.identities.createUser({
+          user = await stores.identities.createUser({
             username,
             passwordHash,
             roles,
@@ -181,11 +223,16 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
             mfaRequired: options.mfaRequired === true,
             createdAt: io.now(),
           });
-          io.out(`created user ${user.username} (${user.id}) roles=${roles.join(',') || '-'}${user.mfaRequired ? ' mfa-required' : ''}`);
         } catch (error) {
           if (error instanceof StoreConflictError) throw new UserCommandError(`user "${username}" already exists`);
           throw error;
         }
+        io.out(`created user ${user.username} (${user.id}) roles=${roles.join(',') || '-'}${user.mfaRequired ? ' mfa-required' : ''}`);
+        // The username is stored as its keyed pseudonym (redact.ts); the password and its hash never.
+        await record({
+          type: 'user.created',
+          details: { userId: user.id, username: user.username, roles: user.roles, tenant: user.tenant, mfaRequired: user.mfaRequired },
+        });
       });
     });
 
@@ -224,7 +271,7 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
           }
         }
         reportDamaged(damaged.errors, io.err);
-      });
+      }, false); // a listing changes nothing: no audit trail
     });
 
   for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
@@ -234,7 +281,7 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
       .argument('<username>')
       .requiredOption('-c, --config <file>', 'gateway config')
       .action(async (username: string, options: { config: string }) => {
-        await withStores(io, options.config, async (stores) => {
+        await withStores(io, options.config, async (stores, record) => {
           const user = await requireUser(stores, username);
           await stores.identities.updateUser(user.id, { disabled });
           if (disabled) {
@@ -242,8 +289,10 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
             await stores.identities.revokeUserCredentialsBefore(user.id, at);
             const revoked = await revokeEverything(stores, user, at, 'user-disabled');
             io.out(`disabled ${user.username}; revoked ${revoked.sessions} sessions and ${revoked.families} refresh-token families`);
+            await record({ type: 'user.disabled', details: { userId: user.id } }, sessionsRevoked(user, revoked, 'user-disabled', true));
           } else {
             io.out(`enabled ${user.username}`);
+            await record({ type: 'user.enabled', details: { userId: user.id } });
           }
         });
       });
@@ -256,13 +305,15 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
     .requiredOption('-c, --config <file>', 'gateway config')
     .option('--password-stdin', 'read the password from standard input')
     .action(async (username: string, options: { config: string; passwordStdin?: boolean }) => {
-      await withStores(io, options.config, async (stores) => {
+      await withStores(io, options.config, async (stores, record) => {
         const user = await requireUser(stores, username);
         const passwordHash = await newPasswordHash(io, user.username, options.passwordStdin === true);
         const at = io.now();
         await stores.identities.setPasswordHash(user.id, passwordHash, at);
         const revoked = await revokeEverything(stores, user, at, 'password-changed');
         io.out(`password of ${user.username} changed; revoked ${revoked.sessions} sessions and ${revoked.families} refresh-token families`);
+        // That it changed, never the password or its hash.
+        await record({ type: 'user.password-changed', details: { userId: user.id } }, sessionsRevoked(user, revoked, 'password-changed', true));
       });
     });
 
@@ -272,13 +323,14 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
     .argument('<username>')
     .requiredOption('-c, --config <file>', 'gateway config')
     .action(async (username: string, options: { config: string }) => {
-      await withStores(io, options.config, async (stores) => {
+      await withStores(io, options.config, async (stores, record) => {
         const user = await requireUser(stores, username);
         const at = io.now();
         // Access tokens are self-contained: raising sessionsValidAfter is what makes gateways refuse them.
         await stores.identities.revokeUserCredentialsBefore(user.id, at);
         const revoked = await revokeEverything(stores, user, at, 'admin-logout');
         io.out(`logged ${user.username} out everywhere; revoked ${revoked.sessions} sessions and ${revoked.families} refresh-token families`);
+        await record(sessionsRevoked(user, revoked, 'admin-logout', true));
       });
     });
 
@@ -288,7 +340,7 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
     .argument('<username>')
     .requiredOption('-c, --config <file>', 'gateway config')
     .action(async (username: string, options: { config: string }) => {
-      await withStores(io, options.config, async (stores) => {
+      await withStores(io, options.config, async (stores, record) => {
         const user = await requireUser(stores, username);
         const at = io.now();
         const removed = await stores.identities.deleteTotp(user.id);
@@ -300,6 +352,7 @@ export function registerUserCommands(program: Command, io: UserCommandIo = defau
           `${removed ? 'removed the TOTP secret and recovery codes of' : 'no TOTP secret was enrolled for'} ${user.username}; ` +
             `revoked ${revoked.sessions} sessions and ${revoked.families} refresh-token families`,
         );
+        await record({ type: 'mfa.reset', details: { userId: user.id, totpRemoved: removed } }, sessionsRevoked(user, revoked, 'mfa-reset', true));
       });
     });
 }

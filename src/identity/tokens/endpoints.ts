@@ -25,6 +25,12 @@
  *   in `sid`, which the identity-token policy checks). An access token (verified: our signature, issuer, audience,
  *   not expired) is put on the deny list by `jti` until its `exp`.
  * - Unknown, expired, foreign or malformed tokens: 200 anyway (RFC 7009 §2.2).
+ *
+ * Audit (issue 6, key and session lifecycle): a revocation that happens raises `token.revoked` (token type, `jti` or
+ * refresh family id, subject, owning client, and who revoked it: the authenticated client or the token holder);
+ * never the token. A refresh family the token endpoint ends because its client or user is gone, disabled or had
+ * its credentials revoked raises `session.revoked` with the reason. A reused refresh token raises
+ * `auth.refresh-token-reuse` as before.
  */
 import { hashSecret } from '../../crypto/hashing.ts';
 import { randomToken } from '../../crypto/random.ts';
@@ -185,6 +191,17 @@ export function tokenEndpoint(deps: IdentityDeps, issuer: TokenIssuer): Identity
     return { kind: 'user', roles: user.roles, tenant: user.tenant };
   }
 
+  /** A family ended at its next use (its client or user is gone, disabled, or had its credentials revoked). */
+  function familyRevoked(ctx: GatewayContext, family: RefreshFamilyRecord, reason: string): void {
+    events.emit({
+      type: 'session.revoked',
+      severity: 'low',
+      requestId: ctx.requestId,
+      clientAddress: ctx.clientAddress,
+      details: { subject: family.subject, familyId: family.id, clientId: family.clientId, reason, refreshFamilies: 1 },
+    });
+  }
+
   async function refreshToken(ctx: GatewayContext, form: ReadonlyMap<string, string>): Promise<void> {
     const presented = form.get('refresh_token');
     if (presented === undefined || presented === '') return oauthError(ctx, 'invalid_request', 'no refresh_token');
@@ -202,7 +219,7 @@ export function tokenEndpoint(deps: IdentityDeps, issuer: TokenIssuer): Identity
     if (family.clientId !== null) {
       const registered = await stores.identities.getOAuthClient(family.clientId);
       if (registered === undefined) {
-        await stores.sessions.revokeRefreshFamily(family.id, now(), 'client deleted');
+        if (await stores.sessions.revokeRefreshFamily(family.id, now(), 'client deleted')) familyRevoked(ctx, family, 'client deleted');
         return oauthError(ctx, 'invalid_grant', `family ${family.id} revoked: client deleted`);
       }
       if (authenticated.client === undefined) return oauthError(ctx, 'invalid_client', 'refresh token of a registered client without client authentication');
@@ -232,7 +249,7 @@ export function tokenEndpoint(deps: IdentityDeps, issuer: TokenIssuer): Identity
     const rotated = rotation.family;
     const subject = await familySubject(rotated);
     if (typeof subject === 'string') {
-      await stores.sessions.revokeRefreshFamily(rotated.id, at, subject);
+      if (await stores.sessions.revokeRefreshFamily(rotated.id, at, subject)) familyRevoked(ctx, rotated, subject);
       return oauthError(ctx, 'invalid_grant', `family ${rotated.id} revoked: ${subject}`);
     }
     const response = await issueAccessOnly({
@@ -264,7 +281,7 @@ export function tokenEndpoint(deps: IdentityDeps, issuer: TokenIssuer): Identity
 
 /** POST {basePath}/revoke: RFC 7009 token revocation (see the module comment for who may revoke what). */
 export function revocationEndpoint(deps: IdentityDeps): IdentityEndpoint {
-  const { config, stores, pepper, now } = deps;
+  const { config, stores, pepper, now, events } = deps;
   const clients = new ClientAuthenticator(deps);
   const verifier = new StoreTokenVerifier({
     identities: stores.identities,
@@ -286,6 +303,17 @@ export function revocationEndpoint(deps: IdentityDeps): IdentityEndpoint {
     return client.clientId === owner ? 'yes' : 'no';
   }
 
+  /** `token.revoked`: which token (its id, never the token), whose, and who asked (the client, or the holder). */
+  function revoked(ctx: GatewayContext, client: OAuthClientRecord | undefined, details: Readonly<Record<string, unknown>>): void {
+    events.emit({
+      type: 'token.revoked',
+      severity: 'low',
+      requestId: ctx.requestId,
+      clientAddress: ctx.clientAddress,
+      details: { ...details, revokedBy: client === undefined ? 'token-holder' : 'client', revokedByClientId: client?.clientId ?? null },
+    });
+  }
+
   return async (ctx) => {
     if (!requirePost(ctx)) return;
     const form = await readOAuthForm(ctx, config.maxBodySize);
@@ -302,14 +330,25 @@ export function revocationEndpoint(deps: IdentityDeps): IdentityEndpoint {
       if (!isRejection(verified)) {
         const decision = await mayRevoke(ctx, verified.clientId, authenticated.client);
         if (decision === 'answered') return;
-        if (decision === 'yes') await stores.sessions.revokeAccessToken(verified.jti, verified.exp * 1000);
+        if (decision === 'yes') {
+          await stores.sessions.revokeAccessToken(verified.jti, verified.exp * 1000);
+          revoked(ctx, authenticated.client, {
+            tokenType: 'access_token',
+            jti: verified.jti,
+            subject: verified.subject,
+            clientId: verified.clientId,
+            familyId: verified.sessionId ?? null,
+          });
+        }
       }
     } else if (token.length <= MAX_REFRESH_TOKEN_LENGTH) {
       const family = await stores.sessions.findRefreshFamilyByToken(hashSecret(token, pepper));
       if (family !== undefined) {
         const decision = await mayRevoke(ctx, family.clientId ?? FIRST_PARTY_CLIENT_ID, authenticated.client);
         if (decision === 'answered') return;
-        if (decision === 'yes') await stores.sessions.revokeRefreshFamily(family.id, at, 'revoked (RFC 7009)');
+        if (decision === 'yes' && (await stores.sessions.revokeRefreshFamily(family.id, at, 'revoked (RFC 7009)'))) {
+          revoked(ctx, authenticated.client, { tokenType: 'refresh_token', familyId: family.id, subject: family.subject, clientId: family.clientId ?? FIRST_PARTY_CLIENT_ID });
+        }
       }
     }
     // RFC 7009 §2.2: 200 whether or not there was anything to revoke.

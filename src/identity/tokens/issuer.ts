@@ -48,6 +48,7 @@ export async function createTokenIssuer(deps: IdentityDeps): Promise<RampartToke
     accessTokenTtlMs: config.accessTokenTtlMs,
     now,
     logger: deps.logger,
+    events: deps.events,
   });
   await keys.rotateIfDue();
   const ttlSeconds = Math.max(1, Math.floor(config.accessTokenTtlMs / 1000));

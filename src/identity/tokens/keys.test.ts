@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateMasterKey, parseMasterKey } from '../../crypto/master-key.ts';
 import { randomToken } from '../../crypto/random.ts';
+import { RecordingSecurityEvents } from '../../observe/events.ts';
 import { TestClock } from '../../policies/jwt/test-harness.ts';
 import { openSqliteStores } from '../../storage/sqlite/index.ts';
 import type { Stores } from '../../storage/ports.ts';
@@ -213,5 +214,41 @@ describe('the store token verifier with a damaged key row (SQLite)', () => {
     );
     for (const line of lines) expect(line).toMatchObject({ table: 'signing_keys', reason: 'column public_jwk is not valid JSON' });
     await expectNoKeyMaterialLogged(f);
+  });
+});
+
+describe('signing key lifecycle events (issue 6: key lifecycle in the audit log)', () => {
+  it('reports the first key, the scheduled successor, the retirement and the deletion; never key material', async () => {
+    const f = fixture();
+    const events = new RecordingSecurityEvents();
+    const keys = new SigningKeys({ identities: f.stores.identities, alg: 'ES256', rotateEveryMs: 30 * DAY, overlapMs: DAY, accessTokenTtlMs: 10 * 60_000, now: f.clock.now, events });
+    await keys.rotateIfDue();
+    expect(events.events.map((e) => e.type)).toEqual(['key.created']);
+    const first = String(events.events[0]!.details!['kid']);
+    expect(events.events[0]!.details).toEqual({ principal: 'rampart', kind: 'token-signing', kid: first, alg: 'ES256', reason: 'first key' });
+
+    // Nothing is due: nothing is reported.
+    f.clock.ms += DAY;
+    await keys.rotateIfDue();
+    expect(events.events).toHaveLength(1);
+
+    // 29 days on, the successor is made (active in a day); a day later it signs and the first key retires.
+    f.clock.ms += 28 * DAY;
+    await keys.rotateIfDue();
+    const rotated = events.events[1]!;
+    expect(rotated.type).toBe('key.rotated');
+    expect(rotated.details).toMatchObject({ kind: 'token-signing', previousKid: first, activatesAt: new Date(f.clock.ms + DAY).toISOString() });
+    const second = String(rotated.details!['kid']);
+    f.clock.ms += DAY;
+    await keys.rotateIfDue();
+    expect(events.events[2]).toMatchObject({ type: 'key.retired', details: { kid: first, successorKid: second, unusable: false } });
+    // Once every token it signed has expired, it leaves the JWKS.
+    f.clock.ms += 11 * 60_000;
+    await keys.rotateIfDue();
+    expect(events.events.slice(3)).toMatchObject([{ type: 'key.deleted', details: { kid: first } }]);
+
+    const text = JSON.stringify(events.events);
+    const jwk = await f.stores.identities.getSigningKeyPrivateJwk(second);
+    expect(text).not.toContain(String(jwk!['d']));
   });
 });

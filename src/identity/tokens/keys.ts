@@ -29,9 +29,15 @@
  * when it opens) is set aside when it is first asked to sign, and rotation goes on with the readable keys (when none
  * is active, a new one is made, as at first start). Either is logged at error level once per kid, naming the table,
  * kid and reason (never the value). The row is not deleted: an operator can inspect it.
+ *
+ * Audit (issue 6, key lifecycle), through `events` when given: `key.created` (a key that signs at once: first
+ * start, or no usable active key), `key.rotated` (the scheduled successor, with the kid it succeeds and when it
+ * activates), `key.retired` and `key.deleted`, each with `kind: 'token-signing'`, the kid and the algorithm; never
+ * key material. Only the node that makes a change reports it.
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { Logger } from 'pino';
+import type { SecurityEvents } from '../../observe/events.ts';
 import { StoreCorruptError, type DamagedRecordHandler, type IdentityStore, type JsonObject, type SigningKeyRecord } from '../../storage/ports.ts';
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
@@ -49,6 +55,8 @@ export interface SigningKeysOptions {
   readonly refreshEveryMs?: number;
   /** Where damaged key records are reported (error level, once per kid). */
   readonly logger?: Logger;
+  /** Where key lifecycle events go (the gateway's audit chain). */
+  readonly events?: SecurityEvents;
 }
 
 export interface ActiveSigningKey {
@@ -157,6 +165,7 @@ export class SigningKeys {
       if (record.retiredAt !== null && !isPublished(record, now, accessTokenTtlMs) && !this.#unusable.has(record.kid)) {
         await identities.deleteSigningKey(record.kid);
         this.#privateKeys.delete(record.kid);
+        this.#event({ type: 'key.deleted', key: record }, { reason: 'every token it signed has expired' });
       }
     }
     records = await this.#list();
@@ -165,6 +174,7 @@ export class SigningKeys {
     if (active === undefined) {
       // First start, or every key is retired/upcoming/damaged: a key must sign right now.
       active = await this.#create(alg, now, now);
+      this.#event({ type: 'key.created', key: active }, { reason: records.length === 0 ? 'first key' : 'no usable active key' });
       records = await this.#list();
     }
     // The successor is active: the keys before it stop signing now and stay published until their tokens expire.
@@ -173,13 +183,24 @@ export class SigningKeys {
     for (const record of records) {
       if (record.kid !== active.kid && record.retiredAt === null && record.activatedAt <= now) {
         await identities.retireSigningKey(record.kid, now);
+        this.#event({ type: 'key.retired', key: record }, { successorKid: active.kid, unusable: this.#unusable.has(record.kid) });
       }
     }
     const hasUpcoming = records.some((record) => record.retiredAt === null && record.activatedAt > now);
     if (!hasUpcoming && now - active.activatedAt >= rotateEveryMs - overlapMs) {
-      await this.#create(alg, now, now + overlapMs);
+      const successor = await this.#create(alg, now, now + overlapMs);
+      this.#event({ type: 'key.rotated', key: successor }, { previousKid: active.kid, activatesAt: new Date(successor.activatedAt).toISOString() });
     }
     await this.#reload(now);
+  }
+
+  /** A key lifecycle event (kid and algorithm: public; never the key). */
+  #event(
+    event: { readonly type: 'key.created' | 'key.rotated' | 'key.retired' | 'key.deleted'; readonly key: Pick<SigningKeyRecord, 'kid' | 'alg'> },
+    extra: Record<string, unknown>,
+  ): void {
+    const { type, key } = event;
+    this.#options.events?.emit({ type, severity: 'low', details: { principal: 'rampart', kind: 'token-signing', kid: key.kid, alg: key.alg, ...extra } });
   }
 
   async #create(alg: SigningAlgorithm, now: number, activatedAt: number): Promise<SigningKeyRecord> {
