@@ -154,7 +154,9 @@ describe('refusal and upstream metrics on /metrics', () => {
     expect(statuses).toEqual([200, 200, 429, 200]);
     await settled('keys', 3 + 4);
     const text = await scrape();
-    expect(sample(text, 'rampart_rate_limited_total', { route: 'keys', limit: 'per-consumer' })).toBe(1);
+    // The refusal carries the consumer it refused (alpha's third request).
+    expect(sample(text, 'rampart_rate_limited_total', { route: 'keys', limit: 'per-consumer', consumer: 'alpha' })).toBe(1);
+    expect(samples(text, 'rampart_rate_limited_total').filter(([l]) => l.route === 'keys')).toHaveLength(1);
     expect(sample(text, 'rampart_consumer_requests_total', { route: 'keys', consumer: 'alpha', status_class: '2xx' })).toBe(2);
     expect(sample(text, 'rampart_consumer_requests_total', { route: 'keys', consumer: 'alpha', status_class: '4xx' })).toBe(1);
     expect(sample(text, 'rampart_consumer_requests_total', { route: 'keys', consumer: 'beta', status_class: '2xx' })).toBe(1);
@@ -170,15 +172,19 @@ describe('refusal and upstream metrics on /metrics', () => {
     expect(await status(`${gw.url}/orders/3`, { headers: { authorization: `Bearer ${customer}` } })).toBe(200);
     const marketing = await token({ sub: 'client-y', client_id: 'client-y', department: 'marketing' });
     expect(await status(`${gw.url}/sales/x`, { headers: { authorization: `Bearer ${marketing}` } })).toBe(403);
-    await settled('orders', 3);
+    // Another client denied by the same rule: a series of its own (denials per route and consumer).
+    const other = await token({ sub: 'client-z', client_id: 'client-z', roles: [] });
+    expect(await status(`${gw.url}/orders/4`, { headers: { authorization: `Bearer ${other}` } })).toBe(403);
+    await settled('orders', 4);
     await settled('sales', 1);
     const text = await scrape();
-    expect(sample(text, 'rampart_authz_denials_total', { route: 'orders', rule: 'permission orders:read' })).toBe(2);
-    expect(sample(text, 'rampart_authz_denials_total', { route: 'sales', rule: 'authorize.rule' })).toBe(1);
-    expect(samples(text, 'rampart_authz_denials_total')).toHaveLength(2);
-    // Every security event is counted by type too (the three denials above are the only ones of this file).
+    expect(sample(text, 'rampart_authz_denials_total', { route: 'orders', rule: 'permission orders:read', consumer: 'client-y' })).toBe(2);
+    expect(sample(text, 'rampart_authz_denials_total', { route: 'orders', rule: 'permission orders:read', consumer: 'client-z' })).toBe(1);
+    expect(sample(text, 'rampart_authz_denials_total', { route: 'sales', rule: 'authorize.rule', consumer: 'client-y' })).toBe(1);
+    expect(samples(text, 'rampart_authz_denials_total')).toHaveLength(3);
+    // Every security event is counted by type too (the four denials above are the only ones of this file).
     expect(text).toContain('# TYPE rampart_security_events_total counter');
-    expect(sample(text, 'rampart_security_events_total', { type: 'authz.denied' })).toBe(3);
+    expect(sample(text, 'rampart_security_events_total', { type: 'authz.denied' })).toBe(4);
     // A denial is not an authentication failure.
     expect(samples(text, 'rampart_auth_failures_total').filter(([l]) => l.route === 'orders' || l.route === 'sales')).toHaveLength(0);
     // A client-credentials principal (sub = client_id) is labelled with its client id.
@@ -195,8 +201,9 @@ describe('refusal and upstream metrics on /metrics', () => {
     await settled('screened', 2);
     await settled('contracted', 3);
     const text = await scrape();
-    expect(sample(text, 'rampart_validation_failures_total', { route: 'screened', kind: 'screen' })).toBe(1);
-    expect(sample(text, 'rampart_validation_failures_total', { route: 'contracted', kind: 'contract' })).toBe(2);
+    // Public routes: the refused callers are anonymous.
+    expect(sample(text, 'rampart_validation_failures_total', { route: 'screened', kind: 'screen', consumer: 'anonymous' })).toBe(1);
+    expect(sample(text, 'rampart_validation_failures_total', { route: 'contracted', kind: 'contract', consumer: 'anonymous' })).toBe(2);
     expect(samples(text, 'rampart_validation_failures_total')).toHaveLength(2);
   });
 

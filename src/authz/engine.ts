@@ -673,8 +673,16 @@ function deny(code: ErrorCode, check: CheckName, rule: string, reason: string, o
   return objectId === undefined ? { allow: false, code, check, rule, reason } : { allow: false, code, check, rule, reason, objectId };
 }
 
+/**
+ * Where a denial leaves its deciding rule on the request (`ctx.locals`): the gateway counts the denial with the
+ * principal's consumer label when the request finishes (rampart_authz_denials_total), which the event alone cannot
+ * give (it carries no principal object).
+ */
+export const DENIED_RULE_KEY = 'authz.deniedRule';
+
 /** Emits the audit event of a denial (principal, route, object id, deciding rule; never the rule text). */
 export function emitDenial(events: SecurityEvents, ctx: RequestContext, decision: Denial): void {
+  ctx.locals[DENIED_RULE_KEY] = decision.rule;
   events.emit({
     type: 'authz.denied',
     severity: 'medium',

@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { loadConfigFile, type GatewayConfig, type ListenerConfig } from '../config/load.ts';
 import { describeConfigChange } from '../config/change.ts';
+import { DENIED_RULE_KEY } from '../authz/engine.ts';
 import { canonicalizeRequestTarget } from './canonical-path.ts';
 import { GatewayContext } from './context.ts';
 import { CONTINUE_KEY, releaseBody } from './body.ts';
@@ -167,8 +168,6 @@ export class Gateway {
       destinations.length === 0 ? undefined : new AlertDispatcher(destinations, { clock: Date.now, privacy: audit?.privacy ?? logPrivacy, log: (message, fields) => logger.warn(fields, message) });
     const fanOut = (event: SecurityEvent) => {
       metrics.securityEvents.inc([event.type]);
-      // Denials are counted from their event: it names the deciding rule (a config path), request or response side.
-      if (event.type === 'authz.denied') metrics.countDenial(event.routeId ?? '-', String(event.details?.['rule'] ?? 'unknown'));
       alerts?.emit(event);
       // Declared below: the detectors need `events` as their sink, and nothing is emitted before both exist.
       detection.emit(event);
@@ -830,11 +829,15 @@ export class Gateway {
     const seconds = elapsed / 1000;
     metrics.countRequest(status);
     metrics.duration.observe(seconds);
-    metrics.observeConsumer(this.metrics.consumers.labelOf(ctx.principal), status, seconds);
+    const consumer = this.metrics.consumers.labelOf(ctx.principal);
+    metrics.observeConsumer(consumer, status, seconds);
     if (ctx.errorCode !== undefined) {
       if (ctx.errorCode === 'RAMPART_ERR_RATE_LIMITED') this.metrics.rejected.labels('rate-limit').inc();
-      this.metrics.countRefusal(metrics.route, ctx.errorCode, ctx.answeredBy, ctx.route?.service?.name, ctx.errorDetail);
+      this.metrics.countRefusal(metrics.route, ctx.errorCode, ctx.answeredBy, ctx.route?.service?.name, ctx.errorDetail, consumer);
     }
+    // An authorization denial (request or response side) left its deciding rule: counted with the consumer.
+    const deniedRule = ctx.locals[DENIED_RULE_KEY];
+    if (typeof deniedRule === 'string') this.metrics.countDenial(metrics.route, deniedRule, consumer);
     const trace = ctx.trace;
     if (trace !== undefined) {
       trace.finish({

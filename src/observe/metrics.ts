@@ -352,22 +352,30 @@ export class GatewayMetrics {
   readonly rejected: Counter<'reason'>;
   /** Per event type (a bounded set named in code); a LabelledCounter, as every series counted per request is. */
   readonly securityEvents = new LabelledCounter('rampart_security_events_total', 'Security events raised by policies, by type', ['type'], 1_000);
+  // No consumer label on authentication failures: the caller is not authenticated, and a label taken from an
+  // unverified credential would let anyone mint series (the consumer label is only ever a verified principal's).
   readonly authFailures = new LabelledCounter(
     'rampart_auth_failures_total',
     'Authentication failures answered, by route, method (the authenticating policy or service; gateway: no credential, an unrecognised one or two kinds at once) and reason (from the answer\'s catalogue code)',
     ['route', 'method', 'reason'],
   );
+  // The refusals below carry the consumer label of the request's principal (ConsumerLabels: bounded, pseudonymised,
+  // `anonymous` before authentication, `other` beyond the bound), so one client's denials or 429s stand out.
   readonly authzDenials = new LabelledCounter(
     'rampart_authz_denials_total',
-    'Authorization denials, by route and deciding rule (its config path, e.g. authorize.rule, or "permission NAME")',
-    ['route', 'rule'],
+    'Authorization denials, by route, deciding rule (its config path, e.g. authorize.rule, or "permission NAME") and consumer',
+    ['route', 'rule', 'consumer'],
   );
   readonly validationFailures = new LabelledCounter(
     'rampart_validation_failures_total',
-    'Requests refused in the validate phase, by route and kind (the refusing policy: contract, screen, pii)',
-    ['route', 'kind'],
+    'Requests refused in the validate phase, by route, kind (the refusing policy: contract, screen, pii) and consumer',
+    ['route', 'kind', 'consumer'],
   );
-  readonly rateLimited = new LabelledCounter('rampart_rate_limited_total', 'Requests refused with 429 by a rate limit, by route and limit name', ['route', 'limit']);
+  readonly rateLimited = new LabelledCounter(
+    'rampart_rate_limited_total',
+    'Requests refused with 429 by a rate limit, by route, limit name and consumer (anonymous for limits before authentication)',
+    ['route', 'limit', 'consumer'],
+  );
   readonly consumers = new ConsumerLabels();
   readonly #requests = new RequestCounter();
   readonly #routes = new Map<string, RouteMetrics>();
@@ -409,24 +417,25 @@ export class GatewayMetrics {
   /**
    * Counts a refused request under the series its answer belongs to. `answeredBy` is the policy step (or the
    * pipeline) that refused it, `service` the gateway service that answered (the identity endpoints), `detail` the
-   * internal detail (only read for the rate-limit name, which comes from config).
+   * internal detail (only read for the rate-limit name, which comes from config), `consumer` the principal's
+   * consumer label (ConsumerLabels.labelOf).
    */
-  countRefusal(route: string, code: string, answeredBy: Answerer | undefined, service: string | undefined, detail: string | undefined): void {
+  countRefusal(route: string, code: string, answeredBy: Answerer | undefined, service: string | undefined, detail: string | undefined, consumer: string): void {
     const reason = AUTH_FAILURE_REASONS[code as ErrorCode];
     if (reason !== undefined) {
       this.authFailures.inc([route, answeredBy?.policy ?? service ?? 'gateway', reason]);
       return;
     }
     if (code === 'RAMPART_ERR_RATE_LIMITED') {
-      this.rateLimited.inc([route, limitName(detail)]);
+      this.rateLimited.inc([route, limitName(detail), consumer]);
       return;
     }
-    if (answeredBy !== undefined && answeredBy.phase === 'validate') this.validationFailures.inc([route, answeredBy.policy]);
+    if (answeredBy !== undefined && answeredBy.phase === 'validate') this.validationFailures.inc([route, answeredBy.policy, consumer]);
   }
 
-  /** Counts an `authz.denied` event (raised by the authorize policy, request or response side). */
-  countDenial(route: string, rule: string): void {
-    this.authzDenials.inc([route, denialRule(rule)]);
+  /** Counts an authorization denial (the authorize policy, request or response side: authz/engine.ts DENIED_RULE_KEY). */
+  countDenial(route: string, rule: string, consumer: string): void {
+    this.authzDenials.inc([route, denialRule(rule), consumer]);
   }
 }
 
