@@ -219,6 +219,27 @@ describe('posture per route and per item', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('item 5: an authenticated route limited only after authentication is partial (credential guessing meets only the lockouts); with address-limit before it, enforced', () => {
+    const issuers = { corp: { issuer: 'https://idp.test', audiences: ['api'], algorithms: ['ES256'], jwksUrl: 'https://idp.test/jwks.json' } };
+    const jwtRoute = (id: string, extra: Doc = {}) => ({ id, match: { path: `/${id}` }, upstream: 'http://127.0.0.1:3000', authenticate: [{ jwt: 'corp' }], ...extra });
+    const perPrincipal = { 'rate-limit': { limits: [{ key: 'principal', rate: '20/s' }] } };
+    const report = evaluatePosture(
+      load({
+        issuers,
+        routes: [
+          jwtRoute('after-only', perPrincipal),
+          jwtRoute('both', { ...perPrincipal, 'address-limit': { limits: [{ key: 'ip', rate: '50/s' }] } }),
+          jwtRoute('none'),
+        ],
+      }),
+    );
+    const afterOnly = cellOf(report, 'after-only', 5);
+    expect(afterOnly.status).toBe('partial');
+    expect(afterOnly.reason).toContain('no address-limit before authentication, so credential guessing is limited only by the lockouts');
+    expect(cellOf(report, 'both', 5)).toMatchObject({ status: 'enforced', reason: expect.stringContaining('address-limit: ip 50/s') });
+    expect(cellOf(report, 'none', 5)).toMatchObject({ status: 'missing', reason: expect.stringContaining('no rate limit on this route') });
+  });
+
   it('item 6 follows each route\'s audit policy: on every route once audit: is set, data access as audit.dataAccess says, off only by an acknowledged audit: false', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-posture-'));
     const keyring = { masterKey: Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 1)).toString('base64') };
