@@ -51,8 +51,18 @@ describe('signatures', () => {
         'PHP Fatal error:  Uncaught Exception in /var/www/index.php:3',
         'goroutine 1 [running]:\nmain.main()',
         '   at Shop.Api.OrdersController.Get(Int32 id) in C:\\src\\Orders.cs:line 42',
+        "/usr/src/app/app/models/order.rb:42:in `find'",
+        "NoMethodError (undefined method `name' for nil):\n  app/controllers/x.rb:3 /srv/app/controllers/orders_controller.rb:17:in `show'",
       ],
-      ['We are at the shop at 10:30:00', 'Meet at (home) 12:30', 'see /docs/guide.md:12 for details', '{"error":"Internal Server Error"}'],
+      [
+        'We are at the shop at 10:30:00',
+        'Meet at (home) 12:30',
+        'see /docs/guide.md:12 for details',
+        '{"error":"Internal Server Error"}',
+        "order.rb:42:in `find'",
+        "/a b.rb:1:in `x'",
+        "/x.rb:1:in `never closed",
+      ],
     ],
     [
       'SQL errors',
@@ -105,11 +115,22 @@ describe('signatures', () => {
     );
     for (const text of ['127.0.0.1', '8.8.8.8', 'version 10.2.3.4.5', '172.32.0.1', 'v10.0.0', '300.1.1.1', 'example.com', 'node.js', 'internal error'])
       expect(findInternalAddresses(text), text).toEqual([]);
+    // Host names read back from the suffix: up to 8 labels of 1-63 characters, a word boundary before the first.
+    const cases: Array<[string, string[]]> = [
+      ['api at orders.svc.cluster.local:8080', ['orders.svc.cluster.local']],
+      ['https://wiki.intranet/page and DB.CORP', ['wiki.intranet', 'db.corp']],
+      ['a.b.c.d.e.f.g.h.i.j.lan', ['c.d.e.f.g.h.i.j.lan']],
+      ['-edge.lan', ['edge.lan']],
+      ['host.locally, host.internal-tools, x.internal.example.com, _svc.internal', []],
+      [`${'x'.repeat(64)}.internal`, []],
+      [`y.${'x'.repeat(63)}.internal`, [`y.${'x'.repeat(63)}.internal`]],
+    ];
+    for (const [text, hosts] of cases) expect(findInternalAddresses(text).sort(), text).toEqual(hosts.sort());
   });
 
   it('scan hostile bodies of the maximum size without runaway matching (the test timeout is the bound)', () => {
     const masker = new Masker();
-    for (const body of ['a.'.repeat(130_000), '1.'.repeat(130_000), 'at '.repeat(87_000), 'fdzz:'.repeat(52_000), '"k":"v",'.repeat(32_000), '4'.repeat(262_000)]) {
+    for (const body of ['a.'.repeat(130_000), '1.'.repeat(130_000), 'at '.repeat(87_000), 'fdzz:'.repeat(52_000), '"k":"v",'.repeat(32_000), '4'.repeat(262_000), repeated('a-'), repeated('/a'), repeated('a.local'), repeated(".rb:1:in `")]) {
       expect(findInternalAddresses(body)).toEqual([]);
       expect(findStackTrace(body)).toBeUndefined();
       expect(findSqlError(body) ?? findNoSqlError(body) ?? findShellError(body) ?? findSystemFile(body) ?? findFrameworkBanner(body)).toBeUndefined();

@@ -12,22 +12,55 @@ export interface SignatureMatch {
   readonly text: string;
 }
 
-function firstMatch(table: ReadonlyArray<readonly [string, RegExp]>, text: string): SignatureMatch | undefined {
-  for (const [kind, pattern] of table) {
-    const m = pattern.exec(text);
-    if (m) return { kind, text: m[0].slice(0, 200) };
+/** A signature: a pattern, or a function that finds the matched text (for shapes a pattern can only scan slowly). */
+type Signature = RegExp | ((text: string) => string | undefined);
+
+function firstMatch(table: ReadonlyArray<readonly [string, Signature]>, text: string): SignatureMatch | undefined {
+  for (const [kind, signature] of table) {
+    const found = typeof signature === 'function' ? signature(text) : signature.exec(text)?.[0];
+    if (found !== undefined) return { kind, text: found.slice(0, 200) };
+  }
+  return undefined;
+}
+
+const SLASH = 0x2f;
+const COLON = 0x3a;
+
+/** The part after `.rb` of a Ruby backtrace line, read where a `.rb:` is (sticky). */
+const RUBY_TAIL = /\.rb:\d{1,9}:in `[^'\n]{1,200}'/y;
+
+/**
+ * A Ruby backtrace line, `/app/models/order.rb:42:in `find'` (what `/\/[^\s:]{1,300}\.rb:\d+:in `...'/` says), found
+ * from each `.rb:` instead of from each `/`: the pattern tried every slash of a body up to 300 characters ahead, and
+ * a hostile `/a/a/a…` answer of 256 KiB cost 190 ms (on every answer of a 2,000-request scan). Here each `.rb:`
+ * looks back at most 301 characters for the slash that starts the path (the path holds no whitespace and no colon,
+ * so the look-backs of two `.rb:` never overlap): linear in the body.
+ */
+function findRubyTrace(text: string): string | undefined {
+  for (let at = text.indexOf('.rb:'); at !== -1; at = text.indexOf('.rb:', at + 1)) {
+    RUBY_TAIL.lastIndex = at;
+    const tail = RUBY_TAIL.exec(text);
+    if (tail === null) continue;
+    // The leftmost slash with 1-300 path characters (no whitespace, no colon) between it and `.rb`.
+    let start = -1;
+    for (let i = at - 1, n = 0; i >= 0 && n <= 300; i--, n++) {
+      const c = text.charCodeAt(i);
+      if (c === COLON || c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x2028 || c === 0x2029 || c === 0xfeff) break;
+      if (c === SLASH && i < at - 1) start = i;
+    }
+    if (start !== -1) return text.slice(start, at) + tail[0];
   }
   return undefined;
 }
 
 /** Stack traces of the common runtimes (CWE-209). */
-const STACK_TRACES: ReadonlyArray<readonly [string, RegExp]> = [
+const STACK_TRACES: ReadonlyArray<readonly [string, Signature]> = [
   ['node', /\bat (?:async )?[\w$.<>[\] ]{0,200}\(?(?:file:\/\/)?(?:\/|[A-Za-z]:\\|node:)[^\s)]{0,500}:\d+:\d+\)?/],
   ['java', /\bat [\w$]{1,200}(?:\.[\w$<>]{1,200}){1,30}\((?:[\w$]{1,200}\.java:\d+|Native Method|Unknown Source)\)/],
   ['python', /Traceback \(most recent call last\)|File "[^"\n]{1,300}", line \d+, in \w+/],
   ['dotnet', /\bat [\w.<>`]{1,300}\([^)\n]{0,300}\) in [^\n]{1,300}:line \d+/],
   ['php', /(?:#\d+ \/[^\s(]{1,300}\.php\(\d+\)|PHP (?:Fatal|Parse) error:|Stack trace:\s*#0)/],
-  ['ruby', /(?:\/[^\s:]{1,300}\.rb:\d+:in `[^'\n]{1,200}')/],
+  ['ruby', findRubyTrace],
   // Bounded: `panic: .+\n\s*goroutine` scanned from every `panic: ` to the end of its line, so a body of `panic: `
   // repeated cost O(n²) (3.9 s at 256 KiB, on every answer). `[^\n]` rather than `.` also takes a CRLF line end.
   ['go', /goroutine \d+ \[running\]:|panic: [^\n]{1,500}\n\s{0,200}goroutine/],
@@ -124,8 +157,44 @@ function validIpv4(text: string): boolean {
  * internal-only suffixes. Loopback is not listed: every service knows its own 127.0.0.1.
  */
 const IPV4 = /(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?!\.?\d)/g;
-// Bounded repetitions: these run over whole response bodies (no quadratic scans on `a.a.a.a...`).
-const INTERNAL_HOST = /\b(?:[a-z0-9-]{1,63}\.){1,8}(?:internal|intranet|corp|lan|svc\.cluster\.local|local)\b(?![.-]?[a-z0-9])/gi;
+/**
+ * An internal-only suffix (`svc.cluster.local` is `local` with two labels before it) right after a dot, not followed
+ * by more of a name. The host name is read backwards from it (internalHostBefore): a pattern that started at every
+ * word boundary with `(?:[a-z0-9-]{1,63}\.){1,8}` backtracked 63 characters at each of them, and a hostile
+ * `a-a-a-…` answer of 256 KiB cost 90 ms though it holds no such suffix at all.
+ */
+const INTERNAL_SUFFIX = /(?<=\.)(?:internal|intranet|corp|lan|local)\b(?![.-]?[a-z0-9])/gi;
+
+function isLabelChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2d;
+}
+
+/**
+ * The host name ending with the suffix at `suffix` (its dot at `suffix - 1`): 1 to 8 labels of 1-63 letters, digits
+ * and hyphens, each followed by a dot, starting at a word boundary; undefined when there is none. At most 8 × 64
+ * characters are read back, so the whole scan stays linear in the body.
+ */
+function internalHostBefore(text: string, suffix: number, end: number): string | undefined {
+  let start = -1;
+  let dot = suffix - 1;
+  for (let labels = 0; labels < 8; labels++) {
+    let i = dot - 1;
+    while (i >= 0 && dot - 1 - i < 64 && isLabelChar(text.charCodeAt(i))) i--;
+    const length = dot - 1 - i;
+    // A label longer than 63 (the run goes on): no name boundary here, as `\b[a-z0-9-]{1,63}` would not find one.
+    if (length === 0 || length > 63 || (i >= 0 && isLabelChar(text.charCodeAt(i)))) break;
+    const before = i >= 0 ? text.charCodeAt(i) : -1;
+    // `\b` at the name's start: not inside a word (the letters and digits were read as label; an underscore is left).
+    if (before === 0x5f) break;
+    start = i + 1;
+    if (before !== 0x2e) break;
+    dot = i;
+  }
+  if (start === -1) return undefined;
+  // `\b` cannot sit before a leading hyphen (a hyphen is not a word character): the name starts after them.
+  while (text.charCodeAt(start) === 0x2d) start++;
+  return text.charCodeAt(start) === 0x2e ? undefined : text.slice(start, end);
+}
 const ULA_IPV6 = /\b[fF][cdCD][0-9a-fA-F]{2}:(?::{0,2}[0-9a-fA-F]{1,4}){1,7}\b/g;
 
 export function findInternalAddresses(text: string): string[] {
@@ -138,7 +207,10 @@ export function findInternalAddresses(text: string): string[] {
       a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
     if (isPrivate) found.add(ip);
   }
-  for (const m of text.matchAll(INTERNAL_HOST)) found.add(m[0].toLowerCase());
+  for (const m of text.matchAll(INTERNAL_SUFFIX)) {
+    const host = internalHostBefore(text, m.index, m.index + m[0].length);
+    if (host !== undefined) found.add(host.toLowerCase());
+  }
   for (const m of text.matchAll(ULA_IPV6)) found.add(m[0].toLowerCase());
   return [...found].slice(0, 10);
 }
