@@ -186,6 +186,94 @@ describe('a brute-force run through detection and alerting', () => {
   });
 });
 
+/**
+ * The same run under DEFAULT grouping (groupWindow 1m, repeatInterval 15m; src/alerts/schema.ts) and default
+ * detectors (bruteForce: threshold 10, window 5m, cool-down = window). The test above tunes groupWindow to 30m because
+ * its run lasts 1,000 s: longer than the default window and than the default repeat interval. Under the defaults
+ * the dispatcher follows Alertmanager's group_wait / repeat_interval model: the first anomaly of a run goes out one
+ * groupWindow later, and what the detector raises after that waits for the repeat interval and goes out as the next
+ * alert. So a run whose anomalies fall inside one window is ONE alert; a longer one is one alert, then at most one
+ * per repeat interval, each with its count. Both are asserted here, with the dispatcher flushed at every step as
+ * its one-second timer would.
+ */
+describe('a brute-force run under default grouping settings', () => {
+  async function defaultRun(failures: number, everyMs: number) {
+    const clock = new ManualClock(START);
+    const receiver = await startReceiver((_n, request) => (verified(request, clock).ok ? 200 : 401));
+    const dispatcher = dispatcherFor([{ webhook: receiver.url, secret: SECRET }], { clock });
+    const detectors = parseDetectorsConfig({});
+    if (!detectors.ok) throw new Error(detectors.errors.join());
+    const events: SecurityEvents = {
+      emit(event) {
+        dispatcher.emit(event);
+        detection.emit(event);
+      },
+    };
+    const detection = new AnomalyDetection(detectors.config, { clock: clock.read, sink: events });
+    const victim = userRef('alice');
+    const sentAt: number[] = [];
+    for (let i = 0; i < failures; i++) {
+      clock.now = START + i * everyMs;
+      events.emit({ type: 'auth.login-failed', severity: 'low', requestId: `bf-${i}`, routeId: 'auth-login', clientAddress: '203.0.113.50', details: { reason: 'wrong-password', user: victim } });
+      const before = dispatcher.stats()[0]!.alerts;
+      dispatcher.flush();
+      if (dispatcher.stats()[0]!.alerts === before) continue;
+      sentAt.push(clock.now);
+      // Delivered before the clock moves on, so the receiver checks the signature at the time it was made.
+      await dispatcher.idle();
+    }
+    const raised = detection.stats().detectors.find((d) => d.name === 'bruteForce')!.raised;
+    return { clock, receiver, dispatcher, victim, raised, sentAt };
+  }
+
+  it('a run inside the default window (60 failures, one a second) is ONE signed alert with the count', async () => {
+    const { clock, receiver, dispatcher, victim, raised, sentAt } = await defaultRun(60, 1000);
+    // The tenth failure crosses the threshold; the other 50 fall in the detector's cool-down.
+    expect(raised).toBe(1);
+    // Nothing went out during the run: the group window (1m from the anomaly) was still open at its last failure.
+    expect(sentAt).toEqual([]);
+    clock.advance(MINUTE);
+    dispatcher.flush();
+    await dispatcher.idle();
+    expect(receiver.received).toHaveLength(1);
+    const [alert] = receiver.received as [Received];
+    expect(verified(alert, clock).ok).toBe(true);
+    // Later flushes send nothing more: the group fired and nothing new came.
+    clock.advance(30 * MINUTE);
+    dispatcher.flush();
+    await dispatcher.idle();
+    expect(receiver.received).toHaveLength(1);
+    expect(dispatcher.stats()[0]).toMatchObject({ events: 1, alerts: 1, delivered: 1, deadLettered: 0 });
+    const body = json(alert);
+    expect(body).toMatchObject({ type: 'anomaly.brute-force', severity: 'high', routeId: 'auth-login', principal: `user:${victim}`, count: raised, sampleRequestIds: ['bf-9'] });
+    expect(body.details).toMatchObject({ detector: 'bruteForce', signal: 'account-failures', threshold: 10, count: 10 });
+    // The 50 failures after the threshold are repeats inside the detector's cool-down: they would travel (as
+    // `suppressed`) with its next event, and this run raises none, so this alert does not count them.
+  });
+
+  it('the 1,000-s run of the tuned test is, under the defaults, one alert after the window, then one after the repeat interval', async () => {
+    const { clock, receiver, dispatcher, raised, sentAt } = await defaultRun(200, 5000);
+    // Raised at the tenth failure (45 s), then once per 5-minute cool-down while failures go on.
+    expect(raised).toBeGreaterThanOrEqual(3);
+    // The first alert went out during the run, one group window after the first anomaly.
+    expect(sentAt).toEqual([START + 45_000 + MINUTE]);
+    clock.advance(30 * MINUTE);
+    dispatcher.flush();
+    await dispatcher.idle();
+    clock.advance(30 * MINUTE);
+    dispatcher.flush();
+    await dispatcher.idle();
+    // The receiver refuses (401) what does not verify at arrival: both were delivered.
+    const alerts = receiver.received.map(json);
+    expect(alerts).toHaveLength(2);
+    // Every anomaly is in exactly one alert: the first alone, the rest grouped in the second.
+    expect(alerts.map((a) => a.count)).toEqual([1, raised - 1]);
+    expect(dispatcher.stats()[0]).toMatchObject({ events: raised, alerts: 2, delivered: 2 });
+    // The cool-downs' repeats travel with the later events, so the second alert carries them.
+    expect(alerts[1]!.suppressed as number).toBeGreaterThan(0);
+  });
+});
+
 describe('delivery', () => {
   it('a receiver holding another secret refuses the alert (401): the signature really binds the secret', async () => {
     const clock = new ManualClock(START);

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ChainHasher, type AuditEntryInput } from '../src/audit/chain.ts';
 import { openAuditStore } from '../src/audit/store.ts';
 import { SqliteEventsStore } from '../src/events-store/sqlite.ts';
+import { CHAIN_LENGTH, TAMPER_CASES, type TamperTarget } from './fixtures/audit/tamper.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
@@ -124,6 +125,31 @@ describe('rampart audit verify', () => {
     const anchored = await rampart(['audit', 'verify', '--store', `sqlite:${cut}`, '--chain-key-env', 'AUDIT_KEY', '--expect-head', head], ENV);
     expect(anchored.code).toBe(1);
     expect(anchored.stdout).toMatch(/BROKEN at seq 10 \(missing\)/);
+  });
+
+  // Every tampering case of test/fixtures/audit/tamper.ts (edited rows, deleted rows, swapped pairs, an inserted row;
+  // test/audit-chain.test.ts runs them through store.verify()) through the command an operator runs: a real
+  // process on a copy of the 10-entry keyed chain changed with plain SQL, exit 1 and the first broken link named.
+  it.each(TAMPER_CASES.map((c) => [c.name, c] as const))('exits 1 naming the first broken link for %s', async (_name, tamper) => {
+    const copy = join(dir, `tamper-${TAMPER_CASES.indexOf(tamper)}.db`);
+    const source = new Database(auditDb);
+    expect((source.prepare('SELECT count(*) AS n FROM audit_chain').get() as { n: number }).n).toBe(CHAIN_LENGTH);
+    await source.backup(copy);
+    source.close();
+    const db = new Database(copy);
+    for (const trigger of ['audit_chain_no_update', 'audit_chain_no_delete', 'audit_head_forward', 'audit_head_no_delete']) db.exec(`DROP TRIGGER ${trigger}`);
+    const target: TamperTarget = { chain: 'audit_chain', head: 'audit_head', exec: async (sql) => void db.exec(sql) };
+    await tamper.apply(target);
+    db.close();
+    const run = await rampart(['audit', 'verify', '--store', `sqlite:${copy}`, '--chain-key-env', 'AUDIT_KEY'], ENV);
+    expect(run.code).toBe(1);
+    const lines = run.stdout.split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^audit chain BROKEN at seq ${tamper.seq} \\(${tamper.kind}\\): \\S`));
+    const before = Math.max(0, tamper.seq - 1);
+    expect(lines[1]).toMatch(new RegExp(`^${before} entr${before === 1 ? 'y' : 'ies'} verified before the break; last intact: seq ${before} hash [0-9a-f]{64}$`));
+    const json = await rampart(['audit', 'verify', '--store', `sqlite:${copy}`, '--chain-key-env', 'AUDIT_KEY', '--json'], ENV);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, count: before, broken: { seq: tamper.seq, kind: tamper.kind } });
   });
 
   it('verifies a PostgreSQL chain by URL and schema', async () => {

@@ -266,3 +266,96 @@ describe('limits with an injected clock', () => {
     expect(refused.responseHeaders).toEqual(['ratelimit-policy', '"address-0";q=1;w=60', 'ratelimit', '"address-0";r=0;t=60']);
   });
 });
+
+describe('hourly rates and per-consumer quotas, with an injected clock', () => {
+  /** The Retry-After of a refusal (the problem's own header), or undefined when the request went through. */
+  function retryAfter(outcome: Outcome | Promise<Outcome>): string | undefined {
+    if (status(outcome) === 200) return undefined;
+    return (outcome as { headers?: Record<string, string> }).headers?.['retry-after'];
+  }
+
+  // 5/h: one every 720 s, a full hour's worth (5) at once. 7/h: one every 514.29 s, so Retry-After rounds up to 515;
+  // after waiting those 515 s, the next wait is 0.71 s shorter (514).
+  const hourly: Array<[string, number, number, number]> = [
+    ['5/h', 5, 720, 720],
+    ['7/h', 7, 515, 514],
+  ];
+  it.each(hourly)('%s admits exactly N at once, refuses the next with Retry-After of one interval, then N per hour', async (rate, n, interval, nextWait) => {
+    const start = Date.parse('2025-06-01T12:00:00Z');
+    const clock = { now: start };
+    const limit = await handlers('principal', [{ key: 'principal', rate }], clock);
+    const answers: number[] = [];
+    const remaining: string[] = [];
+    for (let i = 0; i < n + 3; i++) {
+      const c = context({ principal: alice });
+      answers.push(status(limit.onRequest!(c)));
+      remaining.push(c.responseHeaders[3]!);
+    }
+    expect(answers.filter((s) => s === 200)).toHaveLength(n);
+    expect(answers).toEqual([...Array<number>(n).fill(200), 429, 429, 429]);
+    // Successful answers count down; `t` is when the whole hour's allowance is back.
+    expect(remaining[0]).toBe(`"rate-0";r=${n - 1};t=${interval}`);
+    expect(remaining[n - 1]).toBe('"rate-0";r=0;t=3600');
+    expect(remaining[n]).toBe(`"rate-0";r=0;t=${interval}`);
+    const refused = context({ principal: alice });
+    expect(limit.onRequest!(refused)).toMatchObject({ kind: 'problem', code: 'RAMPART_ERR_RATE_LIMITED', headers: { 'retry-after': String(interval) } });
+    expect(refused.responseHeaders).toEqual(['ratelimit-policy', `"rate-0";q=${n};w=3600`, 'ratelimit', `"rate-0";r=0;t=${interval}`]);
+    // Another caller has its own allowance.
+    expect(status(limit.onRequest!(context({ principal: bob })))).toBe(200);
+
+    // One second before Retry-After: still refused, with Retry-After 1.
+    clock.now = start + (interval - 1) * 1000;
+    expect(retryAfter(limit.onRequest!(context({ principal: alice })))).toBe('1');
+    // At Retry-After: exactly one more, then a refusal with one interval again (in whole seconds, rounded up).
+    clock.now = start + interval * 1000;
+    expect(status(limit.onRequest!(context({ principal: alice })))).toBe(200);
+    expect(retryAfter(limit.onRequest!(context({ principal: alice })))).toBe(String(nextWait));
+
+    // The next hour, a request every 10 s (360 attempts after the one just admitted): exactly N go through.
+    let admitted = 0;
+    for (let t = 10; t <= 3600; t += 10) {
+      clock.now = start + interval * 1000 + t * 1000;
+      if (status(limit.onRequest!(context({ principal: alice }))) === 200) admitted++;
+    }
+    expect(admitted).toBe(n);
+  });
+
+  it('counts a daily quota per consumer: two consumers independent, users not counted, both fresh at 00:00Z', async () => {
+    const clock = { now: Date.parse('2025-06-01T18:00:00Z') };
+    const limit = await handlers('principal', [{ key: 'consumer', quota: 3, period: 'day' }], clock);
+    const billing: Principal = { subject: 'billing', kind: 'consumer', method: 'api-key', roles: [], credentialId: 'key-b1' };
+    const billingOtherKey: Principal = { subject: 'billing', kind: 'consumer', method: 'api-key', roles: [], credentialId: 'key-b2' };
+    const reports: Principal = { subject: 'reports', kind: 'consumer', method: 'api-key', roles: [], credentialId: 'key-r1' };
+    const ask = (p: Principal) => {
+      const c = context({ principal: p });
+      const outcome = limit.onRequest!(c);
+      return { status: status(outcome), retryAfter: retryAfter(outcome), ratelimit: c.responseHeaders[3] };
+    };
+    // 6 hours to 00:00Z.
+    const billingAnswers = [ask(billing), ask(billingOtherKey), ask(billing), ask(billing), ask(billingOtherKey)];
+    expect(billingAnswers.map((a) => a.status)).toEqual([200, 200, 200, 429, 429]);
+    expect(billingAnswers.map((a) => a.ratelimit)).toEqual([
+      '"rate-0";r=2;t=21600',
+      '"rate-0";r=1;t=21600',
+      '"rate-0";r=0;t=21600',
+      '"rate-0";r=0;t=21600',
+      '"rate-0";r=0;t=21600',
+    ]);
+    expect(billingAnswers[3]!.retryAfter).toBe('21600');
+    // The other consumer still has its whole quota; a user token is not counted against either.
+    expect([ask(reports), ask(reports)].map((a) => [a.status, a.ratelimit])).toEqual([
+      [200, '"rate-0";r=2;t=21600'],
+      [200, '"rate-0";r=1;t=21600'],
+    ]);
+    for (let i = 0; i < 5; i++) expect(ask({ ...alice }).status).toBe(200);
+    expect(ask(reports).status).toBe(200);
+    expect(ask(reports)).toMatchObject({ status: 429, retryAfter: '21600' });
+    clock.now = Date.parse('2025-06-01T23:59:59Z');
+    expect(ask(billing)).toMatchObject({ status: 429, retryAfter: '1' });
+    // A new UTC day: each consumer has its 3 again.
+    clock.now = Date.parse('2025-06-02T00:00:00Z');
+    const day2 = (p: Principal) => Array.from({ length: 4 }, () => ask(p).status);
+    expect(day2(reports)).toEqual([200, 200, 200, 429]);
+    expect(day2(billing)).toEqual([200, 200, 200, 429]);
+  });
+});
