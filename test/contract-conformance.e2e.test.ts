@@ -33,16 +33,20 @@ interface Invalid extends Case {
   readonly errors?: ReadonlyArray<readonly [string, string]>;
 }
 
-function multipart(parts: Array<{ name: string; value: string; filename?: string; type?: string }>, boundary = 'rampartBoundary42'): { body: Buffer; type: string } {
-  let text = '';
+/** A multipart body; a part's value given as bytes is sent as they are (text is sent as UTF-8). */
+function multipart(parts: Array<{ name: string; value: string | Buffer; filename?: string; type?: string }>, boundary = 'rampartBoundary42'): { body: Buffer; type: string } {
+  const pieces: Buffer[] = [];
   for (const p of parts) {
-    text += `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}\r\n`;
-    if (p.type) text += `Content-Type: ${p.type}\r\n`;
-    text += `\r\n${p.value}\r\n`;
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}\r\n`;
+    if (p.type) head += `Content-Type: ${p.type}\r\n`;
+    pieces.push(Buffer.from(`${head}\r\n`), Buffer.from(p.value), Buffer.from('\r\n'));
   }
-  text += `--${boundary}--\r\n`;
-  return { body: Buffer.from(text), type: `multipart/form-data; boundary=${boundary}` };
+  pieces.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(pieces), type: `multipart/form-data; boundary=${boundary}` };
 }
+
+/** Bytes that are not UTF-8: a lone continuation byte, a truncated sequence, an overlong `/`. */
+const NOT_UTF8 = Buffer.from([0x6e, 0x6f, 0x74, 0x65, 0x80, 0xc3, 0x28, 0xc0, 0xaf]);
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => ({ sku: `ABC-${String(100 + i)}`, qty: 1 }));
 const order = (extra: Record<string, unknown> = {}) => ({ customer: { email: 'ann@example.com' }, items: items(1), ...extra });
@@ -93,6 +97,9 @@ const VALID: Case[] = [
   { name: 'form body minimal', method: 'POST', path: '/v31/orders', body: 'email=ann%40example.com&skus=ABC-123', type: 'application/x-www-form-urlencoded' },
   { name: 'multipart with a file part', method: 'POST', path: '/v31/orders', body: note.body, type: note.type },
   { name: 'multipart with a JSON part', method: 'POST', path: '/v31/orders', body: noteMeta.body, type: noteMeta.type },
+  // `attachment` is `format: binary`: its bytes need not be UTF-8, even in a part sent without a filename.
+  { name: 'multipart binary field as a text part with bytes that are not UTF-8', method: 'POST', path: '/v31/orders', ...multipart([{ name: 'note', value: 'n' }, { name: 'attachment', value: NOT_UTF8 }]) },
+  { name: 'multipart text part in UTF-8 beyond ASCII', method: 'POST', path: '/v31/orders', ...multipart([{ name: 'note', value: 'Grüße, 東京 🎉' }]) },
   { name: 'literal path beats template', path: '/v31/orders/summary' },
   { name: 'uuid path parameter', path: `/v31/orders/${ORDER}` },
   { name: 'merge-patch null', method: 'PATCH', path: `/v31/orders/${ORDER}`, json: { notes: null }, type: 'application/merge-patch+json' },
@@ -212,6 +219,11 @@ const INVALID: Invalid[] = [
   { name: 'multipart required part', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'attachment', value: 'x', filename: 'x.bin' }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/note', 'is required']] },
   { name: 'multipart JSON part enum', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'note', value: 'n' }, { name: 'meta', value: '{"source":"fax"}', type: 'application/json' }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/meta/source', 'must be equal to one of the allowed values']] },
   { name: 'multipart field too long', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'note', value: 'n'.repeat(51) }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/note', 'must NOT have more than 50 characters']] },
+  // Refused as JSON and form bodies that are not UTF-8 are, not validated with U+FFFD in place of the bytes.
+  { name: 'multipart text part that is not UTF-8', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'note', value: NOT_UTF8 }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/note', 'is not valid UTF-8']] },
+  { name: 'multipart text part that is not UTF-8, declaring charset=utf-8', method: 'POST', path: '/v31/orders', ...(multipart([{ name: 'note', value: NOT_UTF8, type: 'text/plain; charset=utf-8' }])), status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/note', 'is not valid UTF-8']] },
+  // Parameters and body judged together: one answer lists both.
+  { name: 'path parameter and body failures in one list', method: 'PATCH', path: '/v31/orders/not-a-uuid', json: { notes: 5 }, type: 'application/merge-patch+json', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/path/orderId', 'must match format "uuid"'], ['/body/notes', 'must be string,null']] },
   { name: 'path parameter format', path: '/v31/orders/not-a-uuid', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/path/orderId', 'must match format "uuid"']] },
   { name: 'minProperties', method: 'PATCH', path: `/v31/orders/${ORDER}`, json: {}, type: 'application/merge-patch+json', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body', 'must NOT have fewer than 1 properties']] },
   { name: 'undeclared request media type', method: 'PATCH', path: `/v31/orders/${ORDER}`, json: { notes: 'x' }, status: 415, code: 'RAMPART_ERR_UNSUPPORTED_MEDIA_TYPE' },
@@ -253,6 +265,8 @@ const INVALID: Invalid[] = [
   { name: '3.0 required cookie', path: '/v30/animals/7', status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/cookie/zoo_session', 'is required']] },
   { name: '3.0 header array enum', path: '/v30/animals/7', headers: { cookie: 'zoo_session=abcdefgh', 'x-fields': 'name,color' }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/header/X-Fields/1', 'must be equal to one of the allowed values']] },
   { name: '3.0 header array enum after whitespace', path: '/v30/animals/7', headers: { cookie: 'zoo_session=abcdefgh', 'x-fields': 'name, color' }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/header/X-Fields/1', 'must be equal to one of the allowed values']] },
+  // Header values are not percent-encoded (OAS 3.1.2): the upstream reads `na%6De`, so that is what is judged.
+  { name: '3.0 header array item percent-encoded', path: '/v30/animals/7', headers: { cookie: 'zoo_session=abcdefgh', 'x-fields': 'na%6De,age' }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/header/X-Fields/0', 'must be equal to one of the allowed values']] },
   { name: '3.0 path integer', path: '/v30/animals/abc', headers: { cookie: 'zoo_session=abcdefgh' }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/path/animalId', 'must be integer']] },
   { name: '3.0 maxItems', method: 'PUT', path: '/v30/enclosures', json: { name: 'E', zones: Array.from({ length: 6 }, (_, i) => ({ label: String(i) })) }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/zones', 'must NOT have more than 5 items']] },
   { name: '3.0 recursive required', method: 'PUT', path: '/v30/enclosures', json: { name: 'E', zones: [{ label: 'a', subzones: [{ name: 'E2' }] }] }, status: 400, code: 'RAMPART_ERR_REQUEST_INVALID', errors: [['/body/zones/0/subzones/0/zones', 'is required']] },

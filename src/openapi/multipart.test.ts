@@ -28,6 +28,28 @@ describe('parseMultipart', () => {
     });
   });
 
+  it('marks text parts whose bytes are not UTF-8, whatever charset they name; files and valid text are not marked', async () => {
+    const bad = Buffer.from([0x61, 0x80, 0xc3, 0x28, 0x62]);
+    const part = (head: string, value: Buffer | string) => Buffer.concat([Buffer.from(`--xyz\r\n${head}\r\n\r\n`), Buffer.from(value), Buffer.from('\r\n')]);
+    const bytes = Buffer.concat([
+      part('Content-Disposition: form-data; name="plain"', bad),
+      part('Content-Disposition: form-data; name="declared"\r\nContent-Type: text/plain; charset=utf-8', bad),
+      part('Content-Disposition: form-data; name="latin"\r\nContent-Type: text/plain; charset=iso-8859-1', bad),
+      part('Content-Disposition: form-data; name="ok"', 'Grüße 🎉'),
+      part('Content-Disposition: form-data; name="f"; filename="f.bin"', bad),
+      part('Content-Disposition: form-data; name="raw"\r\nContent-Type: application/octet-stream', bad),
+      Buffer.from('--xyz--\r\n'),
+    ]);
+    const parts = await parseMultipart(bytes, TYPE, { maxParts: 10, maxPartSize: 100 });
+    const marked = (name: string) => parts.get(name)?.[0]?.invalidUtf8 === true;
+    expect(['plain', 'declared', 'latin'].map(marked)).toEqual([true, true, true]);
+    // The value is what busboy used to validate: U+FFFD in place of the bytes (never accepted: see the validator).
+    expect(parts.get('plain')?.[0]?.value).toBe('a\ufffd\ufffd(b');
+    expect(parts.get('ok')).toEqual([{ file: false, value: 'Grüße 🎉', mediaType: 'text/plain' }]);
+    expect(parts.get('f')).toEqual([{ file: true, value: '', mediaType: 'text/plain' }]);
+    expect(parts.get('raw')).toEqual([{ file: true, value: '', mediaType: 'application/octet-stream' }]);
+  });
+
   it.each([
     ['no boundary', 'multipart/form-data', body(['Content-Disposition: form-data; name="a"\r\n\r\n1']), 'RAMPART_ERR_BAD_REQUEST'],
     ['not multipart', 'text/plain', body(['x']), 'RAMPART_ERR_BAD_REQUEST'],

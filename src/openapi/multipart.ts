@@ -8,6 +8,14 @@
  * Busboy silently skips parts it cannot use (no `name`, a bare line break in a name, headers beyond its limit). A part
  * the gateway skipped but the upstream reads would be a part nobody validated (a parser differential), so the parts
  * are also counted on the raw bytes, by their delimiters (RFC 2046 §5.1.1), and any difference is refused.
+ *
+ * Text parts are read as UTF-8, strictly, as the JSON and form readers read their bodies: busboy's own decoding
+ * (by the part's `charset`, UTF-8 by default) puts U+FFFD in place of bytes that are not UTF-8, so the gateway would
+ * validate text the upstream never receives. Busboy is therefore asked to hand every part over as bytes
+ * (`isPartAFile`), and a text part whose bytes are not UTF-8 is marked `invalidUtf8` (the validator refuses it unless
+ * the document declares that field binary). A `charset` parameter on a part does not change this: like a form body,
+ * the text must be UTF-8. What busboy calls a file (a part with a filename, or of type `application/octet-stream`)
+ * stays binary and is counted, not kept.
  */
 import busboyModule, { type BusboyConfig } from '@fastify/busboy';
 import { BodyError } from '../gateway/body.ts';
@@ -23,7 +31,12 @@ export interface MultipartPart {
   readonly value: string;
   /** The part's media type, lower case without parameters ('' when absent). */
   readonly mediaType: string;
+  /** Set on a text part whose bytes are not UTF-8 (`value` then holds them decoded with U+FFFD replacements). */
+  readonly invalidUtf8?: true;
 }
+
+/** Shared: `decode()` without `stream` resets it. Fatal, so bytes that are not UTF-8 throw instead of becoming U+FFFD. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** RFC 7578 §4.8: part headers are few; a part with hundreds is hostile. */
 const MAX_PART_HEADERS = 16;
@@ -55,6 +68,8 @@ export function parseMultipart(body: Buffer, contentType: string, limits: Multip
           headerPairs: MAX_PART_HEADERS,
           fieldNameSize: 200,
         },
+        // Every part as bytes (see the top): which ones are files is decided below, by busboy's own rule.
+        isPartAFile: () => true,
       };
       // CommonJS interop: module.exports is the constructor and carries itself as `.default`.
       parser = busboyModule.default(config);
@@ -63,18 +78,29 @@ export function parseMultipart(body: Buffer, contentType: string, limits: Multip
       fail('RAMPART_ERR_BAD_REQUEST', 'missing or invalid boundary');
       return;
     }
-    parser.on('file', (name, stream, _filename, _encoding, mimeType) => {
-      stream.on('limit', () => fail('RAMPART_ERR_BODY_TOO_LARGE', `file part over ${limits.maxPartSize} bytes`));
-      stream.on('error', () => fail('RAMPART_ERR_BAD_REQUEST', 'malformed file part'));
-      stream.resume();
-      add(name, { file: true, value: '', mediaType: bare(mimeType) });
-    });
-    parser.on('field', (name, value, nameTruncated, valueTruncated, _encoding, mimeType) => {
-      if (nameTruncated || valueTruncated) {
-        fail('RAMPART_ERR_BODY_TOO_LARGE', `field part over ${limits.maxPartSize} bytes`);
+    parser.on('file', (name, stream, filename, _encoding, mimeType) => {
+      const mediaType = bare(mimeType);
+      // Busboy's default `isPartAFile`: a filename, or the generic binary type.
+      const file = filename !== undefined || mediaType === 'application/octet-stream';
+      stream.on('limit', () => fail('RAMPART_ERR_BODY_TOO_LARGE', `${file ? 'file' : 'field'} part over ${limits.maxPartSize} bytes`));
+      stream.on('error', () => fail('RAMPART_ERR_BAD_REQUEST', `malformed ${file ? 'file' : 'field'} part`));
+      if (file) {
+        stream.resume();
+        add(name, { file: true, value: '', mediaType });
         return;
       }
-      add(name, { file: false, value, mediaType: bare(mimeType) });
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      // Before busboy's 'finish' (it comes a tick after the last part's end), so every part is listed by then.
+      stream.on('end', () => {
+        if (failed) return;
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        try {
+          add(name, { file: false, value: UTF8.decode(bytes), mediaType });
+        } catch {
+          add(name, { file: false, value: bytes.toString('utf8'), mediaType, invalidUtf8: true });
+        }
+      });
     });
     parser.on('partsLimit', () => fail('RAMPART_ERR_BODY_TOO_LARGE', `more than ${limits.maxParts} parts`));
     parser.on('filesLimit', () => fail('RAMPART_ERR_BODY_TOO_LARGE', `more than ${limits.maxParts} parts`));

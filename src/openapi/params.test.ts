@@ -219,12 +219,38 @@ describe('hostile variants of the styles', () => {
   it('trims only header list whitespace (SP, HTAB): not other spaces, not in path or query values, not empty elements', () => {
     expect(header('blue,\u000bblack, \u00a0brown', ARRAY, false)).toEqual(['blue', '\u000bblack', '\u00a0brown']);
     expect(header('blue, , black', ARRAY, false)).toEqual(['blue', '', 'black']);
-    expect(header('blue,%20black', ARRAY, false)).toEqual(['blue', ' black']);
+    expect(header('blue,%20black', ARRAY, false)).toEqual(['blue', '%20black']);
     const issues: DecodeIssue[] = [];
     expect(decodeSimple('blue, black', ',', decoder(ARRAY, 'simple', false), issues)).toEqual(['blue', ' black']);
     expect(query('color=blue,+black', ARRAY, 'form', false)).toEqual(['blue', ' black']);
     decodeSimple('R=1, R=2', ',', decoder(OBJECT, 'simple', true), issues, true);
     expect(issues.map((i) => i.rule)).toEqual(['must not repeat a property name']);
+  });
+});
+
+describe('header values are taken as sent (OAS 3.1.2: no percent-encoding in headers)', () => {
+  it.each([
+    ['a string', 'na%6De', STRING, 'na%6De'],
+    ['a string with a lone "%"', '50%', STRING, '50%'],
+    ['a string that is not valid percent-encoding', '%E0%A4%A', STRING, '%E0%A4%A'],
+    ['list items (an encoded comma is not a separator, nor decoded)', 'a%2Cb,c%20d', ARRAY, ['a%2Cb', 'c%20d']],
+    ['an integer', '%35', { type: 'integer' }, '%35'],
+    ['name,value pairs', 'R,1%30,G,2', OBJECT, { R: '1%30', G: 2 }],
+  ] as const)('%s', (_name, text, schema, expected) => {
+    expect(header(text, schema, false)).toEqual(expected);
+  });
+
+  it('takes exploded pairs and content-serialised JSON as sent too', () => {
+    expect(header('R=1%30,G=2', OBJECT, true)).toEqual({ R: '1%30', G: 2 });
+    const issues: DecodeIssue[] = [];
+    const json = { ...decoder({ type: 'object' }, 'simple', false), json: true };
+    expect(decodeSimple('{"off":"50%"}', ',', json, issues, true)).toEqual({ off: '50%' });
+    expect(issues).toEqual([]);
+  });
+
+  it('still percent-decodes path values', () => {
+    expect(path('na%6De', STRING, 'simple', false)).toBe('name');
+    expect(path('a%2Cb,c%20d', ARRAY, 'simple', false)).toEqual(['a,b', 'c d']);
   });
 });
 

@@ -35,6 +35,8 @@ export interface FieldDecoder {
   /** Property names of an object-shaped field, for exploded form objects (which spread over top-level keys). */
   readonly objectKeys: ReadonlySet<string> | undefined;
   readonly freeFormObject: boolean;
+  /** Multipart fields the document declares binary (validator.ts `bodyFields`): their parts need not be UTF-8. */
+  readonly binary?: boolean;
 }
 
 const ANY: Coercer = { types: new Set(), items: undefined, properties: undefined };
@@ -331,7 +333,7 @@ export function formDecode(text: string): string | undefined {
   }
 }
 
-/** Percent-decoding of one path or header piece; undefined when malformed. */
+/** Percent-decoding of one path piece; undefined when malformed. */
 export function percentDecode(text: string): string | undefined {
   if (!text.includes('%')) return text;
   try {
@@ -364,7 +366,7 @@ export function decodePathValue(raw: string, field: FieldDecoder, issues: Decode
         issues.push({ name: field.name, rule: 'must start with ";" (matrix style)' });
         return undefined;
       }
-      return decodePairs(text.slice(1).split(';'), '', field, issues);
+      return decodePairs(text.slice(1).split(';'), '', field, issues, percentDecode);
     }
     const prefix = `;${field.name}`;
     if (!text.startsWith(prefix)) {
@@ -381,7 +383,7 @@ export function decodePathValue(raw: string, field: FieldDecoder, issues: Decode
         issues.push({ name: field.name, rule: 'is not a valid matrix-style list' });
         return undefined;
       }
-      return decodeList(values as string[], field, issues);
+      return decodeList(values as string[], field, issues, percentDecode);
     }
     text = text.slice(prefix.length);
     if (text.startsWith('=')) text = text.slice(1);
@@ -396,14 +398,20 @@ export function decodePathValue(raw: string, field: FieldDecoder, issues: Decode
 /**
  * `simple` style (path and header parameters): `a,b,c`, `k1,v1,k2,v2`, or exploded `k1=v1,k2=v2`.
  *
- * `ows` is for header fields: a list-valued header is a `#element` list (RFC 9110 §5.6.1), whose elements are separated
- * by "," with optional whitespace (OWS, spaces and tabs: §5.6.3) around it, and a field sent on several lines arrives
- * joined as `a, b` (§5.3): that whitespace is syntax, not data, and is trimmed off every element. Path and query
- * values keep it (there a space is data, percent-encoded when sent).
+ * `header` is for header fields, which differ from path segments in two ways:
+ * - Their values are taken literally, never percent-decoded: OAS 3.1.2 (Parameter Object) says URI percent-encoding
+ *   MUST NOT be applied when serializing `in: "header"` parameters, and that header values are passed through
+ *   unchanged. An upstream reading the field as sent sees `na%6De`, not `name`; decoding it here would validate a
+ *   value the upstream never reads (a parser differential). The same holds for `content`-serialised (JSON) headers.
+ * - A list-valued header is a `#element` list (RFC 9110 §5.6.1), whose elements are separated by "," with optional
+ *   whitespace (OWS, spaces and tabs: §5.6.3) around it, and a field sent on several lines arrives joined as `a, b`
+ *   (§5.3): that whitespace is syntax, not data, and is trimmed off every element. Path and query values keep it
+ *   (there a space is data, percent-encoded when sent).
  */
-export function decodeSimple(text: string, separator: string, field: FieldDecoder, issues: DecodeIssue[], ows = false): unknown {
+export function decodeSimple(text: string, separator: string, field: FieldDecoder, issues: DecodeIssue[], header = false): unknown {
+  const decode = header ? literal : percentDecode;
   if (field.json) {
-    const decoded = percentDecode(text);
+    const decoded = decode(text);
     try {
       return parseStrictJson(decoded ?? '', 16);
     } catch {
@@ -411,18 +419,18 @@ export function decodeSimple(text: string, separator: string, field: FieldDecode
       return undefined;
     }
   }
-  if (field.shape === 'array') return text === '' ? [] : decodeList(splitList(text, separator, ows), field, issues);
+  if (field.shape === 'array') return text === '' ? [] : decodeList(splitList(text, separator, header), field, issues, decode);
   if (field.shape === 'object') {
-    const parts = text === '' ? [] : splitList(text, separator, ows);
-    if (field.explode) return decodePairs(parts, undefined, field, issues);
+    const parts = text === '' ? [] : splitList(text, separator, header);
+    if (field.explode) return decodePairs(parts, undefined, field, issues, decode);
     if (parts.length % 2 !== 0) {
       issues.push({ name: field.name, rule: 'must be a list of name,value pairs' });
       return undefined;
     }
     const entries: Array<[string, string]> = [];
     for (let i = 0; i < parts.length; i += 2) {
-      const key = percentDecode(parts[i]!);
-      const value = percentDecode(parts[i + 1]!);
+      const key = decode(parts[i]!);
+      const value = decode(parts[i + 1]!);
       if (key === undefined || value === undefined) {
         issues.push({ name: field.name, rule: 'is not valid percent-encoding' });
         return undefined;
@@ -431,7 +439,7 @@ export function decodeSimple(text: string, separator: string, field: FieldDecode
     }
     return pairsObject(entries, field, issues);
   }
-  const decoded = percentDecode(text);
+  const decoded = decode(text);
   if (decoded === undefined) {
     issues.push({ name: field.name, rule: 'is not valid percent-encoding' });
     return undefined;
@@ -439,17 +447,22 @@ export function decodeSimple(text: string, separator: string, field: FieldDecode
   return coerce(decoded, field.coercer);
 }
 
+/** Header values: as sent (see `decodeSimple`). */
+function literal(text: string): string {
+  return text;
+}
+
 /**
  * Exploded `name=value` pieces into an object. `ifEmpty` is what a piece without "=" means: matrix style writes a
  * property whose value is empty as `;name` (RFC 6570 §3.2.7), so there it is the empty value; elsewhere such a piece
  * is refused (undefined), as is an empty piece (`;R=1;;G=2`).
  */
-function decodePairs(parts: readonly string[], ifEmpty: string | undefined, field: FieldDecoder, issues: DecodeIssue[]): unknown {
+function decodePairs(parts: readonly string[], ifEmpty: string | undefined, field: FieldDecoder, issues: DecodeIssue[], decode: (text: string) => string | undefined): unknown {
   const entries: Array<[string, string]> = [];
   for (const part of parts) {
     const eq = part.indexOf('=');
-    const key = percentDecode(eq === -1 ? part : part.slice(0, eq));
-    const value = eq === -1 ? ifEmpty : percentDecode(part.slice(eq + 1));
+    const key = decode(eq === -1 ? part : part.slice(0, eq));
+    const value = eq === -1 ? ifEmpty : decode(part.slice(eq + 1));
     if (part === '' || key === undefined || value === undefined) {
       issues.push({ name: field.name, rule: 'must be a list of name=value pairs' });
       return undefined;
@@ -475,10 +488,10 @@ function trimOws(text: string): string {
   return start === 0 && end === text.length ? text : text.slice(start, end);
 }
 
-function decodeList(parts: readonly string[], field: FieldDecoder, issues: DecodeIssue[]): unknown {
+function decodeList(parts: readonly string[], field: FieldDecoder, issues: DecodeIssue[], decode: (text: string) => string | undefined): unknown {
   const decoded: string[] = [];
   for (const part of parts) {
-    const value = percentDecode(part);
+    const value = decode(part);
     if (value === undefined) {
       issues.push({ name: field.name, rule: 'is not valid percent-encoding' });
       return undefined;

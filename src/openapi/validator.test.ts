@@ -1,7 +1,9 @@
 /**
  * Request validation of one compiled operation, for what a contract route decodes before ajv sees it: prototype names
  * in form and multipart bodies (refused as the JSON reader refuses them), form-style lists split on the text as sent,
- * header lists with whitespace around their commas (RFC 9110 §5.6.1), and matrix-style exploded objects.
+ * header lists with whitespace around their commas (RFC 9110 §5.6.1), header values taken as sent (OAS 3.1.2),
+ * multipart text parts that are not UTF-8, matrix-style exploded objects, the cap on the list of failures, and
+ * parameter names the document may not use.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 import type { ValidationError } from './json-schema.ts';
 import { loadOpenApi } from './load.ts';
 import type { MultipartPart } from './multipart.ts';
-import { CompiledContract, type CompiledOperation } from './validator.ts';
+import { CompiledContract, add, isTruncated, type CompiledOperation } from './validator.ts';
 
 const FIELDS = {
   type: 'object',
@@ -32,7 +34,21 @@ const DOCUMENT = {
         requestBody: {
           content: {
             'application/x-www-form-urlencoded': { schema: FIELDS, encoding },
-            'multipart/form-data': { schema: { type: 'object', properties: { name: { type: 'string' } } } },
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                properties: {
+                  name: { type: 'string' },
+                  blob: { type: 'string', format: 'binary' },
+                  blobs: { type: 'array', items: { type: 'string', format: 'binary' } },
+                  raw: { type: 'string' },
+                  pic: { type: 'string', contentMediaType: 'image/png' },
+                  b64: { type: 'string', contentMediaType: 'image/png', contentEncoding: 'base64' },
+                  doc: { type: 'string' },
+                },
+              },
+              encoding: { raw: { contentType: 'application/octet-stream' }, doc: { contentType: 'text/markdown' } },
+            },
           },
         },
         responses: { '204': { description: 'ok' } },
@@ -58,6 +74,8 @@ const DOCUMENT = {
           { name: 'X-Ids', in: 'header', schema: { type: 'array', items: { type: 'integer' } } },
           { name: 'X-Shade', in: 'header', explode: true, schema: { type: 'object', additionalProperties: false, properties: { R: { type: 'integer' }, G: { type: 'integer' } } } },
           { name: 'prefs', in: 'cookie', explode: false, schema: { type: 'array', items: { type: 'string', enum: ['a', 'b'] } } },
+          { name: 'X-Mode', in: 'header', schema: { type: 'string', enum: ['name', 'age'] } },
+          { name: 'X-Discount', in: 'header', schema: { type: 'string', pattern: '^[0-9]{1,2}%$' } },
         ],
         responses: { '204': { description: 'ok' } },
       },
@@ -93,10 +111,11 @@ function form(path: string, body: string): { errors: ValidationError[]; instance
   return { errors, instance };
 }
 
-function multipart(path: string, fields: Array<[string, string]>): ValidationError[] {
+/** Parts as parseMultipart gives them; a third element `true` marks a text part whose bytes were not UTF-8. */
+function multipart(path: string, fields: Array<[string, string] | [string, string, true]>): ValidationError[] {
   const { op } = operation('POST', path);
   const parts = new Map<string, MultipartPart[]>();
-  for (const [name, value] of fields) parts.set(name, [...(parts.get(name) ?? []), { file: false, value, mediaType: '' }]);
+  for (const [name, value, invalid] of fields) parts.set(name, [...(parts.get(name) ?? []), { file: false, value, mediaType: '', ...(invalid ? { invalidUtf8: true as const } : {}) }]);
   const errors: ValidationError[] = [];
   op.validateMultipart(op.selectMedia('multipart/form-data')!, parts, errors);
   return errors;
@@ -184,5 +203,115 @@ describe('matrix style, exploded object path parameter', () => {
   ])('refuses %s', (_name, path, pointer) => {
     const errors = params(path);
     expect(errors.map((e) => e.pointer)).toContain(pointer);
+  });
+});
+
+describe('header values are taken as sent (OAS 3.1.2: percent-encoding is never applied to headers)', () => {
+  it('judges an encoded value as the upstream reads it, not decoded', () => {
+    expect(params('/items/;R=1', '', { 'x-mode': 'name' })).toEqual([]);
+    expect(params('/items/;R=1', '', { 'x-mode': 'na%6De' })).toEqual([{ pointer: '/header/X-Mode', rule: 'must be equal to one of the allowed values' }]);
+  });
+
+  it('accepts a literal "%" the schema allows, and refuses its encoded form', () => {
+    expect(params('/items/;R=1', '', { 'x-discount': '50%' })).toEqual([]);
+    expect(params('/items/;R=1', '', { 'x-discount': '50%25' })).toEqual([{ pointer: '/header/X-Discount', rule: 'must match pattern "^[0-9]{1,2}%$"' }]);
+  });
+});
+
+describe('multipart text parts that are not UTF-8', () => {
+  it('refuses one, by its pointer, as JSON and form bodies are refused', () => {
+    expect(multipart('/closed', [['name', 'a\ufffd', true]])).toEqual([{ pointer: '/body/name', rule: 'is not valid UTF-8' }]);
+    expect(multipart('/closed', [['doc', 'a\ufffd', true]])).toEqual([{ pointer: '/body/doc', rule: 'is not valid UTF-8' }]);
+    // base64 text is text: checked as UTF-8 (and then as base64).
+    expect(multipart('/closed', [['b64', 'a\ufffd', true]])).toContainEqual({ pointer: '/body/b64', rule: 'is not valid UTF-8' });
+  });
+
+  it('names the part by its index when the field repeats, and refuses undeclared fields too', () => {
+    expect(multipart('/open', [['other', 'a'], ['other', 'b\ufffd', true]])).toContainEqual({ pointer: '/body/other/1', rule: 'is not valid UTF-8' });
+    expect(multipart('/closed', [['other', 'b\ufffd', true]])).toContainEqual({ pointer: '/body/other', rule: 'is not valid UTF-8' });
+  });
+
+  it('takes any bytes in a field the document declares binary: format binary, a binary encoding or contentMediaType', () => {
+    for (const name of ['blob', 'raw', 'pic']) expect(multipart('/closed', [[name, '\ufffd', true]]), name).toEqual([]);
+    expect(multipart('/closed', [['blobs', '\ufffd', true], ['blobs', 'x\ufffd', true]])).toEqual([]);
+  });
+});
+
+describe('the list of failures is capped, and says so when cut', () => {
+  const form = (path: string, body: string) => {
+    const { op } = operation('POST', path);
+    const errors: ValidationError[] = [];
+    op.validateForm(op.selectMedia('application/x-www-form-urlencoded')!, body, errors);
+    return errors;
+  };
+
+  it('keeps the first 25 failures and marks the list truncated beyond', () => {
+    const ids = (n: number) => `ids=${Array.from({ length: n }, () => 'x').join(',')}`;
+    const full = form('/closed', ids(25));
+    expect(full.length).toBe(25);
+    expect(isTruncated(full)).toBe(false);
+    const cut = form('/closed', ids(26));
+    expect(cut.length).toBe(25);
+    expect(cut[24]).toEqual({ pointer: '/body/ids/24', rule: 'must be integer' });
+    expect(isTruncated(cut)).toBe(true);
+  });
+
+  it('does not count a repeat of a listed failure as one more', () => {
+    const errors: ValidationError[] = [];
+    for (let i = 0; i < 25; i++) add(errors, { pointer: `/body/${i}`, rule: 'r' });
+    add(errors, { pointer: '/body/3', rule: 'r' });
+    expect(isTruncated(errors)).toBe(false);
+    add(errors, { pointer: '/body/25', rule: 'r' });
+    expect(errors.length).toBe(25);
+    expect(isTruncated(errors)).toBe(true);
+  });
+
+  it('marks the list truncated when the undeclared-property walk listed fewer than it found (10 at most)', () => {
+    const fields = (n: number) => Array.from({ length: n }, (_, i) => `extra${i}=1`).join('&');
+    const ten = form('/closed', fields(10));
+    expect(ten.length).toBe(10);
+    expect(isTruncated(ten)).toBe(false);
+    const eleven = form('/closed', fields(11));
+    expect(eleven.map((e) => e.rule)).toEqual(Array(10).fill('is not declared'));
+    expect(isTruncated(eleven)).toBe(true);
+  });
+});
+
+describe('parameter names every JavaScript object inherits', () => {
+  async function compile(document: unknown): Promise<string[]> {
+    const file = join(dir, `names-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(document, null, 1));
+    const loaded = await loadOpenApi(file, { noCache: true });
+    if (!loaded.ok) return loaded.errors.map((e) => e.text);
+    const compiled = CompiledContract.compile(loaded.api, { rejectUndeclaredBody: true, rejectUndeclaredQuery: true });
+    return compiled.ok ? [] : compiled.errors.map((e) => e.text.replace(file, 'FILE'));
+  }
+  const doc = (parameters: unknown[], pathParameters: unknown[] = []) => ({
+    openapi: '3.1.0',
+    info: { title: 't', version: '1' },
+    paths: { '/x': { parameters: pathParameters, get: { parameters, responses: { '204': { description: 'ok' } } }, post: { responses: { '204': { description: 'ok' } } } } },
+  });
+
+  it.each([
+    ['query', '__proto__'],
+    ['header', '__proto__'],
+    ['cookie', '__proto__'],
+    ['query', 'constructor'],
+    ['header', 'Constructor'],
+    ['cookie', 'toString'],
+  ])('refuses a %s parameter named %s at load, naming the file, the line and the pointer', async (location, name) => {
+    const errors = await compile(doc([{ name: 'ok', in: 'query', schema: { type: 'string' } }, { name, in: location, schema: { type: 'string' } }]));
+    expect(errors).toEqual([
+      expect.stringMatching(new RegExp(`^FILE:\\d+:\\d+ #/paths/~1x/get/parameters/1: ${location} parameter "${name}" has the name of a member every JavaScript object inherits`)),
+    ]);
+  });
+
+  it('reports a parameter shared by the operations of a path once', async () => {
+    const errors = await compile(doc([], [{ name: '__proto__', in: 'query', schema: { type: 'string' } }]));
+    expect(errors).toEqual([expect.stringContaining('#/paths/~1x/parameters/0: query parameter "__proto__"')]);
+  });
+
+  it('accepts names that merely resemble them', async () => {
+    expect(await compile(doc([{ name: 'proto', in: 'query', schema: { type: 'string' } }, { name: 'Constructor', in: 'cookie', schema: { type: 'string' } }, { name: 'X-Constructor', in: 'header', schema: { type: 'string' } }]))).toEqual([]);
   });
 });

@@ -15,8 +15,8 @@ import { OperationIndex } from './operations.ts';
 import { RequestSchemaTranslator, checkSchema, createAjv, describeError, type SchemaIssue, type ValidationError } from './json-schema.ts';
 import { Minimizer } from './minimize.ts';
 import { buildDecoder, decodeCookieValue, decodeForm, decodePathValue, decodeSimple, formDecode, needsEncodedValues, parseCookies, parseFormPairs, type DecodeIssue, type FieldDecoder } from './params.ts';
-import { escapeToken, isObject } from './pointer.ts';
-import { objectShape } from './schema-info.ts';
+import { escapeToken, isObject, joinPointer } from './pointer.ts';
+import { objectShape, resolveSchema } from './schema-info.ts';
 import { isJsonMediaType, selectMedia } from './media.ts';
 import type { MultipartPart } from './multipart.ts';
 
@@ -55,6 +55,15 @@ const MAX_REPORTED = 25;
  * to (a deepObject or name,value property too), so a form body cannot carry what a JSON body may not.
  */
 const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Parameter names refused in the document (a load error naming file, line and pointer): the members of
+ * `Object.prototype` (`__proto__`, `constructor`, `toString`, ...). Decoded parameters are plain objects, as are the
+ * parameter schemas built from the document and `req.headers`: a parameter named `__proto__` would set the schema's
+ * prototype instead of declaring a property, and one named `constructor` that the request leaves out would still be
+ * "present" (inherited) for ajv and for the header lookup. Header names are matched as Node stores them, lower case.
+ */
+const INHERITED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
 
 export class CompiledOperation {
   readonly model: OperationModel;
@@ -146,7 +155,8 @@ export class CompiledOperation {
       for (const { lower, decoder } of this.#headers) {
         const raw = headers[lower];
         if (raw === undefined) continue;
-        // A field sent on several lines arrives joined by ", " (RFC 9110 §5.3): list whitespace, trimmed (OWS).
+        // A field sent on several lines arrives joined by ", " (RFC 9110 §5.3): list whitespace, trimmed (OWS). The
+        // value is taken as sent, never percent-decoded (OAS 3.1.2: see decodeSimple).
         const value = decodeSimple(Array.isArray(raw) ? raw.join(', ') : raw, ',', decoder, local, true);
         if (value !== undefined) values[decoder.name] = value;
       }
@@ -188,10 +198,13 @@ export class CompiledOperation {
   #undeclared(media: CompiledMedia, value: unknown, errors: ValidationError[]): void {
     const schema = media.model.schema;
     if (!this.settings.rejectUndeclaredBody || schema === undefined) return;
-    const { undeclared } = this.#minimizer.minimize(schema, value, 'reject', 'request');
+    const { undeclared, undeclaredCount } = this.#minimizer.minimize(schema, value, 'reject', 'request');
     for (const pointer of undeclared) {
       add(errors, { pointer: `/body${pointer}`, rule: 'is not declared' });
     }
+    // The walk names the first few (minimize.ts MAX_REPORTED) and counts them all. Cut only when the list holds fewer
+    // than it counted: with `additionalProperties: false` ajv has named each one already.
+    if (undeclaredCount > undeclared.length && countUndeclared(errors) < undeclaredCount) truncatedLists.add(errors);
   }
 
   /** `application/x-www-form-urlencoded` text (already UTF-8 decoded). */
@@ -211,7 +224,14 @@ export class CompiledOperation {
 
   validateMultipart(media: CompiledMedia, parts: ReadonlyMap<string, readonly MultipartPart[]>, errors: ValidationError[]): Record<string, unknown> | undefined {
     const groups = new Map<string, string[]>();
-    for (const [name, list] of parts) groups.set(name, list.map((p) => p.value));
+    for (const [name, list] of parts) {
+      groups.set(name, list.map((p) => p.value));
+      // Text that is not UTF-8 is refused as in JSON and form bodies, unless the document declares the field binary.
+      for (let i = 0; i < list.length; i++) {
+        if (list[i]!.invalidUtf8 !== true || media.fields.some((f) => f.binary === true && f.name === name)) continue;
+        add(errors, { pointer: `/body/${escapeToken(boundedName(name))}${list.length > 1 ? `/${i}` : ''}`, rule: 'is not valid UTF-8' });
+      }
+    }
     // Part contents are literal, not percent-encoded (RFC 7578 §2): no encoded values to split.
     return this.#validateFields(media, groups, errors, undefined);
   }
@@ -249,6 +269,12 @@ export class CompiledOperation {
   }
 }
 
+function countUndeclared(errors: readonly ValidationError[]): number {
+  let count = 0;
+  for (const e of errors) if (e.rule === 'is not declared' && e.pointer.startsWith('/body')) count++;
+  return count;
+}
+
 function boundedName(name: string): string {
   return name.length > 64 ? `${name.slice(0, 64)}…` : name;
 }
@@ -260,11 +286,29 @@ function collect(prefix: string, validate: ValidateFunction, errors: ValidationE
   }
 }
 
-/** Appends unless already listed; at most MAX_REPORTED (a hostile body could fail a million times). */
+/** Lists that had more failures than they hold (see `add`): the answer says it was cut. */
+const truncatedLists = new WeakSet<readonly ValidationError[]>();
+
+/**
+ * Appends unless already listed; at most MAX_REPORTED (a hostile body could fail a million times). A failure beyond
+ * that marks the list as truncated (`isTruncated`); once marked, further ones cost one lookup.
+ */
 export function add(errors: ValidationError[], error: ValidationError): void {
-  if (errors.length >= MAX_REPORTED) return;
-  for (const e of errors) if (e.pointer === error.pointer && e.rule === error.rule) return;
-  errors.push(error);
+  if (errors.length >= MAX_REPORTED) {
+    if (!truncatedLists.has(errors) && !listed(errors, error)) truncatedLists.add(errors);
+    return;
+  }
+  if (!listed(errors, error)) errors.push(error);
+}
+
+function listed(errors: readonly ValidationError[], error: ValidationError): boolean {
+  for (const e of errors) if (e.pointer === error.pointer && e.rule === error.rule) return true;
+  return false;
+}
+
+/** Whether failures were left out of `errors` (the list reached its cap, or a walk feeding it reached its own). */
+export function isTruncated(errors: readonly ValidationError[]): boolean {
+  return truncatedLists.has(errors);
 }
 
 export function bodyKind(mediaType: string): BodyKind {
@@ -325,6 +369,12 @@ export class CompiledContract {
         rejectUndeclaredQuery: override?.rejectUndeclaredQuery ?? options.rejectUndeclaredQuery,
         rejectUndeclaredBody: override?.rejectUndeclaredBody ?? options.rejectUndeclaredBody,
       };
+      const inherited = op.parameters.filter((p) => INHERITED_NAMES.has(p.name) || (p.in === 'header' && INHERITED_NAMES.has(p.name.toLowerCase())));
+      for (const p of inherited) {
+        schemaIssues.push({ pointer: p.pointer, message: `${p.in} parameter "${p.name}" has the name of a member every JavaScript object inherits: it cannot be validated safely (rename it)` });
+      }
+      // The load fails: nothing of this operation is compiled (its parameter schema would not even build).
+      if (inherited.length > 0) continue;
       const decoders = parameterDecoders(api, op);
       const params = parameterSchema(op.parameters, t);
       const media = (op.requestBody?.content ?? []).map((m) => {
@@ -436,7 +486,30 @@ function bodyFields(api: LoadedOpenApi, media: MediaModel, kind: 'form' | 'multi
     const decoder = buildDecoder(document, version, name, { schema: sub.value, pointer: sub.pointer }, encoding?.style ?? 'form', encoding?.explode ?? true, false);
     // OpenAPI 3 §4.8.15: in multipart, object properties default to application/json parts.
     const json = declaredType !== undefined ? isJsonMediaType(declaredType) : kind === 'multipart' && decoder.shape === 'object';
-    out.push(json ? { ...decoder, json: true } : decoder);
+    const binary = kind === 'multipart' && !json && declaresBinary(document, sub.value, sub.pointer, declaredType);
+    out.push(json || binary ? { ...decoder, json, binary } : decoder);
   }
   return out;
+}
+
+/** Media types whose content is text (checked as UTF-8 in a multipart part); anything else may be binary. */
+function isTextMediaType(type: string): boolean {
+  return type.startsWith('text/') || isJsonMediaType(type) || type === 'application/xml' || type.endsWith('+xml') || type === 'application/x-www-form-urlencoded';
+}
+
+/**
+ * Whether the document declares a multipart field binary, so its parts may carry any bytes: an `encoding` content type
+ * that is not text (a list of types, or a range such as `image/*`, counts when any of them is not), or else the
+ * schema (its items for an array): `format: binary` (OAS 3.0, and Swagger 2.0 `type: file`), or a non-text
+ * `contentMediaType` without `contentEncoding` (OAS 3.1: with an encoding such as base64 the part is text).
+ */
+function declaresBinary(document: unknown, node: unknown, pointer: string, encodingType: string | undefined): boolean {
+  if (encodingType !== undefined) {
+    return encodingType.split(',').some((t) => !isTextMediaType(t.split(';')[0]!.trim().toLowerCase()));
+  }
+  let { value: schema, pointer: at } = resolveSchema(document, node, pointer);
+  if (isObject(schema) && isObject(schema.items)) ({ value: schema, pointer: at } = resolveSchema(document, schema.items, joinPointer(at, 'items')));
+  if (!isObject(schema)) return false;
+  if (schema.format === 'binary') return true;
+  return typeof schema.contentMediaType === 'string' && schema.contentEncoding === undefined && !isTextMediaType(schema.contentMediaType.toLowerCase());
 }

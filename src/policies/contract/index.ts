@@ -14,8 +14,17 @@
  *   decoded like the query; multipart bodies are parsed with part count and size limits.
  * - Failures are a 400 `RAMPART_ERR_REQUEST_INVALID` problem whose `errors` extension member (RFC 9457 §3.2) lists
  *   every failing location as `{ "pointer": "/body/items/3/qty", "rule": "must be <= 100" }`: a JSON pointer into
- *   the request and the rule, never the submitted value. The same list goes to the log detail under the correlation
- *   id and to the `contract.request-invalid` event.
+ *   the request and the rule, never the submitted value. The list is capped (validator.ts `MAX_REPORTED`, and the
+ *   undeclared-property walk's own cap): a list that was cut carries the extension member `"truncated": true`. The same
+ *   list goes to the log detail under the correlation id and to the `contract.request-invalid` event.
+ * - Parameters and body are judged together, so one answer names every failure. Precedence, first match wins:
+ *   406 (Accept); 415 (a body on an operation that takes none, or a Content-Type it does not declare: there is nothing
+ *   to judge the body against); 413 (the body is over `maxBodySize`, or a multipart limit: it cannot be judged, so
+ *   parameter failures are not listed; a body left unread closes the connection rather than being drained); then
+ *   400 with parameter and body failures in one list. A body the strict reader refuses outright (not JSON, too deep,
+ *   duplicate or prototype keys, not UTF-8, broken multipart) is the reader's generic 400 on its own, and one `/body`
+ *   entry with the reader's reason when parameters failed too. Media types streamed unread are never read for this:
+ *   their parameter failures are answered at once.
  *
  * Responses (`onResponseBody`, on the buffered and parsed upstream answer): properties not declared by the response
  * schema for the status are removed (default) or make the answer a 502 (`responses.undeclared: reject`); `writeOnly`
@@ -32,7 +41,7 @@ import { BodyError, readBody, readJson } from '../../gateway/body.ts';
 import { MAX_RESPONSE_JSON_DEPTH, jsonTextOf, setJsonText, setMinimizedJson } from '../../gateway/response-body.ts';
 import { parseSize } from '../../config/units.ts';
 import { loadOpenApi, loadOpenApiSync, type LoadResult, type LocatedIssue } from '../../openapi/load.ts';
-import { CompiledContract, add, responseFor, bodyKind, type CompiledMedia, type CompiledOperation, type ValidationSettings } from '../../openapi/validator.ts';
+import { CompiledContract, add, isTruncated, responseFor, bodyKind, type CompiledMedia, type CompiledOperation, type ValidationSettings } from '../../openapi/validator.ts';
 import { formatError, type ValidationError } from '../../openapi/json-schema.ts';
 import { Minimizer, type MinimizeResult, type ResponseMode } from '../../openapi/minimize.ts';
 import { INVALID_JSON, NEEDS_VALUE, minimizeJsonText } from '../../openapi/minimize-text.ts';
@@ -150,6 +159,9 @@ function check(config: ContractConfig, path: string, route: RouteInfo): ConfigIs
  */
 export const RESPONSE_EVENT_COOLDOWN_MS = 60_000;
 
+/** Headers of an answer sent while body bytes are still unread: the connection is closed, not drained. */
+const CLOSE: Readonly<Record<string, string>> = Object.freeze({ connection: 'close' });
+
 export interface ContractHandlerOptions {
   /** Monotonic milliseconds for the response event cool-down (tests move it on). */
   readonly now?: () => number;
@@ -215,29 +227,57 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
 
   const refuse = (ctx: RequestContext, operation: CompiledOperation, errors: readonly ValidationError[]): Outcome => {
     const lines = errors.map(formatError);
+    // More failures than the list holds: said in the answer (an RFC 9457 §3.2 extension member), the log and the event.
+    const truncated = isTruncated(errors);
     deps.events.emit({
       type: 'contract.request-invalid',
       severity: 'low',
       requestId: ctx.requestId,
       routeId: ctx.routeId,
       clientAddress: ctx.clientAddress,
-      details: { operation: operation.model.key, errors: lines },
+      details: { operation: operation.model.key, errors: lines, ...(truncated ? { truncated } : {}) },
     });
-    return problem('RAMPART_ERR_REQUEST_INVALID', `contract: ${operation.model.key}: ${lines.join('; ')}`, undefined, { errors });
+    return problem('RAMPART_ERR_REQUEST_INVALID', `contract: ${operation.model.key}: ${lines.join('; ')}${truncated ? '; …' : ''}`, undefined, truncated ? { errors, truncated } : { errors });
   };
 
-  const bodyProblem = (error: unknown): Outcome => {
-    if (error instanceof BodyError) return problem(error.code, `contract: ${error.message}`);
-    throw error;
+  /**
+   * The body could not be read or parsed. Over a limit: 413, and when bytes are still unread the connection is closed
+   * (Node would otherwise read and discard the rest of the body to keep the connection: up to the client's whole
+   * Content-Length). Refused by the strict reader: its generic 400, or, when parameters failed too, one more entry of
+   * the list (the reader's reasons are fixed texts, never the submitted bytes).
+   */
+  const bodyFailure = (ctx: RequestContext, operation: CompiledOperation, errors: ValidationError[], error: unknown): Outcome => {
+    if (!(error instanceof BodyError)) throw error;
+    if (errors.length > 0 && error.code === 'RAMPART_ERR_BAD_REQUEST') {
+      add(errors, { pointer: '/body', rule: error.message });
+      return refuse(ctx, operation, errors);
+    }
+    return bodyProblem(error, ctx.req.complete);
+  };
+
+  const bodyProblem = (error: BodyError, complete: boolean): Outcome =>
+    problem(error.code, `contract: ${error.message}`, error.code === 'RAMPART_ERR_BODY_TOO_LARGE' && !complete ? CLOSE : undefined);
+
+  /**
+   * The JSON reader's refusal when no parameter failed, shared by all requests (no closure each): its 413s always leave
+   * bytes unread (refused on the declared length, or once the bytes read pass the limit).
+   */
+  const jsonProblem = (error: unknown): Outcome => {
+    if (!(error instanceof BodyError)) throw error;
+    return bodyProblem(error, false);
   };
 
   /** JSON bodies, the hot path: one `then` on the shared reader, no async function around it. */
   const checkJson = (ctx: RequestContext, operation: CompiledOperation, media: CompiledMedia, errors: ValidationError[]): Promise<Outcome> =>
     // The shared reader refuses a byte order mark (RFC 8259 §8.1), as it refuses duplicate and prototype keys.
-    readJson(ctx, maxBody, maxDepth).then((value) => {
-      operation.validateJson(media, value, errors);
-      return errors.length > 0 ? refuse(ctx, operation, errors) : CONTINUE;
-    }, bodyProblem);
+    readJson(ctx, maxBody, maxDepth).then(
+      (value) => {
+        operation.validateJson(media, value, errors);
+        return errors.length > 0 ? refuse(ctx, operation, errors) : CONTINUE;
+      },
+      // `errors` holds the parameters' failures so far: a rejection then joins them (see bodyFailure).
+      errors.length === 0 ? jsonProblem : (error: unknown) => bodyFailure(ctx, operation, errors, error),
+    );
 
   const checkBody = async (ctx: RequestContext, operation: CompiledOperation, media: CompiledMedia, type: string, errors: ValidationError[]): Promise<Outcome> => {
     try {
@@ -248,7 +288,7 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
         try {
           text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
         } catch {
-          return problem('RAMPART_ERR_BAD_REQUEST', 'contract: form body is not valid UTF-8');
+          throw new BodyError('RAMPART_ERR_BAD_REQUEST', 'form body is not valid UTF-8');
         }
         operation.validateForm(media, text, errors);
       } else if (kind === 'multipart') {
@@ -257,7 +297,7 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
         operation.validateMultipart(media, parts, errors);
       }
     } catch (error) {
-      return bodyProblem(error);
+      return bodyFailure(ctx, operation, errors, error);
     }
     if (errors.length > 0) return refuse(ctx, operation, errors);
     return CONTINUE;
@@ -308,11 +348,11 @@ export async function createContractHandlers(config: ContractConfig, deps: Polic
       const type = mediaTypeOf(headers['content-type']);
       const media = type === '' ? undefined : operation.selectMedia(type);
       if (!media) return problem('RAMPART_ERR_UNSUPPORTED_MEDIA_TYPE', `contract: ${operation.model.key} does not accept ${type || 'a body without Content-Type'}`);
-      if (errors.length > 0) return refuse(ctx, operation, errors);
-      // JSON, form and multipart bodies are always parsed (strictly, with limits), with or without a schema; other
-      // media types stream through unread.
+      // JSON, form and multipart bodies are always parsed (strictly, with limits), with or without a schema, also when
+      // parameters failed (their failures and the body's are one list: see the precedence at the top); other media
+      // types stream through unread.
       const kind = bodyKind(type);
-      if (kind === 'other') return CONTINUE;
+      if (kind === 'other') return errors.length > 0 ? refuse(ctx, operation, errors) : CONTINUE;
       if (kind === 'json') return checkJson(ctx, operation, media, errors);
       return checkBody(ctx, operation, media, type, errors);
     },
