@@ -18,6 +18,7 @@ import { DURATION_SCHEMA } from './units.ts';
 import { resolve } from 'node:path';
 import { parseDuration } from './units.ts';
 import { loadOpenApiSync } from '../openapi/load.ts';
+import { DOCS_ROUTE, type DocsRouteMark } from '../docs/settings.ts';
 
 /** Attached (as a symbol, invisible to JSON Schema) to each route object an API expanded into. */
 export const API_ROUTE = Symbol('rampart.api-route');
@@ -102,13 +103,26 @@ export const APIS_SCHEMA = {
         additionalProperties: false,
         required: ['path'],
         description:
-          "serve the API's OpenAPI document (x-internal parts removed) and a reference page at path, to principals holding " +
-          'the required permissions, authenticated as the API\'s routes are (needs openapi:)',
+          'serve the merged OpenAPI document of the contracts the gateway enforces (x-internal parts removed, paths as the ' +
+          'gateway exposes them) and a reference page at path, to principals holding the required permissions, ' +
+          "authenticated as the API's routes are (needs openapi: on the API or a version)",
         properties: {
           path: { type: 'string', pattern: '^(/[A-Za-z0-9._~-]+)+$', description: 'e.g. /docs/orders' },
-          require: { type: 'array', minItems: 1, maxItems: 8, items: { type: 'string' }, default: ['docs:read'], description: 'permissions needed' },
+          require: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 8,
+            items: { type: 'string' },
+            default: ['docs:read'],
+            description: 'permissions needed; without docs:read the route needs an acknowledgement (rule docs-without-docs-read)',
+          },
           public: { type: 'boolean', default: false, description: 'serve the docs to anyone (posture reports it)' },
           title: { type: 'string', minLength: 1, maxLength: 200 },
+          scope: {
+            enum: ['gateway', 'api'],
+            default: 'gateway',
+            description: "gateway: every API's and contract route's operations in one document; api: this API's versions only",
+          },
         },
       },
       versioning: {
@@ -352,9 +366,11 @@ export function expandApis(document: Record<string, unknown>, baseDir: string = 
         expanded.push(expandedRoute);
       });
     });
-    const docs = api.docs as { path: string; require: string[]; public: boolean; title?: string } | undefined;
+    const docs = api.docs as { path: string; require: string[]; public: boolean; title?: string; scope: 'gateway' | 'api' } | undefined;
     if (docs !== undefined) {
-      if (api.openapi === undefined) errors.push(`${apiPath}.docs: needs the API's openapi: document`);
+      // The document heading the merged one (its info): the API's, else its first version's.
+      const own = (api.openapi as string | undefined) ?? rawVersions.map((v) => v.openapi as string | undefined).find((o) => o !== undefined);
+      if (own === undefined) errors.push(`${apiPath}.docs: needs an openapi: document (the API's or a version's)`);
       else {
         // Authenticated as the API's routes are; authorized by the docs permissions (deny by default).
         const { authenticate } = apiDefaults as { authenticate?: unknown };
@@ -362,9 +378,11 @@ export function expandApis(document: Record<string, unknown>, baseDir: string = 
           id: `${apiId}.docs`,
           match: { path: `${docs.path}/**`, methods: ['GET', 'HEAD'] },
           upstream: 'rampart:docs',
-          docs: { openapi: api.openapi, ...(docs.title === undefined ? {} : { title: docs.title }) },
+          docs: { openapi: own, ...(docs.title === undefined ? {} : { title: docs.title }) },
           ...(docs.public ? { public: true } : { authenticate, authorize: { permissions: docs.require } }),
         };
+        const mark: DocsRouteMark = { merge: docs.scope === 'api' ? { scope: 'api', api: apiId } : { scope: 'gateway' }, source: `${apiPath}.docs` };
+        route[DOCS_ROUTE] = mark;
         labels.set(handRoutes.length + expanded.length, `${apiPath}.docs`);
         expanded.push(route);
       }

@@ -20,6 +20,7 @@ import { checkDetectorsConfig, type DetectorsConfig } from '../detect/schema.ts'
 import { countersConfigOf } from '../storage/counters-config.ts';
 import { checkAlertsConfig, type AlertDestinationConfig } from '../alerts/schema.ts';
 import { API_ROUTE, expandApis, relabel, type ApiRouteInfo } from './apis.ts';
+import { DOCS_ROUTE, docsAccessWeakening, type DocsRouteMark, type DocsRouteSettings } from '../docs/settings.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { POLICIES } from '../policies/registry.ts';
 import { PHASES, type ConfigIssue, type PolicyDefinition } from '../policies/types.ts';
@@ -75,8 +76,8 @@ export interface RouteConfig {
   readonly preserveHost: boolean;
   /** The upstream's own documentation paths pass (see DOCUMENTATION_PATH); refused otherwise. */
   readonly exposeDocs: boolean;
-  /** `upstream: rampart:docs` routes: the document served (resolved path) and the page title. */
-  readonly docs: { readonly openapi: string; readonly title: string | undefined } | undefined;
+  /** `upstream: rampart:docs` routes: the document served (or the contracts merged) and the page title. */
+  readonly docs: DocsRouteSettings | undefined;
   /** Set for routes expanded from `apis:` (version, prefix, deprecation). */
   readonly api: ApiRouteInfo | undefined;
   readonly maxBodyBytes: number;
@@ -376,8 +377,20 @@ function loadResolvedObject(substituted: Record<string, unknown>, errors: string
   return { ok: true, config: { ...result.config, warnings: relabelAll(result.config.warnings) } };
 }
 
-/** Checks and resolves `docs:` (served by `upstream: rampart:docs`): the document must load for enforcement. */
-function docsSettings(raw: Record<string, unknown>, path: string, service: string | undefined, errors: string[], baseDir: string): RouteConfig['docs'] {
+/**
+ * Checks and resolves `docs:` (served by `upstream: rampart:docs`): the document must load for enforcement, and a
+ * docs route that is not public must require `docs:read` unless that weakened default is acknowledged
+ * (docs/settings.ts). Routes expanded from `apis[].docs` serve the merged document of the contracts.
+ */
+function docsSettings(
+  raw: Record<string | symbol, unknown>,
+  path: string,
+  service: string | undefined,
+  errors: string[],
+  baseDir: string,
+  weakenings: Array<{ rule: string; path: string; message: string }>,
+  defaults: Readonly<Record<string, unknown>>,
+): RouteConfig['docs'] {
   const settings = raw.docs as { openapi: string; title?: string } | undefined;
   if (settings === undefined) {
     if (service === 'docs') errors.push(`${path}.docs: rampart:docs needs docs: { openapi: FILE }`);
@@ -388,7 +401,10 @@ function docsSettings(raw: Record<string, unknown>, path: string, service: strin
   const file = resolve(baseDir, settings.openapi);
   const loaded = loadOpenApiSync(file);
   if (!loaded.ok) for (const issue of loaded.errors) errors.push(`${path}.docs.openapi: ${issue.text}`);
-  return { openapi: file, title: settings.title };
+  const weakening = service === 'docs' ? docsAccessWeakening(raw, path, defaults) : undefined;
+  if (weakening !== undefined) weakenings.push(weakening);
+  const mark = raw[DOCS_ROUTE] as DocsRouteMark | undefined;
+  return { openapi: file, title: settings.title, merge: mark?.merge, source: mark?.source ?? path };
 }
 
 /** Whether a route is an entry of the route table (header/media-type versions sit behind their group's first). */
@@ -544,7 +560,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
       errors.push(`${path}.upstream: no gateway service named "${service}" (available: ${BUILT_IN_SERVICES.join(', ')})`);
     }
     const upstream = normalizeUpstream(service === undefined ? (raw.upstream as RawUpstream) : { targets: [] }, `${path}.upstream`, errors, baseDir);
-    const docs = docsSettings(raw, path, service, errors, baseDir);
+    const docs = docsSettings(raw, path, service, errors, baseDir, weakenings, defaults);
     const isPublic = raw.public as boolean;
     const websocket = raw.websocket as boolean;
     const sensitivity = raw.sensitivity as RouteConfig['sensitivity'];

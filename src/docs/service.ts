@@ -1,39 +1,22 @@
 /**
- * `upstream: rampart:docs`: the gateway serves an API's documentation itself (checklist item 14), only through a
- * route that authenticates and authorizes like any other (a `docs:read` permission by convention; a public docs
- * route must say `public: true`, and posture flags it). Under the route's base path:
+ * `upstream: rampart:docs`: the gateway serves the documentation itself (checklist item 14), only through a route
+ * that authenticates and authorizes like any other (`docs:read`: the config check refuses a docs route without it
+ * unless acknowledged; a public docs route must say `public: true`, and posture flags it). Under the route's base path:
  *
  *   <base>/                  the rendered API reference page (no external requests; a nonce-based CSP)
- *   <base>/openapi.json      the document, with every `x-internal: true` part removed
+ *   <base>/openapi.json      the document, with every `x-internal: true` part (and every reference to one) removed
  *   <base>/assets/docs.css   the page's stylesheet
  *
- * The document is the one the route names (`docs.openapi`), loaded with the contract loader (cached while the
- * file is unchanged) and published without its internal parts.
+ * The document is the one the route names (`docs.openapi`), or, for `apis[].docs`, the merged OpenAPI 3.1 document
+ * of the contracts the gateway enforces (publish.ts, merge.ts), built from the running config and cached while the
+ * config and the files are unchanged.
  */
 import { randomBytes } from 'node:crypto';
-import { loadOpenApi, type LoadedOpenApi } from '../openapi/load.ts';
 import type { GatewayContext } from '../gateway/context.ts';
 import type { GatewayService } from '../gateway/services.ts';
 import { answerOutcome, sendDirect } from '../gateway/respond.ts';
-import { withoutInternal } from './strip-internal.ts';
+import { publishDocument, publishMerged } from './publish.ts';
 import { DOCS_CSS, renderReference } from './render.ts';
-
-interface Published {
-  readonly document: Record<string, unknown>;
-  readonly json: string;
-}
-
-const published = new WeakMap<LoadedOpenApi, Published>();
-
-function publish(api: LoadedOpenApi): Published {
-  let entry = published.get(api);
-  if (entry === undefined) {
-    const document = withoutInternal(api.model.document);
-    entry = { document, json: JSON.stringify(document) };
-    published.set(api, entry);
-  }
-  return entry;
-}
 
 /** The gateway's security headers set a strict CSP for API answers; the page gets its own, with a fresh nonce. */
 function replaceHeader(list: string[], name: string, value: string): void {
@@ -63,12 +46,12 @@ export function createDocsService(cspReportPath: string): GatewayService {
         answerOutcome(ctx, { kind: 'problem', code: 'RAMPART_ERR_ROUTE_NOT_FOUND', detail: 'no such documentation resource' });
         return;
       }
-      const loaded = await loadOpenApi(docs.openapi);
-      if (!loaded.ok) {
-        answerOutcome(ctx, { kind: 'problem', code: 'RAMPART_ERR_INTERNAL', detail: `docs: ${loaded.errors[0]?.text ?? 'document does not load'}` });
+      const published = docs.merge === undefined ? await publishDocument(docs.openapi) : await publishMerged(ctx.runtime.config, route.config);
+      if (!published.ok) {
+        answerOutcome(ctx, { kind: 'problem', code: 'RAMPART_ERR_INTERNAL', detail: `docs: ${published.error}` });
         return;
       }
-      const { document, json } = publish(loaded.api);
+      const { document, json } = published;
       if (rest === '/openapi.json') {
         sendDirect(ctx.res, 200, ctx.requestId, ctx.responseHeaders, { 'content-type': 'application/json' }, ctx.method === 'HEAD' ? undefined : json);
         return;

@@ -333,14 +333,17 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
     if (weak.length > 0) return cell(13, 'weakened', weak.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; '));
     return cell(13, 'enforced', 'exact origin allow-list, null origin refused, Vary: Origin, preflight answered by the gateway');
   },
-  14: (route) => {
+  14: (route, config) => {
     if (route.service === 'docs') {
       if (route.public) return cell(14, 'weakened', 'documentation served to anyone (public: true)');
+      const what = route.docs?.merge === undefined ? 'the named document' : `the merged document of ${route.docs.merge.scope === 'api' ? `API ${route.docs.merge.api}'s contracts` : "the gateway's contracts"}`;
+      // The config check refuses a docs route without docs:read unless acknowledged (src/docs/settings.ts).
+      const source = route.docs?.source ?? `routes[${route.index}]`;
+      const accepted = config.accepted.filter((a) => a.rule === 'docs-without-docs-read' && (a.path === source || a.path.startsWith(`${source}.`)));
+      if (accepted.length > 0) return cell(14, 'weakened', accepted.map((w) => `${w.message} (acknowledged: ${w.reason})`).join('; '));
       const needs = route.policies.find((p) => p.definition.name === 'authorize');
-      const permissions = needs === undefined ? undefined : JSON.stringify((needs.config as { permissions?: unknown }).permissions);
-      return needs === undefined
-        ? cell(14, 'partial', 'documentation served to any authenticated principal: add authorize with docs:read')
-        : cell(14, 'enforced', `documentation served to principals holding ${permissions}, x-internal parts removed, a nonce CSP, no external requests`);
+      const permissions = JSON.stringify((needs?.config as { permissions?: unknown } | undefined)?.permissions);
+      return cell(14, 'enforced', `${what} served to principals holding ${permissions}, x-internal parts removed, a nonce CSP, no external requests`);
     }
     return route.exposeDocs
       ? cell(14, 'weakened', "exposeDocs: true lets the upstream's own documentation paths (/swagger.json, /openapi.json, ...) through")

@@ -1,0 +1,118 @@
+/**
+ * What the merged documentation is made of, from a loaded config (src/docs/publish.ts): the contracts of every route,
+ * or of one API (`scope: api`), each operation only where the gateway's router sends it to that contract.
+ */
+import { describe, expect, it } from 'vitest';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfigObject, type GatewayConfig } from '../src/config/load.ts';
+import { publishMerged, type Publication } from '../src/docs/publish.ts';
+import { danglingReferences, expectLoads } from './docs-support.ts';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/docs/${name}`, import.meta.url));
+const SPEC = fixture('orders.yaml');
+const ORDERS_V2 = fixture('orders-v2.json');
+const PAYMENTS = fixture('payments.yaml');
+const LEGACY = fixture('legacy.yaml');
+const upstream = 'http://127.0.0.1:1';
+const base = { mode: 'development', listen: { host: '127.0.0.1', port: 0 }, admin: false, roles: { developer: { permissions: ['docs:read'] } } };
+const authenticate = ['api-key'];
+
+function load(document: Record<string, unknown>): GatewayConfig {
+  const result = loadConfigObject({ ...base, ...document });
+  if (!result.ok) throw new Error(result.errors.join('\n'));
+  return result.config;
+}
+
+async function published(config: GatewayConfig, routeId: string): Promise<Extract<Publication, { ok: true }>> {
+  const route = config.routes.find((r) => r.id === routeId)!;
+  const publication = await publishMerged(config, route);
+  if (!publication.ok) throw new Error(publication.error);
+  return publication;
+}
+
+function operations(document: Record<string, unknown>): string[] {
+  return Object.entries(document.paths as Record<string, Record<string, unknown>>)
+    .flatMap(([path, item]) => Object.keys(item).filter((k) => k !== 'summary' && k !== 'description').map((m) => `${m.toUpperCase()} ${path}`))
+    .sort();
+}
+
+describe('the merged document from the config', () => {
+  it('scope: api takes the versions of one API only', async () => {
+    const config = load({
+      apis: [
+        { id: 'orders', upstream, openapi: SPEC, defaults: { authenticate }, versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }], docs: { path: '/docs/orders', scope: 'api' } },
+        { id: 'payments', upstream, openapi: PAYMENTS, defaults: { authenticate } },
+      ],
+    });
+    expect(config.routes.find((r) => r.id === 'orders.docs')!.docs!.merge).toEqual({ scope: 'api', api: 'orders' });
+    const { document } = await published(config, 'orders.docs');
+    expect(operations(document)).toEqual(['GET /v1/orders', 'GET /v1/orders/{id}', 'GET /v2/orders', 'GET /v2/orders/{id}', 'POST /v1/orders', 'POST /v2/orders']);
+    // Only the two orders documents clash now.
+    expect(Object.keys((document.components as { schemas: object }).schemas).sort()).toEqual(['LedgerEntry', 'orders.v1.Order', 'orders.v2.Order']);
+    await expectLoads(document);
+  });
+
+  it('an operation a more specific route without that contract takes is not documented; nor one no route reaches', async () => {
+    const config = load({
+      apis: [{ id: 'payments', upstream, openapi: PAYMENTS, defaults: { authenticate }, docs: { path: '/docs/all' } }],
+      routes: [
+        { id: 'legacy', match: { path: '/legacy/**', methods: ['GET'] }, upstream, authenticate, contract: { openapi: LEGACY, stripPrefix: '/legacy' } },
+        // Takes GET /legacy/status away from the contract route.
+        { id: 'status', match: { path: '/legacy/status', methods: ['GET'] }, upstream, public: true },
+        // POST is not routed at all: /legacy/** is GET only.
+      ],
+    });
+    const { document } = await published(config, 'payments.docs');
+    expect(operations(document)).toEqual(['GET /payments', 'GET /payments/{paymentId}']);
+    expect(JSON.stringify(document)).not.toContain('/legacy');
+    expect(danglingReferences(document)).toEqual([]);
+    await expectLoads(document);
+  });
+
+  it('versions selected by a header share their paths: the first version documents them, the others are listed as omitted', async () => {
+    const config = load({
+      apis: [
+        {
+          id: 'orders',
+          upstream,
+          openapi: SPEC,
+          defaults: { authenticate },
+          versioning: { by: 'header', default: 'v1' },
+          versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }],
+          docs: { path: '/docs/orders' },
+        },
+      ],
+    });
+    const { document, omitted } = await published(config, 'orders.docs');
+    expect(operations(document)).toEqual(['GET /orders', 'GET /orders/{id}', 'POST /orders']);
+    expect((document.paths as Record<string, Record<string, { summary?: string }>>)['/orders']!.get!.summary).toBe('List orders');
+    expect(omitted).toEqual(['GET /orders (orders.v2; orders.v1 documents it)', 'POST /orders (orders.v2; orders.v1 documents it)', 'GET /orders/{id} (orders.v2; orders.v1 documents it)']);
+    await expectLoads(document);
+  });
+
+  it('is cached while the config and the files stay the same, and rebuilt when a file changes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-docs-merge-'));
+    const spec = join(dir, 'payments.yaml');
+    copyFileSync(PAYMENTS, spec);
+    const config = load({ apis: [{ id: 'payments', upstream, openapi: spec, defaults: { authenticate }, docs: { path: '/docs/all' } }] });
+    const first = await published(config, 'payments.docs');
+    expect(await published(config, 'payments.docs')).toBe(first);
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('summary: List payments', 'summary: All the payments'));
+    const second = await published(config, 'payments.docs');
+    expect(second).not.toBe(first);
+    expect(second.json).toContain('All the payments');
+  });
+
+  it('a file that no longer loads is an error, not a partial document', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-docs-merge-'));
+    const spec = join(dir, 'payments.yaml');
+    copyFileSync(PAYMENTS, spec);
+    const config = load({ apis: [{ id: 'payments', upstream, openapi: spec, defaults: { authenticate }, docs: { path: '/docs/all' } }] });
+    writeFileSync(spec, 'openapi: 3.0.3\npaths: [');
+    const publication = await publishMerged(config, config.routes.find((r) => r.id === 'payments.docs')!);
+    expect(publication.ok).toBe(false);
+  });
+});
