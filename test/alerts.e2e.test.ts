@@ -118,22 +118,33 @@ const highEvent = (over: Partial<SecurityEvent> = {}): SecurityEvent => ({
   ...over,
 });
 
+/**
+ * The gateway's fan-out with the default detectors: every event to the dispatcher (one destination) and to
+ * detection; the anomalies detection raises come back through the same `events`.
+ */
+function detectionToAlerts(
+  clock: ManualClock,
+  destination: Record<string, unknown>,
+): { dispatcher: ReturnType<typeof dispatcherFor>; events: SecurityEvents; detection: AnomalyDetection } {
+  const dispatcher = dispatcherFor([destination], { clock });
+  const detectors = parseDetectorsConfig({});
+  if (!detectors.ok) throw new Error(detectors.errors.join());
+  const events: SecurityEvents = {
+    emit(event) {
+      dispatcher.emit(event);
+      detection.emit(event);
+    },
+  };
+  const detection = new AnomalyDetection(detectors.config, { clock: clock.read, sink: events });
+  return { dispatcher, events, detection };
+}
+
 describe('a brute-force run through detection and alerting', () => {
   it('200 failures for one account become ONE signed, grouped alert with counts', async () => {
     const clock = new ManualClock(START);
     // The receiver checks the signature as a real one would, and refuses what does not verify.
     const receiver = await startReceiver((_n, request) => (verified(request, clock).ok ? 200 : 401));
-    const dispatcher = dispatcherFor([{ webhook: receiver.url, secret: SECRET, groupWindow: '30m' }], { clock });
-    const detectors = parseDetectorsConfig({});
-    if (!detectors.ok) throw new Error(detectors.errors.join());
-    // The gateway's fan-out: every event to the dispatcher and to detection; anomalies come back through it.
-    const events: SecurityEvents = {
-      emit(event) {
-        dispatcher.emit(event);
-        detection.emit(event);
-      },
-    };
-    const detection = new AnomalyDetection(detectors.config, { clock: clock.read, sink: events });
+    const { dispatcher, events, detection } = detectionToAlerts(clock, { webhook: receiver.url, secret: SECRET, groupWindow: '30m' });
 
     const victim = userRef('alice');
     const ids = new Set<string>();
@@ -200,16 +211,7 @@ describe('a brute-force run under default grouping settings', () => {
   async function defaultRun(failures: number, everyMs: number) {
     const clock = new ManualClock(START);
     const receiver = await startReceiver((_n, request) => (verified(request, clock).ok ? 200 : 401));
-    const dispatcher = dispatcherFor([{ webhook: receiver.url, secret: SECRET }], { clock });
-    const detectors = parseDetectorsConfig({});
-    if (!detectors.ok) throw new Error(detectors.errors.join());
-    const events: SecurityEvents = {
-      emit(event) {
-        dispatcher.emit(event);
-        detection.emit(event);
-      },
-    };
-    const detection = new AnomalyDetection(detectors.config, { clock: clock.read, sink: events });
+    const { dispatcher, events, detection } = detectionToAlerts(clock, { webhook: receiver.url, secret: SECRET });
     const victim = userRef('alice');
     const sentAt: number[] = [];
     for (let i = 0; i < failures; i++) {

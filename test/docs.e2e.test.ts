@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { chromium } from 'playwright-core';
 import { loadConfigObject } from '../src/config/load.ts';
 import { evaluatePosture } from '../src/posture/posture.ts';
@@ -44,23 +44,32 @@ function documentFor(upstream: string, jwk: Record<string, unknown>, docs: Recor
   };
 }
 
-describe('documentation served by the gateway', () => {
-  let upstream: RecordingUpstream;
-  let gw: TestGateway;
-  let privateKey: CryptoKey;
+/** A gateway on `document(upstream, jwk)` with a recording upstream, and `token(roles)` signed for its issuer. */
+async function docsGateway(document: (upstreamUrl: string, jwk: Record<string, unknown>) => Record<string, unknown>): Promise<{
+  upstream: RecordingUpstream;
+  gw: TestGateway;
+  token: (roles: string[]) => Promise<string>;
+}> {
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(pair.publicKey)) } as Record<string, unknown>;
+  const upstream = await startRecordingUpstream();
+  const gw = await startTestGateway(document(upstream.url, jwk));
   const token = async (roles: string[]) => {
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({ iss: ISSUER, aud: 'api', sub: `u-${roles.join('-') || 'none'}`, roles, iat: now, exp: now + 600 })
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .sign(privateKey);
+      .sign(pair.privateKey);
   };
+  return { upstream, gw, token };
+}
+
+describe('documentation served by the gateway', () => {
+  let upstream: RecordingUpstream;
+  let gw: TestGateway;
+  let token: (roles: string[]) => Promise<string>;
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('ES256', { extractable: true });
-    privateKey = pair.privateKey;
-    const jwk = { ...(await exportJWK(pair.publicKey)) } as Record<string, unknown>;
-    upstream = await startRecordingUpstream();
-    gw = await startTestGateway(documentFor(upstream.url, jwk));
+    ({ upstream, gw, token } = await docsGateway(documentFor));
   });
 
   afterAll(async () => {
@@ -182,21 +191,11 @@ function mergedGatewayDocument(upstream: string, jwk: Record<string, unknown>, d
 describe('the merged document of every contract the gateway enforces', () => {
   let upstream: RecordingUpstream;
   let gw: TestGateway;
-  let privateKey: CryptoKey;
-  const token = async (roles: string[]) => {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ iss: ISSUER, aud: 'api', sub: `u-${roles.join('-') || 'none'}`, roles, iat: now, exp: now + 600 })
-      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .sign(privateKey);
-  };
+  let token: (roles: string[]) => Promise<string>;
   let served: { text: string; document: { openapi: string; servers: unknown; paths: Record<string, Record<string, { operationId?: string; parameters?: Array<{ name: string }>; security?: unknown }>>; components: Record<string, Record<string, unknown>> } };
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('ES256', { extractable: true });
-    privateKey = pair.privateKey;
-    const jwk = { ...(await exportJWK(pair.publicKey)) } as Record<string, unknown>;
-    upstream = await startRecordingUpstream();
-    gw = await startTestGateway(mergedGatewayDocument(upstream.url, jwk));
+    ({ upstream, gw, token } = await docsGateway(mergedGatewayDocument));
     const res = await fetch(`${gw.url}/docs/all/openapi.json`, { headers: { authorization: `Bearer ${await token(['developer'])}` } });
     expect(res.status).toBe(200);
     const text = await res.text();
