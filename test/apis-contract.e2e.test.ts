@@ -131,6 +131,37 @@ describe('apis config errors from the document', () => {
     }
   });
 
+  it('a weakened default on a route of apis: is acknowledged by the path its refusal shows, and posture puts it on that route only', async () => {
+    const document = {
+      ...base,
+      apis: [
+        {
+          id: 'orders',
+          upstream: 'http://127.0.0.1:1',
+          openapi: SPEC,
+          defaults: { public: true },
+          routes: [{ id: 'orders', match: { path: '/orders', methods: ['GET', 'POST'] }, 'security-headers': false }],
+        },
+      ],
+    };
+    const refused = loadConfigObject(document);
+    expect(refused.ok).toBe(false);
+    if (refused.ok) return;
+    // The message names the route as written (apis[0].routes[0]) and tells people to acknowledge that path.
+    const message = refused.errors.find((e) => e.includes('security-headers-disabled'))!;
+    const path = /path: "([^"]+)"/.exec(message)?.[1];
+    expect(path).toBe('apis[0].routes[0].security-headers');
+    const acknowledged = loadConfigObject({ ...document, acknowledge: [{ rule: 'security-headers-disabled', path, reason: 'the upstream sets them', expires: '2999-12-31' }] });
+    if (!acknowledged.ok) throw new Error(acknowledged.errors.join('\n'));
+    expect(acknowledged.config.warnings.filter((w) => w.includes('matches no weakened default'))).toEqual([]);
+    const { evaluatePosture } = await import('../src/posture/posture.ts');
+    const report = evaluatePosture(acknowledged.config);
+    // Item 12 (security headers): weakened on the route that turned them off, on no other route of the API.
+    const weakenedOn = report.routes.filter((r) => r.cells.some((c) => c.item === 12 && c.status === 'weakened')).map((r) => r.route);
+    expect(weakenedOn).toEqual(['orders.orders']);
+    expect(acknowledged.config.accepted.map((a) => a.path)).toEqual([`routes[${acknowledged.config.routes.find((r) => r.id === 'orders.orders')!.index}].security-headers`]);
+  });
+
   it('an explicit route covers its operations; the rest are generated', () => {
     const result = loadConfigObject({
       ...base,

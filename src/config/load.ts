@@ -369,8 +369,8 @@ function loadResolvedObject(substituted: Record<string, unknown>, errors: string
   // `apis:` expands into routes first, so its routes are checked exactly like hand-written ones.
   const expansion = expandApis(substituted, options.baseDir ?? process.cwd());
   if (expansion.errors.length > 0) return { ok: false, errors: [...errors, ...expansion.errors], warnings: [] };
-  const result = loadDocument(expansion.document, errors, options);
   const labels = expansion.labels;
+  const result = loadDocument(expansion.document, errors, options, labels);
   if (labels.size === 0) return result;
   const relabelAll = (list: readonly string[]) => [...new Set(list.map((m) => relabel(m, labels)))];
   if (!result.ok) return { ok: false, errors: relabelAll(result.errors), warnings: relabelAll(result.warnings) };
@@ -412,7 +412,11 @@ export function inRouteTable(route: RouteConfig): boolean {
   return route.api?.groupKey === undefined || route.api.groupPrimary;
 }
 
-function loadDocument(document: Record<string, unknown>, errors: string[], options: LoadOptions): LoadResult {
+/**
+ * `labels`: the `apis[a].routes[r]` name of each route expanded from `apis:` (by its `routes[N]` index), as messages
+ * show them (relabel): an acknowledgement may name a weakening by either path.
+ */
+function loadDocument(document: Record<string, unknown>, errors: string[], options: LoadOptions, labels: ReadonlyMap<number, string> = new Map()): LoadResult {
   const warnings: string[] = [];
   if (!validateDocument(document)) {
     errors.push(...formatAjvErrors(validateDocument.errors ?? []));
@@ -766,7 +770,10 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
   const accepted: AcceptedWeakening[] = [];
   const uniqueWeakenings = [...new Map(weakenings.map((w) => [`${w.rule} ${w.path}`, w])).values()];
   for (const weakening of uniqueWeakenings) {
-    const ackIndex = acknowledgements.findIndex((a) => a.rule === weakening.rule && a.path === weakening.path);
+    // The refusal message shows a route expanded from `apis:` by its `apis[a].routes[r]` path and tells people to
+    // acknowledge that path: it matches, as does the expanded `routes[N]` one.
+    const shown = relabel(weakening.path, labels);
+    const ackIndex = acknowledgements.findIndex((a) => a.rule === weakening.rule && (a.path === weakening.path || a.path === shown));
     const ack = acknowledgements[ackIndex];
     if (!ack) {
       errors.push(
@@ -779,7 +786,8 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
       errors.push(`acknowledge[${ackIndex}]: expired on ${ack.expires} (${weakening.path}: ${weakening.message})`);
       continue;
     }
-    accepted.push({ ...ack, message: weakening.message });
+    // Kept under the expanded path, which posture matches against each route (`routes[N]`).
+    accepted.push({ ...ack, path: weakening.path, message: weakening.message });
   }
   acknowledgements.forEach((ack, i) => {
     if (!used.has(i)) warnings.push(`acknowledge[${i}]: matches no weakened default (rule ${ack.rule} at ${ack.path})`);
