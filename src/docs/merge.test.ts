@@ -3,13 +3,12 @@
  * every time, and a result the project's OpenAPI loader accepts with every reference resolved.
  */
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { loadOpenApi } from '../openapi/load.ts';
 import { mergeContracts, type MergeDocument, type MergeSource } from './merge.ts';
 import { toOpenApi31 } from './convert.ts';
 import { withoutInternal } from './strip-internal.ts';
 import { danglingReferences, expectLoads } from '../../test/docs-support.ts';
+import { SHARED_SPECS, sharedSpecsPresent } from '../../test/shared-specs.ts';
 
 type Json = Record<string, unknown>;
 const info = { title: 'Gateway', version: '1' };
@@ -179,11 +178,10 @@ describe('mergeContracts: one document under several prefixes, reachability and 
   });
 });
 
-const SPECS = fileURLToPath(new URL('../../../shared/specs/', import.meta.url));
+const SPECS = SHARED_SPECS.endsWith('/') ? SHARED_SPECS : `${SHARED_SPECS}/`;
 const PETSTORES = ['redoc-demo_petstore-swagger2__1.0.0.yaml', 'swagger.io_petstore3__1.0.27-SNAPSHOT.yaml', 'redoc-demo_petstore-3.1__1.0.0.yaml'];
-const present = PETSTORES.every((f) => existsSync(SPECS + f));
 
-describe.skipIf(!present)('mergeContracts on three public petstores (2.0, 3.0, 3.1) of ../shared/specs', () => {
+describe.skipIf(!sharedSpecsPresent('merging the petstores of ../shared/specs'))('mergeContracts on three public petstores (2.0, 3.0, 3.1) of ../shared/specs', () => {
   it('merges them into one valid 3.1 document with every operation, every Pet renamed, no dangling reference', async () => {
     const documents: MergeDocument[] = [];
     let operations = 0;

@@ -20,7 +20,8 @@ export const COLLECT_ABOVE_BYTES = 64 * 1024 * 1024;
 
 let collector: (() => void) | null | undefined;
 
-function fullCollector(): (() => void) | null {
+/** V8's full collector (see the top), or null where it cannot be had. Also used by tests that measure the heap. */
+export function fullCollector(): (() => void) | null {
   if (collector !== undefined) return collector;
   const exposed = (globalThis as { gc?: unknown }).gc;
   if (typeof exposed === 'function') {
