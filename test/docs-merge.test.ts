@@ -106,6 +106,57 @@ describe('the merged document from the config', () => {
     expect(second.json).toContain('All the payments');
   });
 
+  it('a hand-written docs route asks for the merged document with merge: gateway or merge: { api }', async () => {
+    const docsRoute = (id: string, docs: Record<string, unknown>) => ({
+      id,
+      match: { path: `/docs/${id}/**`, methods: ['GET'] },
+      upstream: 'rampart:docs',
+      docs,
+      authenticate,
+      authorize: { permissions: ['docs:read'] },
+    });
+    const config = load({
+      apis: [{ id: 'payments', upstream, openapi: PAYMENTS, defaults: { authenticate } }],
+      routes: [
+        { id: 'legacy', match: { path: '/legacy/**', methods: ['GET'] }, upstream, authenticate, contract: { openapi: LEGACY, stripPrefix: '/legacy' } },
+        docsRoute('all', { merge: 'gateway', title: 'All of it' }),
+        docsRoute('headed', { merge: 'gateway', openapi: SPEC }),
+        docsRoute('pay', { merge: { api: 'payments' } }),
+      ],
+    });
+    expect(config.routes.find((r) => r.id === 'all')!.docs).toMatchObject({ merge: { scope: 'gateway' }, openapi: undefined, title: 'All of it' });
+    const all = await published(config, 'all');
+    expect(operations(all.document)).toEqual(['GET /legacy/status', 'GET /payments', 'GET /payments/{paymentId}']);
+    expect(all.document.info).toEqual({ title: 'All of it', version: '1' });
+    await expectLoads(all.document);
+    // An openapi beside merge only heads the merged document (its info), it adds no operation.
+    const headed = await published(config, 'headed');
+    expect(operations(headed.document)).toEqual(operations(all.document));
+    expect((headed.document.info as { title: string }).title).toBe((await import('yaml')).parse(readFileSync(SPEC, 'utf8')).info.title);
+    const pay = await published(config, 'pay');
+    expect(operations(pay.document)).toEqual(['GET /payments', 'GET /payments/{paymentId}']);
+  });
+
+  it('refuses a docs route naming neither a document nor merge, an unknown merge scope and an unknown API', () => {
+    const refused = (docs: unknown, apis: unknown[] = []) => {
+      const result = loadConfigObject({
+        ...base,
+        apis,
+        routes: [{ id: 'd', match: { path: '/docs/**', methods: ['GET'] }, upstream: 'rampart:docs', docs, authenticate, authorize: { permissions: ['docs:read'] } }],
+      });
+      expect(result.ok, JSON.stringify(docs)).toBe(false);
+      return result.ok ? '' : result.errors.join('\n');
+    };
+    expect(refused({})).toMatch(/routes\[0\]\.docs/);
+    expect(refused({ title: 'x' })).toMatch(/routes\[0\]\.docs/);
+    expect(refused({ merge: 'everything' })).toMatch(/routes\[0\]\.docs\.merge/);
+    expect(refused({ merge: { api: 'payments', extra: 1 } })).toMatch(/routes\[0\]\.docs\.merge/);
+    expect(refused({ merge: { api: 'nope' } }, [{ id: 'payments', upstream, openapi: PAYMENTS, defaults: { authenticate } }])).toContain(
+      'routes[0].docs.merge.api: no API with id "nope" (known: payments)',
+    );
+    expect(refused({ merge: { api: 'nope' } })).toContain('no API with id "nope" (the config has no apis:)');
+  });
+
   it('a file that no longer loads is an error, not a partial document', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-docs-merge-'));
     const spec = join(dir, 'payments.yaml');

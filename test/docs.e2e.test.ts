@@ -184,6 +184,15 @@ function mergedGatewayDocument(upstream: string, jwk: Record<string, unknown>, d
       { id: 'legacy', match: { path: '/legacy/**', methods: ['GET'] }, upstream, authenticate, contract: { openapi: LEGACY, stripPrefix: '/legacy' } },
       // A docs route naming one document: that document alone, as before (not merged, not converted, not prefixed).
       { id: 'legacy-docs', match: { path: '/docs/legacy/**', methods: ['GET'] }, upstream: 'rampart:docs', docs: { openapi: LEGACY }, authenticate, authorize: { permissions: ['docs:read'] } },
+      // A hand-written docs route asking for the merged document, with no document of its own: its title heads it.
+      {
+        id: 'everything-docs',
+        match: { path: '/docs/everything/**', methods: ['GET'] },
+        upstream: 'rampart:docs',
+        docs: { merge: 'gateway', title: 'Everything we serve' },
+        authenticate,
+        authorize: { permissions: ['docs:read'] },
+      },
     ],
   };
 }
@@ -205,6 +214,21 @@ describe('the merged document of every contract the gateway enforces', () => {
   afterAll(async () => {
     await gw?.close();
     await upstream?.close();
+  });
+
+  it('a hand-written route with docs.merge serves the same merged document, headed by its title, to docs:read only', async () => {
+    expect((await fetch(`${gw.url}/docs/everything/openapi.json`)).status).toBe(401);
+    expect((await fetch(`${gw.url}/docs/everything/openapi.json`, { headers: { authorization: `Bearer ${await token(['customer'])}` } })).status).toBe(403);
+    const res = await fetch(`${gw.url}/docs/everything/openapi.json`, { headers: { authorization: `Bearer ${await token(['developer'])}` } });
+    expect(res.status).toBe(200);
+    const document = (await res.json()) as typeof served.document & { info: { title: string } };
+    expect(document.info.title).toBe('Everything we serve');
+    expect(Object.keys(document.paths).sort()).toEqual(Object.keys(served.document.paths).sort());
+    expect(document.components).toEqual(served.document.components);
+    expect(danglingReferences(document)).toEqual([]);
+    const page = await fetch(`${gw.url}/docs/everything/`, { headers: { authorization: `Bearer ${await token(['developer'])}` } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Everything we serve');
   });
 
   it('is refused to anonymous callers (401) and to principals without docs:read (403)', async () => {
@@ -418,7 +442,7 @@ describe('docs config and posture', () => {
     if (!result.ok) {
       expect(result.errors).toEqual(
         expect.arrayContaining([
-          'routes[0].docs: rampart:docs needs docs: { openapi: FILE }',
+          'routes[0].docs: rampart:docs needs docs: { openapi: FILE } or docs: { merge: gateway }',
           'routes[1].docs: only applies to routes with upstream: rampart:docs',
           'routes[2].match.path: a docs route serves a tree: end it with /**',
           expect.stringMatching(/^routes\[3\]\.docs\.openapi: .*spec\.yaml/),

@@ -20,7 +20,7 @@ import { checkDetectorsConfig, type DetectorsConfig } from '../detect/schema.ts'
 import { countersConfigOf } from '../storage/counters-config.ts';
 import { checkAlertsConfig, type AlertDestinationConfig } from '../alerts/schema.ts';
 import { API_ROUTE, expandApis, relabel, type ApiRouteInfo } from './apis.ts';
-import { DOCS_ROUTE, docsAccessWeakening, type DocsRouteMark, type DocsRouteSettings } from '../docs/settings.ts';
+import { DOCS_ROUTE, docsAccessWeakening, type DocsMerge, type DocsRouteMark, type DocsRouteSettings } from '../docs/settings.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { POLICIES } from '../policies/registry.ts';
 import { PHASES, type ConfigIssue, type PolicyDefinition } from '../policies/types.ts';
@@ -390,21 +390,35 @@ function docsSettings(
   baseDir: string,
   weakenings: Array<{ rule: string; path: string; message: string }>,
   defaults: Readonly<Record<string, unknown>>,
+  apiIds: readonly string[],
 ): RouteConfig['docs'] {
-  const settings = raw.docs as { openapi: string; title?: string } | undefined;
+  const settings = raw.docs as { openapi?: string; merge?: 'gateway' | { api: string }; title?: string } | undefined;
   if (settings === undefined) {
-    if (service === 'docs') errors.push(`${path}.docs: rampart:docs needs docs: { openapi: FILE }`);
+    if (service === 'docs') errors.push(`${path}.docs: rampart:docs needs docs: { openapi: FILE } or docs: { merge: gateway }`);
     return undefined;
   }
   if (service !== 'docs') errors.push(`${path}.docs: only applies to routes with upstream: rampart:docs`);
   if (!(raw.match as { path: string }).path.endsWith('/**')) errors.push(`${path}.match.path: a docs route serves a tree: end it with /**`);
-  const file = resolve(baseDir, settings.openapi);
-  const loaded = loadOpenApiSync(file);
-  if (!loaded.ok) for (const issue of loaded.errors) errors.push(`${path}.docs.openapi: ${issue.text}`);
+  let file: string | undefined;
+  if (settings.openapi !== undefined) {
+    file = resolve(baseDir, settings.openapi);
+    const loaded = loadOpenApiSync(file);
+    if (!loaded.ok) for (const issue of loaded.errors) errors.push(`${path}.docs.openapi: ${issue.text}`);
+  }
   const weakening = service === 'docs' ? docsAccessWeakening(raw, path, defaults) : undefined;
   if (weakening !== undefined) weakenings.push(weakening);
+  // Routes expanded from `apis[].docs` carry their merge in DOCS_ROUTE; a hand-written route asks with `merge:`.
   const mark = raw[DOCS_ROUTE] as DocsRouteMark | undefined;
-  return { openapi: file, title: settings.title, merge: mark?.merge, source: mark?.source ?? path };
+  let merge: DocsMerge | undefined = mark?.merge;
+  if (settings.merge !== undefined) {
+    if (settings.merge === 'gateway') merge = { scope: 'gateway' };
+    else if (apiIds.includes(settings.merge.api)) merge = { scope: 'api', api: settings.merge.api };
+    else {
+      const known = apiIds.length === 0 ? 'the config has no apis:' : `known: ${apiIds.join(', ')}`;
+      errors.push(`${path}.docs.merge.api: no API with id "${settings.merge.api}" (${known})`);
+    }
+  }
+  return { openapi: file, title: settings.title, merge, source: mark?.source ?? path };
 }
 
 /** Whether a route is an entry of the route table (header/media-type versions sit behind their group's first). */
@@ -546,6 +560,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
 
   // Routes.
   const rawRoutes = document.routes as Array<Record<string, unknown>>;
+  const apiIds = ((document.apis as Array<{ id: string }> | undefined) ?? []).map((api) => api.id);
   const seenIds = new Map<string, number>();
   const routes: RouteConfig[] = [];
   rawRoutes.forEach((raw, index) => {
@@ -564,7 +579,7 @@ function loadDocument(document: Record<string, unknown>, errors: string[], optio
       errors.push(`${path}.upstream: no gateway service named "${service}" (available: ${BUILT_IN_SERVICES.join(', ')})`);
     }
     const upstream = normalizeUpstream(service === undefined ? (raw.upstream as RawUpstream) : { targets: [] }, `${path}.upstream`, errors, baseDir);
-    const docs = docsSettings(raw, path, service, errors, baseDir, weakenings, defaults);
+    const docs = docsSettings(raw, path, service, errors, baseDir, weakenings, defaults, apiIds);
     const isPublic = raw.public as boolean;
     const websocket = raw.websocket as boolean;
     const sensitivity = raw.sensitivity as RouteConfig['sensitivity'];

@@ -383,12 +383,25 @@ export const CONFIG_SCHEMA = {
           docs: {
             type: 'object',
             additionalProperties: false,
-            required: ['openapi'],
+            anyOf: [{ required: ['openapi'] }, { required: ['merge'] }],
             description:
-              'with upstream: rampart:docs and a /** path: the gateway serves this OpenAPI document (x-internal parts removed) ' +
-              'and a rendered reference page under the route, to whoever the route authenticates and authorizes (e.g. docs:read)',
+              'with upstream: rampart:docs and a /** path: the gateway serves an OpenAPI document (x-internal parts removed) ' +
+              'and a rendered reference page under the route, to whoever the route authenticates and authorizes (e.g. docs:read): ' +
+              'the document named by openapi, or with merge the merged document of the contracts the gateway enforces',
             properties: {
-              openapi: { type: 'string', minLength: 1, description: 'the OpenAPI document (2.0, 3.0 or 3.1; YAML or JSON)' },
+              openapi: {
+                type: 'string',
+                minLength: 1,
+                description: 'the OpenAPI document (2.0, 3.0 or 3.1; YAML or JSON); with merge, only its info heads the merged document',
+              },
+              merge: {
+                description:
+                  "gateway: every route's contract (every API and version) under the paths the gateway exposes; { api: ID }: one API's versions",
+                oneOf: [
+                  { const: 'gateway' },
+                  { type: 'object', additionalProperties: false, required: ['api'], properties: { api: { type: 'string', minLength: 1 } } },
+                ],
+              },
               title: { type: 'string', minLength: 1, maxLength: 200, description: 'page title (default: info.title)' },
             },
           },

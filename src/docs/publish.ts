@@ -164,8 +164,10 @@ const merged = new WeakMap<GatewayConfig, Map<string, { readonly loaded: readonl
 export async function publishMerged(config: GatewayConfig, route: RouteConfig): Promise<Publication> {
   const docs = route.docs!;
   const { files, documentLabels, sources } = plan(config, docs.merge!);
+  // The first document gives the merged one its `info` (a hand-written `merge:` route may name none).
+  const heading = docs.openapi === undefined ? [] : [docs.openapi];
   const loaded: LoadedOpenApi[] = [];
-  for (const file of [docs.openapi, ...files]) {
+  for (const file of [...heading, ...files]) {
     const api = await load(file);
     if (typeof api === 'string') return { ok: false, error: api };
     loaded.push(api);
@@ -176,10 +178,10 @@ export async function publishMerged(config: GatewayConfig, route: RouteConfig): 
   if (cached !== undefined && cached.loaded.length === loaded.length && cached.loaded.every((api, i) => api === loaded[i])) return cached.publication;
   let publication: Publication;
   try {
-    const head = withoutInternal(loaded[0]!.model.document);
-    const documents: MergeDocument[] = loaded.slice(1).map((api, i) => ({ label: documentLabels[i]!, document: publishable(api) }));
+    const head = heading.length === 0 ? undefined : withoutInternal(loaded[0]!.model.document);
+    const documents: MergeDocument[] = loaded.slice(heading.length).map((api, i) => ({ label: documentLabels[i]!, document: publishable(api) }));
     const mergeSources: MergeSource[] = sources.map((s) => ({ document: s.file, label: s.label, prefix: s.prefix, reaches: s.reaches }));
-    const info = isObject(head.info) ? head.info : { title: 'API reference', version: '1' };
+    const info = head !== undefined && isObject(head.info) ? head.info : { title: docs.title ?? 'API reference', version: '1' };
     const result = mergeContracts({ documents, sources: mergeSources, info });
     publication = { ok: true, document: result.document, json: JSON.stringify(result.document), omitted: result.omitted };
   } catch (error) {

@@ -7,7 +7,7 @@
  *   <base>/openapi.json      the document, with every `x-internal: true` part (and every reference to one) removed
  *   <base>/assets/docs.css   the page's stylesheet
  *
- * The document is the one the route names (`docs.openapi`), or, for `apis[].docs`, the merged OpenAPI 3.1 document
+ * The document is the one the route names (`docs.openapi`), or, for `apis[].docs` and `docs.merge`, the merged OpenAPI 3.1 document
  * of the contracts the gateway enforces (publish.ts, merge.ts), built from the running config and cached while the
  * config and the files are unchanged.
  */
@@ -46,7 +46,9 @@ export function createDocsService(cspReportPath: string): GatewayService {
         answerOutcome(ctx, { kind: 'problem', code: 'RAMPART_ERR_ROUTE_NOT_FOUND', detail: 'no such documentation resource' });
         return;
       }
-      const published = docs.merge === undefined ? await publishDocument(docs.openapi) : await publishMerged(ctx.runtime.config, route.config);
+      const published =
+        docs.merge !== undefined ? await publishMerged(ctx.runtime.config, route.config) : docs.openapi !== undefined ? await publishDocument(docs.openapi) : undefined;
+      if (published === undefined) throw new Error(`route ${route.id} names no document`); // the config check refuses it
       if (!published.ok) {
         answerOutcome(ctx, { kind: 'problem', code: 'RAMPART_ERR_INTERNAL', detail: `docs: ${published.error}` });
         return;

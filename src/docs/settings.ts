@@ -3,6 +3,8 @@
  *
  * What is served:
  * - `docs: { openapi: FILE }` written on a route: that one document, as before (x-internal parts removed).
+ * - `docs: { merge: gateway }` (or `{ merge: { api: ID } }`) written on a route: the merged document, as for
+ *   `apis[].docs` below; an `openapi:` beside it only gives the merged document its `info`.
  * - `apis[].docs`: the merged document of the contracts the gateway enforces (merge.ts), every version, under the
  *   paths the gateway exposes: of every API and contract route (`scope: gateway`, the default), or of this API's
  *   versions only (`scope: api`). The expanded route carries this in `DOCS_ROUTE` (a symbol: invisible to the
@@ -28,8 +30,11 @@ export interface DocsRouteMark {
 
 /** `RouteConfig.docs`: what a `rampart:docs` route serves. */
 export interface DocsRouteSettings {
-  /** The document named by the route (resolved path); for a merged document, the API's own (its `info` heads it). */
-  readonly openapi: string;
+  /**
+   * The document named by the route (resolved path); for a merged document, the one whose `info` heads it (the API's
+   * own for `apis[].docs`), undefined when a hand-written `merge:` route names none (the title then heads it).
+   */
+  readonly openapi: string | undefined;
   readonly title: string | undefined;
   /** Set when the route serves the merged document of the gateway's contracts instead of `openapi` alone. */
   readonly merge: DocsMerge | undefined;

@@ -302,7 +302,7 @@ export async function buildProcessingRecord(config: GatewayConfig, options: Repo
   const retention = retentionOf(config.document['privacy'] as Record<string, unknown> | undefined, config.document, []);
   const observed = observedFindings(options.events);
   const loaded = new Map<string, { operations: OperationPii[]; problems: string[]; loaded: boolean }>();
-  const served = [...new Set(config.routes.flatMap((r) => (r.docs === undefined ? [] : [resolve(configDir, r.docs.openapi)])))];
+  const served = [...new Set(config.routes.flatMap((r) => (r.docs?.openapi === undefined ? [] : [resolve(configDir, r.docs.openapi)])))];
   const files = new Set([...served, ...config.routes.flatMap((r) => ownDocumentsOf(r, configDir))]);
   for (const file of files) {
     const result = await loadOpenApi(file);
