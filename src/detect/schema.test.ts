@@ -80,8 +80,8 @@ describe('detectors config', () => {
 });
 
 describe('detectors.state', () => {
-  const memoryCounters: CountersConfig = { store: 'memory', onFailure: 'closed', keyPrefix: 'rampart:', timeoutMs: 500 };
-  const redisCounters: CountersConfig = { store: 'redis://:secret@cache.internal:6380/2', onFailure: 'local', keyPrefix: 'acme:', timeoutMs: 250 };
+  const memoryCounters: CountersConfig = { store: 'memory', onFailure: 'closed', keyPrefix: 'rampart:', timeoutMs: 500, lease: undefined };
+  const redisCounters: CountersConfig = { store: 'redis://:secret@cache.internal:6380/2', onFailure: 'local', keyPrefix: 'acme:', timeoutMs: 250, lease: undefined };
   const parse = (state: unknown): DetectorsConfig => {
     const parsed = parseDetectorsConfig({ state });
     if (!parsed.ok) throw new Error(parsed.errors.join('; '));

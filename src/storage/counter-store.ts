@@ -24,6 +24,7 @@ export function openCounterStore(config: CountersConfig, options: OpenCounterSto
     return openRedisCounterStore(config.store, {
       keyPrefix: config.keyPrefix,
       commandTimeoutMs: config.timeoutMs,
+      ...(config.lease ? { lease: config.lease } : {}),
       ...(options.log ? { log: options.log } : {}),
     });
   }

@@ -15,7 +15,12 @@ export interface CountersConfig {
   readonly onFailure: CounterFailureMode;
   readonly keyPrefix: string;
   readonly timeoutMs: number;
+  /** Local reservations of rate-limit units from Redis (redis/counters.ts LeaseSettings); undefined: off. */
+  readonly lease: { readonly fraction: number; readonly maxUnits: number; readonly ttlMs: number } | undefined;
 }
+
+/** `counters.lease` when not written: a lease holds at most 0.5 % of a limit's burst, 64 units, for 1 s. */
+export const DEFAULT_LEASE = { fraction: 0.005, maxUnits: 64, ttl: '1s' } as const;
 
 const REDIS_URL = /^rediss?:\/\/\S+$/;
 
@@ -53,6 +58,28 @@ export const COUNTERS_SCHEMA = {
       default: '500ms',
       description: 'a Redis command not answered within this counts as a store failure (see onFailure)',
     },
+    lease: {
+      description:
+        'Redis only: a check of a limit with a large burst reserves up to fraction × burst units (at most maxUnits) ' +
+        'in one round trip, and this process answers the next checks of the same key from them until they are used ' +
+        'or ttl passes. Units are spent in Redis when reserved, so the cluster never admits more than the limit; ' +
+        'units a process reserves and does not use are lost for the rest of the burst window (each process strands ' +
+        'at most fraction × burst). Limits where fraction × burst < 2 (e.g. 10/s) always ask Redis. false: every ' +
+        'check asks Redis.',
+      default: DEFAULT_LEASE,
+      oneOf: [
+        { const: false },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            fraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.05, default: DEFAULT_LEASE.fraction },
+            maxUnits: { type: 'integer', minimum: 2, maximum: 10_000, default: DEFAULT_LEASE.maxUnits },
+            ttl: { ...DURATION_SCHEMA, default: DEFAULT_LEASE.ttl },
+          },
+        },
+      ],
+    },
   },
 } as const;
 
@@ -62,11 +89,19 @@ export function isRedisCounterStore(store: string): boolean {
 
 /** The counters settings of a validated config document (defaults filled in), or the defaults. */
 export function countersConfigOf(document: Readonly<Record<string, unknown>> | undefined): CountersConfig {
-  const raw = (document?.counters ?? {}) as { store?: string; onFailure?: CounterFailureMode; keyPrefix?: string; timeout?: string | number };
+  const raw = (document?.counters ?? {}) as {
+    store?: string;
+    onFailure?: CounterFailureMode;
+    keyPrefix?: string;
+    timeout?: string | number;
+    lease?: false | { fraction?: number; maxUnits?: number; ttl?: string | number };
+  };
+  const lease = raw.lease === false ? undefined : { ...DEFAULT_LEASE, ...raw.lease };
   return {
     store: raw.store ?? 'memory',
     onFailure: raw.onFailure ?? 'closed',
     keyPrefix: raw.keyPrefix ?? 'rampart:',
     timeoutMs: Math.max(1, parseDuration(raw.timeout ?? '500ms')),
+    lease: lease === undefined ? undefined : { fraction: lease.fraction, maxUnits: lease.maxUnits, ttlMs: Math.max(1, parseDuration(lease.ttl)) },
   };
 }

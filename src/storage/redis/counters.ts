@@ -47,15 +47,67 @@ interface PendingTake {
   readonly burst: number;
   /** The caller's time in ms, or -1 for Redis' clock. */
   readonly now: number;
+  /** Units to reserve (1: no lease); every check of one limit wants the same. */
+  readonly want: number;
+  readonly resolve: (answer: Granted) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A decision and the units Redis reserved with it (1 for a plain check; 0 when refused). */
+interface Granted {
+  readonly decision: RateDecision;
+  readonly granted: number;
+}
+
+/** A check that arrived while its key's lease was being renewed: served from the renewed lease, or asks again. */
+interface LeaseWaiter {
+  readonly now: EpochMs;
   readonly resolve: (decision: RateDecision) => void;
   readonly reject: (error: unknown) => void;
 }
+
+/**
+ * Units of one key reserved in Redis and not used yet (see `take`). `remaining` and `resetAt` are Redis' answer at
+ * the reservation: the units still in the lease are part of what the caller may still spend.
+ */
+interface Lease {
+  readonly intervalUs: number;
+  readonly burst: number;
+  tokens: number;
+  remaining: number;
+  /** Caller time at which the allowance is full again, per the reservation's answer. */
+  resetAt: number;
+  /** Caller time after which unused units are given up (never used late: the units are already spent in Redis). */
+  expiresAt: number;
+  /** Set while a reservation for this key is in flight: the checks waiting for it. */
+  waiters: LeaseWaiter[] | undefined;
+}
+
+/**
+ * Local reservation of rate-limit units (`counters.lease`): a check of a limit whose burst is large asks Redis for
+ * up to `want` units at once and answers the following checks of the same key in this process from them, with no
+ * round trip. The units are spent in Redis when reserved, so the cluster never admits more than the limit; what a
+ * process reserves and does not use before `ttlMs` is lost for the rest of the limit's burst window (it under-admits,
+ * never over-admits). `fraction` bounds that loss: a lease holds at most this share of the burst, so N processes
+ * can strand at most N × fraction of it. Limits whose burst × fraction is under 2 (10/s, 100/min: the ones guarding
+ * logins) are never leased: every check goes to Redis, as without leases.
+ */
+export interface LeaseSettings {
+  readonly fraction: number;
+  readonly maxUnits: number;
+  readonly ttlMs: number;
+}
+
+/** Leases held at most; beyond it the oldest is given up (its units stay spent: bounded under-admission). */
+export const MAX_LEASES = 10_000;
 
 export interface RedisCounterOptions {
   /** Prepended to every key (e.g. `rampart:`), so several deployments can share one Redis. */
   readonly keyPrefix: string;
   /** Whose clock the rate-limit scripts use: Redis' own (default) or the caller's `now` (tests). */
   readonly clock?: 'server' | 'caller';
+  /** Local reservations of rate-limit units (see LeaseSettings); absent: every check goes to Redis. */
+  readonly lease?: LeaseSettings;
 }
 
 function requireCountLimit(value: unknown, what: string): number {
@@ -94,13 +146,29 @@ function decision(reply: unknown): RateDecision {
   };
 }
 
-/** The decisions of a GCRA_BATCH reply; anything but one finite decision per key is an error (fail as Redis failing). */
-function decisions(count: number): (reply: unknown) => RateDecision[] {
+/**
+ * A GCRA decision with the units reserved (scripts.ts GCRA_FUNCTION). More than `want` units, or none with an
+ * allowed answer, cannot come from the script: a damaged answer, refused like any other.
+ */
+function granted(want: number): (reply: unknown) => Granted {
   return (reply) => {
-    if (!Array.isArray(reply) || reply.length !== count || !reply.every((entry) => Array.isArray(entry) && entry.length === 4)) {
+    const answer = decision(reply);
+    const units = finiteReply((reply as readonly unknown[])[4], 'rate decision');
+    if (answer.allowed ? units < 1 || units > want || !Number.isInteger(units) : units !== 0) {
+      throw new StoreCorruptError('redis counters', 'rate decision', 'the units reserved do not match the decision');
+    }
+    return { decision: answer, granted: units };
+  };
+}
+
+/** The decisions of a GCRA_BATCH reply; anything but one finite decision per key is an error (fail as Redis failing). */
+function grantedBatch(sent: readonly PendingTake[]): (reply: unknown) => Granted[] {
+  return (reply) => {
+    const count = sent.length;
+    if (!Array.isArray(reply) || reply.length !== count || !reply.every((entry) => Array.isArray(entry) && entry.length === 5)) {
       throw new Error(`Redis answered a batch of ${count} rate checks with an unexpected reply`);
     }
-    return reply.map(decision);
+    return reply.map((entry, i) => granted(sent[i]!.want)(entry));
   };
 }
 
@@ -115,6 +183,13 @@ export class RedisCounterStore implements CounterStore {
   readonly #prefix: string;
   readonly #callerClock: boolean;
   #closed = false;
+  readonly #leaseSettings: LeaseSettings | undefined;
+  /** Reservations by Redis key (insertion order: the oldest first, for the bound). */
+  readonly #leases = new Map<string, Lease>();
+  /** Checks answered from a lease; units reserved by grants; units given up unused (expired or evicted). */
+  #leaseServed = 0;
+  #leaseReserved = 0;
+  #leaseGiven = 0;
   /** Rate checks of this turn, sent at `setImmediate` (or at once when MAX_BATCH are waiting). */
   #takes: PendingTake[] = [];
   #flushScheduled = false;
@@ -131,7 +206,7 @@ export class RedisCounterStore implements CounterStore {
     const client = this.#lease.client;
     if (batch.length === 1) {
       const only = batch[0]!;
-      runScript(client, GCRA, only.key, [only.intervalUs, only.burst, only.now], decision).then(only.resolve, only.reject);
+      runScript(client, GCRA, only.key, [only.intervalUs, only.burst, only.now, only.want], granted(only.want)).then(only.resolve, only.reject);
       return;
     }
     // Grouped by parameters (GCRA_BATCH_LUA): each group's checks keep their order, and `sent` is the batch in
@@ -143,7 +218,7 @@ export class RedisCounterStore implements CounterStore {
       let group: PendingTake[] | undefined;
       for (let g = 0; g < groups.length; g++) {
         const head = groups[g]![0]!;
-        if (head.intervalUs === pending.intervalUs && head.burst === pending.burst && head.now === pending.now) {
+        if (head.intervalUs === pending.intervalUs && head.burst === pending.burst && head.now === pending.now && head.want === pending.want) {
           group = groups[g];
           break;
         }
@@ -157,9 +232,9 @@ export class RedisCounterStore implements CounterStore {
     const args: number[] = [groups.length];
     for (const group of groups) {
       const head = group[0]!;
-      args.push(head.intervalUs, head.burst, head.now, group.length);
+      args.push(head.intervalUs, head.burst, head.now, head.want, group.length);
     }
-    runScriptOnKeys(client, GCRA_BATCH, keys, args, decisions(sent.length)).then(
+    runScriptOnKeys(client, GCRA_BATCH, keys, args, grantedBatch(sent)).then(
       (answers) => {
         for (let i = 0; i < sent.length; i++) sent[i]!.resolve(answers[i]!);
       },
@@ -173,6 +248,12 @@ export class RedisCounterStore implements CounterStore {
     this.#lease = lease;
     this.#prefix = options.keyPrefix;
     this.#callerClock = options.clock === 'caller';
+    this.#leaseSettings = options.lease;
+  }
+
+  /** Leases held now and what they saved (tests, diagnostics). */
+  leaseStats(): { readonly held: number; readonly served: number; readonly reserved: number; readonly given: number } {
+    return { held: this.#leases.size, served: this.#leaseServed, reserved: this.#leaseReserved, given: this.#leaseGiven };
   }
 
   /** True while the connection is up: callers may skip a doomed round trip when it is not. */
@@ -250,17 +331,135 @@ export class RedisCounterStore implements CounterStore {
     return until !== null && until > now ? until : null;
   }
 
-  take(key: string, emissionIntervalMs: number, burst: number, now: EpochMs): Promise<RateDecision> {
+  /**
+   * One GCRA check. With leases (`counters.lease`) and a burst large enough, the check is answered from this
+   * process's reservation for the key when it holds unused units (synchronously: no promise, no round trip), waits
+   * for the reservation in flight when one is being renewed, or asks Redis for a new one. Without, one check is one
+   * GCRA in this turn's batch.
+   */
+  take(key: string, emissionIntervalMs: number, burst: number, now: EpochMs): RateDecision | Promise<RateDecision> {
     const redisKey = this.#key('g', key);
     if (typeof emissionIntervalMs !== 'number' || !Number.isFinite(emissionIntervalMs) || emissionIntervalMs <= 0) {
       throw new TypeError('emissionIntervalMs must be a positive number');
     }
     requireCountLimit(burst, 'burst');
     requireTime(now, 'now');
-    if (!this.available) return this.#unavailable();
     const intervalUs = Math.max(1, Math.round(emissionIntervalMs * 1000));
-    return new Promise<RateDecision>((resolve, reject) => {
-      this.#takes.push({ key: redisKey, intervalUs, burst, now: this.#callerClock ? now : -1, resolve, reject });
+    const settings = this.#leaseSettings;
+    const want = settings === undefined ? 1 : Math.min(settings.maxUnits, Math.floor(burst * settings.fraction));
+    return this.#take(redisKey, intervalUs, burst, now, want);
+  }
+
+  #take(redisKey: string, intervalUs: number, burst: number, now: EpochMs, want: number): RateDecision | Promise<RateDecision> {
+    if (want < 2) {
+      if (!this.available) return this.#unavailable();
+      return this.#send(redisKey, intervalUs, burst, now, 1).then((answer) => answer.decision);
+    }
+    const lease = this.#leases.get(redisKey);
+    if (lease !== undefined && lease.intervalUs === intervalUs && lease.burst === burst) {
+      const served = this.#fromLease(lease, now);
+      if (served !== undefined) return served;
+      if (lease.waiters !== undefined) {
+        // A renewal is in flight: wait for its units rather than reserve a second lease for the same key.
+        return new Promise<RateDecision>((resolve, reject) => lease.waiters!.push({ now, resolve, reject }));
+      }
+    }
+    if (!this.available) return this.#unavailable();
+    return this.#renew(redisKey, intervalUs, burst, now, want);
+  }
+
+  /** A check answered from `lease`, or undefined when it has no usable unit (used up or expired). */
+  #fromLease(lease: Lease, now: EpochMs): RateDecision | undefined {
+    if (lease.tokens <= 0) return undefined;
+    if (now >= lease.expiresAt) {
+      this.#leaseGiven += lease.tokens;
+      lease.tokens = 0;
+      return undefined;
+    }
+    lease.tokens--;
+    this.#leaseServed++;
+    // What the reservation left, plus the units of the lease still unused (they are this caller's to spend).
+    return { allowed: true, remaining: lease.remaining + lease.tokens, retryAfterMs: 0, resetMs: Math.max(0, lease.resetAt - now) };
+  }
+
+  /** Reserves up to `want` units of `redisKey`; the caller gets the first, later checks the rest. */
+  #renew(redisKey: string, intervalUs: number, burst: number, now: EpochMs, want: number): Promise<RateDecision> {
+    let lease = this.#leases.get(redisKey);
+    if (lease === undefined || lease.intervalUs !== intervalUs || lease.burst !== burst) {
+      if (lease !== undefined) this.#leaseGiven += lease.tokens;
+      lease = { intervalUs, burst, tokens: 0, remaining: 0, resetAt: now, expiresAt: now, waiters: undefined };
+    }
+    // Re-inserted at every renewal, so the map's first entries are the leases renewed longest ago: the bound gives
+    // those up, not a busy key's (whose units would be stranded again and again by a flood of new keys).
+    this.#leases.delete(redisKey);
+    if (this.#leases.size >= MAX_LEASES) this.#evictOldest();
+    this.#leases.set(redisKey, lease);
+    const held = lease;
+    held.waiters = [];
+    return this.#send(redisKey, intervalUs, burst, now, want).then(
+      ({ decision: answer, granted: units }) => {
+        const waiters = held.waiters ?? [];
+        held.waiters = undefined;
+        let mine = answer;
+        if (answer.allowed) {
+          this.#leaseReserved += units;
+          held.tokens = units - 1;
+          held.remaining = answer.remaining;
+          held.resetAt = now + answer.resetMs;
+          held.expiresAt = now + this.#leaseSettings!.ttlMs;
+          // This check's answer before the waiters take theirs: each unit's `remaining` is told once.
+          mine = { ...answer, remaining: answer.remaining + held.tokens };
+        }
+        this.#serveWaiters(redisKey, intervalUs, burst, want, waiters, answer);
+        return mine;
+      },
+      (error: unknown) => {
+        const waiters = held.waiters ?? [];
+        held.waiters = undefined;
+        for (const waiter of waiters) waiter.reject(error);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * The checks that waited for a renewal: from its units while they last; the rest ask again (one renewal, the
+   * others wait on it). After a refusal they are refused alike: they arrived before Redis judged, when the key had
+   * nothing left.
+   */
+  #serveWaiters(redisKey: string, intervalUs: number, burst: number, want: number, waiters: readonly LeaseWaiter[], answer: RateDecision): void {
+    if (waiters.length === 0) return;
+    const lease = this.#leases.get(redisKey);
+    for (let i = 0; i < waiters.length; i++) {
+      const waiter = waiters[i]!;
+      if (!answer.allowed) {
+        waiter.resolve({ ...answer });
+        continue;
+      }
+      const served = lease === undefined ? undefined : this.#fromLease(lease, waiter.now);
+      if (served !== undefined) {
+        waiter.resolve(served);
+        continue;
+      }
+      const again = this.#take(redisKey, intervalUs, burst, waiter.now, want);
+      if (again instanceof Promise) again.then(waiter.resolve, waiter.reject);
+      else waiter.resolve(again);
+    }
+  }
+
+  #evictOldest(): void {
+    for (const [key, lease] of this.#leases) {
+      if (lease.waiters !== undefined) continue; // in flight: its answer is still awaited
+      this.#leaseGiven += lease.tokens;
+      this.#leases.delete(key);
+      return;
+    }
+  }
+
+  /** Queues one GCRA (reserving `want` units) in this turn's batch. */
+  #send(redisKey: string, intervalUs: number, burst: number, now: EpochMs, want: number): Promise<Granted> {
+    return new Promise<Granted>((resolve, reject) => {
+      this.#takes.push({ key: redisKey, intervalUs, burst, now: this.#callerClock ? now : -1, want, resolve, reject });
       if (this.#takes.length >= MAX_BATCH) this.#flushTakes();
       else if (!this.#flushScheduled) {
         this.#flushScheduled = true;

@@ -16,5 +16,9 @@ export interface OpenRedisCountersOptions extends RedisCounterOptions {
  */
 export function openRedisCounterStore(url: string, options: OpenRedisCountersOptions): RedisCounterStore {
   const lease = acquireRedis(url, { commandTimeoutMs: options.commandTimeoutMs, ...(options.log ? { log: options.log } : {}) });
-  return new RedisCounterStore(lease, { keyPrefix: options.keyPrefix, ...(options.clock ? { clock: options.clock } : {}) });
+  return new RedisCounterStore(lease, {
+    keyPrefix: options.keyPrefix,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.lease ? { lease: options.lease } : {}),
+  });
 }

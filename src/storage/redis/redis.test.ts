@@ -161,15 +161,15 @@ describe('Redis counters on Redis time', () => {
       for (const c of checks) expected.push({ ...(await reference.take(c.key, c.interval, c.burst, 1_000_000)) });
       expect(answers).toEqual(expected);
       expect(answers.filter((d) => d.allowed)).toHaveLength(55);
-      // Each parameter set goes once per batch (10 here: the group count, then four per group), not once per key.
+      // Each parameter set goes once per batch (10 here: the group count, then five per group), not once per key.
       expect(sent).toEqual([
-        { sha: GCRA_BATCH.sha, keys: MAX_BATCH, argv: 1 + 4 * 10 },
-        { sha: GCRA_BATCH.sha, keys: 200 - MAX_BATCH, argv: 1 + 4 * 10 },
+        { sha: GCRA_BATCH.sha, keys: MAX_BATCH, argv: 1 + 5 * 10 },
+        { sha: GCRA_BATCH.sha, keys: 200 - MAX_BATCH, argv: 1 + 5 * 10 },
       ]);
       // A lone check goes as the single-key script; after SCRIPT FLUSH a batch still runs (EVAL fallback).
       sent.length = 0;
       expect((await store.take('alone', 1000, 5, 1_000_000)).remaining).toBe(4);
-      expect(sent).toEqual([{ sha: GCRA.sha, keys: 1, argv: 3 }]);
+      expect(sent).toEqual([{ sha: GCRA.sha, keys: 1, argv: 4 }]);
       const admin = new Redis(url);
       await admin.script('FLUSH');
       admin.disconnect();
@@ -187,8 +187,8 @@ describe('Redis counters on Redis time', () => {
   // The batch script checks its own arguments: group counts that do not add up to the keys are an error reply (the
   // callers then fail as on any store error), never a decision for the wrong key or a key left unchecked.
   it.each([
-    ['counts short of the keys', ['a', 'b', 'c'], [1, 1000, 5, -1, 2]],
-    ['counts beyond the keys', ['a', 'b'], [2, 1000, 5, -1, 1, 2000, 5, -1, 2]],
+    ['counts short of the keys', ['a', 'b', 'c'], [1, 1000, 5, -1, 1, 2]],
+    ['counts beyond the keys', ['a', 'b'], [2, 1000, 5, -1, 1, 1, 2000, 5, -1, 1, 2]],
     ['no groups', ['a'], [0]],
   ])('refuses a batch whose groups do not match its keys: %s', async (_what, keys, args) => {
     const lease = acquireRedis(url, { commandTimeoutMs: 2000 });
@@ -329,17 +329,22 @@ describe('Redis counters with damaged stored values', () => {
       await expect(guard().recordFailure({ requestId: 'r', clientAddress: '192.0.2.9' }, 'someone', 1_000_000, 'password')).rejects.toBeInstanceOf(
         StoreCorruptError,
       );
-      client.evalsha = (() => Promise.resolve([1, 'inf', 0, 0])) as unknown as typeof client.evalsha;
+      client.evalsha = (() => Promise.resolve([1, 'inf', 0, 0, 1])) as unknown as typeof client.evalsha;
       await expect(Promise.resolve(store.take('k', 1000, 5, 1_000_000))).rejects.toBeInstanceOf(StoreCorruptError);
       // A batch (two checks in one turn) is read raw (evalshaBuffer): a non-integer entry, a bulk string left as a
-      // Buffer included, rejects every check of the batch the same way.
+      // Buffer included, rejects every check of the batch the same way; so do units reserved that do not match the
+      // decision (this store asked for 1: leases are off).
       const damagedBatches: Array<[unknown[], RegExp]> = [
-        [[1, 'inf', 0, 0], /not a finite number/],
-        [[1, Buffer.from('4'), 0, 0], /not a finite number/],
-        [[1, 4, 0], /unexpected reply/],
+        [[1, 'inf', 0, 0, 1], /not a finite number/],
+        [[1, Buffer.from('4'), 0, 0, 1], /not a finite number/],
+        [[1, 4, 0, 0], /unexpected reply/],
+        [[1, 4, 0, 0, 2], /units reserved/],
+        [[1, 4, 0, 0, 0], /units reserved/],
+        [[0, 0, 10, 10, 1], /units reserved/],
+        [[1, 4, 0, 0, 'nan'], /not a finite number/],
       ];
       for (const [damaged, reason] of damagedBatches) {
-        raw.evalshaBuffer = () => Promise.resolve([[1, 4, 0, 1], damaged]);
+        raw.evalshaBuffer = () => Promise.resolve([[1, 4, 0, 1, 1], damaged]);
         const settled = await Promise.allSettled([store.take('k', 1000, 5, 1_000_000), store.take('k2', 1000, 5, 1_000_000)]);
         for (const outcome of settled) {
           expect(outcome.status).toBe('rejected');

@@ -68,16 +68,20 @@ end
 
 /**
  * GCRA (see ports.ts CounterStore) for one key: `key` holds the theoretical arrival time in µs.
- * Reply: {allowed, remaining, retryAfterMs, resetMs}. The key expires exactly when the allowance is full again: an
- * idle key costs nothing. Shared by GCRA_LUA (one key) and GCRA_BATCH_LUA (several), so both decide alike.
+ * Reply: {allowed, remaining, retryAfterMs, resetMs, granted}. The key expires exactly when the allowance is full
+ * again: an idle key costs nothing. Shared by GCRA_LUA (one key) and GCRA_BATCH_LUA (several), so both decide alike.
  * A damaged TAT counts as absent (a full allowance, as for 'abc'). A TAT more than `tolerance` ahead cannot come
  * from this limit on a clock that only moves forward (each allowed request leaves it at most that far ahead): it
  * is damaged (a TAT years ahead would otherwise refuse for years, as refusals write nothing), left by an earlier
  * config with a larger allowance, or the clock went back. It is cut to `now + tolerance` and written back: an
  * empty allowance that refills at the limit's own rate, never a longer wait.
+ *
+ * `want` > 1 reserves up to that many units at once for the caller's lease (counters.ts): as many as the allowance
+ * holds right now, at least one or the request is refused exactly as a single one would be. Reserved units are
+ * spent here, when granted, so the cluster never admits more than the limit, whoever uses them later.
  */
 const GCRA_FUNCTION = `
-local function gcra(key, interval, burst, now)
+local function gcra(key, interval, burst, now, want)
   local tolerance = burst * interval
   local tat = stored_number(redis.call('GET', key))
   if tat == nil or tat < now then tat = now end
@@ -88,44 +92,53 @@ local function gcra(key, interval, burst, now)
   local next_tat = tat + interval
   local ahead = next_tat - now
   if ahead > tolerance then
-    return {0, 0, math.ceil((ahead - tolerance) / 1000), math.ceil((tat - now) / 1000)}
+    return {0, 0, math.ceil((ahead - tolerance) / 1000), math.ceil((tat - now) / 1000), 0}
+  end
+  local granted = 1
+  if want > 1 then
+    granted = math.min(want, math.floor((tolerance - (tat - now)) / interval))
+    if granted < 1 then granted = 1 end
+    next_tat = tat + granted * interval
+    ahead = next_tat - now
   end
   redis.call('SET', key, string.format('%.0f', next_tat), 'PX', math.ceil(ahead / 1000))
-  return {1, math.floor((tolerance - ahead) / interval), 0, math.ceil(ahead / 1000)}
+  return {1, math.floor((tolerance - ahead) / interval), 0, math.ceil(ahead / 1000), granted}
 end
 `;
 
-/** GCRA for KEYS[1]. ARGV: emission interval µs, burst, now ms (or -1). Reply: one decision. */
+/** GCRA for KEYS[1]. ARGV: emission interval µs, burst, now ms (or -1), units wanted. Reply: one decision. */
 export const GCRA_LUA = `${CLOCK}${GCRA_FUNCTION}
-return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now_us(ARGV[3]))
+return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now_us(ARGV[3]), tonumber(ARGV[4]) or 1)
 `;
 
 /**
  * GCRA for several keys at once: the checks one event-loop turn of a gateway issued (counters.ts batches them),
  * in one round trip and one script run instead of one each. The checks come in groups that share their
- * parameters (a limit has one emission interval and burst; the clock is Redis' unless a test injects one), so
- * each parameter set is sent once rather than once per key: ARGV[1] is the number of groups, then per group
- * ARGV[4g+2..4g+5] = interval µs, burst, now ms (or -1), key count; KEYS hold the groups' keys in group order, and
- * the reply holds one decision per key in KEYS order. (Three arguments per key cost the client about twice the
- * CPU per batch command: ioredis formats every argument on its own.) Redis' clock is read once for the batch. The
- * checks run in KEYS order, so a key named twice is counted twice, exactly as two separate scripts would count it.
- * Grouping keeps the order of the checks within a group; checks of different groups are of different limits,
- * whose keys are namespaced apart (rate-limit/index.ts), so their relative order decides nothing. (With a clock
- * injected by a test, one key checked at two times in one turn is two groups, run in first-seen order of times.)
- * A group list that does not add up to KEYS is refused (an error reply: the callers fail as on any store error).
+ * parameters (a limit has one emission interval, burst and lease size; the clock is Redis' unless a test injects
+ * one), so each parameter set is sent once rather than once per key: ARGV[1] is the number of groups, then per
+ * group ARGV[5g+2..5g+6] = interval µs, burst, now ms (or -1), units wanted, key count; KEYS hold the groups' keys
+ * in group order, and the reply holds one decision per key in KEYS order. (Three arguments per key cost the client
+ * about twice the CPU per batch command: ioredis formats every argument on its own.) Redis' clock is read once for
+ * the batch. The checks run in KEYS order, so a key named twice is counted twice, exactly as two separate scripts
+ * would count it. Grouping keeps the order of the checks within a group; checks of different groups are of
+ * different limits, whose keys are namespaced apart (rate-limit/index.ts), so their relative order decides
+ * nothing. (With a clock injected by a test, one key checked at two times in one turn is two groups, run in
+ * first-seen order of times.) A group list that does not add up to KEYS is refused (an error reply: the callers
+ * fail as on any store error).
  */
 export const GCRA_BATCH_LUA = `${CLOCK}${GCRA_FUNCTION}
 local groups = tonumber(ARGV[1])
 local total = 0
-for g = 0, groups - 1 do total = total + tonumber(ARGV[4 * g + 5]) end
+for g = 0, groups - 1 do total = total + tonumber(ARGV[5 * g + 6]) end
 if total ~= #KEYS then return redis.error_reply('ERR GCRA batch: group counts do not match the keys') end
 local server_now = nil
 local out = {}
 local k = 1
 for g = 0, groups - 1 do
-  local interval = tonumber(ARGV[4 * g + 2])
-  local burst = tonumber(ARGV[4 * g + 3])
-  local at = tonumber(ARGV[4 * g + 4])
+  local interval = tonumber(ARGV[5 * g + 2])
+  local burst = tonumber(ARGV[5 * g + 3])
+  local at = tonumber(ARGV[5 * g + 4])
+  local want = tonumber(ARGV[5 * g + 5])
   local now
   if at >= 0 then
     now = at * 1000
@@ -133,8 +146,8 @@ for g = 0, groups - 1 do
     if server_now == nil then server_now = now_us(-1) end
     now = server_now
   end
-  for _ = 1, tonumber(ARGV[4 * g + 5]) do
-    out[k] = gcra(KEYS[k], interval, burst, now)
+  for _ = 1, tonumber(ARGV[5 * g + 6]) do
+    out[k] = gcra(KEYS[k], interval, burst, now, want)
     k = k + 1
   end
 end
