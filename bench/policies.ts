@@ -5,17 +5,17 @@
  *   - rampart-jwt-limits-audit: the same route with `address-limit` (per address) and `rate-limit` (per principal)
  *     counted in Redis, and audit logging of authentication (`audit:` with the route's `audit` policy) into a
  *     SQLite chain, successes as one entry per principal, credential, address and minute (the default
- *     `audit.authSuccess`; BENCH_SPLIT=1 adds the same with one entry per request, and each half alone).
+ *     `audit.authSuccess`; BENCH_SPLIT=1 adds the same with one entry per request, the same without leases, and each half alone).
  *     Target: CPU per request at most 1.15x the reference.
  * The limits are set far above the offered load so nothing is refused and the work per request is the same.
  *
  * Redis: a redis-server of its own (no persistence), pinned to CPU 0 with wrk and the upstream, so nothing else
  * (tests of other work on the same box) shares it or its CPU, and so the issue's "Redis shares the load generator's
- * core" holds. Its CPU (`INFO cpu`) over the whole run, divided by the rate-limit checks it ran (`INFO stats`: key
- * lookups, one GET per check, warm-ups included on both sides; checks of one turn share one batched script call, so
- * EVALSHA calls are reported beside them), gives the exact CPU per check; times the
- * checks per request (2: address-limit and rate-limit), the Redis CPU per request, reported beside the table with
- * the gateway-plus-Redis ratio. BENCH_REDIS_URL=redis://… uses an existing server instead (shared: its CPU then
+ * core" holds. Its CPU (`INFO cpu`) is read right before and after each measured run of the limits contender and
+ * divided by that run's requests: Redis' CPU per request, reported beside the table with the gateway-plus-Redis
+ * ratio, with the GCRA runs (`INFO stats` key lookups: one GET per GCRA) and script calls of those runs. With
+ * leases (counters.lease, on by default) a request costs fewer GCRA runs than its 2 checks (address-limit and
+ * rate-limit). BENCH_REDIS_URL=redis://… uses an existing server instead (shared: its CPU then
  * includes whatever else it serves). Writes bench/RESULTS-policies.md.
  */
 import fs from 'node:fs';
@@ -116,6 +116,16 @@ const plan: BenchPlan = {
     ...(process.env.BENCH_SPLIT === '1'
       ? [
           rampartContender({ name: 'rampart-jwt-limits', config: (context) => jwtConfig(context, COUNTERS, LIMITS) }),
+          // Every check a round trip (counters.lease: false): what leases save.
+          rampartContender({
+            name: 'rampart-jwt-limits-audit-no-lease',
+            config: (context) =>
+              jwtConfig(
+                context,
+                { counters: { ...COUNTERS.counters, lease: false }, ...audit(context, 'audit-no-lease.db', { record: 'per-window', window: '60s' }) },
+                { ...LIMITS, ...AUDIT_ROUTE },
+              ),
+          }),
           rampartContender({
             name: 'rampart-jwt-limits-audit-every-request',
             config: (context) =>
@@ -139,7 +149,26 @@ const plan: BenchPlan = {
   targets: [{ kind: 'cpu-ratio', contender: 'rampart-jwt-limits-audit', reference: 'rampart-jwt', max: 1.15 }],
   quick,
   keepTmp: process.env.BENCH_KEEP_TMP === '1',
+  // Redis' CPU over the measured runs of the limits contender only, against the requests of those runs: with leases
+  // (counters.lease) a request costs Redis less than one check, so CPU per check times checks per request would
+  // overstate it.
+  aroundMeasuredRun: async (contender, phase, requests) => {
+    if (contender !== 'rampart-jwt-limits-audit') return;
+    if (phase === 'before') {
+      measuredStart = await redisUsage();
+      return;
+    }
+    if (measuredStart === undefined) return;
+    const end = await redisUsage();
+    measured.cpuSeconds += end.cpuSeconds - measuredStart.cpuSeconds;
+    measured.checks += end.checks - measuredStart.checks;
+    measured.scriptCalls += end.scriptCalls - measuredStart.scriptCalls;
+    measured.requests += requests ?? 0;
+    measuredStart = undefined;
+  },
 };
+let measuredStart: RedisUsage | undefined;
+const measured = { cpuSeconds: 0, checks: 0, scriptCalls: 0, requests: 0 };
 
 interface RedisUsage {
   /** used_cpu_user + used_cpu_sys, seconds. */
@@ -186,15 +215,15 @@ const checks = after.checks - before.checks;
 const scripts = after.scriptCalls - before.scriptCalls;
 const redisCpu = after.cpuSeconds - before.cpuSeconds;
 let redisLine = '';
-if (limited !== undefined && checks > 0) {
-  const perCheckUs = (redisCpu * 1e6) / checks;
-  const perRequestUs = perCheckUs * CHECKS_PER_REQUEST;
+if (limited !== undefined && measured.requests > 0) {
+  const perRequestUs = (measured.cpuSeconds * 1e6) / measured.requests;
   const gateway = limited.medians?.cpuUsPerRequest;
   const base = reference?.medians?.cpuUsPerRequest;
   redisLine =
-    `Redis (${redisWhere}): ${redisCpu.toFixed(2)} s CPU for ${checks} rate-limit checks in ${scripts} script calls over the run (warm-ups included; ` +
-    `${(checks / Math.max(1, scripts)).toFixed(1)} checks per call), ` +
-    `${perCheckUs.toFixed(1)} µs per check, ${perRequestUs.toFixed(1)} µs per request of rampart-jwt-limits-audit (${CHECKS_PER_REQUEST} checks).` +
+    `Redis (${redisWhere}): over the measured runs of rampart-jwt-limits-audit, ${measured.cpuSeconds.toFixed(2)} s CPU for ${measured.requests} requests ` +
+    `(${CHECKS_PER_REQUEST} rate-limit checks each): ${measured.checks} GCRA runs in ${measured.scriptCalls} script calls ` +
+    `(${(measured.checks / measured.requests).toFixed(3)} per request; the rest answered from leases), ${perRequestUs.toFixed(1)} µs per request. ` +
+    `Whole run, warm-ups and the other contenders included: ${redisCpu.toFixed(2)} s CPU, ${checks} GCRA runs in ${scripts} script calls.` +
     (gateway !== undefined && base !== undefined && base > 0
       ? ` Gateway + Redis: ${(gateway + perRequestUs).toFixed(1)} µs per request, ${((gateway + perRequestUs) / base).toFixed(3)}× rampart-jwt's ${base.toFixed(1)} µs.`
       : '');

@@ -63,6 +63,11 @@ export interface BenchPlan {
   /** Keep the temp dir (configs, process logs, access logs) for inspection. */
   readonly keepTmp: boolean;
   /**
+   * Called right before and right after each measured wrk run (outside the CPU readings of the process under test),
+   * e.g. to read a shared service's CPU over the measured runs of one contender only (bench/policies.ts: Redis).
+   */
+  readonly aroundMeasuredRun?: (contender: string, phase: 'before' | 'after', requests?: number) => Promise<void>;
+  /**
    * Start every contender afresh before each round (after the first), with the initial warm-up again. A long-lived
    * Node process keeps what its start happened to give it (JIT and inlining decisions, heap layout) for all its
    * rounds: on 2026-11-29 one JWT contender measured 8-10 % slower than an identical-plus-more one in every round
@@ -282,11 +287,13 @@ async function measureOnce(plan: BenchPlan, running: RunningContender, round: nu
   try {
     if (plan.warmupSeconds > 0) await runWrk({ ...wrkOptions, durationSeconds: plan.warmupSeconds });
     if (running.accessLogFile !== undefined) truncateFile(running.accessLogFile);
+    await plan.aroundMeasuredRun?.(running.name, 'before');
     const countersBefore = readCpuCounters();
     const ticksBefore = processTreeCpuTicks(running.cpuPid);
     const result = await runWrk({ ...wrkOptions, durationSeconds: plan.durationSeconds });
     const ticksAfter = processTreeCpuTicks(running.cpuPid);
     const countersAfter = readCpuCounters();
+    await plan.aroundMeasuredRun?.(running.name, 'after', result.requests);
     const problems = problemsOf(result);
     if (!processAlive(running.cpuPid)) problems.push(`process ${running.cpuPid} died during the run`);
     const notes: string[] = [];
