@@ -240,6 +240,25 @@ describe('posture per route and per item', () => {
     expect(cellOf(report, 'none', 5)).toMatchObject({ status: 'missing', reason: expect.stringContaining('no rate limit on this route') });
   });
 
+  it('item 5 names the rates counters.lease leases on Redis (units per process), never the small ones; lease: false names none', () => {
+    const route = {
+      id: 'r',
+      match: { path: '/r' },
+      upstream: 'http://127.0.0.1:3000',
+      public: true,
+      'address-limit': { limits: [{ key: 'ip', rate: '10/s' }] },
+      'rate-limit': { limits: [{ key: 'route', rate: '1000/s' }, { key: 'header:x-tenant', rate: '100000/m', burst: 2000 }] },
+    };
+    const leased = cellOf(evaluatePosture(load({ counters: { store: 'redis://127.0.0.1:6379' }, routes: [route] })), 'r', 5);
+    expect(leased.status).toBe('enforced');
+    expect(leased.reason).toContain('leased (counters.lease): route 1000/s (5 units), header:x-tenant 100000/m (10 units)');
+    expect(leased.reason).not.toContain('ip 10/s (');
+    const exact = cellOf(evaluatePosture(load({ counters: { store: 'redis://127.0.0.1:6379', lease: false }, routes: [route] })), 'r', 5);
+    expect(exact.reason).not.toContain('leased');
+    // Memory counters have no leases.
+    expect(cellOf(evaluatePosture(load({ routes: [route] })), 'r', 5).reason).not.toContain('leased');
+  });
+
   it('item 6 follows each route\'s audit policy: on every route once audit: is set, data access as audit.dataAccess says, off only by an acknowledged audit: false', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-posture-'));
     const keyring = { masterKey: Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 1)).toString('base64') };

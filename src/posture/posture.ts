@@ -5,7 +5,7 @@
  */
 import { CHECKLIST, type ChecklistItemId } from '../checklist/items.ts';
 import type { AcceptedWeakening, GatewayConfig, RouteConfig } from '../config/load.ts';
-import { countersConfigOf } from '../storage/counters-config.ts';
+import { countersConfigOf, leaseUnits } from '../storage/counters-config.ts';
 import { tracingConfigOf } from '../observe/tracing.ts';
 import { retentionByStore } from '../privacy/subject/report.ts';
 import { describeUnbounded, unboundedInputsOf } from './contract-bounds.ts';
@@ -137,6 +137,19 @@ function disabledDetectors(document: Readonly<Record<string, unknown>>): string[
 
 type Evaluator = (route: RouteConfig, config: GatewayConfig) => PostureCell;
 
+/** The rates of these limit policies that `counters.lease` leases, as `key rate (N units)`. */
+function leasedRates(policies: readonly RouteConfig['policies'][number][], lease: ReturnType<typeof countersConfigOf>['lease']): string[] {
+  const out: string[] = [];
+  for (const policy of policies) {
+    for (const limit of (policy.config as { limits?: Array<{ key: string; rate?: string; burst?: number }> }).limits ?? []) {
+      if (limit.rate === undefined) continue;
+      const units = leaseUnits(limit.burst ?? Number.parseInt(limit.rate, 10), lease);
+      if (units >= 2) out.push(`${limit.key} ${limit.rate} (${units} units)`);
+    }
+  }
+  return out;
+}
+
 const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
   1: (route, config) => {
     const methods = authenticators(route);
@@ -226,12 +239,18 @@ const EVALUATORS: Record<ChecklistItemId, Evaluator> = {
       const list = (p.config as { limits?: Array<{ key: string; rate?: string; quota?: number; period?: string; concurrency?: number }> }).limits ?? [];
       return `${p.definition.name}: ${list.map((l) => `${l.key} ${l.rate ?? (l.quota !== undefined ? `${l.quota}/${l.period}` : `${l.concurrency} in flight`)}`).join(', ')}`;
     });
-    const store = countersConfigOf(config.document).store;
+    const counters = countersConfigOf(config.document);
+    const store = counters.store;
     const shedding = config.limits.maxInFlight > 0 ? `; load shedding at ${config.limits.maxInFlight} in flight` : '';
     const authenticates = route.policies.some((p) => p.definition.authenticates) || route.service === 'identity';
     const beforeAuth = route.policies.some((p) => p.definition.name === 'address-limit');
     if (limits.length === 0) return cell(5, 'missing', `no rate limit on this route${shedding}`);
-    const where = store.startsWith('redis') ? 'shared in Redis' : 'per process (memory)';
+    let where = store.startsWith('redis') ? 'shared in Redis' : 'per process (memory)';
+    if (store.startsWith('redis')) {
+      // Said, not scored: a lease moves admissions by a bounded number of units per process (storage/redis/counters.ts).
+      const leased = leasedRates(limits, counters.lease);
+      if (leased.length > 0) where += `; leased (counters.lease): ${leased.join(', ')}: up to that many units per process more, or fewer, than exact GCRA within a window (lease: false for exact)`;
+    }
     if (authenticates && !beforeAuth) {
       return cell(5, 'partial', `${described.join('; ')} (${where}); no address-limit before authentication, so credential guessing is limited only by the lockouts${shedding}`);
     }

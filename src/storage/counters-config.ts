@@ -19,6 +19,14 @@ export interface CountersConfig {
   readonly lease: { readonly fraction: number; readonly maxUnits: number; readonly ttlMs: number } | undefined;
 }
 
+/**
+ * The units one lease of a rate with this burst holds (redis/counters.ts LeaseSettings): under 2, the rate is not
+ * leased and every check asks Redis.
+ */
+export function leaseUnits(burst: number, lease: { readonly fraction: number; readonly maxUnits: number } | undefined): number {
+  return lease === undefined ? 1 : Math.min(lease.maxUnits, Math.floor(burst * lease.fraction));
+}
+
 /** `counters.lease` when not written: a lease holds at most 0.5 % of a limit's burst, 64 units, for 1 s. */
 export const DEFAULT_LEASE = { fraction: 0.005, maxUnits: 64, ttl: '1s' } as const;
 
@@ -62,10 +70,10 @@ export const COUNTERS_SCHEMA = {
       description:
         'Redis only: a check of a limit with a large burst reserves up to fraction × burst units (at most maxUnits) ' +
         'in one round trip, and this process answers the next checks of the same key from them until they are used ' +
-        'or ttl passes. Units are spent in Redis when reserved, so the cluster never admits more than the limit; ' +
-        'units a process reserves and does not use are lost for the rest of the burst window (each process strands ' +
-        'at most fraction × burst). Limits where fraction × burst < 2 (e.g. 10/s) always ask Redis. false: every ' +
-        'check asks Redis.',
+        'or ttl passes. Units are counted in Redis when reserved; a unit used later than that can let a window hold up ' +
+        'to fraction × burst more per process than the burst, and units a process does not use before ttl are lost ' +
+        'until the allowance refills (at most fraction × burst per process). Limits where fraction × burst < 2 ' +
+        '(e.g. 10/s, 100/min) always ask Redis. false: every check asks Redis (exact GCRA; posture reports leases).',
       default: DEFAULT_LEASE,
       oneOf: [
         { const: false },

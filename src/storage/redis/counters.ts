@@ -25,6 +25,7 @@
  * front if needed). Tested against Redis 7.
  */
 import { boundCounterKey, requireTime, requireWindow } from '../shared.ts';
+import { leaseUnits } from '../counters-config.ts';
 import { CounterStoreUnavailableError, StoreCorruptError, type CounterStore, type EpochMs, type QuotaPeriod, type RateDecision } from '../ports.ts';
 import { runScript, runScriptOnKeys, type RedisLease } from './connection.ts';
 import { ACQUIRE, GCRA, GCRA_BATCH, LOCK, LOCKED, QUOTA, WINDOW } from './scripts.ts';
@@ -86,11 +87,16 @@ interface Lease {
 /**
  * Local reservation of rate-limit units (`counters.lease`): a check of a limit whose burst is large asks Redis for
  * up to `want` units at once and answers the following checks of the same key in this process from them, with no
- * round trip. The units are spent in Redis when reserved, so the cluster never admits more than the limit; what a
- * process reserves and does not use before `ttlMs` is lost for the rest of the limit's burst window (it under-admits,
- * never over-admits). `fraction` bounds that loss: a lease holds at most this share of the burst, so N processes
- * can strand at most N × fraction of it. Limits whose burst × fraction is under 2 (10/s, 100/min: the ones guarding
- * logins) are never leased: every check goes to Redis, as without leases.
+ * round trip. What that changes against one GCRA per check (N processes, each lease at most `fraction` of the burst):
+ * - Counting: every unit admitted was counted in Redis once, when reserved; over a run, admissions never exceed
+ *   what the limit allows plus the units leased and not yet used.
+ * - Timing: a unit reserved at t may be used up to `ttlMs` later, after the allowance has refilled, so within any
+ *   window up to N × fraction × burst more than the burst can pass (the units outstanding when the window opens).
+ * - Loss: units a process has not used by `ttlMs` are given up, so the others may be refused up to N × fraction ×
+ *   burst early, until the allowance refills.
+ * With the defaults (0.5 % of the burst, at most 64 units, 1 s) that is a burst of 1,000 allowed 1,005 by one process
+ * at worst, 1,010 by two. Limits whose burst × fraction is under 2 (10/s, 100/min: the ones guarding logins) are
+ * never leased: every check goes to Redis, exactly as without leases.
  */
 export interface LeaseSettings {
   readonly fraction: number;
@@ -345,9 +351,7 @@ export class RedisCounterStore implements CounterStore {
     requireCountLimit(burst, 'burst');
     requireTime(now, 'now');
     const intervalUs = Math.max(1, Math.round(emissionIntervalMs * 1000));
-    const settings = this.#leaseSettings;
-    const want = settings === undefined ? 1 : Math.min(settings.maxUnits, Math.floor(burst * settings.fraction));
-    return this.#take(redisKey, intervalUs, burst, now, want);
+    return this.#take(redisKey, intervalUs, burst, now, leaseUnits(burst, this.#leaseSettings));
   }
 
   #take(redisKey: string, intervalUs: number, burst: number, now: EpochMs, want: number): RateDecision | Promise<RateDecision> {

@@ -1,7 +1,8 @@
 /**
  * Local reservations of rate-limit units (`counters.lease`, counters.ts) against a real Redis (REDIS_URL, default
  * redis://127.0.0.1:6379, or a redis-server started for the run; never skipped). What must hold:
- * - never more admitted than the limit, however many processes hold leases (units are spent in Redis when reserved);
+ * - with the allowance not refilling (the caller's clock held still), never more admitted than the limit, however
+ *   many processes hold leases (units are counted in Redis when reserved), and at most one lease each fewer;
  * - a leased check answers synchronously, with the `remaining` a check without leases would have given;
  * - checks arriving while a lease is renewed wait for it: one reservation in flight per key, not one per check;
  * - refusals are the same as without leases; units not used before the lease's ttl are given up, never used late;
@@ -87,7 +88,7 @@ describe('rate-limit leases on Redis', () => {
     }
   });
 
-  it('two processes with leases never admit more than the limit, and strand at most one lease each', async () => {
+  it('two processes with leases admit no more than the allowance, and strand at most one lease each', async () => {
     const prefix = uniqueKeyPrefix('lease-global');
     // Two gateway processes, each with its own leases. 2,000 per day: leases of 10.
     // (Two store instances share the process's one connection, but each holds its own leases, as two processes do.)

@@ -78,7 +78,8 @@ end
  *
  * `want` > 1 reserves up to that many units at once for the caller's lease (counters.ts): as many as the allowance
  * holds right now, at least one or the request is refused exactly as a single one would be. Reserved units are
- * spent here, when granted, so the cluster never admits more than the limit, whoever uses them later.
+ * spent here, when granted: every unit admitted anywhere was counted here once (see counters.ts LeaseSettings for
+ * what using a unit later than it was counted means).
  */
 const GCRA_FUNCTION = `
 local function gcra(key, interval, burst, now, want)
