@@ -135,7 +135,8 @@ function detectionToAlerts(
       detection.emit(event);
     },
   };
-  const detection = new AnomalyDetection(detectors.config, { clock: clock.read, sink: events });
+  // No background tick: the tests end cool-downs (detection.tick) when their clock says so, like the dispatcher's flush.
+  const detection = new AnomalyDetection(detectors.config, { clock: clock.read, sink: events, autoTick: false });
   return { dispatcher, events, detection };
 }
 
@@ -179,7 +180,8 @@ describe('a brute-force run through detection and alerting', () => {
       count: bruteForce.raised,
     });
     // Repeats the detector folded into its events travel with the alert; all of it is at most the 191 failures
-    // from the threshold on (the last cool-down's repeats wait for the next event).
+    // from the threshold on (the last cool-down's repeats go out with its follow-up event, once the cool-down ended:
+    // this test never ticks the detection, see the default-grouping tests below).
     expect(body.suppressed).toBeGreaterThan(100);
     expect((body.count as number) + (body.suppressed as number)).toBeLessThanOrEqual(191);
     expect(Date.parse(body.lastSeen as string)).toBeGreaterThan(Date.parse(body.firstSeen as string));
@@ -203,76 +205,94 @@ describe('a brute-force run through detection and alerting', () => {
  * its run lasts 1,000 s: longer than the default window and than the default repeat interval. Under the defaults
  * the dispatcher follows Alertmanager's group_wait / repeat_interval model: the first anomaly of a run goes out one
  * groupWindow later, and what the detector raises after that waits for the repeat interval and goes out as the next
- * alert. So a run whose anomalies fall inside one window is ONE alert; a longer one is one alert, then at most one
- * per repeat interval, each with its count. Both are asserted here, with the dispatcher flushed at every step as
- * its one-second timer would.
+ * alert. The detector's repeats inside a cool-down go out with its next raise, or, when the run stops inside the
+ * cool-down, with the follow-up event (`phase: cooldown-ended`) it sends when the cool-down ends: the same type,
+ * route and principal, so the same group, after the repeat interval. Both timers are played here second by second
+ * (detection.tick, then dispatcher.flush), as they run in the gateway.
  */
 describe('a brute-force run under default grouping settings', () => {
-  async function defaultRun(failures: number, everyMs: number) {
+  async function defaultRun(failures: number, everyMs: number, playUntil: number) {
     const clock = new ManualClock(START);
     const receiver = await startReceiver((_n, request) => (verified(request, clock).ok ? 200 : 401));
     const { dispatcher, events, detection } = detectionToAlerts(clock, { webhook: receiver.url, secret: SECRET });
     const victim = userRef('alice');
     const sentAt: number[] = [];
-    for (let i = 0; i < failures; i++) {
-      clock.now = START + i * everyMs;
-      events.emit({ type: 'auth.login-failed', severity: 'low', requestId: `bf-${i}`, routeId: 'auth-login', clientAddress: '203.0.113.50', details: { reason: 'wrong-password', user: victim } });
+    const timers = async () => {
+      detection.tick();
       const before = dispatcher.stats()[0]!.alerts;
       dispatcher.flush();
-      if (dispatcher.stats()[0]!.alerts === before) continue;
+      if (dispatcher.stats()[0]!.alerts === before) return;
       sentAt.push(clock.now);
       // Delivered before the clock moves on, so the receiver checks the signature at the time it was made.
       await dispatcher.idle();
+    };
+    for (let t = START; t <= START + playUntil; t += 1000) {
+      clock.now = t;
+      const i = (t - START) / everyMs;
+      if (Number.isInteger(i) && i < failures) {
+        events.emit({ type: 'auth.login-failed', severity: 'low', requestId: `bf-${i}`, routeId: 'auth-login', clientAddress: '203.0.113.50', details: { reason: 'wrong-password', user: victim } });
+      }
+      await timers();
     }
-    const raised = detection.stats().detectors.find((d) => d.name === 'bruteForce')!.raised;
-    return { clock, receiver, dispatcher, victim, raised, sentAt };
+    const stats = detection.stats().detectors.find((d) => d.name === 'bruteForce')!;
+    return { clock, receiver, dispatcher, victim, stats, sentAt };
   }
 
-  it('a run inside the default window (60 failures, one a second) is ONE signed alert with the count', async () => {
-    const { clock, receiver, dispatcher, victim, raised, sentAt } = await defaultRun(60, 1000);
-    // The tenth failure crosses the threshold; the other 50 fall in the detector's cool-down.
-    expect(raised).toBe(1);
-    // Nothing went out during the run: the group window (1m from the anomaly) was still open at its last failure.
-    expect(sentAt).toEqual([]);
-    clock.advance(MINUTE);
-    dispatcher.flush();
-    await dispatcher.idle();
-    expect(receiver.received).toHaveLength(1);
-    const [alert] = receiver.received as [Received];
-    expect(verified(alert, clock).ok).toBe(true);
-    // Later flushes send nothing more: the group fired and nothing new came.
-    clock.advance(30 * MINUTE);
-    dispatcher.flush();
-    await dispatcher.idle();
-    expect(receiver.received).toHaveLength(1);
-    expect(dispatcher.stats()[0]).toMatchObject({ events: 1, alerts: 1, delivered: 1, deadLettered: 0 });
-    const body = json(alert);
-    expect(body).toMatchObject({ type: 'anomaly.brute-force', severity: 'high', routeId: 'auth-login', principal: `user:${victim}`, count: raised, sampleRequestIds: ['bf-9'] });
-    expect(body.details).toMatchObject({ detector: 'bruteForce', signal: 'account-failures', threshold: 10, count: 10 });
-    // The 50 failures after the threshold are repeats inside the detector's cool-down: they would travel (as
-    // `suppressed`) with its next event, and this run raises none, so this alert does not count them.
+  it('a run that stops inside the cool-down (60 failures, one a second): the alert, then one follow-up alert with the 50 repeats', async () => {
+    const { receiver, dispatcher, victim, stats, sentAt } = await defaultRun(60, 1000, 60 * MINUTE);
+    // The tenth failure crosses the threshold (at 9 s); the other 50 fall in the detector's 5-minute cool-down.
+    expect(stats).toMatchObject({ raised: 1, suppressed: 50, summaries: 1 });
+    // The anomaly went out one group window after it (69 s). The cool-down's end (309 s) sent the follow-up into the
+    // same group, which had fired: it waited for the repeat interval, 15 minutes after the first alert.
+    expect(sentAt).toEqual([START + 69_000, START + 69_000 + 15 * MINUTE]);
+    expect(receiver.received).toHaveLength(2);
+    // The receiver verified each signature on arrival, at the time it was made (it answers 401 otherwise): both were
+    // delivered at the first attempt.
+    expect(dispatcher.stats()[0]).toMatchObject({ delivered: 2, attempts: 2 });
+    const [first, second] = receiver.received.map(json) as [Record<string, unknown>, Record<string, unknown>];
+    const group = { type: 'anomaly.brute-force', severity: 'high', routeId: 'auth-login', principal: `user:${victim}`, clientAddress: '203.0.113.50' };
+    expect(first).toMatchObject({ ...group, count: 1, sampleRequestIds: ['bf-9'] });
+    // Nothing was repeated yet when it went out.
+    expect(first.suppressed).toBeUndefined();
+    expect(first.details).toMatchObject({ detector: 'bruteForce', signal: 'account-failures', threshold: 10, count: 10, phase: 'raised' });
+    // The second alert is the follow-up: one event, carrying the 50 repeats; its details say the cool-down ended.
+    expect(second).toMatchObject({ ...group, count: 1, suppressed: 50, firstSeen: new Date(START + 309_000).toISOString() });
+    expect(second.id).not.toBe(first.id);
+    expect(second.details).toMatchObject({
+      detector: 'bruteForce',
+      signal: 'account-failures',
+      phase: 'cooldown-ended',
+      suppressed: 50,
+      windowStart: new Date(START + 9000).toISOString(),
+      windowEnd: new Date(START + 309_000).toISOString(),
+    });
+    // Every failure from the threshold on is in exactly one alert: the raise, or a repeat.
+    expect((first.count as number) + (second.suppressed as number)).toBe(60 - 9);
+    expect(dispatcher.stats()[0]).toMatchObject({ events: 2, alerts: 2, delivered: 2, deadLettered: 0 });
   });
 
-  it('the 1,000-s run of the tuned test is, under the defaults, one alert after the window, then one after the repeat interval', async () => {
-    const { clock, receiver, dispatcher, raised, sentAt } = await defaultRun(200, 5000);
-    // Raised at the tenth failure (45 s), then once per 5-minute cool-down while failures go on.
-    expect(raised).toBeGreaterThanOrEqual(3);
-    // The first alert went out during the run, one group window after the first anomaly.
-    expect(sentAt).toEqual([START + 45_000 + MINUTE]);
-    clock.advance(30 * MINUTE);
-    dispatcher.flush();
-    await dispatcher.idle();
-    clock.advance(30 * MINUTE);
-    dispatcher.flush();
-    await dispatcher.idle();
-    // The receiver refuses (401) what does not verify at arrival: both were delivered.
+  it('the 1,000-s run of the tuned test: one alert after the window, then one per repeat interval; every repeat in exactly one', async () => {
+    const { receiver, dispatcher, stats, sentAt } = await defaultRun(200, 5000, 60 * MINUTE);
+    // Raised at the tenth failure (45 s), then once per 5-minute cool-down while failures go on: 45, 345, 645, 945 s.
+    // Each later raise comes as the previous cool-down ends (before the tick) and carries its repeats; the last
+    // cool-down ends after the run (1,245 s) and sends its follow-up.
+    expect(stats).toMatchObject({ raised: 4, summaries: 1 });
+    // The first alert one group window after the first anomaly; the next ones each a repeat interval after the last.
+    expect(sentAt).toEqual([START + 105_000, START + 105_000 + 15 * MINUTE, START + 105_000 + 30 * MINUTE]);
     const alerts = receiver.received.map(json);
-    expect(alerts).toHaveLength(2);
-    // Every anomaly is in exactly one alert: the first alone, the rest grouped in the second.
-    expect(alerts.map((a) => a.count)).toEqual([1, raised - 1]);
-    expect(dispatcher.stats()[0]).toMatchObject({ events: raised, alerts: 2, delivered: 2 });
-    // The cool-downs' repeats travel with the later events, so the second alert carries them.
-    expect(alerts[1]!.suppressed as number).toBeGreaterThan(0);
+    // The receiver refuses (401) what does not verify at arrival: all were delivered.
+    expect(dispatcher.stats()[0]).toMatchObject({ events: stats.raised + stats.summaries, alerts: 3, delivered: 3 });
+    // Every event is in exactly one alert: the first raise alone, the other three raises, then the follow-up.
+    expect(alerts.map((a) => a.count)).toEqual([1, stats.raised - 1, 1]);
+    expect(alerts.map((a) => (a.details as { phase: string }).phase)).toEqual(['raised', 'raised', 'cooldown-ended']);
+    // The repeats travel with the later events; together they are all of them, each once: 191 failures from the
+    // threshold on, 4 of them raised.
+    const suppressed = alerts.map((a) => (a.suppressed as number | undefined) ?? 0);
+    expect(suppressed[0]).toBe(0);
+    expect(suppressed[1]).toBeGreaterThan(0);
+    expect(suppressed[2]).toBeGreaterThan(0);
+    expect(suppressed.reduce((x, y) => x + y, 0)).toBe(stats.suppressed);
+    expect(stats.suppressed).toBe(191 - stats.raised);
   });
 });
 

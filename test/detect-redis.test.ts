@@ -94,7 +94,8 @@ function recordingLog(): RecordingLog {
 
 async function node(section: Record<string, unknown>, clock: ManualClock, log?: RecordingLog): Promise<Node> {
   const sink = new RecordingSecurityEvents();
-  const d = new AnomalyDetection(parse(section), { clock: clock.read, sink, autoSync: false, ...(log ? { log } : {}) });
+  // Syncs and cool-down ends run when the test says so, never on a wall-clock timer.
+  const d = new AnomalyDetection(parse(section), { clock: clock.read, sink, autoSync: false, autoTick: false, ...(log ? { log } : {}) });
   open.push(d);
   expect(await d.ready).toBe(true);
   return { d, sink };
@@ -182,7 +183,7 @@ describe('per-key detectors see the whole cluster', () => {
     const clock = new ManualClock(T0);
     const make = () => {
       const sink = new RecordingSecurityEvents();
-      return { d: new AnomalyDetection(parse({}), { clock: clock.read, sink }), sink };
+      return { d: new AnomalyDetection(parse({}), { clock: clock.read, sink, autoTick: false }), sink };
     };
     const a = make();
     const b = make();
@@ -316,6 +317,118 @@ describe('baseline detectors judge per node and share the cool-down', () => {
     expect(events.map((e) => `${e.routeId} ${details(e).signal}`)).toEqual(['checkout rate-5xx']);
     expect(a.sink.events).toHaveLength(1);
     expect(detectorStats(b, 'errorSpike')).toMatchObject({ raised: 0, suppressed: 1 });
+  });
+});
+
+describe('cool-down ends across the cluster: one follow-up, with the repeats every node saw', () => {
+  const phases = (...nodes: Node[]) => anomalies(...nodes).map((e) => `${details(e).phase} ${details(e).suppressed}`);
+  const tickAll = (clock: ManualClock, at: number, ...nodes: Node[]) => {
+    clock.now = at;
+    for (const n of nodes) n.d.tick(at);
+  };
+
+  it('brute force spread over two nodes, stopping inside the cool-down: one raise and one follow-up between them, with all 7 repeats', async () => {
+    const { section, prefix } = sharedSection();
+    const clock = new ManualClock(T0);
+    const a = await node(section, clock);
+    const b = await node(section, clock);
+    for (let i = 0; i < 6; i++) fail(a, clock, T0 + i * 1000, 'victim', `203.0.113.${i + 1}`, `a-${i}`);
+    for (let i = 0; i < 6; i++) fail(b, clock, T0 + 6000 + i * 1000, 'victim', `198.51.100.${i + 1}`, `b-${i}`);
+    await a.d.sync();
+    await b.d.sync();
+    expect(phases(b)).toEqual(['raised 0']);
+    // The guessing goes on inside the cool-down on both nodes (4 + 3 repeats, counted in Redis), then stops.
+    for (let i = 0; i < 4; i++) fail(a, clock, T0 + 20_000 + i * 1000, 'victim', '203.0.113.1', `a2-${i}`);
+    for (let i = 0; i < 3; i++) fail(b, clock, T0 + 30_000 + i * 1000, 'victim', '198.51.100.1', `b2-${i}`);
+    await syncAll(a, b);
+    // b raised for the input at T0 + 11 s: its cool-down (and the cluster's lock) ends 5 minutes later.
+    const end = T0 + 11_000 + WINDOW;
+    tickAll(clock, end - 1, a, b);
+    await syncAll(a, b);
+    expect(phases(a, b)).toEqual(['raised 0']);
+    tickAll(clock, end, a, b);
+    // tick never waits for Redis: b's question goes with its next sync, and the follow-up comes with the answer.
+    expect(shared(b).pendingEnds).toBe(1);
+    expect(shared(a).pendingEnds).toBe(0);
+    expect(phases(a, b)).toEqual(['raised 0']);
+    await syncAll(a, b);
+    expect(phases(a)).toEqual([]);
+    expect(phases(b)).toEqual(['raised 0', 'cooldown-ended 7']);
+    const [raised, summary] = b.sink.events as [SecurityEvent, SecurityEvent];
+    expect(summary.type).toBe('anomaly.brute-force');
+    expect(details(summary)).toMatchObject({
+      principal: 'user:victim',
+      count: 12,
+      threshold: 10,
+      windowStart: details(raised).windowEnd,
+      windowEnd: new Date(end).toISOString(),
+    });
+    expect([summary.routeId, summary.clientAddress, summary.requestId]).toEqual([raised.routeId, raised.clientAddress, raised.requestId]);
+    // Taken from Redis: the count is gone, and later ticks and syncs report nothing again.
+    expect((await keysUnder(prefix)).filter((k) => k.includes(':sup:'))).toEqual([]);
+    tickAll(clock, end + 30 * MINUTE, a, b);
+    await syncAll(a, b);
+    expect(phases(a, b)).toEqual(['raised 0', 'cooldown-ended 7']);
+    expect([detectorStats(a, 'bruteForce').summaries, detectorStats(b, 'bruteForce').summaries]).toEqual([0, 1]);
+    expect([shared(a).droppedEnds, shared(b).droppedEnds, shared(b).pendingEnds]).toEqual([0, 0, 0]);
+  });
+
+  it('a raise on the other node after the cool-down ended takes the repeats over; the first node then finds none to report', async () => {
+    const { section } = sharedSection();
+    const clock = new ManualClock(T0);
+    const a = await node(section, clock);
+    const b = await node(section, clock);
+    for (let i = 0; i < 10; i++) fail(a, clock, T0 + i * 1000, 'victim', '203.0.113.1', `a-${i}`);
+    await a.d.sync();
+    expect(phases(a)).toEqual(['raised 0']);
+    for (let i = 0; i < 3; i++) fail(b, clock, T0 + 20_000 + i * 1000, 'victim', '198.51.100.1', `b-${i}`);
+    for (let i = 0; i < 2; i++) fail(a, clock, T0 + 30_000 + i * 1000, 'victim', '203.0.113.1', `a2-${i}`);
+    await syncAll(a, b);
+    const end = T0 + 9000 + WINDOW;
+    // The guessing comes back on b after a's cool-down ended and before a asked for its repeats: b raises, with them.
+    for (let i = 0; i < 10; i++) fail(b, clock, end + 1000 + i * 1000, 'victim', '198.51.100.2', `b2-${i}`);
+    await b.d.sync();
+    expect(phases(b)).toEqual(['raised 5']);
+    // a's question now finds a later lock: another raise took over; a sends nothing.
+    tickAll(clock, end + 20_000, a, b);
+    await syncAll(a, b);
+    expect(phases(a)).toEqual(['raised 0']);
+    // b's own cool-down had no repeats: its end sends nothing either. The 5 repeats were reported once.
+    tickAll(clock, end + 11_000 + WINDOW, a, b);
+    await syncAll(a, b);
+    expect(phases(a, b)).toEqual(['raised 0', 'raised 5']);
+    expect(detectorStats(a, 'bruteForce').summaries + detectorStats(b, 'bruteForce').summaries).toBe(0);
+  });
+
+  it('an error spike on both nodes (a baseline detector): the winner\'s follow-up holds the loser\'s repeats too', async () => {
+    const { section } = sharedSection();
+    const clock = new ManualClock(T0);
+    const a = await node(section, clock);
+    const b = await node(section, clock);
+    // A third of the route's answers are fine, the rest 503: a spike in every one-minute bucket it lasts.
+    const spike = (minute: number) => {
+      for (const [tag, n] of [['a', a], ['b', b]] as const) {
+        for (let i = 0; i < 30; i++) n.d.observe(request({ at: T0 + minute * MINUTE + i * 100, requestId: `${tag}${minute}-${i}`, routeId: 'checkout', status: i % 3 === 0 ? 200 : 503 }));
+      }
+    };
+    spike(0);
+    await a.d.sync();
+    await b.d.sync();
+    expect(phases(a)).toEqual(['raised 0']);
+    expect(detectorStats(b, 'errorSpike')).toMatchObject({ raised: 0, suppressed: 1 });
+    // Two more minutes of it, then the upstream recovers: each node flags each bucket once, inside the cool-down.
+    spike(1);
+    spike(2);
+    await syncAll(a, b);
+    expect(phases(a, b)).toEqual(['raised 0']);
+    // Raised for the request at T0 + 1.9 s (the 20th of the bucket, 13 of them errors), cool-down 15 minutes.
+    tickAll(clock, T0 + 1900 + 15 * MINUTE, a, b);
+    await syncAll(a, b);
+    // 6 anomalous buckets: one raise and 5 repeats (b's first, lost claim, its 2 later ones forwarded, a's own 2).
+    expect(phases(a)).toEqual(['raised 0', 'cooldown-ended 5']);
+    expect(phases(b)).toEqual([]);
+    expect(detectorStats(a, 'errorSpike').suppressed + detectorStats(b, 'errorSpike').suppressed).toBe(5);
+    expect(a.d.stats().errors + b.d.stats().errors).toBe(0);
   });
 });
 
@@ -519,6 +632,53 @@ describe('Redis unavailable: each node judges alone, says so, and rejoins by its
     expect(a.d.stats().errors + b.d.stats().errors).toBe(0);
   }, 60_000);
 
+  it('gone when a cool-down ends: the question waits (bounded) and goes when Redis is back; the follow-up invents nothing', async () => {
+    const { section } = sharedSection({}, own.url);
+    const clock = new ManualClock(T0);
+    const a = await node(section, clock);
+    for (let i = 0; i < 10; i++) fail(a, clock, T0 + i * 1000, 'victim', '203.0.113.1', `a-${i}`);
+    await a.d.sync();
+    expect(anomalies(a).map((e) => details(e).phase)).toEqual(['raised']);
+    await own.stop();
+    await a.d.sync();
+    await a.d.sync();
+    expect(shared(a).degraded).toBe(true);
+    // Judged alone now: 3 more failures inside the cool-down are repeats on this node.
+    for (let i = 0; i < 3; i++) fail(a, clock, T0 + 20_000 + i * 1000, 'victim', '203.0.113.1', `a2-${i}`);
+    clock.now = T0 + 9000 + WINDOW;
+    a.d.tick();
+    await a.d.sync();
+    expect(shared(a)).toMatchObject({ degraded: true, pendingEnds: 1, droppedEnds: 0 });
+    expect(anomalies(a)).toHaveLength(1);
+    await own.start();
+    await rejoin(a);
+    // Answered by the restarted (empty) Redis: the follow-up reports this node's 3 repeats and makes up nothing.
+    expect(anomalies(a).map((e) => `${details(e).phase} ${details(e).suppressed}`)).toEqual(['raised 0', 'cooldown-ended 3']);
+    expect(shared(a)).toMatchObject({ pendingEnds: 0, droppedEnds: 0 });
+  }, 60_000);
+
+  it('shut down while Redis is gone: the unanswered question is dropped and counted, the node\'s own repeats still reported', async () => {
+    const { section } = sharedSection({}, own.url);
+    const clock = new ManualClock(T0);
+    const a = await node(section, clock);
+    for (let i = 0; i < 10; i++) fail(a, clock, T0 + i * 1000, 'victim', '203.0.113.1', `a-${i}`);
+    await a.d.sync();
+    await own.stop();
+    try {
+      await a.d.sync();
+      await a.d.sync();
+      for (let i = 0; i < 2; i++) fail(a, clock, T0 + 20_000 + i * 1000, 'victim', '203.0.113.1', `a2-${i}`);
+      // Before its end: close() ends the cool-down now, and the question cannot go anywhere.
+      clock.now = T0 + 2 * MINUTE;
+      await a.d.close();
+      expect(anomalies(a).map((e) => `${details(e).phase} ${details(e).suppressed}`)).toEqual(['raised 0', 'cooldown-ended 2']);
+      expect(details(anomalies(a)[1]!).windowEnd).toBe(new Date(T0 + 2 * MINUTE).toISOString());
+      expect(shared(a)).toMatchObject({ pendingEnds: 0, droppedEnds: 1 });
+    } finally {
+      await own.start();
+    }
+  }, 60_000);
+
   it('paused (a sent batch times out): its deltas are dropped and counted, not sent twice; the node judges alone until Redis answers', async () => {
     const { section } = sharedSection({}, own.url, '200ms');
     const clock = new ManualClock(T0);
@@ -580,7 +740,7 @@ describe('replayed attack traces over two nodes sharing Redis', () => {
     // Memory, one node with all the traffic: the reference.
     const referenceSink = new RecordingSecurityEvents();
     const referenceClock = new ManualClock(trace.start);
-    const reference = new AnomalyDetection(parse({}), { clock: referenceClock.read, sink: referenceSink });
+    const reference = new AnomalyDetection(parse({}), { clock: referenceClock.read, sink: referenceSink, autoTick: false });
     for (const item of trace.items) {
       referenceClock.now = item.at;
       if (item.kind === 'event') reference.emit(item.event);

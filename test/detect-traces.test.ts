@@ -30,7 +30,8 @@ function defaults(): DetectorsConfig {
 function run(trace: Trace, config: DetectorsConfig = defaults()) {
   const sink = new RecordingSecurityEvents();
   const clock = new ManualClock(trace.start);
-  const detection = new AnomalyDetection(config, { clock: clock.read, sink });
+  // No background tick: these tests count raises (cool-down follow-ups: detect-cooldown-summary.test.ts).
+  const detection = new AnomalyDetection(config, { clock: clock.read, sink, autoTick: false });
   replay(trace, detection, clock);
   return { events: sink.events, stats: detection.stats() };
 }

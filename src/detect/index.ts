@@ -14,6 +14,11 @@
  * State (`detectors.state`): memory, per process; or shared by every gateway process through Redis (shared.ts). In
  * both cases `emit` and `observe` stay synchronous and never wait for Redis: with Redis they also note per-key deltas
  * that a background sync sends every `syncInterval`. `close()` stops that sync and releases the connection.
+ *
+ * Cool-down ends: `tick(now)` ends the detectors' cool-downs that are due, sending one follow-up event for each that
+ * suppressed repeats (detector.ts). A background timer runs it every second with the injected clock (off with
+ * `autoTick: false`, for tests that replay a trace and call `tick(t)` themselves); `close()` stops it and ends every
+ * cool-down still open, so what was counted before a shutdown is reported too.
  */
 import type { SecurityEvent, SecurityEvents } from '../observe/events.ts';
 import { acquireRedis, type RedisLease } from '../storage/redis/connection.ts';
@@ -41,6 +46,10 @@ export interface AnomalyDetectionOptions {
   readonly log?: SharedStateLog;
   /** Sync shared state in the background every `syncInterval` (default true; tests call `sync()` instead). */
   readonly autoSync?: boolean;
+  /** End due cool-downs in the background (default true; tests replaying a trace call `tick(t)` instead). */
+  readonly autoTick?: boolean;
+  /** How often the background tick runs (default 1 s: a follow-up comes at most that late). */
+  readonly tickIntervalMs?: number;
 }
 
 export interface AnomalyDetectionStats {
@@ -62,6 +71,7 @@ export class AnomalyDetection implements SecurityEvents {
   readonly #byType = new Map<string, Detector[]>();
   readonly #shared: SharedState | undefined;
   readonly #lease: RedisLease | undefined;
+  #tickTimer: NodeJS.Timeout | undefined;
   /** Resolves once state is usable: at once in memory; with Redis, true after the first sync succeeded. */
   readonly ready: Promise<boolean>;
   #events = 0;
@@ -93,6 +103,7 @@ export class AnomalyDetection implements SecurityEvents {
     }
     if (state.store === 'memory') {
       this.ready = Promise.resolve(true);
+      this.#startTick(options);
       return;
     }
     // The process's one connection to this Redis (shared with the rate-limit counters when they name the same one);
@@ -109,6 +120,7 @@ export class AnomalyDetection implements SecurityEvents {
     this.#lease = lease;
     this.#shared = shared;
     if (options.autoSync !== false) shared.start(state.syncIntervalMs);
+    this.#startTick(options);
     this.ready = lease.ready.then(async (connected) => {
       if (!connected) {
         options.log?.warn({ redis: lease.where }, 'detectors: Redis does not answer; each process judges on its own state until it does');
@@ -117,6 +129,14 @@ export class AnomalyDetection implements SecurityEvents {
       await shared.sync();
       return !shared.degraded;
     });
+  }
+
+  /** Started where the constructor can no longer throw, so a failed construction leaves no timer behind. */
+  #startTick(options: AnomalyDetectionOptions): void {
+    if (options.autoTick === false) return;
+    // unref'd: the gateway's shutdown calls close(); a process with nothing else to do need not wait for it.
+    this.#tickTimer = setInterval(() => this.tick(), options.tickIntervalMs ?? 1000);
+    this.#tickTimer.unref();
   }
 
   /** The names of the detectors that run (for posture: the others are disabled). */
@@ -148,13 +168,41 @@ export class AnomalyDetection implements SecurityEvents {
     }
   }
 
+  /**
+   * Ends the cool-downs due at `now` (default: the clock): a follow-up event for each that suppressed repeats, at once
+   * in memory, with shared state once the next sync brought the cluster's count. Never throws.
+   */
+  tick(now: number = this.#clock()): void {
+    const detectors = this.#detectors;
+    for (let i = 0; i < detectors.length; i++) {
+      try {
+        detectors[i]!.tick(now);
+      } catch {
+        this.#errors++;
+      }
+    }
+  }
+
   /** Sends the shared-state deltas noted so far now and acts on the answer (no-op in memory). Never rejects. */
   async sync(): Promise<void> {
     await this.#shared?.sync();
   }
 
-  /** Stops the background sync, sends what is pending one last time and releases the Redis connection. */
+  /**
+   * Stops the background tick and sync, ends every open cool-down (its repeats reported now: the state goes with the
+   * process), sends what is pending one last time and releases the Redis connection.
+   */
   async close(): Promise<void> {
+    clearInterval(this.#tickTimer);
+    this.#tickTimer = undefined;
+    const now = this.#clock();
+    for (const detector of this.#detectors) {
+      try {
+        detector.flush(now);
+      } catch {
+        this.#errors++;
+      }
+    }
     await this.#shared?.close();
     await this.#lease?.release();
   }

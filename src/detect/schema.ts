@@ -6,7 +6,8 @@
  *
  * `cooldown` everywhere: once a detector raised an event for a key (account, address, principal, route), the same
  * anomaly for the same key is only counted, not raised again, until the cool-down has passed; the count goes out
- * with the next event as `suppressed`. Absent, it equals the detector's window.
+ * as `suppressed` with the next event for the key, or, when the cool-down ends first, with a follow-up event of its
+ * own (`phase: cooldown-ended`, README "Cool-downs and their follow-ups"). Absent, it equals the detector's window.
  *
  * `maxTracked` everywhere: the most keys the detector keeps state for; beyond it the least recently seen key is
  * forgotten (and counted in the detector's `evictions`), so floods of distinct keys cost no memory.

@@ -1,7 +1,7 @@
 /**
  * The one Lua script of shared detector state (shared.ts): a batch of per-key deltas from one gateway process
- * applied atomically, the cluster-wide counts read back, thresholds judged, and the cluster cool-down lock taken,
- * in one round trip per batch. Redis runs a script alone, so two processes syncing the same key at the same moment
+ * applied atomically, the cluster-wide counts read back, thresholds judged, the cluster cool-down lock taken, and
+ * the repeats of ended cool-downs handed to the process that raised them, in one round trip per batch. Redis runs a script alone, so two processes syncing the same key at the same moment
  * are serialised: the first sees its own share, the second sees the sum and is the one that raises.
  *
  * ARGV[1] is the batch as JSON (cjson is part of Redis' Lua):
@@ -10,12 +10,21 @@
  *     c: claims   [[detector, key hash, signal, at, cooldown ms, n, report 0|1], ...],
  *     d: per detector { n: detector, w: window ms, cap: distinct cap (0: none),
  *                       s: signals [[name, 'c'|'d' (count or distinct), threshold, cooldown ms], ...],
- *                       k: keys [[key hash, at, hits, count delta, [value hash, seen at, ...]], ...] } }
+ *                       k: keys [[key hash, at, hits, count delta, [value hash, seen at, ...]], ...] },
+ *     f: forwards [[detector, key hash, signal, cooldown ms, n], ...],
+ *     e: ends     [[detector, key hash, signal, end], ...] }
  *
- * Reply: JSON rows [group (0 for a claim), index, signal, won 0|1, count, distinct, x], where x is the repeats
- * suppressed since the previous event when won (reported with it), else the time the holder's cool-down ends.
- * Claims come first, so a cool-down taken while this process judged alone (Redis unreachable) is in place before
- * its backlog of deltas is judged.
+ * Reply: JSON rows [group (0 for a claim, -1 for an end), index, signal, won 0|1, count, distinct, x], where x is
+ * the repeats suppressed since the previous event when won (reported with it), else the time the holder's cool-down
+ * ends; for an end, x is the repeats handed over. Claims come first, so a cool-down taken while this process judged
+ * alone (Redis unreachable) is in place before its backlog of deltas is judged. A claim that does not report (such a
+ * cool-down, told late) leaves the suppressed count alone: it belongs to whoever asks at a cool-down's end.
+ *
+ * Ends come last, after the deltas and forwards of the same batch were counted. An end is asked by the process that
+ * raised, once its cool-down (ending at `end`, the value its lock holds) is over: if a lock ending later is held,
+ * another raise has taken over since and it (or its own end) reports the repeats, so the answer is 0; otherwise the
+ * suppressed count is taken (GET and DEL, atomically, so no repeat is reported twice) and returned. A forward adds
+ * the repeats a process counted on its own during a cool-down another process holds (it lost the claim).
  *
  * Keys (all under the prefix, all with a TTL, every attacker-chosen part a fixed-length hash):
  *   <detector>:<key>:n:<window index>  INCRBY counter of one fixed window (TTL 2 windows: it is the "previous"
@@ -40,21 +49,36 @@ local out = {}
 
 local function int(x) return string.format('%.0f', x) end
 
-local function lock(base, signal, at, cooldown, n)
+local function addRepeats(sk, n, cooldown)
+  if n > 0 then
+    redis.call('INCRBY', sk, n)
+    redis.call('PEXPIRE', sk, 2 * cooldown)
+  end
+end
+
+local function take(sk)
+  local suppressed = tonumber(redis.call('GET', sk)) or 0
+  if suppressed > 0 then redis.call('DEL', sk) end
+  return suppressed
+end
+
+local function lock(base, signal, at, cooldown, n, report)
   local lk = base .. ':lock:' .. signal
   local sk = base .. ':sup:' .. signal
   local held = tonumber(redis.call('GET', lk))
   if held ~= nil and held > at then
-    if n > 0 then
-      redis.call('INCRBY', sk, n)
-      redis.call('PEXPIRE', sk, 2 * cooldown)
-    end
+    addRepeats(sk, n, cooldown)
     return 0, held
   end
   redis.call('SET', lk, int(at + cooldown), 'PX', cooldown)
-  local suppressed = tonumber(redis.call('GET', sk)) or 0
-  if suppressed > 0 then redis.call('DEL', sk) end
-  return 1, suppressed
+  if not report then return 1, 0 end
+  return 1, take(sk)
+end
+
+local function ended(base, signal, e)
+  local held = tonumber(redis.call('GET', base .. ':lock:' .. signal))
+  if held ~= nil and held > tonumber(int(e)) then return 0 end
+  return take(base .. ':sup:' .. signal)
 end
 
 local function windowed(base, w, at, delta)
@@ -94,7 +118,7 @@ local function distinct(base, w, cap, at, values)
 end
 
 for i, c in ipairs(batch.c) do
-  local won, x = lock(prefix .. c[1] .. ':' .. c[2], c[3], c[4], c[5], c[6])
+  local won, x = lock(prefix .. c[1] .. ':' .. c[2], c[3], c[4], c[5], c[6], c[7] == 1)
   if c[7] == 1 then out[#out + 1] = {0, i, 0, won, 0, 0, x} end
 end
 
@@ -109,11 +133,19 @@ for g, d in ipairs(batch.d) do
       local measure = count
       if signal[2] == 'd' then measure = n end
       if measure >= signal[3] then
-        local won, x = lock(base, signal[1], at, signal[4], k[3])
+        local won, x = lock(base, signal[1], at, signal[4], k[3], true)
         out[#out + 1] = {g, i, s, won, count, n, x}
       end
     end
   end
+end
+
+for _, f in ipairs(batch.f or {}) do
+  addRepeats(prefix .. f[1] .. ':' .. f[2] .. ':sup:' .. f[3], f[5], f[4])
+end
+
+for i, e in ipairs(batch.e or {}) do
+  out[#out + 1] = {-1, i, 0, 0, 0, 0, ended(prefix .. e[1] .. ':' .. e[2], e[3], e[4])}
 end
 
 if #out == 0 then return '[]' end

@@ -23,6 +23,11 @@
  * that was sent and failed are dropped and counted (the script may have run before the answer was lost: sending
  * them again could count them twice); deltas noted while no connection existed are kept and sent on return.
  *
+ * Cool-down ends (BaseDetector.tick): repeats of a cluster-judged key are counted in Redis, so the process that raised
+ * asks, once its cool-down is over, for the repeats counted meanwhile ("ends", answered by the same script in the next
+ * batch) and sends them as a follow-up event; a process that lost a claim forwards the repeats it counted locally
+ * during the holder's cool-down ("forwards") so the holder's follow-up holds them too.
+ *
  * Bounds: one dirty-list entry per key at most, capped at the detector's key capacity (a key beyond the cap is
  * judged on this process's state instead, its raise still subject to the cluster's cool-down lock); pending distinct
  * values per key capped at the detector's distinct cap; pending claims capped; every Redis key has a TTL
@@ -36,6 +41,8 @@ import { SampleRing, type Cooldown } from './state.ts';
 const CHUNK_ENTRIES = 256;
 /** Cool-down claims waiting for Redis (while it is unreachable) beyond which new ones are dropped and counted. */
 const MAX_PENDING_CLAIMS = 10_000;
+/** The same bound for end-of-cool-down questions and for forwarded repeats, each. */
+const MAX_PENDING_ENDS = 10_000;
 
 const SCRIPT_SHA = createHash('sha1').update(DETECT_SYNC_LUA).digest('hex');
 
@@ -134,6 +141,34 @@ export interface DeferredRaise {
   fallback(): void;
 }
 
+/** The answer to an end-of-cool-down question (DetectorLink.ends). */
+export interface EndsAnswer {
+  /**
+   * Redis answered: the repeats the cluster counted during the cool-down, now taken from it; 0 when another process
+   * raised the anomaly again since (that raise, or its own end, reports them).
+   */
+  answered(suppressed: number): void;
+  /** Not answered: the pending list was full, the batch failed, or the process shut down while Redis was away. */
+  unanswered(): void;
+}
+
+interface PendingEnd {
+  readonly link: DetectorLink;
+  readonly key: string;
+  readonly signal: string;
+  /** When the cool-down ends: the value this process's lock holds. */
+  readonly end: number;
+  readonly answer: EndsAnswer;
+}
+
+interface Forward {
+  readonly link: DetectorLink;
+  readonly key: string;
+  readonly signal: string;
+  readonly cooldownMs: number;
+  readonly n: number;
+}
+
 interface Claim {
   readonly link: DetectorLink;
   readonly key: string;
@@ -200,6 +235,19 @@ export class DetectorLink {
   /** Asks the cluster for the cool-down lock of (key, signal); with `deferred`, the raise waits for the answer. */
   claim(key: string, signal: string, at: number, cooldownMs: number, n: number, deferred?: DeferredRaise): void {
     this.#state.enqueue({ link: this, key, signal, at, cooldownMs, n, deferred });
+  }
+
+  /**
+   * The cool-down this process raised for (key, signal), ending at `end`, is over: asks the cluster (with the next
+   * sync) for the repeats counted in it. Never waits: the answer comes back through `answer`.
+   */
+  ends(key: string, signal: string, end: number, answer: EndsAnswer): void {
+    this.#state.enqueueEnd({ link: this, key, signal, end, answer });
+  }
+
+  /** `n` repeats this process counted during a cool-down another process holds: added to the cluster's count. */
+  forward(key: string, signal: string, cooldownMs: number, n: number): void {
+    this.#state.enqueueForward({ link: this, key, signal, cooldownMs, n });
   }
 
   /** Another process raised this (key, signal): a repeat here. */
@@ -271,6 +319,14 @@ export interface SharedStateStats {
   readonly droppedDeltas: number;
   readonly pendingClaims: number;
   readonly droppedClaims: number;
+  /** End-of-cool-down questions and forwarded repeats waiting for the next sync. */
+  readonly pendingEnds: number;
+  /**
+   * End-of-cool-down questions and forwarded repeats that never got an answer: pending list full, batch failed, or
+   * shut down while Redis was unreachable. A question not answered still gives its follow-up with this process's own
+   * repeats; the cluster's stay in Redis (a later raise for the key reports them).
+   */
+  readonly droppedEnds: number;
 }
 
 interface Group {
@@ -282,6 +338,8 @@ interface Group {
 
 interface Chunk {
   readonly claims: Claim[];
+  readonly ends: PendingEnd[];
+  readonly forwards: Forward[];
   readonly groups: Group[];
   size: number;
 }
@@ -294,6 +352,9 @@ export class SharedState {
   readonly #onError: (error: unknown) => void;
   readonly #links: DetectorLink[] = [];
   #claims: Claim[] = [];
+  #ends: PendingEnd[] = [];
+  #forwards: Forward[] = [];
+  #droppedEnds = 0;
   #degraded = true;
   /** Whether this process ever synced: before that, being degraded is starting up, not news for the log. */
   #everSynced = false;
@@ -343,11 +404,19 @@ export class SharedState {
     return run;
   }
 
-  /** Stops the background syncs and sends what is pending one last time. */
+  /**
+   * Stops the background syncs and sends what is pending one last time. End-of-cool-down questions that could not go
+   * (Redis unreachable) are answered "unanswered" then, so their follow-ups still go out with this process's counts.
+   */
   async close(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.sync();
+    const ends = this.#ends;
+    this.#droppedEnds += ends.length + this.#forwards.length;
+    this.#ends = [];
+    this.#forwards = [];
+    for (const end of ends) this.#unanswered(end);
   }
 
   enqueue(claim: Claim): void {
@@ -357,6 +426,28 @@ export class SharedState {
     }
     this.#droppedClaims++;
     claim.deferred?.fallback();
+  }
+
+  enqueueEnd(end: PendingEnd): void {
+    if (this.#ends.length < MAX_PENDING_ENDS) {
+      this.#ends.push(end);
+      return;
+    }
+    this.#droppedEnds++;
+    this.#unanswered(end);
+  }
+
+  enqueueForward(forward: Forward): void {
+    if (this.#forwards.length < MAX_PENDING_ENDS) this.#forwards.push(forward);
+    else this.#droppedEnds++;
+  }
+
+  #unanswered(end: PendingEnd): void {
+    try {
+      end.answer.unanswered();
+    } catch (error) {
+      this.#onError(error);
+    }
   }
 
   stats(): SharedStateStats {
@@ -370,6 +461,8 @@ export class SharedState {
       droppedDeltas: this.dropped,
       pendingClaims: this.#claims.length,
       droppedClaims: this.#droppedClaims,
+      pendingEnds: this.#ends.length + this.#forwards.length,
+      droppedEnds: this.#droppedEnds,
     };
   }
 
@@ -422,13 +515,13 @@ export class SharedState {
     }
   }
 
-  /** Takes everything pending into chunks of at most CHUNK_ENTRIES entries, claims first. */
+  /** Takes everything pending into chunks of at most CHUNK_ENTRIES entries: claims, forwards, deltas, ends. */
   #take(): Chunk[] {
     const chunks: Chunk[] = [];
     let chunk: Chunk | undefined;
     const room = (cost: number): Chunk => {
       if (chunk === undefined || (chunk.size > 0 && chunk.size + cost > CHUNK_ENTRIES)) {
-        chunk = { claims: [], groups: [], size: 0 };
+        chunk = { claims: [], ends: [], forwards: [], groups: [], size: 0 };
         chunks.push(chunk);
       }
       chunk.size += cost;
@@ -438,6 +531,9 @@ export class SharedState {
     const claims = this.#claims;
     this.#claims = [];
     for (const claim of claims) room(1).claims.push(claim);
+    const forwards = this.#forwards;
+    this.#forwards = [];
+    for (const forward of forwards) room(1).forwards.push(forward);
     for (const link of this.#links) {
       const dirty = link.dirty;
       if (dirty.length === 0) continue;
@@ -465,6 +561,11 @@ export class SharedState {
         slot.count = 0;
       }
     }
+    // Ends last (in the last chunks too): the repeats of this batch's deltas and forwards are counted before a
+    // cool-down's count is taken.
+    const ends = this.#ends;
+    this.#ends = [];
+    for (const end of ends) room(1).ends.push(end);
     return chunks;
   }
 
@@ -472,6 +573,8 @@ export class SharedState {
     const batch = {
       p: this.#prefix,
       c: chunk.claims.map((c) => [c.link.segment, hashPart(c.key), c.signal, c.at, c.cooldownMs, c.n, c.deferred === undefined ? 0 : 1]),
+      f: chunk.forwards.map((f) => [f.link.segment, hashPart(f.key), f.signal, f.cooldownMs, f.n]),
+      e: chunk.ends.map((e) => [e.link.segment, hashPart(e.key), e.signal, e.end]),
       d: chunk.groups.map((g) => {
         const spec = g.link.spec!;
         return {
@@ -504,6 +607,10 @@ export class SharedState {
           else deferred.lost();
           continue;
         }
+        if (group === -1) {
+          chunk.ends[index - 1]!.answer.answered(x);
+          continue;
+        }
         const g = chunk.groups[group - 1]!;
         const slot = g.slots[index - 1]!;
         const spec = g.link.spec!.signals[signal - 1]!;
@@ -517,9 +624,13 @@ export class SharedState {
 
   /**
    * A chunk Redis did not answer: its deltas are dropped (the script may have run), its keys judged here and now on
-   * this process's state, its claims wait for the next sync.
+   * this process's state, its claims wait for the next sync. Its end questions and forwards are dropped too (asking
+   * again after the script took the count would find nothing, forwarding again could count twice): each question's
+   * follow-up goes out with this process's own repeats.
    */
   #fail(chunk: Chunk): void {
+    this.#droppedEnds += chunk.ends.length + chunk.forwards.length;
+    for (const end of chunk.ends) this.#unanswered(end);
     for (const group of chunk.groups) {
       this.dropped += group.slots.length;
       this.#judgeAlone(group.slots.map((slot, i) => ({ link: group.link, slot, at: group.ats[i]! })));

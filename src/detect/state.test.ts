@@ -113,6 +113,22 @@ describe('Cooldown', () => {
     expect(c.admit(1000, 1000)).toBe(true);
     expect(c.raised(1000)).toBe(2);
   });
+
+  it('takeSuppressed hands the repeats to a follow-up once, and leaves the cool-down running', () => {
+    const c = new Cooldown();
+    c.raised(0);
+    expect(c.admit(10, 1000)).toBe(false);
+    expect(c.admit(20, 1000)).toBe(false);
+    expect(c.suppressed).toBe(2);
+    expect(c.takeSuppressed()).toBe(2);
+    expect(c.takeSuppressed()).toBe(0);
+    // The raise time did not move: still inside the cool-down, and the next repeat is counted afresh.
+    expect(c.raisedAt).toBe(0);
+    expect(c.admit(30, 1000)).toBe(false);
+    // The next raise reports only what came after the take.
+    expect(c.admit(1000, 1000)).toBe(true);
+    expect(c.raised(1000)).toBe(1);
+  });
 });
 
 describe('VolumeBaseline', () => {

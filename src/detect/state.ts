@@ -226,12 +226,24 @@ export class SampleRing {
 
 /**
  * One anomaly, one event per cool-down: the first occurrence is raised, repeats within `cooldownMs` of it are only
- * counted and reported as `suppressed` with the next raised event. Keeps one ongoing attack from becoming thousands
- * of events (issue 6, point 6).
+ * counted. Keeps one ongoing attack from becoming thousands of events (issue 6, point 6). The count goes out with
+ * the next raised event (`raised`), or, when the cool-down ends first, with a follow-up event of its own
+ * (`takeSuppressed`, called by BaseDetector.tick), so an attack that stops inside its cool-down is still reported
+ * with its repeats.
  */
 export class Cooldown {
   #raisedAt = Number.NEGATIVE_INFINITY;
   #suppressed = 0;
+
+  /** When the current cool-down started (the last raise here, or another node's); -Infinity before any. */
+  get raisedAt(): number {
+    return this.#raisedAt;
+  }
+
+  /** Repeats counted since the last raise and not yet taken. */
+  get suppressed(): number {
+    return this.#suppressed;
+  }
 
   /** True when an event may be raised at `now`; otherwise counts the repeat. */
   admit(now: number, cooldownMs: number): boolean {
@@ -246,6 +258,17 @@ export class Cooldown {
   raised(now: number): number {
     const suppressed = this.#suppressed;
     this.#raisedAt = now;
+    this.#suppressed = 0;
+    return suppressed;
+  }
+
+  /**
+   * Returns the repeats counted since the last raise and zeroes them, leaving the raise time alone: they are reported
+   * now, by a follow-up event (the cool-down ended, or was cut short), so the next raise must not report them again.
+   * A repeat after this (the cool-down still running) is counted afresh.
+   */
+  takeSuppressed(): number {
+    const suppressed = this.#suppressed;
     this.#suppressed = 0;
     return suppressed;
   }

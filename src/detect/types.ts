@@ -94,8 +94,19 @@ export interface AnomalyDetails {
   readonly windowEnd: string;
   /** Up to 10 request ids of the requests that made up the anomaly, most recent last. */
   readonly sampleRequestIds: readonly string[];
-  /** How many times the same anomaly was seen again during the previous cool-down and not reported. */
+  /**
+   * `raised`: repeats seen during the previous cool-down (reported here because it had not ended yet when this event
+   * was raised). `cooldown-ended`: repeats seen during this event's own cool-down. Every repeat is reported once.
+   */
   readonly suppressed: number;
+  /**
+   * `raised`: the anomaly crossed its threshold (the window is the one its count was measured in). `cooldown-ended`:
+   * the follow-up of an earlier `raised` event whose cool-down ended (or was cut short: the table of open cool-downs
+   * full, or the process shutting down) after suppressing repeats; it carries that raise's figures (count,
+   * threshold, distinct, baseline, principal, route, address, request id), the latest sample request ids, and the
+   * cool-down as its window: start = the raise, end = the cool-down's end. A cool-down without repeats has none.
+   */
+  readonly phase: 'raised' | 'cooldown-ended';
   readonly [extra: string]: unknown;
 }
 
@@ -107,10 +118,16 @@ export interface DetectorStats {
   readonly capacity: number;
   /** Keys forgotten because the cap was reached (least recently used first). */
   readonly evictions: number;
-  /** Anomaly events raised. */
+  /** Anomaly events raised (`phase: raised`). */
   readonly raised: number;
-  /** Anomalies seen again during a cool-down and folded into the next event instead of raised. */
+  /** Anomalies seen again during a cool-down and counted instead of raised (reported by a later event). */
   readonly suppressed: number;
+  /** Follow-up events (`phase: cooldown-ended`) sent for cool-downs that ended with repeats. */
+  readonly summaries: number;
+  /** Cool-downs this process raised (or lost to another node) that have not ended yet: their repeats are pending. */
+  readonly openCooldowns: number;
+  /** Open cool-downs ended early because their table was full (summarised then if they had repeats). */
+  readonly cooldownsCut: number;
 }
 
 /** What every detector implements; `AnomalyDetection` fans the two streams out to them. */
@@ -122,6 +139,10 @@ export interface Detector {
   readonly observes: boolean;
   onEvent(event: SecurityEvent, now: number): void;
   observe(observation: RequestObservation): void;
+  /** Ends the cool-downs due at `now`: a follow-up event for each that suppressed repeats. O(cool-downs due). */
+  tick(now: number): void;
+  /** Ends every open cool-down now, due or not (shutdown: what is not reported now never will be). */
+  flush(now: number): void;
   stats(): DetectorStats;
 }
 
