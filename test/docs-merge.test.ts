@@ -93,6 +93,55 @@ describe('the merged document from the config', () => {
     await expectLoads(document);
   });
 
+  it('header-selected versions: the default version documents the shared paths, and each version has a document of its own', async () => {
+    const config = load({
+      apis: [
+        {
+          id: 'orders',
+          upstream,
+          openapi: SPEC,
+          defaults: { authenticate },
+          // Requests naming no version get v2: the main document must show v2, not the first version written.
+          versioning: { by: 'header', header: 'Api-Version', default: 'v2' },
+          versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }],
+          docs: { path: '/docs/orders' },
+        },
+        { id: 'payments', upstream, openapi: PAYMENTS, defaults: { authenticate } },
+      ],
+    });
+    const summaries = (document: Record<string, unknown>) => {
+      const paths = document.paths as Record<string, Record<string, { summary?: string }>>;
+      return [paths['/orders']!.get!.summary, paths['/orders']!.post!.summary];
+    };
+    const main = await published(config, 'orders.docs');
+    expect(summaries(main.document)).toEqual(['List orders (v2)', 'Create an order (v2)']);
+    expect(main.versions).toEqual([
+      { api: 'orders', version: 'v1', selection: 'header', header: 'api-version', isDefault: false },
+      { api: 'orders', version: 'v2', selection: 'header', header: 'api-version', isDefault: true },
+    ]);
+    expect(main.omitted).toEqual(expect.arrayContaining(['GET /orders (orders.v1; orders.v2 documents it)']));
+    const v1 = await publishMerged(config, config.routes.find((r) => r.id === 'orders.docs')!, 'v1');
+    if (!v1.ok) throw new Error(v1.error);
+    expect(summaries(v1.document)).toEqual(['List orders', 'Create an order']);
+    // Other APIs are the same in every version's document.
+    expect(operations(v1.document).filter((o) => o.includes('payments'))).toEqual(operations(main.document).filter((o) => o.includes('payments')));
+    await expectLoads(v1.document);
+    await expectLoads(main.document);
+    // Cached per version; an unknown version is an error, not the default in disguise.
+    expect(await publishMerged(config, config.routes.find((r) => r.id === 'orders.docs')!, 'v1')).toBe(v1);
+    const unknown = await publishMerged(config, config.routes.find((r) => r.id === 'orders.docs')!, 'v9');
+    expect(unknown).toEqual({ ok: false, error: 'no header- or media-type-selected version "v9"' });
+  });
+
+  it('path-selected versions are all in the one document: no version documents to choose', async () => {
+    const config = load({
+      apis: [{ id: 'orders', upstream, openapi: SPEC, defaults: { authenticate }, versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }], docs: { path: '/docs/orders' } }],
+    });
+    const main = await published(config, 'orders.docs');
+    expect(main.versions).toEqual([]);
+    expect(main.omitted).toEqual([]);
+  });
+
   it('is cached while the config and the files stay the same, and rebuilt when a file changes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-docs-merge-'));
     const spec = join(dir, 'payments.yaml');

@@ -164,6 +164,68 @@ async function checkPageInChromium(gw: TestGateway, url: string, bearer: string,
   }
 }
 
+describe('header-selected versions in the documentation', () => {
+  let upstream: RecordingUpstream;
+  let gw: TestGateway;
+  let token: (roles: string[]) => Promise<string>;
+
+  beforeAll(async () => {
+    ({ upstream, gw, token } = await docsGateway((upstreamUrl, jwk) => ({
+      ...documentFor(upstreamUrl, jwk),
+      apis: [
+        {
+          id: 'orders',
+          upstream: upstreamUrl,
+          openapi: SPEC,
+          defaults: { authenticate: [{ jwt: 'corp' }] },
+          versioning: { by: 'header', header: 'Api-Version', default: 'v1' },
+          versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }],
+          docs: { path: '/docs/orders' },
+        },
+      ],
+    })));
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  /** GET as a principal with `roles` (default: a developer, who has docs:read), or anonymously with null. */
+  const get = async (path: string, roles: string[] | null = ['developer']) =>
+    fetch(gw.url + path, roles === null ? {} : { headers: { authorization: `Bearer ${await token(roles)}` } });
+
+  it('serves a document per version under versions/<name>/, the default one at the root, to docs:read only', async () => {
+    const main = (await (await get('/docs/orders/openapi.json')).json()) as { paths: Record<string, Record<string, { summary: string }>> };
+    expect(main.paths['/orders']!.get!.summary).toBe('List orders');
+    const res = await get('/docs/orders/versions/v2/openapi.json');
+    expect(res.status).toBe(200);
+    const v2 = (await res.json()) as typeof main;
+    expect(v2.paths['/orders']!.get!.summary).toBe('List orders (v2)');
+    expect(JSON.stringify(v2)).not.toContain('x-internal');
+    expect((await get('/docs/orders/versions/v2/openapi.json', null)).status).toBe(401);
+    expect((await get('/docs/orders/versions/v2/', ['customer'])).status).toBe(403);
+    for (const path of ['/docs/orders/versions/v9/openapi.json', '/docs/orders/versions/v2/other', '/docs/orders/versions/', '/docs/orders/versions/V2/openapi.json']) {
+      expect((await get(path)).status, path).toBe(404);
+    }
+    expect(upstream.seen).toHaveLength(0);
+  });
+
+  it('the page links every version, says how a request selects it, and marks the one shown', async () => {
+    const html = await (await get('/docs/orders/versions/v2/')).text();
+    expect(html).toContain('<a href="/docs/orders/">v1 (default)</a>');
+    expect(html).toContain('<li aria-current="page" title="orders: header api-version: v2"><strong>v2</strong></li>');
+    expect(html).toContain('href="/docs/orders/versions/v2/openapi.json"');
+    const root = await (await get('/docs/orders/')).text();
+    expect(root).toContain('<a href="/docs/orders/versions/v2/">v2</a>');
+    expect(root).toContain('<strong>v1 (default)</strong>');
+  });
+
+  it("a version's page in headless Chromium: no CSP violation, no external request, the script runs", async () => {
+    await checkPageInChromium(gw, `${gw.url}/docs/orders/versions/v2/`, await token(['developer']), { operations: 3, filter: '(v2)', filtered: 2 });
+  });
+});
+
 function mergedGatewayDocument(upstream: string, jwk: Record<string, unknown>, docs: Record<string, unknown> = { path: '/docs/all' }) {
   const authenticate = [{ jwt: 'corp' }];
   return {

@@ -27,8 +27,29 @@ import type { DocsMerge } from './settings.ts';
 
 type Json = Record<string, unknown>;
 
+/**
+ * A version of a header- or media-type-selected API: its operations share their paths with the API's other versions,
+ * so one document can show only one of them; the docs route serves a document for each (service.ts).
+ */
+export interface SelectableVersion {
+  readonly api: string;
+  readonly version: string;
+  readonly selection: 'header' | 'media-type';
+  /** Header selection: the header that names it (lower case). */
+  readonly header: string;
+  /** Whether requests naming no version get it (documented in the main document). */
+  readonly isDefault: boolean;
+}
+
 export type Publication =
-  | { readonly ok: true; readonly document: Json; readonly json: string; readonly omitted: readonly string[] }
+  | {
+      readonly ok: true;
+      readonly document: Json;
+      readonly json: string;
+      readonly omitted: readonly string[];
+      /** Header- and media-type-selected versions in the merged document (empty for one named document). */
+      readonly versions: readonly SelectableVersion[];
+    }
   | { readonly ok: false; readonly error: string };
 
 async function load(file: string): Promise<LoadedOpenApi | string> {
@@ -46,7 +67,7 @@ export async function publishDocument(file: string): Promise<Publication> {
   let publication = single.get(api);
   if (publication === undefined) {
     const document = withoutInternal(api.model.document);
-    publication = { ok: true, document, json: JSON.stringify(document), omitted: [] };
+    publication = { ok: true, document, json: JSON.stringify(document), omitted: [], versions: [] };
     single.set(api, publication);
   }
   return publication;
@@ -104,9 +125,22 @@ interface Plan {
   readonly files: readonly string[];
   readonly documentLabels: readonly string[];
   readonly sources: ReadonlyArray<{ readonly file: number; readonly label: string; readonly prefix: string; readonly reaches: (method: string, path: string) => boolean }>;
+  readonly versions: readonly SelectableVersion[];
 }
 
-function plan(config: GatewayConfig, merge: DocsMerge): Plan {
+/**
+ * Which version of a header- or media-type-selected API documents the paths its versions share: the one `prefer`
+ * names when the API has it, else the one requests naming no version get (`versioning.default`), else the first.
+ * 0 documents, 1 yields; routes of other APIs are 0.
+ */
+function yieldsShared(route: RouteConfig, prefer: string | undefined): number {
+  const api = route.api;
+  if (api?.groupKey === undefined || api.version === undefined) return 0;
+  const chosen = prefer !== undefined && api.supported.includes(prefer) ? prefer : (api.defaultVersion ?? api.supported[0]);
+  return api.version === chosen ? 0 : 1;
+}
+
+function plan(config: GatewayConfig, merge: DocsMerge, prefer: string | undefined): Plan {
   const routes = contractRoutes(config, merge);
   const sourceKey = (c: ContractRoute) => `${c.file}\u0000${c.prefix}`;
   const keyOfRoute = new Map(routes.map((c) => [c.route, sourceKey(c)] as const));
@@ -122,7 +156,10 @@ function plan(config: GatewayConfig, merge: DocsMerge): Plan {
     if (!files.includes(c.file)) files.push(c.file);
     bySource.set(sourceKey(c), [...(bySource.get(sourceKey(c)) ?? []), c]);
   }
-  const sources = [...bySource.entries()].map(([key, members]) => {
+  // The version a shared path is documented by comes first (merge.ts: the first source documents a method and path);
+  // a stable sort, so everything else keeps the config's order.
+  const ordered = [...bySource.entries()].sort(([, a], [, b]) => yieldsShared(a[0]!.route, prefer) - yieldsShared(b[0]!.route, prefer));
+  const sources = ordered.map(([key, members]) => {
     const hosts = [...new Set(members.map((m) => m.route.host))];
     const reaches = (method: string, path: string): boolean =>
       hosts.some((host) => {
@@ -144,7 +181,20 @@ function plan(config: GatewayConfig, merge: DocsMerge): Plan {
     const apiFiles = new Set(routes.filter((c) => c.route.api?.api === api.api).map((c) => c.file));
     return apiFiles.size > 1 && api.version !== undefined ? `${api.api}.${api.version}` : api.api;
   });
-  return { files, documentLabels, sources };
+  const versions: SelectableVersion[] = [];
+  for (const c of routes) {
+    const api = c.route.api;
+    if (api?.groupKey === undefined || api.version === undefined || api.selection === 'none' || api.selection === 'path') continue;
+    if (versions.some((v) => v.api === api.api && v.version === api.version)) continue;
+    versions.push({
+      api: api.api,
+      version: api.version,
+      selection: api.selection,
+      header: api.header,
+      isDefault: api.version === (api.defaultVersion ?? api.supported[0]),
+    });
+  }
+  return { files, documentLabels, sources, versions };
 }
 
 const converted = new WeakMap<LoadedOpenApi, Json>();
@@ -160,10 +210,15 @@ function publishable(api: LoadedOpenApi): Json {
 
 const merged = new WeakMap<GatewayConfig, Map<string, { readonly loaded: readonly LoadedOpenApi[]; readonly publication: Publication }>>();
 
-/** The merged document served by `route` (a docs route with `docs.merge`) under `config`. */
-export async function publishMerged(config: GatewayConfig, route: RouteConfig): Promise<Publication> {
+/**
+ * The merged document served by `route` (a docs route with `docs.merge`) under `config`. `version` picks which version
+ * of header- and media-type-selected APIs documents their shared paths (default: the version requests naming none
+ * get); one that no such API has is refused (`ok: false`), never answered with the default silently.
+ */
+export async function publishMerged(config: GatewayConfig, route: RouteConfig, version?: string): Promise<Publication> {
   const docs = route.docs!;
-  const { files, documentLabels, sources } = plan(config, docs.merge!);
+  const { files, documentLabels, sources, versions } = plan(config, docs.merge!, version);
+  if (version !== undefined && !versions.some((v) => v.version === version)) return { ok: false, error: `no header- or media-type-selected version "${version}"` };
   // The first document gives the merged one its `info` (a hand-written `merge:` route may name none).
   const heading = docs.openapi === undefined ? [] : [docs.openapi];
   const loaded: LoadedOpenApi[] = [];
@@ -174,7 +229,8 @@ export async function publishMerged(config: GatewayConfig, route: RouteConfig): 
   }
   let perConfig = merged.get(config);
   if (perConfig === undefined) merged.set(config, (perConfig = new Map()));
-  const cached = perConfig.get(route.id);
+  const cacheKey = version === undefined ? route.id : `${route.id}\u0000${version}`;
+  const cached = perConfig.get(cacheKey);
   if (cached !== undefined && cached.loaded.length === loaded.length && cached.loaded.every((api, i) => api === loaded[i])) return cached.publication;
   let publication: Publication;
   try {
@@ -183,10 +239,10 @@ export async function publishMerged(config: GatewayConfig, route: RouteConfig): 
     const mergeSources: MergeSource[] = sources.map((s) => ({ document: s.file, label: s.label, prefix: s.prefix, reaches: s.reaches }));
     const info = head !== undefined && isObject(head.info) ? head.info : { title: docs.title ?? 'API reference', version: '1' };
     const result = mergeContracts({ documents, sources: mergeSources, info });
-    publication = { ok: true, document: result.document, json: JSON.stringify(result.document), omitted: result.omitted };
+    publication = { ok: true, document: result.document, json: JSON.stringify(result.document), omitted: result.omitted, versions };
   } catch (error) {
     publication = { ok: false, error: (error as Error).message };
   }
-  perConfig.set(route.id, { loaded, publication });
+  perConfig.set(cacheKey, { loaded, publication });
   return publication;
 }

@@ -68,12 +68,35 @@ function operationSection(path: string, method: string, operation: Record<string
   );
 }
 
+/** One entry of the version switcher (header- and media-type-selected versions share paths: one document each). */
+export interface VersionLink {
+  readonly label: string;
+  readonly href: string;
+  readonly current: boolean;
+  /** How a request selects it, e.g. `orders: header api-version: v2`. */
+  readonly how: string;
+}
+
 export interface RenderOptions {
   /** Per-response CSP nonce for the one inline script. */
   readonly nonce: string;
-  /** URL path of the docs route (no trailing slash), for the stylesheet and the JSON link. */
+  /** URL path of the docs route (no trailing slash), for the stylesheet. */
   readonly base: string;
   readonly title?: string;
+  /** The JSON document's link (default `<base>/openapi.json`). */
+  readonly documentHref?: string;
+  readonly versions?: readonly VersionLink[];
+}
+
+function versionSwitcher(versions: readonly VersionLink[] | undefined): string {
+  if (versions === undefined || versions.length === 0) return '';
+  const items = versions.map((v) =>
+    v.current
+      ? `<li aria-current="page" title="${escapeHtml(v.how)}"><strong>${escapeHtml(v.label)}</strong></li>`
+      : `<li title="${escapeHtml(v.how)}"><a href="${escapeHtml(v.href)}">${escapeHtml(v.label)}</a></li>`,
+  );
+  const how = versions.map((v) => `${escapeHtml(v.label)}: ${escapeHtml(v.how)}`).join('<br>');
+  return `<nav class="versions" aria-label="API versions"><ul>${items.join('')}</ul><p class="how">${how}</p></nav>`;
 }
 
 export function renderReference(document: Readonly<Record<string, unknown>>, options: RenderOptions): string {
@@ -95,7 +118,8 @@ export function renderReference(document: Readonly<Record<string, unknown>>, opt
   return (
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<title>${escapeHtml(title)}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${escapeHtml(options.base)}/assets/docs.css"></head><body>` +
-    `<header><h1>${escapeHtml(title)}</h1><p>version ${escapeHtml(info.version)} · <a href="${escapeHtml(options.base)}/openapi.json">openapi.json</a></p>` +
+    `<header><h1>${escapeHtml(title)}</h1><p>version ${escapeHtml(info.version)} · <a href="${escapeHtml(options.documentHref ?? `${options.base}/openapi.json`)}">openapi.json</a></p>` +
+    versionSwitcher(options.versions) +
     (info.description ? `<p class="description">${escapeHtml(info.description)}</p>` : '') +
     `<label>Filter operations <input id="filter" type="search" autocomplete="off"></label> <span id="count">${operations.length} operations</span></header>` +
     `<main><h2>Operations</h2>${operations.join('')}<h2>Schemas</h2>${schemas}</main>` +
@@ -126,4 +150,5 @@ section.operation{border:1px solid #d0d7de;border-radius:6px;padding:.5rem 1rem;
 .deprecated{color:#cf222e;font-size:.8rem;border:1px solid #cf222e;border-radius:4px;padding:0 .3rem}
 pre.schema{background:#f6f8fa;padding:.5rem;overflow:auto;font-size:.8rem}
 table{border-collapse:collapse}td,th{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left}
+nav.versions ul{list-style:none;padding:0;margin:.25rem 0;display:flex;gap:1rem}nav.versions .how{font-size:.8rem;margin:0}
 `;
