@@ -94,6 +94,10 @@ export function createAjv(): Ajv2020 {
     allErrors: true,
     validateFormats: true,
     discriminator: false,
+    // Own members only: without it ajv reads `data.toString` and finds Object.prototype's, so a schema declaring an
+    // optional `toString` (or `valueOf`, `hasOwnProperty`...) refused every body that left it out, and `required`
+    // would count such a name as present. JSON bodies are plain objects from the strict reader (gateway/body.ts).
+    ownProperties: true,
     code: { regExp: regExpEngine as never },
   });
   // CommonJS interop: module.exports is the plugin and carries itself as `.default`.

@@ -249,3 +249,28 @@ describe('Minimizer (responses)', () => {
     expect(m.hasWriteOnly(at('Loop1'))).toBe(false);
   });
 });
+
+describe('member names that Object.prototype also has', () => {
+  // A schema declaring `toString` and an answer carrying `valueOf`, `hasOwnProperty`, `constructor`: only what the
+  // schema declares is kept, in both walks (an inherited member is not a declared one).
+  const inherited = {
+    openapi: '3.1.0',
+    components: { schemas: { Named: { type: 'object', properties: { toString: { type: 'string' }, name: { type: 'string' } } } } },
+  };
+  const named = { schema: { $ref: '#/components/schemas/Named' }, pointer: '/x/Named' };
+  const text = '{"name":"n","toString":"t","valueOf":"v","hasOwnProperty":"h","isPrototypeOf":1,"constructor":{"a":1}}';
+
+  it('the value walk removes the undeclared ones and keeps the declared toString', () => {
+    const value = JSON.parse(text) as Record<string, unknown>;
+    const result = new Minimizer(inherited, '3.1').minimize(named, value, 'remove');
+    expect(value).toEqual({ name: 'n', toString: 't' });
+    expect(result.undeclared).toEqual(['/valueOf', '/hasOwnProperty', '/isPrototypeOf', '/constructor']);
+  });
+
+  it('the one-pass text walk does the same (a constructor key it refuses as the strict reader does)', () => {
+    const m = new Minimizer(inherited, '3.1');
+    const withoutConstructor = text.replace(',"constructor":{"a":1}', '');
+    expect(minimizeJsonText(m, named, withoutConstructor, 'remove', 64)).toMatchObject({ text: '{"name":"n","toString":"t"}' });
+    expect(minimizeJsonText(m, named, text, 'remove', 64)).toBe('invalid');
+  });
+});

@@ -315,3 +315,64 @@ describe('parameter names every JavaScript object inherits', () => {
     expect(await compile(doc([{ name: 'proto', in: 'query', schema: { type: 'string' } }, { name: 'Constructor', in: 'cookie', schema: { type: 'string' } }, { name: 'X-Constructor', in: 'header', schema: { type: 'string' } }]))).toEqual([]);
   });
 });
+
+describe('body properties named like members of Object.prototype', () => {
+  // ajv read `data.toString` and found Object.prototype's: a schema declaring an optional `toString` refused every
+  // body that left it out ("must be string"), and `required: [valueOf]` counted the inherited member as present.
+  const NAMES_DOCUMENT = {
+    openapi: '3.1.0',
+    info: { title: 'inherited names', version: '1' },
+    paths: {
+      '/x': {
+        post: {
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['name'],
+                  properties: {
+                    name: { type: 'string' },
+                    toString: { type: 'string', maxLength: 3 },
+                    nested: { type: 'object', required: ['valueOf'], properties: { valueOf: { type: 'integer' } } },
+                  },
+                },
+              },
+            },
+          },
+          responses: { '204': { description: 'ok' } },
+        },
+      },
+    },
+  };
+  let named: CompiledContract;
+  beforeAll(async () => {
+    writeFileSync(join(dir, 'names.json'), JSON.stringify(NAMES_DOCUMENT));
+    const loaded = await loadOpenApi(join(dir, 'names.json'), { noCache: true });
+    if (!loaded.ok) throw new Error(loaded.errors.map((e) => e.text).join('\n'));
+    const compiled = CompiledContract.compile(loaded.api, { rejectUndeclaredBody: true, rejectUndeclaredQuery: true });
+    if (!compiled.ok) throw new Error(compiled.errors.map((e) => e.text).join('\n'));
+    named = compiled.contract;
+  });
+
+  it.each([
+    ['the optional toString left out', { name: 'a' }, []],
+    ['toString given', { name: 'a', toString: 'abc' }, []],
+    ['toString too long', { name: 'a', toString: 'abcdef' }, ['/body/toString: must NOT have more than 3 characters']],
+    ['toString of the wrong type', { name: 'a', toString: 5 }, ['/body/toString: must be string']],
+    ['an undeclared valueOf', { name: 'a', valueOf: 'x' }, ['/body/valueOf: is not declared']],
+    ['an undeclared hasOwnProperty', { name: 'a', hasOwnProperty: 'x' }, ['/body/hasOwnProperty: is not declared']],
+    ['the required nested valueOf left out', { name: 'a', nested: {} }, ['/body/nested/valueOf: is required']],
+    ['the required nested valueOf given', { name: 'a', nested: { valueOf: 1 } }, []],
+    ['an undeclared nested toString', { name: 'a', nested: { valueOf: 1, toString: 2 } }, ['/body/nested/toString: is not declared']],
+    ['the required name left out', { toString: 'x' }, ['/body/name: is required']],
+  ])('%s', (_what, body, expected) => {
+    const match = named.index.match('POST', '/x');
+    if (match.kind !== 'found') throw new Error('no operation');
+    const op = match.candidates[0]!.value;
+    const errors: ValidationError[] = [];
+    op.validateJson(op.selectMedia('application/json')!, body, errors);
+    expect(errors.map((e) => `${e.pointer}: ${e.rule}`)).toEqual(expected);
+  });
+});
