@@ -24,7 +24,7 @@
  * Redis Cluster is not supported (keys are not hash-tagged); use one primary (with replicas or Sentinel in
  * front if needed). Tested against Redis 7.
  */
-import { boundCounterKey, requireTime, requireWindow } from '../shared.ts';
+import { boundCounterKey, MAX_RAW_COUNTER_KEY, requireTime, requireWindow } from '../shared.ts';
 import { leaseUnits } from '../counters-config.ts';
 import { CounterStoreUnavailableError, StoreCorruptError, type CounterStore, type EpochMs, type QuotaPeriod, type RateDecision } from '../ports.ts';
 import { runScript, runScriptOnKeys, type RedisLease } from './connection.ts';
@@ -60,6 +60,17 @@ interface Granted {
   readonly granted: number;
 }
 
+/** One leased check's key and parameters, validated (see `take`). */
+interface LeaseCheck {
+  /** The caller's key: what the lease table is keyed by. */
+  readonly key: string;
+  readonly redisKey: string;
+  readonly intervalMs: number;
+  readonly intervalUs: number;
+  readonly burst: number;
+  readonly want: number;
+}
+
 /** A check that arrived while its key's lease was being renewed: served from the renewed lease, or asks again. */
 interface LeaseWaiter {
   readonly now: EpochMs;
@@ -72,6 +83,10 @@ interface LeaseWaiter {
  * the reservation: the units still in the lease are part of what the caller may still spend.
  */
 interface Lease {
+  /** The Redis key renewals reserve under. */
+  readonly redisKey: string;
+  /** The caller's emission interval as given (the hot path compares it as is), and as sent to Redis. */
+  readonly intervalMs: number;
   readonly intervalUs: number;
   readonly burst: number;
   tokens: number;
@@ -190,8 +205,10 @@ export class RedisCounterStore implements CounterStore {
   readonly #callerClock: boolean;
   #closed = false;
   readonly #leaseSettings: LeaseSettings | undefined;
-  /** Reservations by Redis key (insertion order: the oldest first, for the bound). */
+  /** Reservations by the caller's key (insertion order: the oldest renewal first, for the bound). */
   readonly #leases = new Map<string, Lease>();
+  /** The decision lease hits answer with (see #fromLease). */
+  readonly #leaseDecision: RateDecision = { allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 0 };
   /** Checks answered from a lease; units reserved by grants; units given up unused (expired or evicted). */
   #leaseServed = 0;
   #leaseReserved = 0;
@@ -344,24 +361,34 @@ export class RedisCounterStore implements CounterStore {
    * GCRA in this turn's batch.
    */
   take(key: string, emissionIntervalMs: number, burst: number, now: EpochMs): RateDecision | Promise<RateDecision> {
+    requireTime(now, 'now');
+    // The hot path: a lease of this key under the same parameters (checked when it was reserved) answers at once,
+    // before the Redis key is built. Leases are keyed by the caller's key, which bounds them (see below).
+    const held = this.#leases.get(key);
+    if (held !== undefined && held.intervalMs === emissionIntervalMs && held.burst === burst) {
+      const served = this.#fromLease(held, now, true);
+      if (served !== undefined) return served;
+    }
     const redisKey = this.#key('g', key);
     if (typeof emissionIntervalMs !== 'number' || !Number.isFinite(emissionIntervalMs) || emissionIntervalMs <= 0) {
       throw new TypeError('emissionIntervalMs must be a positive number');
     }
     requireCountLimit(burst, 'burst');
-    requireTime(now, 'now');
     const intervalUs = Math.max(1, Math.round(emissionIntervalMs * 1000));
-    return this.#take(redisKey, intervalUs, burst, now, leaseUnits(burst, this.#leaseSettings));
+    // Keys longer than boundCounterKey keeps raw (attacker-chosen header values, say) are not leased: the lease table
+    // is keyed by the caller's key, and holding long ones would let such values fill it with kilobytes each.
+    const want = key.length <= MAX_RAW_COUNTER_KEY ? leaseUnits(burst, this.#leaseSettings) : 1;
+    return this.#take({ key, redisKey, intervalMs: emissionIntervalMs, intervalUs, burst, want }, now);
   }
 
-  #take(redisKey: string, intervalUs: number, burst: number, now: EpochMs, want: number): RateDecision | Promise<RateDecision> {
-    if (want < 2) {
+  #take(check: LeaseCheck, now: EpochMs): RateDecision | Promise<RateDecision> {
+    if (check.want < 2) {
       if (!this.available) return this.#unavailable();
-      return this.#send(redisKey, intervalUs, burst, now, 1).then((answer) => answer.decision);
+      return this.#send(check.redisKey, check.intervalUs, check.burst, now, 1).then((answer) => answer.decision);
     }
-    const lease = this.#leases.get(redisKey);
-    if (lease !== undefined && lease.intervalUs === intervalUs && lease.burst === burst) {
-      const served = this.#fromLease(lease, now);
+    const lease = this.#leases.get(check.key);
+    if (lease !== undefined && lease.intervalUs === check.intervalUs && lease.burst === check.burst) {
+      const served = this.#fromLease(lease, now, false);
       if (served !== undefined) return served;
       if (lease.waiters !== undefined) {
         // A renewal is in flight: wait for its units rather than reserve a second lease for the same key.
@@ -369,11 +396,15 @@ export class RedisCounterStore implements CounterStore {
       }
     }
     if (!this.available) return this.#unavailable();
-    return this.#renew(redisKey, intervalUs, burst, now, want);
+    return this.#renew(check, now);
   }
 
-  /** A check answered from `lease`, or undefined when it has no usable unit (used up or expired). */
-  #fromLease(lease: Lease, now: EpochMs): RateDecision | undefined {
+  /**
+   * A check answered from `lease`, or undefined when it has no usable unit (used up or expired). `reuse`: the answer
+   * is this store's one reused decision (the port allows it: valid until the next call), for a caller that reads it
+   * at once; an answer handed to a promise gets its own object.
+   */
+  #fromLease(lease: Lease, now: EpochMs, reuse: boolean): RateDecision | undefined {
     if (lease.tokens <= 0) return undefined;
     if (now >= lease.expiresAt) {
       this.#leaseGiven += lease.tokens;
@@ -383,21 +414,27 @@ export class RedisCounterStore implements CounterStore {
     lease.tokens--;
     this.#leaseServed++;
     // What the reservation left, plus the units of the lease still unused (they are this caller's to spend).
-    return { allowed: true, remaining: lease.remaining + lease.tokens, retryAfterMs: 0, resetMs: Math.max(0, lease.resetAt - now) };
+    const decision = reuse ? this.#leaseDecision : { allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 0 };
+    decision.allowed = true;
+    decision.remaining = lease.remaining + lease.tokens;
+    decision.retryAfterMs = 0;
+    decision.resetMs = Math.max(0, lease.resetAt - now);
+    return decision;
   }
 
-  /** Reserves up to `want` units of `redisKey`; the caller gets the first, later checks the rest. */
-  #renew(redisKey: string, intervalUs: number, burst: number, now: EpochMs, want: number): Promise<RateDecision> {
-    let lease = this.#leases.get(redisKey);
+  /** Reserves up to `check.want` units; the caller gets the first, later checks the rest. */
+  #renew(check: LeaseCheck, now: EpochMs): Promise<RateDecision> {
+    const { key, redisKey, intervalUs, burst, want } = check;
+    let lease = this.#leases.get(key);
     if (lease === undefined || lease.intervalUs !== intervalUs || lease.burst !== burst) {
       if (lease !== undefined) this.#leaseGiven += lease.tokens;
-      lease = { intervalUs, burst, tokens: 0, remaining: 0, resetAt: now, expiresAt: now, waiters: undefined };
+      lease = { redisKey, intervalMs: check.intervalMs, intervalUs, burst, tokens: 0, remaining: 0, resetAt: now, expiresAt: now, waiters: undefined };
     }
     // Re-inserted at every renewal, so the map's first entries are the leases renewed longest ago: the bound gives
     // those up, not a busy key's (whose units would be stranded again and again by a flood of new keys).
-    this.#leases.delete(redisKey);
+    this.#leases.delete(key);
     if (this.#leases.size >= MAX_LEASES) this.#evictOldest();
-    this.#leases.set(redisKey, lease);
+    this.#leases.set(key, lease);
     const held = lease;
     held.waiters = [];
     return this.#send(redisKey, intervalUs, burst, now, want).then(
@@ -414,7 +451,7 @@ export class RedisCounterStore implements CounterStore {
           // This check's answer before the waiters take theirs: each unit's `remaining` is told once.
           mine = { ...answer, remaining: answer.remaining + held.tokens };
         }
-        this.#serveWaiters(redisKey, intervalUs, burst, want, waiters, answer);
+        this.#serveWaiters(check, waiters, answer);
         return mine;
       },
       (error: unknown) => {
@@ -431,21 +468,21 @@ export class RedisCounterStore implements CounterStore {
    * others wait on it). After a refusal they are refused alike: they arrived before Redis judged, when the key had
    * nothing left.
    */
-  #serveWaiters(redisKey: string, intervalUs: number, burst: number, want: number, waiters: readonly LeaseWaiter[], answer: RateDecision): void {
+  #serveWaiters(check: LeaseCheck, waiters: readonly LeaseWaiter[], answer: RateDecision): void {
     if (waiters.length === 0) return;
-    const lease = this.#leases.get(redisKey);
+    const lease = this.#leases.get(check.key);
     for (let i = 0; i < waiters.length; i++) {
       const waiter = waiters[i]!;
       if (!answer.allowed) {
         waiter.resolve({ ...answer });
         continue;
       }
-      const served = lease === undefined ? undefined : this.#fromLease(lease, waiter.now);
+      const served = lease === undefined ? undefined : this.#fromLease(lease, waiter.now, false);
       if (served !== undefined) {
         waiter.resolve(served);
         continue;
       }
-      const again = this.#take(redisKey, intervalUs, burst, waiter.now, want);
+      const again = this.#take(check, waiter.now);
       if (again instanceof Promise) again.then(waiter.resolve, waiter.reject);
       else waiter.resolve(again);
     }

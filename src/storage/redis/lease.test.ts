@@ -175,6 +175,21 @@ describe('rate-limit leases on Redis', () => {
     }
   });
 
+  it('keys longer than the raw-key bound (attacker-chosen header values) are never leased: the table holds short keys only', async () => {
+    const store = await openLeased(uniqueKeyPrefix('lease-long'));
+    try {
+      const long = `header:x-tenant:${'t'.repeat(200)}`;
+      for (let i = 0; i < 3; i++) {
+        const answer = store.take(long, DAY_INTERVAL, 1_000_000, NOW);
+        expect(answer).toBeInstanceOf(Promise);
+        expect((await answer).remaining).toBe(1_000_000 - 1 - i);
+      }
+      expect(store.leaseStats()).toMatchObject({ held: 0, reserved: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a limit whose parameters changed (a reload) gives up the old lease and reserves under the new ones', async () => {
     const store = await openLeased(uniqueKeyPrefix('lease-params'));
     try {
