@@ -364,7 +364,7 @@ export class RedisCounterStore implements CounterStore {
     requireTime(now, 'now');
     // The hot path: a lease of this key under the same parameters (checked when it was reserved) answers at once,
     // before the Redis key is built. Leases are keyed by the caller's key, which bounds them (see below).
-    const held = this.#leases.get(key);
+    const held = this.#closed ? undefined : this.#leases.get(key);
     if (held !== undefined && held.intervalMs === emissionIntervalMs && held.burst === burst) {
       const served = this.#fromLease(held, now, true);
       if (served !== undefined) return served;
