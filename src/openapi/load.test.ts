@@ -201,6 +201,29 @@ describe('loadOpenApi: cache', () => {
     expect(errors.some((e) => e.endsWith(expected)), errors.join('\n')).toBe(true);
   });
 
+  it('a cached document is not read again: the cache (size and mtime) is asked before the file is read and scanned', async () => {
+    // The docs route checks its documents on every request: reading and scanning each file every time cost ~25 ms a
+    // request for four large documents. Shown here with a rewrite the stat cannot see (same size, mtime put back).
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
+    const file = join(dir, 'spec.yaml');
+    copyFileSync(`${FIXTURES}conformance-3.0.yaml`, file);
+    // A whole-second mtime, so putting it back gives the identical stat (sub-millisecond parts would not survive).
+    const when = new Date('2026-01-01T00:00:00Z');
+    utimesSync(file, when, when);
+    const first = await loadOpenApi(file);
+    expect(first.ok).toBe(true);
+    const text = readFileSync(file, 'utf8');
+    // Too deep for the depth check, padded to the same size: read again, it would be refused.
+    const deep = '['.repeat(600) + ']'.repeat(600);
+    writeFileSync(file, deep + ' '.repeat(Math.max(0, text.length - deep.length)));
+    expect(readFileSync(file, 'utf8').length).toBe(text.length);
+    utimesSync(file, when, when);
+    expect(await loadOpenApi(file)).toBe(first);
+    expect(loadOpenApiSync(file)).toBe(first);
+    // Uncached, the same bytes are refused before any parser sees them.
+    expect(errorsOf(await loadOpenApi(file, { noCache: true })).join('\n')).toContain('nested deeper than');
+  });
+
   it('returns the same result while no file changed, and reloads when one did', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-openapi-'));
     for (const f of ['main.yaml', 'schemas.yaml', 'parameters.yaml']) copyFileSync(`${FIXTURES}external/${f}`, join(dir, f));

@@ -80,21 +80,30 @@ function tooDeep(path: string): LoadResult | undefined {
   return { ok: false, errors: [{ severity: 'error', pointer: '', message, position, text: `${formatPosition(position)}: ${message}` }], warnings: [] };
 }
 
+/**
+ * The cache is asked first: an entry is kept only for a document that loaded (so passed the depth check) and only
+ * while none of its files changed (size and mtime), and reading and scanning every file again on each call cost the
+ * docs route about 25 ms a request for four large documents (the merged document re-checks its files per request).
+ */
 export async function loadOpenApi(file: string, options: LoadOptions = {}): Promise<LoadResult> {
   const path = resolvePath(file);
+  const cached = options.noCache ? undefined : fromCache(path);
+  if (cached !== undefined) return cached;
   const deep = tooDeep(path);
   if (deep !== undefined) return deep;
   if (options.noCache) return finish(path, await parseOpenApiFile(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
-  return fromCache(path) ?? remember(path, finish(path, await parseOpenApiFile(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
+  return remember(path, finish(path, await parseOpenApiFile(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
 }
 
 /** `loadOpenApi` for synchronous callers (config checks): the parser runs in a worker while this thread waits. */
 export function loadOpenApiSync(file: string, options: LoadOptions = {}): LoadResult {
   const path = resolvePath(file);
+  const cached = options.noCache ? undefined : fromCache(path);
+  if (cached !== undefined) return cached;
   const deep = tooDeep(path);
   if (deep !== undefined) return deep;
   if (options.noCache) return finish(path, parseInWorker(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
-  return fromCache(path) ?? remember(path, finish(path, parseInWorker(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
+  return remember(path, finish(path, parseInWorker(path, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)));
 }
 
 function parseInWorker(file: string, timeoutMs: number): ParseOutcome {
