@@ -17,6 +17,7 @@ import { chromium } from 'playwright-core';
 import { loadConfigObject } from '../src/config/load.ts';
 import { evaluatePosture } from '../src/posture/posture.ts';
 import { danglingReferences, loadPublished } from './docs-support.ts';
+import { cachedMerged } from '../src/docs/publish.ts';
 import { startRecordingUpstream, startTestGateway, type RecordingUpstream, type TestGateway } from './helpers.ts';
 
 const SPEC = fileURLToPath(new URL('./fixtures/docs/orders.yaml', import.meta.url));
@@ -194,6 +195,12 @@ describe('header-selected versions in the documentation', () => {
   /** GET as a principal with `roles` (default: a developer, who has docs:read), or anonymously with null. */
   const get = async (path: string, roles: string[] | null = ['developer']) =>
     fetch(gw.url + path, roles === null ? {} : { headers: { authorization: `Bearer ${await token(roles)}` } });
+
+  it('built when the config was loaded, not by the first docs request: the root document and each version', () => {
+    const config = gw.gateway.runtime.config;
+    for (const version of [undefined, 'v1', 'v2']) expect(cachedMerged(config, 'orders.docs', version)?.ok, String(version)).toBe(true);
+    expect(cachedMerged(config, 'orders.docs', 'v9')).toBeUndefined();
+  });
 
   it('serves a document per version under versions/<name>/, the default one at the root, to docs:read only', async () => {
     const main = (await (await get('/docs/orders/openapi.json')).json()) as { paths: Record<string, Record<string, { summary: string }>> };

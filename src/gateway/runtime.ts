@@ -14,6 +14,7 @@ import type { SecurityEvents } from '../observe/events.ts';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.ts';
 import { POLICIES } from '../policies/registry.ts';
 import { createCspReportHandler } from '../policies/security-headers/csp-report.ts';
+import { prewarmMerged } from '../docs/publish.ts';
 import type { GatewayService, GatewayServices } from './services.ts';
 import type { Stores } from '../storage/ports.ts';
 import type { IdentityAssertionSigner } from '../identity/assertion.ts';
@@ -155,6 +156,8 @@ export class Runtime {
     try {
       for (const route of config.routes) routes.push(await compileRoute(route, config, deps, shared));
       const fallback = await fallbackSteps(config, deps, shared);
+      // Merged documentation is built now, not by the first docs request (docs/publish.ts prewarmMerged).
+      await prewarmMerged(config);
       const runtime = new Runtime(config, routes, fallback, deps, shared);
       for (const route of routes) route.upstream.startHealthChecks();
       return runtime;
