@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigObject, type GatewayConfig } from '../src/config/load.ts';
-import { publishMerged, type Publication } from '../src/docs/publish.ts';
+import { cachedMerged, prewarmMerged, publishMerged, type Publication } from '../src/docs/publish.ts';
 import { danglingReferences, expectLoads } from './docs-support.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/docs/${name}`, import.meta.url));
@@ -204,6 +204,37 @@ describe('the merged document from the config', () => {
       'routes[0].docs.merge.api: no API with id "nope" (known: payments)',
     );
     expect(refused({ merge: { api: 'nope' } })).toContain('no API with id "nope" (the config has no apis:)');
+  });
+
+  it('prewarmMerged builds every docs route and selectable version now, and names what does not build', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-docs-merge-'));
+    const spec = join(dir, 'payments.yaml');
+    copyFileSync(PAYMENTS, spec);
+    const config = load({
+      apis: [
+        {
+          id: 'orders',
+          upstream,
+          openapi: SPEC,
+          defaults: { authenticate },
+          versioning: { by: 'header', default: 'v1' },
+          versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }],
+          docs: { path: '/docs/orders', scope: 'api' },
+        },
+        { id: 'payments', upstream, openapi: spec, defaults: { authenticate }, docs: { path: '/docs/payments', scope: 'api' } },
+      ],
+    });
+    expect(await prewarmMerged(config)).toEqual({ built: 4, failed: [] });
+    for (const [route, version] of [['orders.docs', undefined], ['orders.docs', 'v1'], ['orders.docs', 'v2'], ['payments.docs', undefined]] as const) {
+      expect(cachedMerged(config, route, version)?.ok, `${route} ${String(version)}`).toBe(true);
+    }
+    // The same config after payments' document broke (a reload would see it): named, the others still built.
+    const again = load({ apis: [{ id: 'payments', upstream, openapi: spec, defaults: { authenticate }, docs: { path: '/docs/payments', scope: 'api' } }] });
+    writeFileSync(spec, 'openapi: 3.0.3\npaths: [');
+    const outcome = await prewarmMerged(again);
+    expect(outcome.built).toBe(1);
+    expect(outcome.failed.map((f) => f.routeId)).toEqual(['payments.docs']);
+    expect(outcome.failed[0]!.error).toContain('payments.yaml');
   });
 
   it('a file that no longer loads is an error, not a partial document', async () => {

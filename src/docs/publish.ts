@@ -251,21 +251,26 @@ export async function publishMerged(config: GatewayConfig, route: RouteConfig, v
  * Builds the merged documents of `config`'s docs routes (and of each of their header- or media-type-selected
  * versions) before the config serves, so no docs request pays for it: the build runs on the main thread (about
  * 0.4 s for four large corpus documents) and would otherwise hold up every request that arrives meanwhile. A
- * document that does not build is left for the request to report (a problem, as before).
+ * document that does not build is returned in `failed` (the runtime logs it) and answered as a problem when asked for.
  */
-export async function prewarmMerged(config: GatewayConfig): Promise<number> {
+export async function prewarmMerged(config: GatewayConfig): Promise<{ readonly built: number; readonly failed: ReadonlyArray<{ readonly routeId: string; readonly error: string }> }> {
   let built = 0;
+  const failed: Array<{ routeId: string; error: string }> = [];
   for (const route of config.routes) {
     if (route.docs?.merge === undefined) continue;
     const main = await publishMerged(config, route);
     built++;
-    if (!main.ok) continue;
+    if (!main.ok) {
+      failed.push({ routeId: route.id, error: main.error });
+      continue;
+    }
     for (const version of new Set(main.versions.map((v) => v.version))) {
-      await publishMerged(config, route, version);
+      const variant = await publishMerged(config, route, version);
       built++;
+      if (!variant.ok) failed.push({ routeId: `${route.id} (version ${version})`, error: variant.error });
     }
   }
-  return built;
+  return { built, failed };
 }
 
 /** The merged document `publishMerged` holds for `routeId` (and `version`) under `config`, without building one. */

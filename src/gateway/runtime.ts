@@ -156,8 +156,10 @@ export class Runtime {
     try {
       for (const route of config.routes) routes.push(await compileRoute(route, config, deps, shared));
       const fallback = await fallbackSteps(config, deps, shared);
-      // Merged documentation is built now, not by the first docs request (docs/publish.ts prewarmMerged).
-      await prewarmMerged(config);
+      // Merged documentation is built now, not by the first docs request (docs/publish.ts prewarmMerged); one that
+      // does not build is said now, so the operator does not learn it from a reader's 500.
+      const docs = await prewarmMerged(config);
+      for (const failure of docs.failed) deps.logger.warn({ route: failure.routeId, error: failure.error }, 'docs: the merged document does not build; its docs route answers 500 until it does');
       const runtime = new Runtime(config, routes, fallback, deps, shared);
       for (const route of routes) route.upstream.startHealthChecks();
       return runtime;
