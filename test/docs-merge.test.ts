@@ -39,6 +39,20 @@ function operations(document: Record<string, unknown>): string[] {
     .sort();
 }
 
+/** The orders API with v1 (orders.yaml) and v2 (orders-v2.json) told apart by a header; `extra` adds to or overrides it. */
+function headerVersionedOrders(versioning: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: 'orders',
+    upstream,
+    openapi: SPEC,
+    defaults: { authenticate },
+    versioning: { by: 'header', ...versioning },
+    versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }],
+    docs: { path: '/docs/orders' },
+    ...extra,
+  };
+}
+
 describe('the merged document from the config', () => {
   it('scope: api takes the versions of one API only', async () => {
     const config = load({
@@ -73,19 +87,7 @@ describe('the merged document from the config', () => {
   });
 
   it('versions selected by a header share their paths: the first version documents them, the others are listed as omitted', async () => {
-    const config = load({
-      apis: [
-        {
-          id: 'orders',
-          upstream,
-          openapi: SPEC,
-          defaults: { authenticate },
-          versioning: { by: 'header', default: 'v1' },
-          versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }],
-          docs: { path: '/docs/orders' },
-        },
-      ],
-    });
+    const config = load({ apis: [headerVersionedOrders({ default: 'v1' })] });
     const { document, omitted } = await published(config, 'orders.docs');
     expect(operations(document)).toEqual(['GET /orders', 'GET /orders/{id}', 'POST /orders']);
     expect((document.paths as Record<string, Record<string, { summary?: string }>>)['/orders']!.get!.summary).toBe('List orders');
@@ -96,16 +98,8 @@ describe('the merged document from the config', () => {
   it('header-selected versions: the default version documents the shared paths, and each version has a document of its own', async () => {
     const config = load({
       apis: [
-        {
-          id: 'orders',
-          upstream,
-          openapi: SPEC,
-          defaults: { authenticate },
-          // Requests naming no version get v2: the main document must show v2, not the first version written.
-          versioning: { by: 'header', header: 'Api-Version', default: 'v2' },
-          versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }],
-          docs: { path: '/docs/orders' },
-        },
+        // Requests naming no version get v2: the main document must show v2, not the first version written.
+        headerVersionedOrders({ header: 'Api-Version', default: 'v2' }),
         { id: 'payments', upstream, openapi: PAYMENTS, defaults: { authenticate } },
       ],
     });
@@ -212,15 +206,7 @@ describe('the merged document from the config', () => {
     copyFileSync(PAYMENTS, spec);
     const config = load({
       apis: [
-        {
-          id: 'orders',
-          upstream,
-          openapi: SPEC,
-          defaults: { authenticate },
-          versioning: { by: 'header', default: 'v1' },
-          versions: [{ version: 'v1' }, { version: 'v2', openapi: ORDERS_V2 }],
-          docs: { path: '/docs/orders', scope: 'api' },
-        },
+        headerVersionedOrders({ default: 'v1' }, { docs: { path: '/docs/orders', scope: 'api' } }),
         { id: 'payments', upstream, openapi: spec, defaults: { authenticate }, docs: { path: '/docs/payments', scope: 'api' } },
       ],
     });

@@ -208,6 +208,11 @@ function publishable(api: LoadedOpenApi): Json {
   return document;
 }
 
+/** The cache key of a docs route's merged document, per version (NUL cannot occur in a route id). */
+function mergedKey(routeId: string, version: string | undefined): string {
+  return version === undefined ? routeId : `${routeId}\u0000${version}`;
+}
+
 const merged = new WeakMap<GatewayConfig, Map<string, { readonly loaded: readonly LoadedOpenApi[]; readonly publication: Publication }>>();
 
 /**
@@ -229,7 +234,7 @@ export async function publishMerged(config: GatewayConfig, route: RouteConfig, v
   }
   let perConfig = merged.get(config);
   if (perConfig === undefined) merged.set(config, (perConfig = new Map()));
-  const cacheKey = version === undefined ? route.id : `${route.id}\u0000${version}`;
+  const cacheKey = mergedKey(route.id, version);
   const cached = perConfig.get(cacheKey);
   if (cached !== undefined && cached.loaded.length === loaded.length && cached.loaded.every((api, i) => api === loaded[i])) return cached.publication;
   let publication: Publication;
@@ -275,5 +280,5 @@ export async function prewarmMerged(config: GatewayConfig): Promise<{ readonly b
 
 /** The merged document `publishMerged` holds for `routeId` (and `version`) under `config`, without building one. */
 export function cachedMerged(config: GatewayConfig, routeId: string, version?: string): Publication | undefined {
-  return merged.get(config)?.get(version === undefined ? routeId : `${routeId}\u0000${version}`)?.publication;
+  return merged.get(config)?.get(mergedKey(routeId, version))?.publication;
 }

@@ -6,6 +6,7 @@
 import { CHECKLIST, type ChecklistItemId } from '../checklist/items.ts';
 import type { AcceptedWeakening, GatewayConfig, RouteConfig } from '../config/load.ts';
 import { countersConfigOf, leaseUnits } from '../storage/counters-config.ts';
+import { parseRate } from '../policies/rate-limit/schema.ts';
 import { tracingConfigOf } from '../observe/tracing.ts';
 import { retentionByStore } from '../privacy/subject/report.ts';
 import { describeUnbounded, unboundedInputsOf } from './contract-bounds.ts';
@@ -142,8 +143,10 @@ function leasedRates(policies: readonly RouteConfig['policies'][number][], lease
   const out: string[] = [];
   for (const policy of policies) {
     for (const limit of (policy.config as { limits?: Array<{ key: string; rate?: string; burst?: number }> }).limits ?? []) {
-      if (limit.rate === undefined) continue;
-      const units = leaseUnits(limit.burst ?? Number.parseInt(limit.rate, 10), lease);
+      const rate = limit.rate === undefined ? undefined : parseRate(limit.rate);
+      if (rate === undefined) continue;
+      // The burst as compileLimits reads it (rate-limit/index.ts).
+      const units = leaseUnits(limit.burst ?? rate.count, lease);
       if (units >= 2) out.push(`${limit.key} ${limit.rate} (${units} units)`);
     }
   }

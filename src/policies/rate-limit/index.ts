@@ -28,14 +28,12 @@ import { countersConfigOf, type CountersConfig } from '../../storage/counters-co
 import { parseDuration } from '../../config/units.ts';
 import { compileKey } from './keys.ts';
 import { Limiter, type CompiledLimit, type LimitStores } from './limiter.ts';
-import { limitPolicySchema, RATE_PATTERN, type LimitConfig, type LimitPolicyConfig, type LimitVariant } from './schema.ts';
+import { limitPolicySchema, parseRate, type LimitConfig, type LimitPolicyConfig, type LimitVariant } from './schema.ts';
 
 export { limitPolicySchema, type LimitConfig, type LimitPolicyConfig } from './schema.ts';
 export { Limiter, policyItem } from './limiter.ts';
 
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DEFAULT_LEASE_MS = 5 * 60_000;
-const RATE = new RegExp(RATE_PATTERN);
 /** How long a runtime skips Redis after a failed call (see CounterBackend). */
 const SUSPEND_MS = 1000;
 
@@ -129,14 +127,13 @@ export function compileLimits(config: LimitPolicyConfig, path: string, routeId: 
     let intervalMs = 0;
     let burst = 0;
     if (kind === 'rate') {
-      const match = RATE.exec(limit.rate!);
-      if (match === null) {
+      const rate = parseRate(limit.rate!);
+      if (rate === undefined) {
         issues.push({ path: `${at}.rate`, message: 'must be N/s, N/m, N/h or N/d' });
         return;
       }
-      const count = Number(match[1]);
-      intervalMs = UNIT_MS[match[2]!]! / count;
-      burst = limit.burst ?? count;
+      intervalMs = rate.intervalMs;
+      burst = limit.burst ?? rate.count;
     }
     let leaseMs = DEFAULT_LEASE_MS;
     if (limit.lease !== undefined) {

@@ -21,6 +21,17 @@ import { DURATION_SCHEMA } from '../../config/units.ts';
 
 /** `N/s`, `N/m`, `N/h`, `N/d`: N requests per second, minute, hour or day. */
 export const RATE_PATTERN = '^([1-9][0-9]{0,9})/(s|m|h|d)$';
+
+const RATE = new RegExp(RATE_PATTERN);
+const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `N/s`, `N/m`, `N/h`, `N/d` as its count and GCRA emission interval, or undefined when it is not one. */
+export function parseRate(rate: string): { readonly count: number; readonly intervalMs: number } | undefined {
+  const match = RATE.exec(rate);
+  if (match === null) return undefined;
+  const count = Number(match[1]);
+  return { count, intervalMs: UNIT_MS[match[2]!]! / count };
+}
 /** Header names as RFC 9110 §5.1 tokens, lower case (Node lower-cases received names). */
 const HEADER_KEY = 'header:[a-z0-9!#$%&\'*+.^_`|~-]{1,64}';
 const NAME_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
